@@ -1,0 +1,85 @@
+"""Presence of one room: who is there, by awareness client id, and which connection said so.
+
+The relay forwards awareness messages untouched; this registry only remembers the
+latest state of each client so that a late joiner sees everyone at once, and so
+that a connection's clients can be announced as gone when it disconnects. States
+are kept as the raw JSON text the client sent; the relay never parses them.
+
+The update format (y-protocols ``encodeAwarenessUpdate``) is
+``varUint(n)`` then n × ``(varUint clientID, varUint clock, varString stateJSON)``.
+"""
+
+from __future__ import annotations
+
+from typing import Hashable
+
+from .lib0 import DecodeError, read_var_string, read_var_uint, var_string, var_uint
+
+__all__ = ["Awareness"]
+
+_NULL = "null"
+
+
+class Awareness:
+    """Latest awareness state per client id, and which owner (connection) set it."""
+
+    __slots__ = ("_clocks", "_owners", "_states")
+
+    def __init__(self) -> None:
+        self._clocks: dict[int, int] = {}
+        self._states: dict[int, str] = {}
+        self._owners: dict[int, Hashable] = {}
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def apply(self, owner: Hashable, update: bytes) -> None:
+        """Apply an awareness update received from ``owner``.
+
+        Follows y-protocols' ``applyAwarenessUpdate``: a state replaces the known one
+        if its clock is newer, and a ``null`` state of the same clock removes it.
+        Raises :class:`DecodeError` if ``update`` is malformed; then nothing changes.
+        """
+        entries = []
+        count, pos = read_var_uint(update, 0)
+        for _ in range(count):
+            client, pos = read_var_uint(update, pos)
+            clock, pos = read_var_uint(update, pos)
+            state, pos = read_var_string(update, pos)
+            entries.append((client, clock, state))
+        if pos != len(update):
+            raise DecodeError(f"{len(update) - pos} trailing bytes after the awareness update")
+        clocks, states, owners = self._clocks, self._states, self._owners
+        for client, clock, state in entries:
+            current = clocks.get(client, 0)
+            if current < clock or (current == clock and state == _NULL and client in states):
+                clocks[client] = clock
+                if state == _NULL:
+                    states.pop(client, None)
+                    owners.pop(client, None)
+                else:
+                    states[client] = state
+                    owners[client] = owner
+
+    def encode_all(self) -> bytes | None:
+        """An update holding every known state, or ``None`` when nobody is present."""
+        if not self._states:
+            return None
+        parts = [var_uint(len(self._states))]
+        for client, state in self._states.items():
+            parts += (var_uint(client), var_uint(self._clocks[client]), var_string(state))
+        return b"".join(parts)
+
+    def remove_owner(self, owner: Hashable) -> bytes | None:
+        """Forget every client ``owner`` set; return the update announcing them gone (or ``None``)."""
+        gone = [client for client, who in self._owners.items() if who is owner]
+        if not gone:
+            return None
+        parts = [var_uint(len(gone))]
+        for client in gone:
+            clock = self._clocks[client] + 1
+            self._clocks[client] = clock
+            del self._states[client]
+            del self._owners[client]
+            parts += (var_uint(client), var_uint(clock), var_string(_NULL))
+        return b"".join(parts)

@@ -1,0 +1,155 @@
+"""Every setting of the relay, with its unit, default, command-line flag and environment variable.
+
+:class:`RelayConfig` is the one place settings are declared; ``python -m rtc_relay
+--help`` is generated from the ``help`` of each field, and each field ``name`` can
+also be set through the environment variable ``RTC_RELAY_<NAME>``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+__all__ = ["DEFAULT_PORT", "RelayConfig", "default_data_dir"]
+
+DEFAULT_PORT = 1234  # the port y-websocket's examples use
+
+
+def default_data_dir() -> Path:
+    """``$RTC_RELAY_DATA_DIR``, else ``$XDG_DATA_HOME/jupyter-rtc``, else ``~/.local/share/jupyter-rtc``."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "jupyter-rtc"
+
+
+def _opt(help_: str, **kw: object) -> dict:
+    return {"metadata": {"help": help_}, **kw}
+
+
+@dataclass
+class RelayConfig:
+    """Settings of one relay. Durations are in seconds, sizes in bytes."""
+
+    host: str = field(default="127.0.0.1", **_opt("Address to listen on."))
+    port: int = field(default=DEFAULT_PORT, **_opt("TCP port to listen on; 0 picks a free port."))
+    store: str = field(
+        default="",
+        **_opt(
+            "Where rooms persist: 'memory' (lost on exit) or the path of an SQLite file. "
+            "Default: relay.sqlite in the data directory."
+        ),
+    )
+    data_dir: str = field(
+        default="", **_opt("Data directory for the default SQLite store. Default: $XDG_DATA_HOME/jupyter-rtc or ~/.local/share/jupyter-rtc.")
+    )
+    token: list[str] = field(
+        default_factory=list,
+        **_opt(
+            "Write token (repeatable; comma-separated in the environment). When any token is set, "
+            "a client must present one as ?token=... or 'Authorization: Bearer ...', else it is closed with 4401."
+        ),
+    )
+    read_token: list[str] = field(
+        default_factory=list,
+        **_opt(
+            "Read-only token (repeatable). Its client receives everything and its presence flows, "
+            "but its document updates are dropped; it is told so by an 'access' notice."
+        ),
+    )
+    allow_unauthenticated: bool = field(
+        default=False,
+        **_opt("Allow listening on a non-loopback address with no token set (anyone who can reach it can edit every room)."),
+    )
+    allow_origin: list[str] = field(
+        default_factory=list,
+        **_opt(
+            "Browser origins allowed to connect (repeatable; '*' for any). Default: with a token, any origin; "
+            "without one, only loopback origins (http://localhost:*, http://127.0.0.1:*) and clients that send no Origin."
+        ),
+    )
+    log_level: str = field(default="info", **_opt("Log level: debug, info, warning, error."))
+    cleanup_delay: float = field(
+        default=30.0, **_opt("Seconds an empty room stays in memory before it is freed; a client joining within it cancels that.")
+    )
+    max_message_size: int = field(
+        default=256 * 1024 * 1024, **_opt("Largest message a client may send, in bytes; a bigger one closes its connection with 1009.")
+    )
+    max_outbox: int = field(
+        default=32 * 1024 * 1024,
+        **_opt("Bytes a client may leave unread before the relay drops it as a slow consumer (4429)."),
+    )
+    ping_interval: float = field(default=20.0, **_opt("Seconds between websocket pings to every client."))
+    idle_timeout: float = field(
+        default=60.0, **_opt("Seconds a client may stay silent (no message, no pong) before it is closed with 4408.")
+    )
+    handshake_timeout: float = field(default=10.0, **_opt("Seconds a new connection has to complete its HTTP upgrade."))
+    compact_after_bytes: int = field(
+        default=1024 * 1024,
+        **_opt(
+            "Compact a room's stored history into one snapshot once the history since the last snapshot "
+            "(its bytes plus 64 bytes per update) exceeds both this many bytes and the snapshot itself."
+        ),
+    )
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "RelayConfig":
+        """Defaults, then ``RTC_RELAY_*`` variables, then ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(f"RTC_RELAY_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = parse_value(f.type, raw, f.name)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def store_spec(self) -> str:
+        """The store setting with its default resolved."""
+        if self.store:
+            return self.store
+        base = Path(self.data_dir) if self.data_dir else default_data_dir()
+        return str(base / "relay.sqlite")
+
+    def check(self) -> None:
+        """Raise ``ValueError`` (saying why) for settings the relay must not run with."""
+        if not (0 <= self.port < 65536):
+            raise ValueError(f"port {self.port} is out of range")
+        for name in ("max_message_size", "max_outbox", "compact_after_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not self.token and not self.read_token and not self.allow_unauthenticated and not is_loopback(self.host):
+            raise ValueError(
+                f"refusing to listen on {self.host!r} with no token: anyone who can reach it could read and edit "
+                "every room. Set --token (and --read-token), or pass --allow-unauthenticated if a proxy in front "
+                "does authentication."
+            )
+
+
+def is_loopback(host: str) -> bool:
+    """True for loopback addresses and ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_value(kind: object, raw: str, name: str) -> object:
+    """Convert an environment string to the type of field ``name``."""
+    kind = str(kind)
+    if kind.startswith("list"):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"RTC_RELAY_{name.upper()}={raw!r} is not a boolean")
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    return raw

@@ -1,0 +1,334 @@
+"""One client connection: HTTP upgrade, websocket framing, and the hand-off to a room.
+
+A :class:`Connection` is an ``asyncio.Protocol``: it runs on the transport's
+callbacks with no task of its own. It reads the request head, answers ``/health``
+and ``/metrics``, or upgrades to a websocket and joins a room. Frames are decoded
+as they arrive and each message is handed to the room synchronously; outgoing
+frames are queued in ``outbox`` and written once per loop turn by the flusher.
+
+Error handling: bad input from the client raises :class:`RelayError` inside the
+connection, which closes this connection alone with the catalogued code and logs
+one line naming the client, the room and the reason. An unexpected exception
+closes it with ``INTERNAL_ERROR`` and logs the traceback. Nothing propagates to
+the room's other connections.
+
+Resource handling: the outbox is bounded by ``max_outbox`` (the bytes the kernel
+would not take yet); past it the client is dropped as a slow consumer. Reading is
+paused while the room loads, so unread input stays in the kernel's buffers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from .catalogue import CloseCode, RelayError
+from .http import MAX_HEAD_BYTES, Request, parse_head, response
+from .schema import schema_path
+from .websocket import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, FrameParser, accept_key, close_frame, frame, parse_close
+
+if TYPE_CHECKING:
+    from .room import Room
+    from .server import Relay
+
+__all__ = ["Connection", "room_name"]
+
+log = logging.getLogger("rtc_relay.connection")
+
+_HANDSHAKE, _OPEN, _CLOSING, _CLOSED = range(4)
+_ROOM_PREFIXES = ("/api/collaboration/room/", "/")
+_CLOSE_GRACE = 2.0  # seconds to wait for the client's close frame before dropping the TCP connection
+_ids = itertools.count(1)
+
+
+def _room_pattern() -> re.Pattern[str]:
+    with open(schema_path("room-name.json"), encoding="utf-8") as f:
+        spec = json.load(f)
+    return re.compile(spec["pattern"]), spec["maxLength"]  # type: ignore[return-value]
+
+
+_ROOM_RE, _ROOM_MAX = _room_pattern()  # type: ignore[misc]
+
+
+def room_name(path: str) -> str | None:
+    """The room a websocket path names (already percent-decoded), or None if it is not valid."""
+    for prefix in _ROOM_PREFIXES:
+        if path.startswith(prefix):
+            name = path[len(prefix) :]
+            if len(name) <= _ROOM_MAX and _ROOM_RE.fullmatch(name):
+                return name
+            return None
+    return None
+
+
+class Connection(asyncio.Protocol):
+    """A client of the relay, from TCP accept to close."""
+
+    def __init__(self, relay: "Relay") -> None:
+        self.relay = relay
+        self.id = next(_ids)
+        self.label = f"#{self.id}"
+        self.can_write = False
+        self.outbox: list[bytes] = []
+        self.queued = False
+        self.last_seen = 0.0
+        self.room: Room | None = None
+        self.room_name: str | None = None
+        self._state = _HANDSHAKE
+        self._head: bytearray | None = bytearray()
+        self._parser: FrameParser | None = None
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._admitted = False
+        self._early: list[bytes] = []  # messages that arrived while the room was loading
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.label} room={self.room.name if self.room else None!r}>"
+
+    # -- asyncio.Protocol --------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.label = f"#{self.id} {peer[0]}:{peer[1]}"
+        loop = asyncio.get_running_loop()
+        self.last_seen = loop.time()
+        self._timer = loop.call_later(self.relay.config.handshake_timeout, self._handshake_timeout)
+        self.relay.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._state == _OPEN or self._state == _CLOSING:
+            self._frames(data)
+        elif self._state == _HANDSHAKE:
+            self._handshake(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._state != _CLOSED:
+            self._state = _CLOSED
+            if self._parser is not None:
+                self.relay.metrics.closed["disconnected"] += 1
+                log.info("%s room %r: disconnected%s", self.label, self.room_name, f" ({exc})" if exc else "")
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._finish()
+
+    # -- handshake -----------------------------------------------------------------
+
+    def _handshake(self, data: bytes) -> None:
+        head = self._head
+        assert head is not None
+        head += data
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(head) > MAX_HEAD_BYTES:
+                self._reply(431, b"request head too large\n")
+            return
+        rest = bytes(head[end + 4 :])
+        self._head = None
+        try:
+            request = parse_head(bytes(head[:end]))
+        except ValueError as exc:
+            log.info("%s: bad HTTP request: %s", self.label, exc)
+            self._reply(400, b"bad request\n")
+            return
+        relay = self.relay
+        if request.method != "GET":
+            self._reply(405, b"only GET is served\n", Allow="GET")
+        elif request.path == "/health":
+            ok, body = relay.health()
+            self._reply(200 if ok else 503, json.dumps(body).encode(), "application/json")
+        elif request.path == "/metrics":
+            self._reply(200, relay.render_metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
+        elif not request.wants_websocket:
+            self._reply(426, b"this is a Yjs websocket relay: connect with a websocket to /ROOM\n", Upgrade="websocket")
+        elif request.header("sec-websocket-version") != "13":
+            self._reply(426, b"websocket version 13 required\n", Sec_WebSocket_Version="13")
+        elif len(request.header("sec-websocket-key")) != 24:
+            self._reply(400, b"missing or malformed Sec-WebSocket-Key\n")
+        elif not relay.origin_allowed(request.header("origin")):
+            log.warning("%s: refused websocket from origin %r", self.label, request.header("origin"))
+            self._reply(403, b"origin not allowed\n")
+        else:
+            self._upgrade(request)
+            if rest and self._state == _OPEN:
+                self._frames(rest)
+
+    def _reply(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", **headers: str) -> None:
+        assert self._transport is not None
+        self._transport.write(response(status, body, content_type, **headers))
+        self._transport.close()
+        self._state = _CLOSED
+
+    def _upgrade(self, request: Request) -> None:
+        assert self._transport is not None
+        relay = self.relay
+        self._transport.write(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Accept: {accept_key(request.header('sec-websocket-key'))}\r\n\r\n"
+            ).encode()
+        )
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._state = _OPEN
+        self._parser = FrameParser(relay.config.max_message_size)
+        relay.metrics.connections_total += 1
+        name = self.room_name = room_name(request.path)
+        access = relay.access(request)
+        if name is None:
+            self.close(CloseCode.BAD_MESSAGE, "invalid room name", detail=f"path {request.path[:100]!r}")
+        elif access is None:
+            self.close(CloseCode.UNAUTHORIZED, "a valid token is required")
+        else:
+            self.can_write = access == "write"
+            self._transport.pause_reading()  # until the room admits us
+            self.room = relay.rooms.join(name, self)
+            log.debug("%s joined room %r (%s)", self.label, name, access)
+
+    def _handshake_timeout(self) -> None:
+        self._timer = None
+        if self._state == _HANDSHAKE and self._transport is not None:
+            log.info("%s: no complete HTTP request within %ss", self.label, self.relay.config.handshake_timeout)
+            self._transport.abort()
+
+    # -- frames ---------------------------------------------------------------------
+
+    def _frames(self, data: bytes) -> None:
+        relay = self.relay
+        relay.metrics.bytes_in += len(data)
+        self.last_seen = relay.loop.time()
+        try:
+            for opcode, payload in self._parser.feed(data):  # type: ignore[union-attr]
+                if self._state != _OPEN:
+                    if opcode == OP_CLOSE and self._transport is not None:
+                        self._transport.close()  # the client answered our close
+                    continue
+                if opcode == OP_BINARY:
+                    if self._admitted:
+                        self.room.receive(self, payload)  # type: ignore[union-attr]
+                    else:
+                        self._early.append(payload)
+                elif opcode == OP_PING:
+                    self.send(frame(payload, OP_PONG))
+                elif opcode == OP_CLOSE:
+                    self._closed_by_client(payload)
+                elif opcode == OP_TEXT:
+                    raise RelayError(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
+        except RelayError as exc:
+            self.close(exc.code, exc.reason)
+        except Exception:
+            log.exception("%s room %r: unexpected error while handling a message", self.label, self.room_name)
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def _closed_by_client(self, payload: bytes) -> None:
+        code, reason = parse_close(payload)
+        self.relay.metrics.closed["client"] += 1
+        log.debug("%s room %r: client closed (%d %s)", self.label, self.room_name, code, reason)
+        self._state = _CLOSED
+        self.flush()
+        assert self._transport is not None
+        self._transport.write(close_frame(code) if code != 1005 else frame(b"", OP_CLOSE))
+        self._transport.close()
+        self._finish()
+
+    # -- the room's side (Peer) -----------------------------------------------------------
+
+    def attached(self) -> None:
+        """Called by the room once it admitted us: replay what came early, resume reading."""
+        self._admitted = True
+        early, self._early = self._early, []
+        try:
+            for payload in early:
+                if self._state != _OPEN:
+                    return
+                self.room.receive(self, payload)  # type: ignore[union-attr]
+        except RelayError as exc:
+            self.close(exc.code, exc.reason)
+            return
+        if self._state == _OPEN and self._transport is not None:
+            self._transport.resume_reading()
+
+    def send(self, data: bytes) -> None:
+        """Queue one framed message; it is written at the end of this loop turn."""
+        self.outbox.append(data)
+        if not self.queued:
+            self.queued = True
+            flusher = self.relay.flusher
+            flusher.pending.append(self)
+            flusher.arm()
+
+    def flush(self) -> None:
+        """Write the outbox in one go, or drop the client if it stopped reading."""
+        outbox = self.outbox
+        if not outbox:
+            return
+        transport = self._transport
+        if self._state != _OPEN or transport is None:
+            outbox.clear()
+            return
+        backlog = transport.get_write_buffer_size()
+        if backlog > self.relay.config.max_outbox:
+            outbox.clear()
+            self._drop_slow_consumer(backlog)
+            return
+        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        outbox.clear()
+        transport.write(data)
+        self.relay.metrics.bytes_out += len(data)
+
+    def close(self, code: CloseCode, reason: str, *, detail: str = "") -> None:
+        """Close with a catalogued ``code``; ``reason`` goes to the client, ``detail`` only to the log."""
+        if self._state != _OPEN:
+            return
+        level = logging.INFO if code in (CloseCode.NORMAL, CloseCode.GOING_AWAY) else logging.WARNING
+        log.log(
+            level,
+            "%s room %r: closing with %d %s: %s%s",
+            self.label,
+            self.room_name,
+            int(code),
+            code.name.lower(),
+            reason,
+            f" ({detail})" if detail else "",
+        )
+        self.relay.metrics.closed[code.name.lower()] += 1
+        self.flush()
+        self._state = _CLOSING
+        assert self._transport is not None
+        self._transport.write(close_frame(code, reason))
+        self._transport.resume_reading()  # to see the client's close frame
+        self._timer = self.relay.loop.call_later(_CLOSE_GRACE, self._transport.abort)
+        self._leave_room()
+
+    def _drop_slow_consumer(self, backlog: int) -> None:
+        log.warning(
+            "%s room %r: closing with %d slow_consumer: %d bytes unread > limit %d",
+            self.label,
+            self.room_name,
+            int(CloseCode.SLOW_CONSUMER),
+            backlog,
+            self.relay.config.max_outbox,
+        )
+        self.relay.metrics.closed["slow_consumer"] += 1
+        self._state = _CLOSED
+        assert self._transport is not None
+        self._transport.abort()
+        self._finish()
+
+    def _leave_room(self) -> None:
+        room, self.room = self.room, None
+        if room is not None:
+            self.relay.rooms.leave(room, self)
+
+    def _finish(self) -> None:
+        self._leave_room()
+        self.outbox.clear()
+        self.relay.connections.discard(self)

@@ -1,0 +1,270 @@
+"""A room: one shared document, the connections in it, and their presence.
+
+The room speaks the y-protocols on behalf of the relay. It never touches a socket:
+it hands framed bytes to :class:`Peer` objects (the connections), which batch and
+write them. Everything here runs synchronously on the event loop, so a message is
+fully handled — applied, fanned out, queued for the store — before the next one.
+
+Sync rules (the order matters for correctness):
+
+* On attach the room sends its SyncStep1 (its state vector) and the known
+  presence; the client answers with SyncStep2 carrying what only it has.
+* A client's SyncStep1 is answered with SyncStep2 (what it misses) and, from that
+  moment, the client receives live updates. Both happen in one step, so a late
+  joiner gets the full state before any live update and never misses one.
+* Updates (and SyncStep2) are applied to the room's document, fanned out to the
+  other subscribed connections as one frame built once, and appended to the store.
+  The sender never gets its own update back. Updates of a read-only connection
+  are dropped (counted, never applied, broadcast or stored).
+* Awareness is forwarded to every connection of the room, the sender included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+from pycrdt import Doc
+
+from .awareness import Awareness
+from .catalogue import CloseCode, RelayError
+from .lib0 import DecodeError, read_var_string, read_var_uint, read_var_uint8array, var_string, var_uint8array
+from .websocket import frame
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+    from .outbox import Flusher
+    from .store import Store
+    from .tasks import TaskSet
+
+__all__ = ["Peer", "Room"]
+
+log = logging.getLogger("rtc_relay.room")
+
+MSG_SYNC = 0
+MSG_AWARENESS = 1
+MSG_CUSTOM = 2  # Jupyter's "raw" messages; y-websocket's auth messages
+MSG_QUERY_AWARENESS = 3
+SYNC_STEP1 = 0
+SYNC_STEP2 = 1
+SYNC_UPDATE = 2
+_EMPTY_UPDATE = b"\x00\x00"
+# Estimated store cost of one update beyond its bytes (row, index entry), for compaction.
+_ROW_OVERHEAD = 64
+
+
+class Peer(Protocol):
+    """What a room needs of a connection."""
+
+    label: str
+    can_write: bool
+    outbox: list[bytes]
+    queued: bool
+
+    def send(self, data: bytes) -> None:
+        """Queue one framed message."""
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """Close the connection with a catalogued code."""
+
+    def attached(self) -> None:
+        """The room is ready and has admitted the peer (resume reading)."""
+
+
+class Room:
+    """One document and its connections. Created and freed by the :class:`RoomManager`.
+
+    ``ready`` resolves once the stored history is loaded; ``failed`` then holds the
+    error if loading failed. ``members`` are the connections that joined (attached
+    or waiting for ``ready``); ``subscribers`` those that receive live updates.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        store: "Store",
+        metrics: "Metrics",
+        flusher: "Flusher",
+        tasks: "TaskSet",
+        compact_after_bytes: int,
+    ) -> None:
+        self.name = name
+        self.doc = Doc()
+        self.awareness = Awareness()
+        self.members: dict[Peer, None] = {}
+        self.subscribers: dict[Peer, None] = {}
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.failed: BaseException | None = None
+        self.cleanup: asyncio.TimerHandle | None = None
+        self._store = store
+        self._metrics = metrics
+        self._flusher = flusher
+        self._tasks = tasks
+        self._compact_after_bytes = compact_after_bytes
+        self._history_cost = 0  # store cost of updates appended since the last snapshot
+        self._snapshot_size = 0
+
+    def __repr__(self) -> str:
+        return f"<Room {self.name!r} members={len(self.members)}>"
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def load(self, updates: list[bytes]) -> None:
+        """Build the document from stored ``updates`` (called once, before ``ready``)."""
+        with self.doc.transaction():
+            for update in updates:
+                self.doc.apply_update(update)
+        self._history_cost = sum(len(u) + _ROW_OVERHEAD for u in updates)
+        if len(updates) > 1:
+            self.compact()
+
+    def compact(self) -> None:
+        """Replace the room's stored history by one snapshot of its document."""
+        snapshot = self.doc.get_update()
+        self._store.compact(self.name, snapshot)
+        self._snapshot_size = len(snapshot)
+        self._history_cost = 0
+
+    @property
+    def has_history(self) -> bool:
+        """True when updates were stored since the last snapshot."""
+        return self._history_cost > 0
+
+    def join(self, peer: Peer) -> None:
+        """Admit ``peer``: now if the room is ready, else as soon as it is."""
+        self.members[peer] = None
+        if self.ready.done():
+            self._admit(peer)
+        else:
+            self.ready.add_done_callback(lambda _: self._admit(peer))
+
+    def _admit(self, peer: Peer) -> None:
+        if peer not in self.members:
+            return  # left while the room was loading
+        if self.failed is not None:
+            peer.close(CloseCode.ROOM_ERROR, "the room could not be loaded")
+            return
+        peer.send(frame(bytes((MSG_SYNC, SYNC_STEP1)) + var_uint8array(self.doc.get_state())))
+        states = self.awareness.encode_all()
+        if states is not None:
+            peer.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(states)))
+        if not peer.can_write:
+            notice = {"type": "access", "access": "read", "room": self.name}
+            peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
+        peer.attached()
+
+    def leave(self, peer: Peer) -> bool:
+        """Remove ``peer``; announce its presence gone. Returns True when the room is now empty."""
+        if self.members.pop(peer, False) is not False:
+            self.subscribers.pop(peer, None)
+            gone = self.awareness.remove_owner(peer)
+            if gone is not None:
+                self._broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(gone)), None)
+        return not self.members
+
+    # -- messages ----------------------------------------------------------------
+
+    def receive(self, peer: Peer, msg: bytes) -> None:
+        """Handle one y-protocol message from ``peer``. Raises :class:`RelayError` on bad input."""
+        try:
+            kind = msg[0]
+            if kind == MSG_SYNC:
+                sub = msg[1]
+                data, end = read_var_uint8array(msg, 2)
+                if end != len(msg):
+                    raise DecodeError(f"{len(msg) - end} trailing bytes after a sync message")
+                if sub == SYNC_UPDATE or sub == SYNC_STEP2:
+                    self._update(peer, data, msg if sub == SYNC_UPDATE else None)
+                elif sub == SYNC_STEP1:
+                    self._sync(peer, data)
+                else:
+                    raise DecodeError(f"unknown sync message type {sub}")
+            elif kind == MSG_AWARENESS:
+                data, end = read_var_uint8array(msg, 1)
+                if end != len(msg):
+                    raise DecodeError(f"{len(msg) - end} trailing bytes after an awareness message")
+                self.awareness.apply(peer, data)
+                self._metrics.awareness_in += 1
+                self._broadcast(frame(msg), None)
+            elif kind == MSG_CUSTOM:
+                self._custom(peer, msg)
+            elif kind == MSG_QUERY_AWARENESS:
+                states = self.awareness.encode_all()
+                if states is not None:
+                    peer.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(states)))
+            else:
+                raise DecodeError(f"unknown message type {kind}")
+        except IndexError:
+            raise RelayError(CloseCode.BAD_MESSAGE, "truncated message") from None
+        except DecodeError as exc:
+            raise RelayError(CloseCode.BAD_MESSAGE, str(exc)) from None
+
+    def _sync(self, peer: Peer, state_vector: bytes) -> None:
+        try:
+            missing = self.doc.get_update(state_vector)
+        except Exception as exc:
+            raise DecodeError(f"state vector does not decode ({exc})") from None
+        peer.send(frame(bytes((MSG_SYNC, SYNC_STEP2)) + var_uint8array(missing)))
+        self.subscribers[peer] = None
+
+    def _update(self, peer: Peer, update: bytes, msg: bytes | None) -> None:
+        if not peer.can_write:
+            self._metrics.updates_dropped_readonly += 1
+            return
+        if peer not in self.subscribers:
+            # A client that skipped SyncStep1: give it the state before it gets live updates.
+            self._sync(peer, b"\x00")
+        if update == _EMPTY_UPDATE:
+            return
+        try:
+            self.doc.apply_update(update)
+        except Exception as exc:
+            raise DecodeError(f"update does not decode ({exc})") from None
+        self._metrics.updates_in += 1
+        if msg is None:  # a SyncStep2 travels on as an update
+            msg = bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update)
+        self._metrics.updates_out += self._broadcast(frame(msg), peer)
+        self._store.append(self.name, update)
+        self._history_cost += len(update) + _ROW_OVERHEAD
+        if self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size:
+            self.compact()
+
+    def _broadcast(self, data: bytes, sender: Peer | None) -> int:
+        """Queue ``data`` to every subscriber but ``sender`` (all members when sender is None)."""
+        targets = self.subscribers if sender is not None else self.members
+        pending = self._flusher.pending
+        count = 0
+        for peer in targets:
+            if peer is not sender:
+                peer.outbox.append(data)
+                if not peer.queued:
+                    peer.queued = True
+                    pending.append(peer)
+                count += 1
+        if count:
+            self._flusher.arm()
+            self._metrics.messages_out += count
+        return count
+
+    def _custom(self, peer: Peer, msg: bytes) -> None:
+        text, pos = read_var_string(msg, 1)
+        if text == "save":
+            save_id, _ = read_var_uint(msg, pos)
+            self._tasks.spawn(self._save(peer, save_id), name=f"save {self.name}")
+        else:
+            log.debug("room %r: ignoring custom message %r from %s", self.name, text[:40], peer.label)
+
+    async def _save(self, peer: Peer, save_id: int) -> None:
+        """Answer a save request once everything received so far is in the store."""
+        try:
+            await self._store.flush()
+            status = "success" if self._store.healthy else "failed"
+        except Exception:
+            log.exception("room %r: save request %d from %s failed", self.name, save_id, peer.label)
+            status = "failed"
+        reply = {"type": "save", "responseTo": save_id, "status": status}
+        if peer in self.members:
+            peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(reply))))

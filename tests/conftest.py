@@ -1,0 +1,118 @@
+"""Fixtures: real relays (in-process on port 0, or as a subprocess) and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from rtc_client import RoomClient
+from rtc_relay import Relay, RelayConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def start_relay() -> AsyncIterator[Callable[..., Awaitable[Relay]]]:
+    """Factory: ``relay = await start_relay(**config)`` runs a relay in this loop on port 0.
+
+    Defaults: memory store, short cleanup delay. Every relay is stopped at teardown.
+    """
+    stack: list[Relay] = []
+
+    async def start(**options: object) -> Relay:
+        options.setdefault("port", 0)
+        options.setdefault("store", "memory")
+        options.setdefault("cleanup_delay", 0.2)
+        relay = Relay(RelayConfig(**options))  # type: ignore[arg-type]
+        await relay.__aenter__()
+        stack.append(relay)
+        return relay
+
+    yield start
+    for relay in reversed(stack):
+        await relay.stop()
+
+
+@pytest.fixture
+async def relay(start_relay: Callable[..., Awaitable[Relay]]) -> Relay:
+    """A relay with default test settings."""
+    return await start_relay()
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[..., Awaitable[RoomClient]]]:
+    """Factory: ``client = await connect(url, **kw)`` opens a RoomClient closed at teardown."""
+    clients: list[RoomClient] = []
+
+    async def open_client(url: str, **kw: object) -> RoomClient:
+        client = RoomClient(url, **kw)  # type: ignore[arg-type]
+        await client.__aenter__()
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.close()
+
+
+class RelayProcess:
+    """``python -m rtc_relay`` in a subprocess; ``url`` once it printed its ready line."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.stderr_path: Path | None = None
+
+    async def start(self, tmp: Path, deadline: float = 15.0) -> "RelayProcess":
+        self.stderr_path = tmp / f"relay-{os.getpid()}-{id(self)}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rtc_relay", *self.args],
+            stdout=subprocess.PIPE,
+            stderr=open(self.stderr_path, "w"),
+            text=True,
+            env=self.env,
+        )
+        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), deadline)  # type: ignore[union-attr]
+        if "listening on" not in line:
+            raise RuntimeError(f"relay did not start: {line!r}\n{self.stderr}")
+        self.url = line.split("listening on ", 1)[1].split()[0]
+        return self
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text() if self.stderr_path else ""
+
+    async def stop(self, sig: int = signal.SIGTERM, deadline: float = 15.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return await asyncio.wait_for(asyncio.to_thread(self.proc.wait), deadline)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+async def relay_process(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[RelayProcess]]]:
+    """Factory: ``proc = await relay_process("--store", path, ...)`` starts ``python -m rtc_relay``."""
+    procs: list[RelayProcess] = []
+
+    async def start(*args: str, env: dict[str, str] | None = None) -> RelayProcess:
+        proc = RelayProcess("--port", "0", *args, env=env)
+        procs.append(proc)
+        return await proc.start(tmp_path)
+
+    yield start
+    for proc in procs:
+        proc.kill()
