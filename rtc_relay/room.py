@@ -26,11 +26,18 @@ import json
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from pycrdt import Doc
+from pycrdt import Doc, get_update, merge_updates
 
 from .awareness import Awareness
 from .catalogue import CloseCode, RelayError
-from .lib0 import DecodeError, read_var_string, read_var_uint, read_var_uint8array, var_string, var_uint8array
+from .lib0 import (
+    DecodeError,
+    read_var_string,
+    read_var_uint,
+    read_var_uint8array,
+    var_string,
+    var_uint8array,
+)
 from .websocket import frame
 
 if TYPE_CHECKING:
@@ -106,6 +113,9 @@ class Room:
         self._compact_after_bytes = compact_after_bytes
         self._history_cost = 0  # store cost of updates appended since the last snapshot
         self._snapshot_size = 0
+        # Updates that did not advance the document's state: duplicates, or updates whose
+        # dependencies are missing, which Yrs keeps pending and leaves out of get_update().
+        self._unsettled: list[bytes] = []
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self.members)}>"
@@ -118,15 +128,38 @@ class Room:
             for update in updates:
                 self.doc.apply_update(update)
         self._history_cost = sum(len(u) + _ROW_OVERHEAD for u in updates)
+        self._unsettled = list(updates)
         if len(updates) > 1:
             self.compact()
+        else:
+            self._settle()
 
     def compact(self) -> None:
-        """Replace the room's stored history by one snapshot of its document."""
+        """Replace the room's stored history by one snapshot of its document.
+
+        The snapshot is the document's state merged with any update still pending
+        (missing dependencies), so compaction never drops an update that a later
+        one could complete.
+        """
         snapshot = self.doc.get_update()
+        pending = self._settle()
+        if pending:
+            snapshot = merge_updates(snapshot, *pending)
         self._store.compact(self.name, snapshot)
         self._snapshot_size = len(snapshot)
         self._history_cost = 0
+
+    def _settle(self) -> list[bytes]:
+        """Forget unsettled updates the document now contains; return those still pending.
+
+        An update is contained when its diff against the document's state vector has
+        no structs left (the first varUint of an update is its count of struct groups).
+        """
+        if not self._unsettled:
+            return []
+        state = self.doc.get_state()
+        self._unsettled = [u for u in self._unsettled if get_update(u, state)[0] != 0]
+        return self._unsettled
 
     @property
     def has_history(self) -> bool:
@@ -207,6 +240,10 @@ class Room:
             missing = self.doc.get_update(state_vector)
         except Exception as exc:
             raise DecodeError(f"state vector does not decode ({exc})") from None
+        if self._unsettled:
+            pending = self._settle()
+            if pending:  # what Yrs holds back for missing dependencies travels too
+                missing = merge_updates(missing, *pending)
         peer.send(frame(bytes((MSG_SYNC, SYNC_STEP2)) + var_uint8array(missing)))
         self.subscribers[peer] = None
 
@@ -219,10 +256,14 @@ class Room:
             self._sync(peer, b"\x00")
         if update == _EMPTY_UPDATE:
             return
+        doc = self.doc
+        before = doc.get_state()
         try:
-            self.doc.apply_update(update)
+            doc.apply_update(update)
         except Exception as exc:
             raise DecodeError(f"update does not decode ({exc})") from None
+        if doc.get_state() == before:
+            self._unsettled.append(update)
         self._metrics.updates_in += 1
         if msg is None:  # a SyncStep2 travels on as an update
             msg = bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update)

@@ -170,7 +170,7 @@ class SQLiteStore:
 
     def _close(self) -> None:
         if self._db is not None:
-            self._db.execute("PRAGMA incremental_vacuum")
+            self._db.executescript("PRAGMA incremental_vacuum;")  # executescript runs it to the end
             self._db.close()
             self._db = None
 
@@ -275,7 +275,7 @@ class SQLiteStore:
             db.execute("ROLLBACK")
             raise
         if compacted:
-            db.execute("PRAGMA incremental_vacuum")
+            db.executescript("PRAGMA incremental_vacuum;")  # executescript runs it to the end
 
 
 def open_store(spec: str) -> Store:

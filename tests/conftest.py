@@ -74,13 +74,14 @@ class RelayProcess:
 
     async def start(self, tmp: Path, deadline: float = 15.0) -> "RelayProcess":
         self.stderr_path = tmp / f"relay-{os.getpid()}-{id(self)}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rtc_relay", *self.args],
-            stdout=subprocess.PIPE,
-            stderr=open(self.stderr_path, "w"),
-            text=True,
-            env=self.env,
-        )
+        with open(self.stderr_path, "w") as stderr:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "rtc_relay", *self.args],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=self.env,
+            )
         line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), deadline)  # type: ignore[union-attr]
         if "listening on" not in line:
             raise RuntimeError(f"relay did not start: {line!r}\n{self.stderr}")
@@ -95,12 +96,16 @@ class RelayProcess:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return await asyncio.wait_for(asyncio.to_thread(self.proc.wait), deadline)
+        code = await asyncio.wait_for(asyncio.to_thread(self.proc.wait), deadline)
+        self.proc.stdout.close()  # type: ignore[union-attr]
+        return code
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()  # type: ignore[union-attr]
 
 
 @pytest.fixture

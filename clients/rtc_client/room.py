@@ -61,6 +61,7 @@ class RoomClient:
         self._outgoing: list[bytes] = []
         self._sender: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._finished = False
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -82,7 +83,10 @@ class RoomClient:
         await self.close()
 
     async def close(self) -> None:
-        """Send what is queued, close the websocket and stop the tasks."""
+        """Send what is queued, close the websocket and stop the tasks. Idempotent."""
+        if self._finished:
+            return
+        self._finished = True
         if self._sender is not None and not self.closed.is_set():
             self._outgoing.append(b"")  # sentinel: stop after sending everything before it
             self._wake.set()
