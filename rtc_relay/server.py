@@ -144,6 +144,10 @@ class Relay:
 
     # -- observability ----------------------------------------------------------------
 
+    def client_count(self) -> int:
+        """Websocket connections currently in a room."""
+        return sum(1 for conn in self.connections if conn.room is not None)
+
     def health(self) -> tuple[bool, dict[str, object]]:
         ok = self._serving and self.store.healthy
         return ok, {
@@ -151,14 +155,14 @@ class Relay:
             "serving": self._serving,
             "store": "ok" if self.store.healthy else "failing",
             "rooms": len(self.rooms),
-            "clients": len(self.connections),
+            "clients": self.client_count(),
         }
 
     def render_metrics(self) -> str:
         return self.metrics.render(
             {
                 "rooms": ("Rooms in memory.", lambda: len(self.rooms)),
-                "clients": ("Open client connections.", lambda: len(self.connections)),
+                "clients": ("Websocket clients in rooms.", self.client_count),
                 "store_bytes": ("Size of the store (bytes on disk, or in memory).", self.store.size_bytes),
                 "store_backlog_bytes": ("Bytes accepted and not yet written to the store.", lambda: self.store.backlog_bytes),
                 "uptime_seconds": ("Seconds since the relay started.", lambda: round(time.time() - self.started, 3)),
