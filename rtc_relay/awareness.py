@@ -11,7 +11,7 @@ The update format (y-protocols ``encodeAwarenessUpdate``) is
 
 from __future__ import annotations
 
-from typing import Hashable
+from collections.abc import Hashable
 
 from .lib0 import DecodeError, read_var_string, read_var_uint, var_string, var_uint
 

@@ -41,7 +41,11 @@ class RelayConfig:
         ),
     )
     data_dir: str = field(
-        default="", **_opt("Data directory for the default SQLite store. Default: $XDG_DATA_HOME/jupyter-rtc or ~/.local/share/jupyter-rtc.")
+        default="",
+        **_opt(
+            "Data directory for the default SQLite store. "
+            "Default: $XDG_DATA_HOME/jupyter-rtc or ~/.local/share/jupyter-rtc."
+        ),
     )
     token: list[str] = field(
         default_factory=list,
@@ -59,21 +63,26 @@ class RelayConfig:
     )
     allow_unauthenticated: bool = field(
         default=False,
-        **_opt("Allow listening on a non-loopback address with no token set (anyone who can reach it can edit every room)."),
+        **_opt(
+            "Allow listening on a non-loopback address with no token set (anyone who can reach it can edit every room)."
+        ),
     )
     allow_origin: list[str] = field(
         default_factory=list,
         **_opt(
             "Browser origins allowed to connect (repeatable; '*' for any). Default: with a token, any origin; "
-            "without one, only loopback origins (http://localhost:*, http://127.0.0.1:*) and clients that send no Origin."
+            "without one, only loopback origins (http://localhost:*, http://127.0.0.1:*) "
+            "and clients that send no Origin."
         ),
     )
     log_level: str = field(default="info", **_opt("Log level: debug, info, warning, error."))
     cleanup_delay: float = field(
-        default=30.0, **_opt("Seconds an empty room stays in memory before it is freed; a client joining within it cancels that.")
+        default=30.0,
+        **_opt("Seconds an empty room stays in memory before it is freed; a client joining within it cancels that."),
     )
     max_message_size: int = field(
-        default=256 * 1024 * 1024, **_opt("Largest message a client may send, in bytes; a bigger one closes its connection with 1009.")
+        default=256 * 1024 * 1024,
+        **_opt("Largest message a client may send, in bytes; a bigger one closes its connection with 1009."),
     )
     max_outbox: int = field(
         default=32 * 1024 * 1024,
@@ -93,7 +102,7 @@ class RelayConfig:
     )
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "RelayConfig":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> RelayConfig:
         """Defaults, then ``RTC_RELAY_*`` variables, then ``overrides``."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}

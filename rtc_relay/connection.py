@@ -29,7 +29,18 @@ from typing import TYPE_CHECKING
 from .catalogue import CloseCode, RelayError
 from .http import MAX_HEAD_BYTES, Request, parse_head, response
 from .schema import schema_path
-from .websocket import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, FrameParser, accept_key, close_frame, frame, parse_close
+from .websocket import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    FrameParser,
+    accept_key,
+    close_frame,
+    frame,
+    parse_close,
+)
 
 if TYPE_CHECKING:
     from .room import Room
@@ -68,7 +79,7 @@ def room_name(path: str) -> str | None:
 class Connection(asyncio.Protocol):
     """A client of the relay, from TCP accept to close."""
 
-    def __init__(self, relay: "Relay") -> None:
+    def __init__(self, relay: Relay) -> None:
         self.relay = relay
         self.id = next(_ids)
         self.label = f"#{self.id}"
@@ -308,6 +319,18 @@ class Connection(asyncio.Protocol):
         self._timer = self.relay.loop.call_later(_CLOSE_GRACE, self._transport.abort)
         self._leave_room()
 
+    def shutdown(self) -> None:
+        """The relay is stopping: close with GOING_AWAY, or drop a connection still in its handshake."""
+        if self._state == _OPEN:
+            self.close(CloseCode.GOING_AWAY, "the relay is shutting down")
+        elif self._state == _HANDSHAKE:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop the TCP connection now."""
+        if self._transport is not None:
+            self._transport.abort()
+
     def _drop_slow_consumer(self, backlog: int) -> None:
         log.warning(
             "%s room %r: closing with %d slow_consumer: %d bytes unread > limit %d",
@@ -331,4 +354,4 @@ class Connection(asyncio.Protocol):
     def _finish(self) -> None:
         self._leave_room()
         self.outbox.clear()
-        self.relay.connections.discard(self)
+        self.relay.forget(self)

@@ -34,10 +34,7 @@ class Request:
 
     @property
     def wants_websocket(self) -> bool:
-        return (
-            self.header("upgrade").lower() == "websocket"
-            and "upgrade" in self.header("connection").lower()
-        )
+        return self.header("upgrade").lower() == "websocket" and "upgrade" in self.header("connection").lower()
 
 
 def parse_head(head: bytes) -> Request:

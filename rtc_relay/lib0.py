@@ -90,4 +90,3 @@ def read_var_string(buf: bytes | memoryview, pos: int) -> tuple[str, int]:
         return data.decode(), pos
     except UnicodeDecodeError as exc:
         raise DecodeError(f"string is not UTF-8: {exc}") from None
-

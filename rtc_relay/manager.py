@@ -35,10 +35,10 @@ class RoomManager:
     def __init__(
         self,
         *,
-        store: "Store",
-        metrics: "Metrics",
-        flusher: "Flusher",
-        tasks: "TaskSet",
+        store: Store,
+        metrics: Metrics,
+        flusher: Flusher,
+        tasks: TaskSet,
         cleanup_delay: float,
         compact_after_bytes: int,
     ) -> None:
@@ -53,7 +53,7 @@ class RoomManager:
     def __len__(self) -> int:
         return len(self.rooms)
 
-    def join(self, name: str, peer: "Peer") -> Room:
+    def join(self, name: str, peer: Peer) -> Room:
         """Put ``peer`` in room ``name``, creating and loading the room if needed."""
         room = self.rooms.get(name)
         if room is None:
@@ -73,7 +73,7 @@ class RoomManager:
         room.join(peer)
         return room
 
-    def leave(self, room: Room, peer: "Peer") -> None:
+    def leave(self, room: Room, peer: Peer) -> None:
         """Take ``peer`` out of ``room``; schedule the room's cleanup if it is now empty."""
         if room.leave(peer) and self.rooms.get(room.name) is room and room.cleanup is None:
             loop = asyncio.get_running_loop()

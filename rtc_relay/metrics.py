@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["Metrics"]
 
@@ -53,7 +53,12 @@ class Metrics:
             emit(f"rtc_relay_{name}", "gauge", help_, read())
         emit("rtc_relay_connections_total", "counter", "Websocket connections accepted.", self.connections_total)
         emit("rtc_relay_updates_in_total", "counter", "Document updates received and applied.", self.updates_in)
-        emit("rtc_relay_updates_out_total", "counter", "Document updates delivered (one per recipient).", self.updates_out)
+        emit(
+            "rtc_relay_updates_out_total",
+            "counter",
+            "Document updates delivered (one per recipient).",
+            self.updates_out,
+        )
         emit(
             "rtc_relay_updates_dropped_readonly_total",
             "counter",

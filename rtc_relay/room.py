@@ -92,10 +92,10 @@ class Room:
         self,
         name: str,
         *,
-        store: "Store",
-        metrics: "Metrics",
-        flusher: "Flusher",
-        tasks: "TaskSet",
+        store: Store,
+        metrics: Metrics,
+        flusher: Flusher,
+        tasks: TaskSet,
         compact_after_bytes: int,
     ) -> None:
         self.name = name

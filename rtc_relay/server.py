@@ -31,6 +31,7 @@ __all__ = ["Relay"]
 log = logging.getLogger("rtc_relay")
 
 _PING = frame(b"", OP_PING)
+_SHUTDOWN_GRACE = 2.0  # seconds clients get to answer the close frame at shutdown
 
 
 class Relay:
@@ -46,13 +47,14 @@ class Relay:
         self._tasks = TaskSet()
         self._server: asyncio.Server | None = None
         self._serving = False
+        self._drained = asyncio.Event()
         self.loop: asyncio.AbstractEventLoop
         self.flusher: Flusher
         self.rooms: RoomManager
 
     # -- lifecycle ------------------------------------------------------------------
 
-    async def __aenter__(self) -> "Relay":
+    async def __aenter__(self) -> Relay:
         self.loop = asyncio.get_running_loop()
         self.flusher = Flusher(self.loop)
         await self.store.__aenter__()
@@ -90,10 +92,14 @@ class Relay:
         assert self._server is not None
         self._server.close()
         for conn in list(self.connections):
-            conn.close(CloseCode.GOING_AWAY, "the relay is shutting down")
-        deadline = self.loop.time() + 2.0
-        while self.connections and self.loop.time() < deadline:
-            await asyncio.sleep(0.02)
+            conn.shutdown()
+        if self.connections:
+            self._drained.clear()
+            try:  # clients answer our close frame; the grace period bounds the wait
+                await asyncio.wait_for(self._drained.wait(), _SHUTDOWN_GRACE)
+            except asyncio.TimeoutError:
+                for conn in list(self.connections):
+                    conn.abort()
         self.rooms.stop()
         await self._tasks.stop()
         await self.store.__aexit__(None, None, None)
@@ -110,6 +116,12 @@ class Relay:
         """Base websocket URL of the relay (append a room name)."""
         host = self.config.host
         return f"ws://{f'[{host}]' if ':' in host else host}:{self.port}/"
+
+    def forget(self, conn: Connection) -> None:
+        """Called by a connection once it is closed."""
+        self.connections.discard(conn)
+        if not self.connections:
+            self._drained.set()
 
     # -- policy ---------------------------------------------------------------------
 
@@ -164,7 +176,10 @@ class Relay:
                 "rooms": ("Rooms in memory.", lambda: len(self.rooms)),
                 "clients": ("Websocket clients in rooms.", self.client_count),
                 "store_bytes": ("Size of the store (bytes on disk, or in memory).", self.store.size_bytes),
-                "store_backlog_bytes": ("Bytes accepted and not yet written to the store.", lambda: self.store.backlog_bytes),
+                "store_backlog_bytes": (
+                    "Bytes accepted and not yet written to the store.",
+                    lambda: self.store.backlog_bytes,
+                ),
                 "uptime_seconds": ("Seconds since the relay started.", lambda: round(time.time() - self.started, 3)),
             }
         )

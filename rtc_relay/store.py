@@ -38,7 +38,7 @@ class Store(Protocol):
 
     healthy: bool
 
-    async def __aenter__(self) -> "Store": ...
+    async def __aenter__(self) -> Store: ...
 
     async def __aexit__(self, *exc: object) -> None: ...
 
@@ -71,7 +71,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._rooms: dict[str, list[bytes]] = {}
 
-    async def __aenter__(self) -> "MemoryStore":
+    async def __aenter__(self) -> MemoryStore:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -134,7 +134,7 @@ class SQLiteStore:
 
     # -- lifecycle ---------------------------------------------------------
 
-    async def __aenter__(self) -> "SQLiteStore":
+    async def __aenter__(self) -> SQLiteStore:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._written = asyncio.Condition()
@@ -236,7 +236,9 @@ class SQLiteStore:
                 await loop.run_in_executor(self._executor, self._write, batch)
             except sqlite3.Error as exc:
                 self.healthy = False
-                log.error("store %s: writing %d operations failed (%s); retrying in %.1fs", self.path, len(batch), exc, delay)
+                log.error(
+                    "store %s: writing %d operations failed (%s); retrying in %.1fs", self.path, len(batch), exc, delay
+                )
                 self._queue = batch + self._queue
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)

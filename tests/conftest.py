@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -72,7 +72,7 @@ class RelayProcess:
         self.url = ""
         self.stderr_path: Path | None = None
 
-    async def start(self, tmp: Path, deadline: float = 15.0) -> "RelayProcess":
+    async def start(self, tmp: Path, deadline: float = 15.0) -> RelayProcess:
         self.stderr_path = tmp / f"relay-{os.getpid()}-{id(self)}.log"
         with open(self.stderr_path, "w") as stderr:
             self.proc = subprocess.Popen(

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import os
 import urllib.request
-from typing import Callable
+from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed

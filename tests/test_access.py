@@ -36,7 +36,9 @@ async def test_a_read_only_client_reads_and_shows_presence_but_cannot_write(star
 
     rt.insert(0, "reader was here: ")  # sent, and dropped by the relay
     reader.awareness.set_local_state({"user": {"name": "Reader"}})
-    await writer.wait_for(lambda: writer.awareness.states.get(reader.awareness.client_id, {}).get("user") == {"name": "Reader"})
+    await writer.wait_for(
+        lambda: writer.awareness.states.get(reader.awareness.client_id, {}).get("user") == {"name": "Reader"}
+    )
     writer.doc.get("t", type=Text).insert(0, ">")
     await reader.wait_for(lambda: str(rt).startswith("reader was here: >") or str(rt).startswith(">"))
     assert str(writer.doc.get("t", type=Text)) == ">by the writer"

@@ -36,9 +36,7 @@ async def test_metrics_count_rooms_clients_updates_bytes_store_and_closes(start_
     status, text = await http_get(base(relay) + "/metrics")
     assert status == 200
     values = {
-        line.split(" ")[0]: float(line.split(" ")[1])
-        for line in text.splitlines()
-        if line and not line.startswith("#")
+        line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and not line.startswith("#")
     }
     assert values["rtc_relay_rooms"] == 1
     assert values["rtc_relay_clients"] == 2

@@ -12,7 +12,8 @@ import itertools
 import json
 import shutil
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from pycrdt import Map, Text
@@ -54,7 +55,7 @@ class NodeClient:
         ]
 
     @classmethod
-    async def start(cls, url: str, room: str, token: str | None = None) -> "NodeClient":
+    async def start(cls, url: str, room: str, token: str | None = None) -> NodeClient:
         node = shutil.which("node")
         if node is None:
             pytest.fail("node is not installed (these interop tests need node >= 18 on PATH)")
@@ -63,7 +64,12 @@ class NodeClient:
             pytest.fail(f"node packages missing in {JS}/node_modules: {missing} (run `npm ci` in clients/js)")
         args = [str(SCRIPT), url, room] + ([token] if token else [])
         proc = await asyncio.create_subprocess_exec(
-            node, *args, cwd=JS, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            node,
+            *args,
+            cwd=JS,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         return cls(proc, f"node[{room}#{proc.pid}]")
 
@@ -107,7 +113,9 @@ class NodeClient:
                     if predicate(event):
                         return event
                 if self._eof:
-                    raise NodeClientError(f"{self.label} exited (status {self.proc.returncode}) before the event\n{self._describe()}")
+                    raise NodeClientError(
+                        f"{self.label} exited (status {self.proc.returncode}) before the event\n{self._describe()}"
+                    )
                 self._changed.clear()
                 await self._changed.wait()
 

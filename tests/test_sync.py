@@ -72,7 +72,7 @@ async def test_concurrent_first_join_of_a_new_room_serves_every_client(relay):
             texts = [c.doc.get("t", type=Text) for c in clients]
             for i, t in enumerate(texts):
                 t += f"[{i}]"
-            for c, t in zip(clients, texts):
+            for c, t in zip(clients, texts, strict=True):
                 await c.wait_for(lambda t=t: all(f"[{i}]" in str(t) for i in range(5)), timeout=5)
         finally:
             await asyncio.gather(*(c.close() for c in clients))

@@ -22,14 +22,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from pycrdt import Awareness, Doc
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed as _WsClosed
 
 from .errors import ConnectionClosed
-from .wire import read_var_string, read_var_uint, read_var_uint8array, var_string, var_uint, var_uint8array
+from .wire import read_var_string, read_var_uint8array, var_string, var_uint, var_uint8array
 
 __all__ = ["RoomClient"]
 
@@ -65,7 +66,7 @@ class RoomClient:
 
     # -- lifecycle --------------------------------------------------------------
 
-    async def __aenter__(self) -> "RoomClient":
+    async def __aenter__(self) -> RoomClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         self._ws = await connect(self.url, max_size=None, additional_headers=headers, ping_interval=None)
         self._doc_sub = self.doc.observe(self._on_doc_change)
