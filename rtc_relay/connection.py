@@ -27,6 +27,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .catalogue import CloseCode, RelayError
+from .endpoints import HEALTH, METRICS, ROOM_PREFIXES
 from .http import MAX_HEAD_BYTES, Request, parse_head, response
 from .schema import schema_path
 from .websocket import (
@@ -51,7 +52,6 @@ __all__ = ["Connection", "room_name"]
 log = logging.getLogger("rtc_relay.connection")
 
 _HANDSHAKE, _OPEN, _CLOSING, _CLOSED = range(4)
-_ROOM_PREFIXES = ("/api/collaboration/room/", "/")
 _CLOSE_GRACE = 2.0  # seconds to wait for the client's close frame before dropping the TCP connection
 _ids = itertools.count(1)
 
@@ -67,7 +67,7 @@ _ROOM_RE, _ROOM_MAX = _room_pattern()  # type: ignore[misc]
 
 def room_name(path: str) -> str | None:
     """The room a websocket path names (already percent-decoded), or None if it is not valid."""
-    for prefix in _ROOM_PREFIXES:
+    for prefix in ROOM_PREFIXES:
         if path.startswith(prefix):
             name = path[len(prefix) :]
             if len(name) <= _ROOM_MAX and _ROOM_RE.fullmatch(name):
@@ -152,10 +152,10 @@ class Connection(asyncio.Protocol):
         relay = self.relay
         if request.method != "GET":
             self._reply(405, b"only GET is served\n", Allow="GET")
-        elif request.path == "/health":
+        elif request.path == HEALTH.path:
             ok, body = relay.health()
             self._reply(200 if ok else 503, json.dumps(body).encode(), "application/json")
-        elif request.path == "/metrics":
+        elif request.path == METRICS.path:
             self._reply(200, relay.render_metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
         elif not request.wants_websocket:
             self._reply(426, b"this is a Yjs websocket relay: connect with a websocket to /ROOM\n", Upgrade="websocket")

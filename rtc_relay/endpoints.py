@@ -1,0 +1,85 @@
+"""The relay's HTTP surface, declared once: the connection routes by it, ``spec.json`` is generated from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["ENDPOINTS", "HEALTH", "METRICS", "ROOM_PREFIXES", "Endpoint"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One HTTP path of the relay and its documented responses (status → description)."""
+
+    path: str
+    summary: str
+    description: str
+    responses: dict[str, str]
+    content_type: str = "application/json"
+    parameters: tuple[dict, ...] = field(default=())
+
+
+HEALTH = Endpoint(
+    path="/health",
+    summary="Whether the relay can serve",
+    description="200 while the relay accepts connections and its store writes succeed; 503 otherwise. "
+    "The body says which part is failing, and counts rooms and clients.",
+    responses={"200": "The relay is serving.", "503": "The relay is stopping, or its store is failing."},
+)
+
+METRICS = Endpoint(
+    path="/metrics",
+    summary="Prometheus metrics",
+    description="Rooms, clients, updates and bytes in and out, store size and backlog, "
+    "connections closed by reason (Prometheus text exposition format 0.0.4).",
+    responses={"200": "Metrics in Prometheus text format."},
+    content_type="text/plain",
+)
+
+_ROOM_PARAMS: tuple[dict, ...] = (
+    {
+        "name": "room",
+        "in": "path",
+        "required": True,
+        "description": "Room name (schema/room-name.json); colons are literal.",
+        "schema": {"$ref": "#/components/schemas/RoomName"},
+    },
+    {
+        "name": "token",
+        "in": "query",
+        "required": False,
+        "description": "Write or read-only token, when the relay requires one "
+        "(or header 'Authorization: Bearer <token>').",
+        "schema": {"type": "string"},
+    },
+)
+
+_ROOM_RESPONSES = {
+    "101": "Switched to the websocket protocol: y-protocols sync and awareness messages (binary frames). "
+    "Refusals after the upgrade use the close codes of schema/close-codes.json "
+    "(4401 without a valid token, 4400 for an invalid room name).",
+    "400": "Malformed upgrade request.",
+    "403": "The browser origin is not allowed.",
+    "426": "Not a websocket upgrade, or not websocket version 13.",
+}
+
+ROOM_PREFIXES = ("/api/collaboration/room/", "/")
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    HEALTH,
+    METRICS,
+    Endpoint(
+        path="/{room}",
+        summary="Join a room (websocket)",
+        description="Websocket upgrade into room `room`, speaking the y-websocket protocol.",
+        responses=_ROOM_RESPONSES,
+        parameters=_ROOM_PARAMS,
+    ),
+    Endpoint(
+        path="/api/collaboration/room/{room}",
+        summary="Join a room (websocket, Jupyter path)",
+        description="The same as `/{room}`, at the path JupyterLab's collaboration frontend uses.",
+        responses=_ROOM_RESPONSES,
+        parameters=_ROOM_PARAMS,
+    ),
+)

@@ -1,0 +1,54 @@
+"""Generate the OpenAPI document of the relay's HTTP endpoints: ``python -m rtc_relay.openapi > spec.json``."""
+
+from __future__ import annotations
+
+import json
+
+from . import __version__
+from .endpoints import ENDPOINTS
+from .schema import schema_path
+
+__all__ = ["build_spec", "render"]
+
+
+def build_spec() -> dict:
+    """The OpenAPI 3.1 document, built from :data:`rtc_relay.endpoints.ENDPOINTS`."""
+    with open(schema_path("room-name.json"), encoding="utf-8") as f:
+        room_name = json.load(f)
+    room_name = {k: v for k, v in room_name.items() if not k.startswith("$") and not k.startswith("x-")}
+    paths = {}
+    for ep in ENDPOINTS:
+        op: dict = {
+            "summary": ep.summary,
+            "description": ep.description,
+            "responses": {
+                status: (
+                    {"description": text, "content": {ep.content_type: {}}}
+                    if status.startswith("2")
+                    else {"description": text}
+                )
+                for status, text in ep.responses.items()
+            },
+        }
+        if ep.parameters:
+            op["parameters"] = list(ep.parameters)
+        paths[ep.path] = {"get": op}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "jupyter-rtc",
+            "version": __version__,
+            "description": "HTTP endpoints of jupyter-rtc. Generated from the code (rtc_relay/endpoints.py); "
+            "tests fail when this file and the code disagree.",
+        },
+        "paths": paths,
+        "components": {"schemas": {"RoomName": room_name}},
+    }
+
+
+def render() -> str:
+    return json.dumps(build_spec(), indent=2, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
