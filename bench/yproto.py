@@ -8,6 +8,8 @@ type is exactly one byte, which is what the ``is_*`` tests rely on.
 
 from __future__ import annotations
 
+from pycrdt import write_var_uint as varuint
+
 MSG_SYNC = 0
 SYNC_STEP1 = 0
 SYNC_STEP2 = 1
@@ -17,16 +19,6 @@ SYNC_UPDATE = 2
 SYNC_STEP1_EMPTY = bytes([MSG_SYNC, SYNC_STEP1, 1, 0])
 
 _UPDATE_PREFIX = bytes([MSG_SYNC, SYNC_UPDATE])
-
-
-def varuint(n: int) -> bytes:
-    """lib0 varUint: 7 bits per byte, least significant group first, high bit = more follows."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def update_message(update: bytes) -> bytes:

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
+from pycrdt import write_var_uint as var_uint
+
 __all__ = ["read_var_string", "read_var_uint", "read_var_uint8array", "var_string", "var_uint", "var_uint8array"]
-
-
-def var_uint(num: int) -> bytes:
-    out = bytearray()
-    while num > 0x7F:
-        out.append(0x80 | (num & 0x7F))
-        num >>= 7
-    out.append(num)
-    return bytes(out)
 
 
 def var_uint8array(data: bytes) -> bytes:
