@@ -84,6 +84,9 @@ class Connection(asyncio.Protocol):
         self.id = next(_ids)
         self.label = f"#{self.id}"
         self.can_write = False
+        self.remote = True
+        self.keeps_room = True
+        self.params: dict[str, str] = {}
         self.outbox: list[bytes] = []
         self.queued = False
         self.last_seen = 0.0
@@ -200,6 +203,7 @@ class Connection(asyncio.Protocol):
             self.close(CloseCode.UNAUTHORIZED, "a valid token is required")
         else:
             self.can_write = access == "write"
+            self.params = {key: values[0] for key, values in request.query.items()}
             self._transport.pause_reading()  # until the room admits us
             self.room = relay.rooms.join(name, self)
             log.debug("%s joined room %r (%s)", self.label, name, access)

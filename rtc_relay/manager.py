@@ -1,25 +1,30 @@
 """The rooms of one relay: created on first join, loaded once, freed when idle.
 
-Lifecycle of a room: the first :meth:`RoomManager.acquire` creates it and starts
-one load from the store; every joiner — however many arrive at the same instant —
-waits on that same load (no lock that can starve a second client). When the last
-member leaves, the room is freed after ``cleanup_delay`` seconds unless someone
-joins first; freeing compacts its stored history. A room that fails to load is
-forgotten at once, its members are closed with ``ROOM_ERROR``, and the next join
-tries again; other rooms are not affected.
+Lifecycle of a room: the first :meth:`RoomManager.join` (or :meth:`open`) creates
+it and starts one load — from its policy (e.g. a file) and/or the store; every
+joiner, however many arrive at the same instant, waits on that same load (no lock
+that can starve a second client). When no member holds the room open any more
+(remote clients do; in-process clients only when they ask to), the room is freed
+after ``cleanup_delay`` seconds unless someone joins first. Freeing closes the
+in-process clients, compacts the stored history and tells the policy. A room that
+fails to load is forgotten at once, its joiners are closed with the load error's
+code, and the next join tries again; other rooms are not affected.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .catalogue import CloseCode
 from .room import Room
 
 if TYPE_CHECKING:
     from .metrics import Metrics
     from .outbox import Flusher
+    from .policy import RoomPolicy
     from .room import Peer
     from .store import Store
     from .tasks import TaskSet
@@ -39,6 +44,7 @@ class RoomManager:
         metrics: Metrics,
         flusher: Flusher,
         tasks: TaskSet,
+        policy_for: Callable[[str], RoomPolicy],
         cleanup_delay: float,
         compact_after_bytes: int,
     ) -> None:
@@ -47,18 +53,20 @@ class RoomManager:
         self._metrics = metrics
         self._flusher = flusher
         self._tasks = tasks
+        self._policy_for = policy_for
         self._cleanup_delay = cleanup_delay
         self._compact_after_bytes = compact_after_bytes
 
     def __len__(self) -> int:
         return len(self.rooms)
 
-    def join(self, name: str, peer: Peer) -> Room:
-        """Put ``peer`` in room ``name``, creating and loading the room if needed."""
+    def open(self, name: str) -> Room:
+        """Room ``name``, created and its load started if it is not in memory."""
         room = self.rooms.get(name)
         if room is None:
             room = Room(
                 name,
+                policy=self._policy_for(name),
                 store=self._store,
                 metrics=self._metrics,
                 flusher=self._flusher,
@@ -67,23 +75,34 @@ class RoomManager:
             )
             self.rooms[name] = room
             self._tasks.spawn(self._load(room), name=f"load room {name}")
-        elif room.cleanup is not None:
+        return room
+
+    def join(self, name: str, peer: Peer) -> Room:
+        """Put ``peer`` in room ``name``, creating and loading the room if needed."""
+        room = self.open(name)
+        if peer.keeps_room and room.cleanup is not None:
             room.cleanup.cancel()
             room.cleanup = None
         room.join(peer)
         return room
 
     def leave(self, room: Room, peer: Peer) -> None:
-        """Take ``peer`` out of ``room``; schedule the room's cleanup if it is now empty."""
-        if room.leave(peer) and self.rooms.get(room.name) is room and room.cleanup is None:
-            loop = asyncio.get_running_loop()
-            room.cleanup = loop.call_later(self._cleanup_delay, self._free, room)
+        """Take ``peer`` out of ``room``; schedule the room's cleanup if nobody holds it now."""
+        room.leave(peer)
+        self.check_idle(room)
+
+    def check_idle(self, room: Room) -> None:
+        """Schedule the room's cleanup if it is loaded, current, and no member holds it open."""
+        if room.cleanup is None and not room.kept and room.ready.done() and self.rooms.get(room.name) is room:
+            room.cleanup = asyncio.get_running_loop().call_later(self._cleanup_delay, self._free, room)
 
     async def _load(self, room: Room) -> None:
         try:
-            room.load(await self._store.load(room.name))
+            initial = await room.policy.load(room.name)
+            stored = await self._store.load(room.name) if room.policy.persist else []
+            room.load(([initial] if initial else []) + stored)
         except Exception as exc:
-            log.error("room %r: loading its stored history failed: %r", room.name, exc, exc_info=exc)
+            log.error("room %r: loading failed: %r", room.name, exc, exc_info=exc)
             room.failed = exc
             if self.rooms.get(room.name) is room:
                 del self.rooms[room.name]
@@ -92,22 +111,31 @@ class RoomManager:
             log.debug("room %r loaded", room.name)
         finally:
             room.ready.set_result(None)
+        if room.failed is None:
+            self.check_idle(room)
 
     def _free(self, room: Room) -> None:
         room.cleanup = None
-        if room.members or self.rooms.get(room.name) is not room:
+        if room.kept or self.rooms.get(room.name) is not room:
             return
         del self.rooms[room.name]
+        for peer in list(room.members):  # in-process clients that did not hold the room
+            peer.close(CloseCode.NORMAL, "the room was freed")
         if room.ready.done() and room.failed is None:
             if room.has_history:
                 room.compact()
             self._metrics.rooms_freed += 1
             log.debug("room %r freed", room.name)
+            try:
+                room.policy.on_freed(room.name)
+            except Exception:
+                log.exception("room %r: the policy failed when the room was freed", room.name)
 
     def stop(self) -> None:
-        """Free every room now (the connections are already closed): compact what changed."""
+        """Free every room now (remote connections are already closed): compact what changed."""
         for room in list(self.rooms.values()):
             if room.cleanup is not None:
                 room.cleanup.cancel()
-            room.members.clear()
+            for peer in list(room.members):
+                peer.keeps_room = False
             self._free(room)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from pycrdt import Doc, get_update, merge_updates
@@ -38,6 +39,7 @@ from .lib0 import (
     var_string,
     var_uint8array,
 )
+from .policy import Refusal, RoomLoadError, RoomPolicy
 from .websocket import frame
 
 if TYPE_CHECKING:
@@ -60,13 +62,23 @@ SYNC_UPDATE = 2
 _EMPTY_UPDATE = b"\x00\x00"
 # Estimated store cost of one update beyond its bytes (row, index entry), for compaction.
 _ROW_OVERHEAD = 64
+# Seconds a refused client has to send its document before it is closed anyway.
+_RECOVER_TIMEOUT = 5.0
 
 
 class Peer(Protocol):
-    """What a room needs of a connection."""
+    """What a room needs of a connection.
+
+    ``remote``: a client over the network (counted as a client); ``keeps_room``: while
+    this peer is a member the room is not freed; ``params``: the query parameters
+    it connected with (the policy's admission looks at them).
+    """
 
     label: str
     can_write: bool
+    remote: bool
+    keeps_room: bool
+    params: Mapping[str, str]
     outbox: list[bytes]
     queued: bool
 
@@ -83,15 +95,17 @@ class Peer(Protocol):
 class Room:
     """One document and its connections. Created and freed by the :class:`RoomManager`.
 
-    ``ready`` resolves once the stored history is loaded; ``failed`` then holds the
-    error if loading failed. ``members`` are the connections that joined (attached
-    or waiting for ``ready``); ``subscribers`` those that receive live updates.
+    ``ready`` resolves once the room is loaded; ``failed`` then holds the error if
+    loading failed. ``members`` are the peers that joined (admitted, refused, or
+    waiting for ``ready``); ``peers`` those admitted (they get presence);
+    ``subscribers`` those that receive live updates.
     """
 
     def __init__(
         self,
         name: str,
         *,
+        policy: RoomPolicy,
         store: Store,
         metrics: Metrics,
         flusher: Flusher,
@@ -101,8 +115,11 @@ class Room:
         self.name = name
         self.doc = Doc()
         self.awareness = Awareness()
+        self.policy = policy
         self.members: dict[Peer, None] = {}
+        self.peers: dict[Peer, None] = {}
         self.subscribers: dict[Peer, None] = {}
+        self._refused: dict[Peer, tuple[Refusal, asyncio.TimerHandle]] = {}
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.failed: BaseException | None = None
         self.cleanup: asyncio.TimerHandle | None = None
@@ -127,8 +144,11 @@ class Room:
         with self.doc.transaction():
             for update in updates:
                 self.doc.apply_update(update)
-        self._history_cost = sum(len(u) + _ROW_OVERHEAD for u in updates)
         self._unsettled = list(updates)
+        if not self.policy.persist:
+            self._settle()
+            return
+        self._history_cost = sum(len(u) + _ROW_OVERHEAD for u in updates)
         if len(updates) > 1:
             self.compact()
         else:
@@ -174,12 +194,29 @@ class Room:
         else:
             self.ready.add_done_callback(lambda _: self._admit(peer))
 
+    @property
+    def remote_members(self) -> int:
+        return sum(1 for peer in self.members if peer.remote)
+
+    @property
+    def kept(self) -> bool:
+        """Whether a member holds the room open."""
+        return any(peer.keeps_room for peer in self.members)
+
     def _admit(self, peer: Peer) -> None:
         if peer not in self.members:
             return  # left while the room was loading
         if self.failed is not None:
-            peer.close(CloseCode.ROOM_ERROR, "the room could not be loaded")
+            if isinstance(self.failed, RoomLoadError):
+                peer.close(self.failed.code, self.failed.reason)
+            else:
+                peer.close(CloseCode.ROOM_ERROR, "the room could not be loaded")
             return
+        refusal = self.policy.admit(self.name, peer.params)
+        if refusal is not None:
+            self._refuse(peer, refusal)
+            return
+        self.peers[peer] = None
         peer.send(frame(bytes((MSG_SYNC, SYNC_STEP1)) + var_uint8array(self.doc.get_state())))
         states = self.awareness.encode_all()
         if states is not None:
@@ -189,19 +226,56 @@ class Room:
             peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
         peer.attached()
 
+    def _refuse(self, peer: Peer, refusal: Refusal) -> None:
+        if not refusal.recover:
+            peer.close(refusal.code, refusal.reason)
+            return
+        # Ask for the client's whole document (empty state vector) before closing it.
+        timer = asyncio.get_running_loop().call_later(_RECOVER_TIMEOUT, self._refused_done, peer)
+        self._refused[peer] = (refusal, timer)
+        peer.send(frame(bytes((MSG_SYNC, SYNC_STEP1)) + var_uint8array(b"\x00")))
+        peer.attached()
+
+    def _refused_done(self, peer: Peer) -> None:
+        entry = self._refused.pop(peer, None)
+        if entry is not None:
+            refusal, timer = entry
+            timer.cancel()
+            peer.close(refusal.code, refusal.reason)
+
+    def _receive_refused(self, peer: Peer, msg: bytes) -> None:
+        if len(msg) > 2 and msg[0] == MSG_SYNC and msg[1] == SYNC_STEP2:
+            update, _ = read_var_uint8array(msg, 2)
+            self._tasks.spawn(self._recover(peer, update), name=f"recover {self.name}")
+
+    async def _recover(self, peer: Peer, update: bytes) -> None:
+        try:
+            await self.policy.recover(self.name, update)
+        except Exception:
+            log.exception("room %r: keeping the document of refused client %s failed", self.name, peer.label)
+        finally:
+            self._refused_done(peer)
+
     def leave(self, peer: Peer) -> bool:
-        """Remove ``peer``; announce its presence gone. Returns True when the room is now empty."""
+        """Remove ``peer``; announce its presence gone. Returns True when nobody holds the room open."""
         if self.members.pop(peer, False) is not False:
+            self.peers.pop(peer, None)
             self.subscribers.pop(peer, None)
+            entry = self._refused.pop(peer, None)
+            if entry is not None:
+                entry[1].cancel()
             gone = self.awareness.remove_owner(peer)
             if gone is not None:
                 self._broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(gone)), None)
-        return not self.members
+        return not self.kept
 
     # -- messages ----------------------------------------------------------------
 
     def receive(self, peer: Peer, msg: bytes) -> None:
         """Handle one y-protocol message from ``peer``. Raises :class:`RelayError` on bad input."""
+        if self._refused and peer in self._refused:
+            self._receive_refused(peer, msg)
+            return
         try:
             kind = msg[0]
             if kind == MSG_SYNC:
@@ -268,14 +342,15 @@ class Room:
         if msg is None:  # a SyncStep2 travels on as an update
             msg = bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update)
         self._metrics.updates_out += self._broadcast(frame(msg), peer)
-        self._store.append(self.name, update)
-        self._history_cost += len(update) + _ROW_OVERHEAD
-        if self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size:
-            self.compact()
+        if self.policy.persist:
+            self._store.append(self.name, update)
+            self._history_cost += len(update) + _ROW_OVERHEAD
+            if self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size:
+                self.compact()
 
     def _broadcast(self, data: bytes, sender: Peer | None) -> int:
-        """Queue ``data`` to every subscriber but ``sender`` (all members when sender is None)."""
-        targets = self.subscribers if sender is not None else self.members
+        """Queue ``data`` to every subscriber but ``sender`` (every admitted peer when sender is None)."""
+        targets = self.subscribers if sender is not None else self.peers
         pending = self._flusher.pending
         count = 0
         for peer in targets:
@@ -292,6 +367,13 @@ class Room:
 
     def _custom(self, peer: Peer, msg: bytes) -> None:
         text, pos = read_var_string(msg, 1)
+
+        def reply(notice: dict) -> None:
+            if peer in self.peers:
+                peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
+
+        if self.policy.on_custom(self.name, text, msg[pos:], reply):
+            return
         if text == "save":
             save_id, _ = read_var_uint(msg, pos)
             self._tasks.spawn(self._save(peer, save_id), name=f"save {self.name}")
@@ -307,5 +389,5 @@ class Room:
             log.exception("room %r: save request %d from %s failed", self.name, save_id, peer.label)
             status = "failed"
         reply = {"type": "save", "responseTo": save_id, "status": status}
-        if peer in self.members:
+        if peer in self.peers:
             peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(reply))))

@@ -12,18 +12,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import time
 from urllib.parse import urlsplit
 
 from .catalogue import CloseCode
 from .config import RelayConfig, is_loopback
 from .connection import Connection
 from .http import Request
-from .manager import RoomManager
-from .metrics import Metrics
-from .outbox import Flusher
-from .store import Store, open_store
-from .tasks import TaskSet
+from .core import RelayCore
+from .store import Store
 from .websocket import OP_PING, frame
 
 __all__ = ["Relay"]
@@ -34,51 +30,28 @@ _PING = frame(b"", OP_PING)
 _SHUTDOWN_GRACE = 2.0  # seconds clients get to answer the close frame at shutdown
 
 
-class Relay:
+class Relay(RelayCore):
     """One relay process's worth of rooms, served on one TCP port."""
 
     def __init__(self, config: RelayConfig | None = None, *, store: Store | None = None) -> None:
-        self.config = config or RelayConfig()
-        self.config.check()
-        self.store: Store = store if store is not None else open_store(self.config.store_spec())
-        self.metrics = Metrics()
+        super().__init__(config, store=store)
         self.connections: set[Connection] = set()
-        self.started = time.time()
-        self._tasks = TaskSet()
         self._server: asyncio.Server | None = None
-        self._serving = False
         self._drained = asyncio.Event()
-        self.loop: asyncio.AbstractEventLoop
-        self.flusher: Flusher
-        self.rooms: RoomManager
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def __aenter__(self) -> Relay:
-        self.loop = asyncio.get_running_loop()
-        self.flusher = Flusher(self.loop)
-        await self.store.__aenter__()
-        self.rooms = RoomManager(
-            store=self.store,
-            metrics=self.metrics,
-            flusher=self.flusher,
-            tasks=self._tasks,
-            cleanup_delay=self.config.cleanup_delay,
-            compact_after_bytes=self.config.compact_after_bytes,
-        )
+        await self.start()
         try:
             self._server = await self.loop.create_server(
                 lambda: Connection(self), self.config.host, self.config.port, backlog=1024, reuse_address=True
             )
         except BaseException:
-            await self.store.__aexit__(None, None, None)
+            await super().stop()
             raise
-        self._serving = True
-        self._tasks.spawn(self._keepalive(), name="keepalive")
+        self.tasks.spawn(self._keepalive(), name="keepalive")
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def serve_forever(self) -> None:
         """Serve until cancelled."""
@@ -86,11 +59,10 @@ class Relay:
 
     async def stop(self) -> None:
         """Stop accepting, close every connection (1001), compact changed rooms, flush the store."""
-        if not self._serving:
+        if not self.serving:
             return
-        self._serving = False
-        assert self._server is not None
-        self._server.close()
+        if self._server is not None:
+            self._server.close()
         for conn in list(self.connections):
             conn.shutdown()
         if self.connections:
@@ -100,9 +72,7 @@ class Relay:
             except asyncio.TimeoutError:
                 for conn in list(self.connections):
                     conn.abort()
-        self.rooms.stop()
-        await self._tasks.stop()
-        await self.store.__aexit__(None, None, None)
+        await super().stop()
         log.info("relay stopped; store flushed")
 
     @property
@@ -153,36 +123,6 @@ class Relay:
         if self.config.token or self.config.read_token:
             return True
         return is_loopback(urlsplit(origin).hostname or "")
-
-    # -- observability ----------------------------------------------------------------
-
-    def client_count(self) -> int:
-        """Websocket connections currently in a room."""
-        return sum(1 for conn in self.connections if conn.room is not None)
-
-    def health(self) -> tuple[bool, dict[str, object]]:
-        ok = self._serving and self.store.healthy
-        return ok, {
-            "status": "ok" if ok else "unavailable",
-            "serving": self._serving,
-            "store": "ok" if self.store.healthy else "failing",
-            "rooms": len(self.rooms),
-            "clients": self.client_count(),
-        }
-
-    def render_metrics(self) -> str:
-        return self.metrics.render(
-            {
-                "rooms": ("Rooms in memory.", lambda: len(self.rooms)),
-                "clients": ("Websocket clients in rooms.", self.client_count),
-                "store_bytes": ("Size of the store (bytes on disk, or in memory).", self.store.size_bytes),
-                "store_backlog_bytes": (
-                    "Bytes accepted and not yet written to the store.",
-                    lambda: self.store.backlog_bytes,
-                ),
-                "uptime_seconds": ("Seconds since the relay started.", lambda: round(time.time() - self.started, 3)),
-            }
-        )
 
     # -- keepalive ----------------------------------------------------------------------
 

@@ -1,0 +1,145 @@
+"""The transport-free heart of a relay: rooms, store, policies, metrics.
+
+A :class:`RelayCore` is shared by every way of reaching the rooms: the standalone
+TCP server (:class:`rtc_relay.Relay`), the jupyter_server websocket handler
+(:mod:`rtc_relay.jupyter`), and in-process clients (:meth:`RelayCore.open_local`).
+
+Resource handling: ``async with RelayCore(config)`` opens the store; leaving it
+frees every room (compacting what changed), stops the relay's tasks, and flushes
+and closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from .catalogue import CloseCode
+from .config import RelayConfig
+from .local import LocalChannel
+from .manager import RoomManager
+from .metrics import Metrics
+from .outbox import Flusher
+from .policy import RoomLoadError, RoomPolicy
+from .store import Store, open_store
+from .tasks import TaskSet
+
+__all__ = ["RelayCore"]
+
+log = logging.getLogger("rtc_relay")
+
+
+class RelayCore:
+    """Rooms and their store, reachable through any transport."""
+
+    def __init__(self, config: RelayConfig | None = None, *, store: Store | None = None) -> None:
+        self.config = config or RelayConfig()
+        self.config.check()
+        self.store: Store = store if store is not None else open_store(self.config.store_spec())
+        self.metrics = Metrics()
+        self.started = time.time()
+        self.tasks = TaskSet()
+        self.policies: list[RoomPolicy] = []
+        self.serving = False
+        self.loop: asyncio.AbstractEventLoop
+        self.flusher: Flusher
+        self.rooms: RoomManager
+
+    async def __aenter__(self) -> RelayCore:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Open the store; rooms can be joined from now on."""
+        self.loop = asyncio.get_running_loop()
+        self.flusher = Flusher(self.loop)
+        await self.store.__aenter__()
+        self.rooms = RoomManager(
+            store=self.store,
+            metrics=self.metrics,
+            flusher=self.flusher,
+            tasks=self.tasks,
+            policy_for=self.policy_for,
+            cleanup_delay=self.config.cleanup_delay,
+            compact_after_bytes=self.config.compact_after_bytes,
+        )
+        self.serving = True
+
+    async def stop(self) -> None:
+        """Free every room (local clients are closed, changes compacted), stop tasks, close the store."""
+        if not self.serving:
+            return
+        self.serving = False
+        self.rooms.stop()
+        await self.tasks.stop()
+        await self.store.__aexit__(None, None, None)
+
+    # -- policies ----------------------------------------------------------------------
+
+    def add_policy(self, policy: RoomPolicy) -> None:
+        """Let ``policy`` govern the rooms it claims (policies added first win)."""
+        self.policies.append(policy)
+
+    def policy_for(self, name: str) -> RoomPolicy:
+        for policy in self.policies:
+            if policy.claims(name):
+                return policy
+        return _DEFAULT
+
+    # -- in-process clients --------------------------------------------------------------
+
+    def open_local(self, name: str, *, label: str = "local", keeps_room: bool = False) -> LocalChannel:
+        """Join room ``name`` as an in-process client; see :class:`LocalChannel`.
+
+        ``keeps_room``: while this client is in the room, the room is never freed.
+        """
+        return LocalChannel(self, name, label=label, keeps_room=keeps_room)
+
+    async def load_room(self, name: str) -> None:
+        """Make sure room ``name`` is loaded (freed again after the cleanup delay if nobody joins).
+
+        Raises :class:`RoomLoadError` if it cannot be loaded.
+        """
+        room = self.rooms.open(name)
+        await asyncio.shield(room.ready)
+        if room.failed is not None:
+            if isinstance(room.failed, RoomLoadError):
+                raise room.failed
+            raise RoomLoadError(CloseCode.ROOM_ERROR, "the room could not be loaded") from room.failed
+
+    # -- observability ----------------------------------------------------------------
+
+    def client_count(self) -> int:
+        """Remote clients currently in rooms."""
+        return sum(room.remote_members for room in self.rooms.rooms.values())
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        ok = self.serving and self.store.healthy
+        return ok, {
+            "status": "ok" if ok else "unavailable",
+            "serving": self.serving,
+            "store": "ok" if self.store.healthy else "failing",
+            "rooms": len(self.rooms),
+            "clients": self.client_count(),
+        }
+
+    def render_metrics(self) -> str:
+        return self.metrics.render(
+            {
+                "rooms": ("Rooms in memory.", lambda: len(self.rooms)),
+                "clients": ("Websocket clients in rooms.", self.client_count),
+                "store_bytes": ("Size of the store (bytes on disk, or in memory).", self.store.size_bytes),
+                "store_backlog_bytes": (
+                    "Bytes accepted and not yet written to the store.",
+                    lambda: self.store.backlog_bytes,
+                ),
+                "uptime_seconds": ("Seconds since the relay started.", lambda: round(time.time() - self.started, 3)),
+            }
+        )
+
+
+_DEFAULT = RoomPolicy()

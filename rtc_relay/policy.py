@@ -1,0 +1,80 @@
+"""The extension seam of the relay: a policy decides how a family of rooms is loaded,
+who may join them, and what their custom messages do.
+
+The relay itself knows nothing of files or notebooks. An extension (the supernode)
+registers a :class:`RoomPolicy` with :meth:`RelayCore.add_policy`; the first policy
+whose :meth:`RoomPolicy.claims` accepts a room name governs that room. Rooms no
+policy claims get :class:`RoomPolicy`'s defaults: content from the store, everyone
+admitted, save requests answered once the store has everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .catalogue import CloseCode
+
+__all__ = ["Refusal", "RoomLoadError", "RoomPolicy"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a client may not join a room, as the close frame it gets.
+
+    With ``recover`` set, the relay first asks the client for its whole document
+    (SyncStep1 with an empty state vector) and hands the answer to
+    :meth:`RoomPolicy.recover`, so edits the client made and nobody else has are
+    not lost with the refusal.
+    """
+
+    code: CloseCode
+    reason: str
+    recover: bool = False
+
+
+class RoomLoadError(Exception):
+    """A room could not be loaded; its joiners are closed with ``code`` and ``reason``."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(f"{int(code)}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class RoomPolicy:
+    """Defaults for rooms; subclass and override for a family of rooms.
+
+    ``persist``: whether the relay stores the room's updates (False when the room
+    is the projection of something persisted elsewhere, e.g. a file).
+    """
+
+    persist = True
+
+    def claims(self, name: str) -> bool:
+        """Whether this policy governs room ``name``."""
+        return False
+
+    async def load(self, name: str) -> bytes | None:
+        """The room's initial content as one Yjs update, or None to start from the store.
+
+        Raise :class:`RoomLoadError` to refuse the room (e.g. 4404 when its file is gone).
+        """
+        return None
+
+    def admit(self, name: str, params: Mapping[str, str]) -> Refusal | None:
+        """Whether a client with query ``params`` may join the (loaded) room."""
+        return None
+
+    async def recover(self, name: str, update: bytes) -> None:
+        """The whole document of a refused client (see :class:`Refusal`)."""
+
+    def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None]) -> bool:
+        """A custom message (type 2) ``text`` with the bytes after it; True if handled.
+
+        ``reply(obj)`` sends a JSON notice back to the sender only.
+        """
+        return False
+
+    def on_freed(self, name: str) -> None:
+        """The room was freed (its last client left and the cleanup delay passed)."""
