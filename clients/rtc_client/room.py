@@ -26,9 +26,7 @@ from typing import Any
 from collections.abc import Callable
 
 from pycrdt import Awareness, Doc
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed as _WsClosed
-
+from .channel import Channel, WebsocketChannel
 from .errors import ConnectionClosed
 from .wire import read_var_string, read_var_uint8array, var_string, var_uint, var_uint8array
 
@@ -41,10 +39,23 @@ _STEP1, _STEP2, _UPDATE = 0, 1, 2
 
 
 class RoomClient:
-    """One websocket connection to one relay room, syncing ``doc`` (a new Doc by default)."""
+    """One connection to one relay room, syncing ``doc`` (a new Doc by default).
 
-    def __init__(self, url: str, doc: Doc | None = None, *, token: str | None = None, send_step1: bool = True) -> None:
-        self.url = url
+    ``target`` is a websocket URL, or an already open :class:`~rtc_client.channel.Channel`.
+    """
+
+    def __init__(
+        self,
+        target: str | Channel,
+        doc: Doc | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        send_step1: bool = True,
+    ) -> None:
+        self.url = target if isinstance(target, str) else getattr(target, "path", "channel")
+        self._channel: Channel | None = None if isinstance(target, str) else target
+        self._headers = headers
         self.doc = doc if doc is not None else Doc()
         self.awareness = Awareness(self.doc)
         self.token = token
@@ -56,7 +67,6 @@ class RoomClient:
         self._synced = asyncio.Event()
         self._changed = asyncio.Event()
         self._send_step1 = send_step1
-        self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._applying = False
         self._outgoing: list[bytes] = []
@@ -67,8 +77,8 @@ class RoomClient:
     # -- lifecycle --------------------------------------------------------------
 
     async def __aenter__(self) -> RoomClient:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
-        self._ws = await connect(self.url, max_size=None, additional_headers=headers, ping_interval=None)
+        if self._channel is None:
+            self._channel = await WebsocketChannel.connect(self.url, token=self.token, headers=self._headers)
         self._doc_sub = self.doc.observe(self._on_doc_change)
         self._aw_sub = self.awareness.observe(self._on_awareness_change)
         if self._send_step1:
@@ -95,8 +105,8 @@ class RoomClient:
                 await asyncio.wait_for(asyncio.shield(self._sender), 5)
             except (asyncio.TimeoutError, Exception):
                 pass
-        if self._ws is not None:
-            await self._ws.close()
+        if self._channel is not None:
+            await self._channel.close()
         for task in (self._reader, self._sender):
             if task is not None and not task.done():
                 task.cancel()
@@ -149,7 +159,7 @@ class RoomClient:
         self._wake.set()
 
     async def _send(self) -> None:
-        assert self._ws is not None
+        assert self._channel is not None
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -158,9 +168,11 @@ class RoomClient:
                 if message == b"":
                     return
                 try:
-                    await self._ws.send(message)
-                except _WsClosed:
-                    return
+                    await self._channel.send(message)
+                except Exception:
+                    if self._channel.close_code is None:
+                        raise
+                    return  # closed: the reader reports it
 
     def _on_doc_change(self, event: Any) -> None:
         if not self._applying:
@@ -180,19 +192,17 @@ class RoomClient:
     # -- receiving --------------------------------------------------------------------
 
     async def _read(self) -> None:
-        assert self._ws is not None
+        assert self._channel is not None
         try:
-            async for message in self._ws:
-                if isinstance(message, str):
-                    continue
-                self._handle(message)
+            while True:
+                self._handle(await self._channel.recv())
                 self._changed.set()
-        except _WsClosed:
-            pass
+        except Exception:
+            if self._channel.close_code is None and not isinstance(self._channel, WebsocketChannel):
+                raise
         finally:
-            rcvd = self._ws.protocol.close_rcvd
-            self.close_code = rcvd.code if rcvd is not None else None
-            self.close_reason = rcvd.reason if rcvd is not None else ""
+            self.close_code = self._channel.close_code
+            self.close_reason = self._channel.close_reason
             self.closed.set()
             self._changed.set()
 
