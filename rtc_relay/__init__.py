@@ -11,3 +11,10 @@ from .server import Relay
 
 __all__ = ["CloseCode", "Relay", "RelayConfig"]
 __version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    """The jupyter_server extension (imported only when Jupyter loads it)."""
+    from .jupyter import RelayExtension
+
+    return [{"module": "rtc_relay.jupyter", "app": RelayExtension}]

@@ -23,13 +23,12 @@ import asyncio
 import itertools
 import json
 import logging
-import re
 from typing import TYPE_CHECKING
 
 from .catalogue import CloseCode, RelayError
-from .endpoints import HEALTH, METRICS, ROOM_PREFIXES
+from .endpoints import HEALTH, METRICS
 from .http import MAX_HEAD_BYTES, Request, parse_head, response
-from .schema import schema_path
+from .names import room_name_from_path
 from .websocket import (
     OP_BINARY,
     OP_CLOSE,
@@ -47,33 +46,13 @@ if TYPE_CHECKING:
     from .room import Room
     from .server import Relay
 
-__all__ = ["Connection", "room_name"]
+__all__ = ["Connection"]
 
 log = logging.getLogger("rtc_relay.connection")
 
 _HANDSHAKE, _OPEN, _CLOSING, _CLOSED = range(4)
 _CLOSE_GRACE = 2.0  # seconds to wait for the client's close frame before dropping the TCP connection
 _ids = itertools.count(1)
-
-
-def _room_pattern() -> re.Pattern[str]:
-    with open(schema_path("room-name.json"), encoding="utf-8") as f:
-        spec = json.load(f)
-    return re.compile(spec["pattern"]), spec["maxLength"]  # type: ignore[return-value]
-
-
-_ROOM_RE, _ROOM_MAX = _room_pattern()  # type: ignore[misc]
-
-
-def room_name(path: str) -> str | None:
-    """The room a websocket path names (already percent-decoded), or None if it is not valid."""
-    for prefix in ROOM_PREFIXES:
-        if path.startswith(prefix):
-            name = path[len(prefix) :]
-            if len(name) <= _ROOM_MAX and _ROOM_RE.fullmatch(name):
-                return name
-            return None
-    return None
 
 
 class Connection(asyncio.Protocol):
@@ -195,7 +174,7 @@ class Connection(asyncio.Protocol):
         self._state = _OPEN
         self._parser = FrameParser(relay.config.max_message_size)
         relay.metrics.connections_total += 1
-        name = self.room_name = room_name(request.path)
+        name = self.room_name = room_name_from_path(request.path)
         access = relay.access(request)
         if name is None:
             self.close(CloseCode.BAD_MESSAGE, "invalid room name", detail=f"path {request.path[:100]!r}")

@@ -42,6 +42,7 @@ class RelayCore:
         self.tasks = TaskSet()
         self.policies: list[RoomPolicy] = []
         self.serving = False
+        self._starting: asyncio.Future[None] | None = None
         self.loop: asyncio.AbstractEventLoop
         self.flusher: Flusher
         self.rooms: RoomManager
@@ -52,6 +53,12 @@ class RelayCore:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    async def ensure_started(self) -> None:
+        """Start the core unless it is started (for hosts whose start-up order is not ours)."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self.start())
+        await asyncio.shield(self._starting)
 
     async def start(self) -> None:
         """Open the store; rooms can be joined from now on."""

@@ -1,4 +1,9 @@
-"""Fixtures: real relays (in-process on port 0, or as a subprocess) and real clients."""
+"""Fixtures: real relays (in-process on port 0, or as a subprocess), real Jupyter servers, real clients.
+
+One runner for every async test: pytest-jupyter's (its loop runs each ``async def``
+test). Fixtures are sync and hand out async factories; their teardown runs on the
+same loop. Do not add pytest-asyncio or anyio's pytest plugin: they fight over the loop.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -17,10 +22,12 @@ from rtc_relay import Relay, RelayConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 
 @pytest.fixture
-async def start_relay() -> AsyncIterator[Callable[..., Awaitable[Relay]]]:
-    """Factory: ``relay = await start_relay(**config)`` runs a relay in this loop on port 0.
+def start_relay(jp_asyncio_loop) -> Iterator[Callable[..., Awaitable[Relay]]]:
+    """Factory: ``relay = await start_relay(**config)`` runs a relay in the test's loop on port 0.
 
     Defaults: memory store, short cleanup delay. Every relay is stopped at teardown.
     """
@@ -37,17 +44,17 @@ async def start_relay() -> AsyncIterator[Callable[..., Awaitable[Relay]]]:
 
     yield start
     for relay in reversed(stack):
-        await relay.stop()
+        jp_asyncio_loop.run_until_complete(relay.stop())
 
 
 @pytest.fixture
-async def relay(start_relay: Callable[..., Awaitable[Relay]]) -> Relay:
+def relay(jp_asyncio_loop, start_relay: Callable[..., Awaitable[Relay]]) -> Relay:
     """A relay with default test settings."""
-    return await start_relay()
+    return jp_asyncio_loop.run_until_complete(start_relay())
 
 
 @pytest.fixture
-async def connect() -> AsyncIterator[Callable[..., Awaitable[RoomClient]]]:
+def connect(jp_asyncio_loop) -> Iterator[Callable[..., Awaitable[RoomClient]]]:
     """Factory: ``client = await connect(url, **kw)`` opens a RoomClient closed at teardown."""
     clients: list[RoomClient] = []
 
@@ -59,7 +66,7 @@ async def connect() -> AsyncIterator[Callable[..., Awaitable[RoomClient]]]:
 
     yield open_client
     for client in clients:
-        await client.close()
+        jp_asyncio_loop.run_until_complete(client.close())
 
 
 class RelayProcess:
@@ -109,7 +116,7 @@ class RelayProcess:
 
 
 @pytest.fixture
-async def relay_process(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[RelayProcess]]]:
+def relay_process(tmp_path: Path) -> Iterator[Callable[..., Awaitable[RelayProcess]]]:
     """Factory: ``proc = await relay_process("--store", path, ...)`` starts ``python -m rtc_relay``."""
     procs: list[RelayProcess] = []
 

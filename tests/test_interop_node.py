@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 from typing import Any
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from pycrdt import Map, Text
@@ -193,7 +193,7 @@ class NodeClient:
 
 
 @pytest.fixture
-async def node_client() -> AsyncIterator[Callable[..., Awaitable[NodeClient]]]:
+def node_client(jp_asyncio_loop) -> Iterator[Callable[..., Awaitable[NodeClient]]]:
     """Factory: ``n = await node_client(relay.url, room, token=None)``; every client is ended at teardown."""
     clients: list[NodeClient] = []
 
@@ -204,7 +204,7 @@ async def node_client() -> AsyncIterator[Callable[..., Awaitable[NodeClient]]]:
 
     yield start
     for client in clients:
-        await client.kill()
+        jp_asyncio_loop.run_until_complete(client.kill())
 
 
 def assert_ok_exit(status: int, client: NodeClient) -> None:

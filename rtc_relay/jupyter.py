@@ -1,0 +1,249 @@
+"""rtc_relay as a jupyter_server extension: the room websocket at ``/api/collaboration/room/{room}``.
+
+This is the only module of ``rtc_relay`` that imports jupyter_server. Identity,
+authorization and origin checks are Jupyter's own: joining a room needs
+``contents:read``; a connection without ``contents:write`` is read-only at the
+relay (its updates are dropped, it is told, its presence still shows). The
+relay's :class:`~rtc_relay.core.RelayCore` is published in the tornado settings
+under ``"rtc_relay"`` for other extensions (the supernode registers its document
+policy there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.extension.application import ExtensionApp
+from tornado import web
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketHandler
+from traitlets import Float, Int, Unicode
+
+from .catalogue import CloseCode, RelayError
+from .config import RelayConfig
+from .core import RelayCore
+from .names import is_valid_room_name
+from .room import Room
+
+__all__ = ["RelayExtension", "RoomWebsocketHandler", "conflicting_extension"]
+
+log = logging.getLogger("rtc_relay.jupyter")
+_ids = itertools.count(1)
+
+SETTINGS_KEY = "rtc_relay"
+
+
+def conflicting_extension(serverapp) -> str | None:
+    """The name of an enabled extension that serves the same endpoints, if any."""
+    enabled = getattr(serverapp, "jpserver_extensions", {}) or {}
+    return "jupyter_server_ydoc" if enabled.get("jupyter_server_ydoc") else None
+
+
+class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """One client of a room, over tornado (implements :class:`rtc_relay.room.Peer`)."""
+
+    auth_resource = "contents"
+    remote = True
+    keeps_room = True
+
+    def initialize(self) -> None:
+        self.id = next(_ids)
+        self.label = f"#j{self.id}"
+        self.can_write = False
+        self.params: dict[str, str] = {}
+        self.outbox: list[bytes] = []
+        self.queued = False
+        self.room: Room | None = None
+        self.room_name = ""
+        self._admitted = False
+        self._early: list[bytes] = []
+        self._unwritten = 0  # bytes handed to the stream and not yet on the wire
+        self._closing = False
+
+    @property
+    def core(self) -> RelayCore:
+        return self.settings[SETTINGS_KEY]
+
+    @property
+    def max_message_size(self) -> int:
+        return self.core.config.max_message_size
+
+    def set_default_headers(self) -> None:
+        """Websockets take none of JupyterHandler's default headers."""
+
+    def get_compression_options(self) -> None:
+        return None  # frames are built once and written as bytes: no per-connection compression
+
+    @ws_authenticated
+    async def get(self, *args: str, **kwargs: str) -> None:
+        user = self.current_user
+        if not await ensure_async(self.authorizer.is_authorized(self, user, "read", "contents")):
+            raise web.HTTPError(403, "contents:read is required to join a room")
+        self.can_write = bool(await ensure_async(self.authorizer.is_authorized(self, user, "write", "contents")))
+        await self.core.ensure_started()
+        name = args[0] if args else ""
+        self.room_name = name.rsplit("/", 1)[-1]
+        self.label = f"#j{self.id} {self.request.remote_ip} {getattr(user, 'username', user)}"
+        self.params = {key: self.get_argument(key) for key in self.request.query_arguments}
+        await super().get(*args, **kwargs)
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        super().open()  # Jupyter's ping loop
+        core = self.core
+        core.metrics.connections_total += 1
+        if not is_valid_room_name(self.room_name):
+            self.close(CloseCode.BAD_MESSAGE, "invalid room name")
+            return
+        self.room = core.rooms.join(self.room_name, self)
+
+    def on_message(self, message: str | bytes) -> None:
+        if self._closing:
+            return
+        self.core.metrics.bytes_in += len(message)
+        try:
+            if isinstance(message, str):
+                raise RelayError(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
+            if self._admitted:
+                self.room.receive(self, message)  # type: ignore[union-attr]
+            else:
+                self._early.append(message)
+        except RelayError as exc:
+            self.close(exc.code, exc.reason)
+        except Exception:
+            log.exception("%s room %r: unexpected error while handling a message", self.label, self.room_name)
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def on_close(self) -> None:
+        if not self._closing:
+            self.core.metrics.closed["disconnected" if self.close_code is None else "client"] += 1
+        self._leave()
+
+    # -- Peer ---------------------------------------------------------------------------
+
+    def attached(self) -> None:
+        self._admitted = True
+        early, self._early = self._early, []
+        for message in early:
+            if self._closing:
+                return
+            self.on_message(message)
+
+    def send(self, data: bytes) -> None:
+        self.outbox.append(data)
+        if not self.queued:
+            self.queued = True
+            flusher = self.core.flusher
+            flusher.pending.append(self)
+            flusher.arm()
+
+    def flush(self) -> None:
+        outbox = self.outbox
+        if not outbox:
+            return
+        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        outbox.clear()
+        conn = self.ws_connection
+        if conn is None or self._closing:
+            return
+        core = self.core
+        if self._unwritten > core.config.max_outbox:
+            log.warning(
+                "%s room %r: closing with %d slow_consumer: %d bytes unread > limit %d",
+                self.label,
+                self.room_name,
+                int(CloseCode.SLOW_CONSUMER),
+                self._unwritten,
+                core.config.max_outbox,
+            )
+            core.metrics.closed["slow_consumer"] += 1
+            self._closing = True
+            conn.stream.close()
+            self._leave()
+            return
+        try:
+            written = conn.stream.write(data)  # frames are pre-built: write them as they are
+        except StreamClosedError:
+            return
+        size = len(data)
+        self._unwritten += size
+        written.add_done_callback(lambda fut: self._wrote(fut, size))
+        core.metrics.bytes_out += size
+
+    def _wrote(self, fut: asyncio.Future[None], size: int) -> None:
+        self._unwritten -= size
+        if not fut.cancelled():
+            fut.exception()  # a closed stream is reported by on_close
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:  # type: ignore[override]
+        """Close with a catalogued code (also tornado's close, which this extends)."""
+        if not self._closing and code is not None and code in CloseCode.__members__.values():
+            name = CloseCode(code).name.lower()
+            level = logging.INFO if code in (CloseCode.NORMAL, CloseCode.GOING_AWAY) else logging.WARNING
+            log.log(level, "%s room %r: closing with %d %s: %s", self.label, self.room_name, code, name, reason)
+            self.core.metrics.closed[name] += 1
+        self.flush()
+        self._closing = True
+        self._leave()
+        super().close(code, reason)
+
+    def _leave(self) -> None:
+        room, self.room = self.room, None
+        if room is not None:
+            self.core.rooms.leave(room, self)
+        self.outbox.clear()
+
+
+class RelayExtension(ExtensionApp):
+    """Serves relay rooms inside jupyter_server."""
+
+    name = "rtc_relay"
+
+    store = Unicode(
+        "memory",
+        config=True,
+        help="Where rooms that no extension owns persist: 'memory' or the path of an SQLite file. "
+        "Document rooms are the projection of their files and are not stored by the relay.",
+    )
+    cleanup_delay = Float(60.0, config=True, help="Seconds an empty room stays in memory before it is freed.")
+    max_message_size = Int(
+        1024**3, config=True, help="Largest message a client may send, in bytes (a notebook with big outputs is big)."
+    )
+    max_outbox = Int(
+        256 * 1024**2, config=True, help="Bytes a client may leave unread before it is dropped as a slow consumer."
+    )
+
+    def initialize_settings(self) -> None:
+        config = RelayConfig(
+            store=self.store,
+            cleanup_delay=self.cleanup_delay,
+            max_message_size=self.max_message_size,
+            max_outbox=max(self.max_outbox, self.max_message_size),
+        )
+        self.core = RelayCore(config)
+        self.settings[SETTINGS_KEY] = self.core
+
+    def initialize_handlers(self) -> None:
+        other = conflicting_extension(self.serverapp)
+        if other:
+            self.log.error(
+                "jupyter-rtc: %s is also enabled and serves the same /api/collaboration endpoints; "
+                "%s serves them and jupyter-rtc stays off. Run `jupyter server extension disable %s` "
+                "to use jupyter-rtc.",
+                other,
+                other,
+                other,
+            )
+            return
+        self.handlers.append((r"/api/collaboration/room/(.*)", RoomWebsocketHandler))
+
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        await self.core.ensure_started()
+
+    async def stop_extension(self) -> None:
+        await self.core.stop()
