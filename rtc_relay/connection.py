@@ -227,7 +227,7 @@ class Connection(asyncio.Protocol):
         self.relay.metrics.closed["client"] += 1
         log.debug("%s room %r: client closed (%d %s)", self.label, self.room_name, code, reason)
         self._state = _CLOSED
-        self.flush()
+        self.flush_outbox()
         assert self._transport is not None
         self._transport.write(close_frame(code) if code != 1005 else frame(b"", OP_CLOSE))
         self._transport.close()
@@ -259,7 +259,7 @@ class Connection(asyncio.Protocol):
             flusher.pending.append(self)
             flusher.arm()
 
-    def flush(self) -> None:
+    def flush_outbox(self) -> None:
         """Write the outbox in one go, or drop the client if it stopped reading."""
         outbox = self.outbox
         if not outbox:
@@ -294,7 +294,7 @@ class Connection(asyncio.Protocol):
             f" ({detail})" if detail else "",
         )
         self.relay.metrics.closed[code.name.lower()] += 1
-        self.flush()
+        self.flush_outbox()
         self._state = _CLOSING
         assert self._transport is not None
         self._transport.write(close_frame(code, reason))

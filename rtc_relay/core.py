@@ -62,6 +62,8 @@ class RelayCore:
 
     async def start(self) -> None:
         """Open the store; rooms can be joined from now on."""
+        if self.serving:
+            return
         self.loop = asyncio.get_running_loop()
         self.flusher = Flusher(self.loop)
         await self.store.__aenter__()
@@ -111,10 +113,11 @@ class RelayCore:
 
         Raises :class:`RoomLoadError` if it cannot be loaded.
         """
+        await self.ensure_started()
         room = self.rooms.open(name)
         await asyncio.shield(room.ready)
         if room.failed is not None:
-            if isinstance(room.failed, RoomLoadError):
+            if hasattr(room.failed, "close_code"):
                 raise room.failed
             raise RoomLoadError(CloseCode.ROOM_ERROR, "the room could not be loaded") from room.failed
 

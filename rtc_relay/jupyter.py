@@ -142,7 +142,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             flusher.pending.append(self)
             flusher.arm()
 
-    def flush(self) -> None:
+    def flush_outbox(self) -> None:
         outbox = self.outbox
         if not outbox:
             return
@@ -187,7 +187,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             level = logging.INFO if code in (CloseCode.NORMAL, CloseCode.GOING_AWAY) else logging.WARNING
             log.log(level, "%s room %r: closing with %d %s: %s", self.label, self.room_name, code, name, reason)
             self.core.metrics.closed[name] += 1
-        self.flush()
+        self.flush_outbox()
         self._closing = True
         self._leave()
         super().close(code, reason)

@@ -78,7 +78,7 @@ class _LocalPeer:
             flusher.pending.append(self)
             flusher.arm()
 
-    def flush(self) -> None:
+    def flush_outbox(self) -> None:
         outbox, self.outbox = self.outbox, []
         channel = self._channel
         for data in outbox:

@@ -18,7 +18,7 @@ __all__ = ["Flusher"]
 class _Flushable(Protocol):
     queued: bool
 
-    def flush(self) -> None: ...
+    def flush_outbox(self) -> None: ...
 
 
 class Flusher:
@@ -42,4 +42,4 @@ class Flusher:
         pending, self.pending = self.pending, []
         for conn in pending:
             conn.queued = False
-            conn.flush()
+            conn.flush_outbox()

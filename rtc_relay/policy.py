@@ -11,34 +11,36 @@ admitted, save requests answered once the store has everything.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from .catalogue import CloseCode
 
 __all__ = ["Refusal", "RoomLoadError", "RoomPolicy"]
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why a client may not join a room, as the close frame it gets.
+class Refusal(NamedTuple):
+    """Why a client may not join a room, as the close frame it gets (``code`` from the catalogue).
 
     With ``recover`` set, the relay first asks the client for its whole document
     (SyncStep1 with an empty state vector) and hands the answer to
     :meth:`RoomPolicy.recover`, so edits the client made and nobody else has are
-    not lost with the refusal.
+    not lost with the refusal. A policy may return a plain ``(code, reason, recover)`` tuple.
     """
 
-    code: CloseCode
+    code: int
     reason: str
     recover: bool = False
 
 
 class RoomLoadError(Exception):
-    """A room could not be loaded; its joiners are closed with ``code`` and ``reason``."""
+    """A room could not be loaded; its joiners are closed with ``close_code`` and ``reason``.
 
-    def __init__(self, code: CloseCode, reason: str) -> None:
+    The relay accepts any exception carrying these two attributes, so a policy
+    need not import this class.
+    """
+
+    def __init__(self, code: int, reason: str) -> None:
         super().__init__(f"{int(code)}: {reason}")
-        self.code = code
+        self.close_code = int(code)
         self.reason = reason
 
 
@@ -69,10 +71,11 @@ class RoomPolicy:
     async def recover(self, name: str, update: bytes) -> None:
         """The whole document of a refused client (see :class:`Refusal`)."""
 
-    def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None]) -> bool:
+    def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None], writer: bool) -> bool:
         """A custom message (type 2) ``text`` with the bytes after it; True if handled.
 
-        ``reply(obj)`` sends a JSON notice back to the sender only.
+        ``reply(obj)`` sends a JSON notice back to the sender only; ``writer`` says
+        whether the sender may write.
         """
         return False
 

@@ -39,7 +39,7 @@ from .lib0 import (
     var_string,
     var_uint8array,
 )
-from .policy import Refusal, RoomLoadError, RoomPolicy
+from .policy import Refusal, RoomPolicy
 from .websocket import frame
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ SYNC_UPDATE = 2
 _EMPTY_UPDATE = b"\x00\x00"
 # Estimated store cost of one update beyond its bytes (row, index entry), for compaction.
 _ROW_OVERHEAD = 64
+_CODES = frozenset(int(code) for code in CloseCode)
 # Seconds a refused client has to send its document before it is closed anyway.
 _RECOVER_TIMEOUT = 5.0
 
@@ -207,14 +208,15 @@ class Room:
         if peer not in self.members:
             return  # left while the room was loading
         if self.failed is not None:
-            if isinstance(self.failed, RoomLoadError):
-                peer.close(self.failed.code, self.failed.reason)
+            code = getattr(self.failed, "close_code", None)
+            if code in _CODES:
+                peer.close(CloseCode(code), str(getattr(self.failed, "reason", "")))
             else:
                 peer.close(CloseCode.ROOM_ERROR, "the room could not be loaded")
             return
         refusal = self.policy.admit(self.name, peer.params)
         if refusal is not None:
-            self._refuse(peer, refusal)
+            self._refuse(peer, Refusal(*refusal))
             return
         self.peers[peer] = None
         peer.send(frame(bytes((MSG_SYNC, SYNC_STEP1)) + var_uint8array(self.doc.get_state())))
@@ -228,7 +230,7 @@ class Room:
 
     def _refuse(self, peer: Peer, refusal: Refusal) -> None:
         if not refusal.recover:
-            peer.close(refusal.code, refusal.reason)
+            peer.close(CloseCode(refusal.code), refusal.reason)
             return
         # Ask for the client's whole document (empty state vector) before closing it.
         timer = asyncio.get_running_loop().call_later(_RECOVER_TIMEOUT, self._refused_done, peer)
@@ -241,7 +243,7 @@ class Room:
         if entry is not None:
             refusal, timer = entry
             timer.cancel()
-            peer.close(refusal.code, refusal.reason)
+            peer.close(CloseCode(refusal.code), refusal.reason)
 
     def _receive_refused(self, peer: Peer, msg: bytes) -> None:
         if len(msg) > 2 and msg[0] == MSG_SYNC and msg[1] == SYNC_STEP2:
@@ -372,7 +374,7 @@ class Room:
             if peer in self.peers:
                 peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
 
-        if self.policy.on_custom(self.name, text, msg[pos:], reply):
+        if self.policy.on_custom(self.name, text, msg[pos:], reply, peer.can_write):
             return
         if text == "save":
             save_id, _ = read_var_uint(msg, pos)

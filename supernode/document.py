@@ -1,0 +1,214 @@
+"""A live document: one file kept in one relay room, owned by the supernode.
+
+Lifecycle (one per load of a room): :class:`DocumentManager` reads the file and
+builds the document; :meth:`LiveDocument.run` follows the room through an
+in-process channel until the relay frees the room, then saves what is unsaved.
+
+While it runs it keeps ``state.dirty``, ``state.path`` and ``state.hash`` true;
+saves through the contents manager after a quiet period, never later than the
+maximum wait after the first unsaved change, and at once on request; watches
+the file for edits made by someone else (merged in, keeping concurrent edits to
+cells the disk change did not touch) and for renames.
+
+Error handling: a failed save (read-only file, disk error, file deleted) is
+logged, reported to whoever asked, and leaves the document dirty and intact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.utils import ensure_async
+from rtc_client import RoomClient
+
+from .content import build_document, model_for_save, snapshot
+from .keys import DocumentKey
+from .merge import merge_notebooks
+from .saver import SaveSchedule
+
+if TYPE_CHECKING:
+    from .documents import DocumentManager
+
+__all__ = ["LiveDocument", "SaveFailed"]
+
+log = logging.getLogger("supernode.documents")
+
+
+class SaveFailed(Exception):
+    """The file could not be written; the message says why."""
+
+
+class LiveDocument:
+    """One file in one room. ``epoch`` names this load: a client of another load is stale."""
+
+    def __init__(self, manager: DocumentManager, key: DocumentKey, path: str, model: dict[str, Any]) -> None:
+        self.manager = manager
+        self.key = key
+        self.path = path
+        self.epoch = str(uuid.uuid4())
+        self.document = build_document(key, model["content"])
+        self.last_modified = model.get("last_modified")
+        self._base = snapshot(key, self.document)  # the content as on disk, for merges
+        self._version = 0  # bumped by every change from the room
+        self._save_lock = asyncio.Lock()
+        self._schedule = SaveSchedule(self._save_due, delay=manager.save_delay, max_wait=manager.save_max_wait)
+        self._writing_state = False
+        self._deleted = False
+        self.document.observe(self._on_change)
+        self._set_state(dirty=False, path=path, hash=model.get("hash"))
+        self.closed = asyncio.Event()
+
+    @property
+    def initial_update(self) -> bytes:
+        """The room's content at load, as one Yjs update."""
+        return self.document.ydoc.get_update()
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.document.dirty)
+
+    # -- running -------------------------------------------------------------------------
+
+    async def run(self, channel) -> None:
+        """Follow the room through ``channel`` until it closes; then save what is unsaved."""
+        watcher = asyncio.create_task(self._watch_file(), name=f"watch {self.path}")
+        try:
+            async with RoomClient(channel, doc=self.document.ydoc) as client:
+                await client.closed.wait()
+        finally:
+            watcher.cancel()
+            try:
+                await watcher
+            except asyncio.CancelledError:
+                pass
+            self._schedule.cancel()
+            if self.dirty and not self._deleted:
+                try:
+                    await self.save("room closed")
+                except SaveFailed:
+                    pass  # logged; nothing more can be done once the room is gone
+            self.document.unobserve()
+            self.closed.set()
+
+    def _on_change(self, target: str, event: Any) -> None:
+        # Runs inside the commit of a transaction, where the document is read-only.
+        if target == "state" or self._writing_state:
+            return
+        self._version += 1
+        if not self.document.dirty:
+            asyncio.get_running_loop().call_soon(self._mark_dirty)
+        self._schedule.changed()
+
+    def _mark_dirty(self) -> None:
+        if self._schedule.pending or self._save_lock.locked():
+            self._set_state(dirty=True)
+
+    def _set_state(self, **values: Any) -> None:
+        self._writing_state = True
+        try:
+            with self.document.ydoc.transaction():
+                for name, value in values.items():
+                    if value is not None and self.document.ystate.get(name) != value:
+                        self.document.ystate[name] = value
+        finally:
+            self._writing_state = False
+
+    # -- saving ---------------------------------------------------------------------------
+
+    def _save_due(self) -> None:
+        self.manager.spawn(self._save_quietly("autosave"), f"save {self.path}")
+
+    async def _save_quietly(self, reason: str) -> None:
+        try:
+            await self.save(reason)
+        except SaveFailed:
+            pass  # logged in save()
+
+    async def save(self, reason: str) -> None:
+        """Write the document to its file now. Raises :class:`SaveFailed` (already logged)."""
+        async with self._save_lock:
+            self._schedule.cancel()
+            cm = self.manager.contents_manager
+            version = self._version
+            data = snapshot(self.key, self.document)
+            started = time.monotonic()
+            try:
+                current = await ensure_async(cm.get(self.path, content=False))
+                if self.last_modified is not None and current.get("last_modified") != self.last_modified:
+                    # Someone else wrote the file: take their changes in before writing ours.
+                    await self._merge_from_disk()
+                    data = snapshot(self.key, self.document)
+                model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
+                stamped = await ensure_async(cm.get(self.path, content=False, require_hash=True))
+            except Exception as exc:
+                why = getattr(exc, "log_message", None) or str(exc) or type(exc).__name__
+                log.error("saving %s failed (%s): %s; the room keeps its content, unsaved", self.path, reason, why)
+                self._set_state(dirty=True)
+                raise SaveFailed(why) from exc
+            self.last_modified = stamped.get("last_modified", model.get("last_modified"))
+            self._base = data
+            if self._version == version:
+                self._set_state(dirty=False, hash=stamped.get("hash"))
+            else:
+                self._set_state(hash=stamped.get("hash"))
+                self._schedule.changed()
+            log.debug("saved %s (%s) in %.3fs", self.path, reason, time.monotonic() - started)
+
+    # -- the file on disk -------------------------------------------------------------------
+
+    async def _watch_file(self) -> None:
+        """Poll the file: follow renames, take in edits made by someone else."""
+        interval = self.manager.file_poll_interval
+        cm = self.manager.contents_manager
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                path = self.manager.file_ids.get_path(self.key.file_id)
+                if path and path != self.path:
+                    log.info("%s was renamed to %s", self.path, path)
+                    self.path = path
+                    self._set_state(path=path)
+                if not await ensure_async(cm.file_exists(self.path)):
+                    if not self._deleted:
+                        log.warning("%s was deleted; its room keeps the content (unsaved)", self.path)
+                        self._deleted = True
+                        self._set_state(dirty=True)
+                    continue
+                self._deleted = False
+                current = await ensure_async(cm.get(self.path, content=False))
+                if current.get("last_modified") == self.last_modified:
+                    continue
+                async with self._save_lock:
+                    await self._merge_from_disk()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("watching %s failed; trying again in %ss", self.path, interval)
+
+    async def _merge_from_disk(self) -> None:
+        """Take the file's content in (the caller holds the save lock)."""
+        cm = self.manager.contents_manager
+        model = await ensure_async(cm.get(self.path, content=True, type=self.key.type, format=self.key.format))
+        disk = snapshot(self.key, build_document(self.key, model["content"]))
+        live = snapshot(self.key, self.document)
+        if self.key.kind == "notebook":
+            merged = merge_notebooks(self._base, disk, live)
+        else:
+            merged = disk  # text and binary files: the disk wins
+            if live != self._base:
+                log.warning("%s changed on disk and in the room; the disk version wins", self.path)
+        if merged != live:
+            self.document.set(merged)
+        log.info("%s changed on disk; merged into its room", self.path)
+        self._base = disk
+        self.last_modified = model.get("last_modified")
+        if snapshot(self.key, self.document) == disk:
+            self._set_state(dirty=False, hash=model.get("hash"))
+            self._schedule.cancel()
+        else:
+            self._set_state(dirty=True)
+            self._schedule.changed()

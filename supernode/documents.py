@@ -1,0 +1,233 @@
+"""The supernode's document rooms: which file each holds, who may join, saving on request.
+
+:class:`DocumentManager` is the relay policy for rooms named
+``{format}:{type}:{fileId}``. The relay loads such a room by asking
+:meth:`load`, which reads the file once (however many clients open it at the same
+instant — the relay loads each room once) and starts a :class:`LiveDocument` that
+follows the room. A client whose ``sessionId`` names an earlier load is refused
+with the frontend's reload dialog (close 1003, reason ``unknown_session``); its
+document is kept beside the file when it holds text the room does not.
+
+It is also the Python API other server extensions use:
+:meth:`DocumentManager.get_document`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import posixpath
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_ydoc import YNotebook
+from jupyter_ydoc.ybasedoc import YBaseDoc
+from pycrdt import Decoder, Doc
+from tornado.web import HTTPError
+
+from .catalogue import close_code
+from .content import _CLASSES, model_for_save
+from .document import LiveDocument, SaveFailed
+from .keys import DocumentKey
+
+__all__ = ["DocumentLoadError", "DocumentManager"]
+
+log = logging.getLogger("supernode.documents")
+
+
+class DocumentLoadError(Exception):
+    """A document room cannot be loaded: ``close_code`` (4404/4400/4500) and ``reason`` for its clients."""
+
+    def __init__(self, code_name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.close_code = close_code(code_name)
+        self.reason = reason
+
+
+class DocumentManager:
+    """Relay policy of document rooms (``claims``/``load``/``admit``/``recover``/``on_custom``/``on_freed``).
+
+    ``save_delay`` and ``save_max_wait`` (seconds) drive autosave; ``file_poll_interval``
+    (seconds) the watch for renames and edits on disk.
+    """
+
+    persist = False  # the file is the document's persistence
+
+    def __init__(
+        self,
+        *,
+        relay: Any,
+        contents_manager: Any,
+        file_ids: Any,
+        save_delay: float,
+        save_max_wait: float,
+        file_poll_interval: float,
+    ) -> None:
+        self.relay = relay
+        self.contents_manager = contents_manager
+        self.file_ids = file_ids
+        self.save_delay = save_delay
+        self.save_max_wait = save_max_wait
+        self.file_poll_interval = file_poll_interval
+        self.live: dict[str, LiveDocument] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task owned by the manager; a failure is logged."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %r failed", task.get_name(), exc_info=task.exception())
+
+    async def stop(self) -> None:
+        """Save every open document that has unsaved changes."""
+        for live in list(self.live.values()):
+            if live.dirty:
+                try:
+                    await live.save("server stopping")
+                except SaveFailed:
+                    pass
+
+    # -- relay policy ---------------------------------------------------------------------
+
+    def claims(self, name: str) -> bool:
+        return DocumentKey.parse(name) is not None
+
+    async def load(self, name: str) -> bytes:
+        key = DocumentKey.parse(name)
+        assert key is not None
+        previous = self.live.get(name)
+        if previous is not None:
+            await previous.closed.wait()  # its final save must land before the file is read again
+        path = self.file_ids.get_path(key.file_id)
+        if path is None:
+            raise DocumentLoadError("room_not_found", f"no file has id {key.file_id}")
+        cm = self.contents_manager
+        try:
+            model = await ensure_async(cm.get(path, content=True, type=key.type, format=key.format, require_hash=True))
+        except HTTPError as exc:
+            code = {404: "room_not_found", 400: "bad_message"}.get(exc.status_code, "room_error")
+            raise DocumentLoadError(code, exc.log_message or f"cannot read {path}") from exc
+        live = LiveDocument(self, key, path, model)
+        self.live[name] = live
+        channel = self.relay.open_local(name, label=f"supernode {path}")
+        self.spawn(self._follow(name, live, channel), f"document {path}")
+        log.info("opened %s in room %s", path, name)
+        return live.initial_update
+
+    async def _follow(self, name: str, live: LiveDocument, channel: Any) -> None:
+        try:
+            await live.run(channel)
+        finally:
+            if self.live.get(name) is live:
+                del self.live[name]
+
+    def admit(self, name: str, params: Mapping[str, str]) -> tuple[int, str, bool] | None:
+        live = self.live.get(name)
+        session = params.get("sessionId")
+        if live is None or not session or session == live.epoch:
+            return None
+        reason = json.dumps({"reason": "unknown_session", "sessionId": session, "reloadable": True})
+        log.info("room %s: refusing a client of an earlier load (session %s)", name, session)
+        return close_code("unsupported_data"), reason, True
+
+    async def recover(self, name: str, update: bytes) -> None:
+        """Keep a stale client's document beside the file if it holds text the room does not."""
+        live = self.live.get(name)
+        if live is None:
+            return
+        stale = _CLASSES[live.key.kind](Doc())
+        stale.ydoc.apply_update(update)
+        if not _has_unseen_content(stale, live.document):
+            return
+        root, ext = posixpath.splitext(live.path)
+        copy_path = f"{root}.conflict-{time.strftime('%Y%m%d-%H%M%S')}{ext}"
+        await ensure_async(self.contents_manager.save(model_for_save(live.key, stale.get()), copy_path))
+        log.warning(
+            "room %s: a client of an earlier load of %s held unsaved content; kept it in %s",
+            name,
+            live.path,
+            copy_path,
+        )
+
+    def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None], writer: bool) -> bool:
+        if text != "save":
+            return False
+        request = Decoder(payload).read_var_uint()
+        live = self.live.get(name)
+        if live is None or not writer:
+            status = "failed" if live is None else "skipped"
+            reply({"type": "save", "responseTo": request, "status": status})
+            return True
+        self.spawn(self._save_request(live, request, reply), f"save {live.path}")
+        return True
+
+    async def _save_request(self, live: LiveDocument, request: int, reply: Callable[[dict], None]) -> None:
+        try:
+            await live.save("save request")
+            status = "success"
+        except SaveFailed:
+            status = "failed"
+        reply({"type": "save", "responseTo": request, "status": status})
+
+    def on_freed(self, name: str) -> None:
+        log.debug("room %s freed", name)
+
+    # -- API for the session endpoint and other extensions -----------------------------------
+
+    async def session(self, room: str) -> str:
+        """Load room ``room`` if needed; its current ``sessionId`` (the load's epoch)."""
+        await self.relay.load_room(room)
+        live = self.live.get(room)
+        if live is None:
+            raise DocumentLoadError("room_error", f"room {room} has no document")
+        return live.epoch
+
+    async def get_document(
+        self,
+        *,
+        path: str | None = None,
+        room_id: str | None = None,
+        content_type: str | None = None,
+        file_format: str | None = None,
+        copy: bool = True,
+    ) -> YBaseDoc | None:
+        """The shared document of a file, by ``path`` (with ``content_type`` and ``file_format``) or ``room_id``.
+
+        With ``copy=False`` the live document (changes made to it reach every client and
+        the file); with ``copy=True`` a detached copy. None if there is no such file.
+        """
+        if room_id is None:
+            if path is None or content_type is None or file_format is None:
+                raise ValueError("give room_id, or path with content_type and file_format")
+            if not await ensure_async(self.contents_manager.file_exists(path)):
+                return None
+            room_id = f"{file_format}:{content_type}:{self.file_ids.index(path)}"
+        try:
+            await self.session(room_id)
+        except DocumentLoadError:
+            return None
+        live = self.live[room_id]
+        if not copy:
+            return live.document
+        detached = _CLASSES[live.key.kind](Doc())
+        detached.ydoc.apply_update(live.document.ydoc.get_update())
+        return detached
+
+
+def _has_unseen_content(stale: YBaseDoc, current: YBaseDoc) -> bool:
+    """Whether ``stale`` holds text that ``current`` does not (cell sources, or the whole text)."""
+    if isinstance(stale, YNotebook):
+        known = {cell.get("source", "") for cell in current.get()["cells"]}
+        return any(cell.get("source", "") not in known for cell in stale.get()["cells"])
+    return stale.get() != current.get()

@@ -1,0 +1,57 @@
+"""REST handlers of the supernode.
+
+``PUT /api/collaboration/session/{path}`` with ``{"format", "type"}`` answers
+``{"format", "type", "fileId", "sessionId"}``: 200 when the file already had an id,
+201 when it was just indexed, 404 when there is no such file. Opening a document
+for reading needs ``contents:read`` only.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from .documents import DocumentLoadError, DocumentManager
+
+__all__ = ["SessionHandler"]
+
+_HTTP_STATUS = {4404: 404, 4400: 400}
+
+
+class SessionHandler(APIHandler):
+    """Indexes a file and loads its room; the frontend then joins the room's websocket."""
+
+    auth_resource = "contents"
+
+    @property
+    def documents(self) -> DocumentManager:
+        return self.settings["supernode_documents"]
+
+    @web.authenticated
+    async def put(self, path: str) -> None:
+        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read", "contents")):
+            raise web.HTTPError(403, "contents:read is required to open a document")
+        body = self.get_json_body() or {}
+        file_format, file_type = body.get("format"), body.get("type")
+        if not isinstance(file_format, str) or not isinstance(file_type, str):
+            raise web.HTTPError(400, 'the body must be {"format": ..., "type": ...}')
+        cm = self.contents_manager
+        if not await ensure_async(cm.file_exists(path)):
+            raise web.HTTPError(404, f"no file {path}")
+        file_ids = self.settings["file_id_manager"]
+        file_id = file_ids.get_id(path)
+        status = 200
+        if file_id is None:
+            file_id = file_ids.index(path)
+            status = 201
+        room = f"{file_format}:{file_type}:{file_id}"
+        try:
+            session = await self.documents.session(room)
+        except DocumentLoadError as exc:
+            raise web.HTTPError(_HTTP_STATUS.get(exc.close_code, 500), exc.reason) from exc
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"format": file_format, "type": file_type, "fileId": file_id, "sessionId": session}))
