@@ -19,7 +19,14 @@ from .keys import DocumentKey
 
 __all__ = ["build_document", "model_for_save", "normalize_notebook", "snapshot"]
 
-_EMPTY_CELL = {"id": "initial-cell", "cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}
+_EMPTY_CELL = {
+    "id": "initial-cell",
+    "cell_type": "code",
+    "execution_count": None,
+    "metadata": {},
+    "outputs": [],
+    "source": "",
+}
 _CLASSES: dict[str, type[YBaseDoc]] = {"notebook": YNotebook, "blob": YBlob, "file": YFile}
 
 
