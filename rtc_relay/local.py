@@ -79,6 +79,8 @@ class _LocalPeer:
             flusher.arm()
 
     def flush_outbox(self) -> None:
+        if not self.outbox:
+            return
         outbox, self.outbox = self.outbox, []
         channel = self._channel
         for data in outbox:
@@ -103,6 +105,8 @@ class LocalChannel:
         self.close_reason = ""
         self._inbox: deque[bytes] = deque()
         self._wake = asyncio.Event()
+        self._receiving = False  # a reader is waiting in recv() with nothing left to read
+        self._idle = asyncio.Event()
         self._peer = _LocalPeer(self, f"local #{next(_ids)} {label}", keeps_room)
         self._room: Room | None = core.rooms.join(name, self._peer)
 
@@ -133,8 +137,24 @@ class LocalChannel:
             if self._room is None:
                 raise ChannelClosed(self.close_code or CloseCode.NORMAL, self.close_reason)
             self._wake.clear()
-            await self._wake.wait()
+            self._receiving = True
+            self._idle.set()
+            try:
+                await self._wake.wait()
+            finally:
+                self._receiving = False
         return self._inbox.popleft()
+
+    async def drained(self) -> None:
+        """Return once the reader has taken every message the room sent so far.
+
+        A reader that handles each message before its next ``recv()`` has then seen
+        everything the room received before this call.
+        """
+        self._peer.flush_outbox()
+        while self._room is not None and (self._inbox or not self._receiving):
+            self._idle.clear()
+            await self._idle.wait()
 
     def __aiter__(self) -> LocalChannel:
         return self
@@ -154,6 +174,8 @@ class LocalChannel:
             self._core.rooms.leave(room, self._peer)
         self.ready.set()
         self._wake.set()
+        self._idle.set()
+        self._idle.set()
 
     def _closed_by_room(self, code: int, reason: str) -> None:
         if self._room is None:
@@ -164,3 +186,4 @@ class LocalChannel:
         self._core.rooms.leave(room, self._peer)
         self.ready.set()
         self._wake.set()
+        self._idle.set()

@@ -61,6 +61,7 @@ class LiveDocument:
         self.document.observe(self._on_change)
         self._set_state(dirty=False, path=path, hash=model.get("hash"))
         self.closed = asyncio.Event()
+        self._channel: Any = None
 
     @property
     def initial_update(self) -> bytes:
@@ -75,6 +76,7 @@ class LiveDocument:
 
     async def run(self, channel) -> None:
         """Follow the room through ``channel`` until it closes; then save what is unsaved."""
+        self._channel = channel
         watcher = asyncio.create_task(self._watch_file(), name=f"watch {self.path}")
         try:
             async with RoomClient(channel, doc=self.document.ydoc) as client:
@@ -127,6 +129,11 @@ class LiveDocument:
             await self.save(reason)
         except SaveFailed:
             pass  # logged in save()
+
+    async def caught_up(self) -> None:
+        """Return once every change the room had received when called is in this document."""
+        if self._channel is not None:
+            await self._channel.drained()
 
     async def save(self, reason: str) -> None:
         """Write the document to its file now. Raises :class:`SaveFailed` (already logged)."""

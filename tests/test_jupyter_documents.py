@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 import pytest
 from jupyter_ydoc import YNotebook
 
 from helpers import eventually
-from jupyter_helpers import Collab, disk_sources, server_config, write_notebook
+from jupyter_helpers import Collab, disk_sources, read_notebook, server_config, write_notebook
 
 
 @pytest.fixture
@@ -63,3 +65,149 @@ async def test_two_clients_edit_and_the_file_is_saved(collab, jp_root_dir):
         what="both edits saved to disk",
     )
     await alice.wait_for(lambda: alice.doc.get("state", type=__import__("pycrdt").Map)["dirty"] is False)
+
+
+async def test_concurrent_opens_load_the_file_once_and_agree(collab, jp_root_dir, jp_serverapp):
+    path = write_notebook(jp_root_dir, "c.ipynb", [f"cell {i}" for i in range(20)])
+    relay = jp_serverapp.web_app.settings["rtc_relay"]
+    opened_before = relay.metrics.rooms_opened
+    results = await asyncio.gather(*(collab.open(path) for _ in range(6)))
+    assert relay.metrics.rooms_opened == opened_before + 1
+    assert len({session.session_id for _, session in results}) == 1
+    for client, _ in results:
+        assert [c["source"] for c in YNotebook(client.doc).get()["cells"]] == [f"cell {i}" for i in range(20)]
+
+
+async def test_a_rebuild_is_deterministic_so_old_history_merges_without_duplicates(collab, jp_root_dir, jp_serverapp):
+    path = write_notebook(jp_root_dir, "d.ipynb", ["one", "two", "three"])
+    first, session = await collab.open(path)
+    kept = first.doc.get_update()
+    await first.close()
+    relay = jp_serverapp.web_app.settings["rtc_relay"]
+    await eventually(lambda: session.room not in relay.rooms.rooms, timeout=10, what="room freed")
+
+    again = await collab.session(path)
+    assert again.session_id != session.session_id  # a new load
+    from pycrdt import Doc
+
+    old = Doc()
+    old.apply_update(kept)
+    merged = await collab.join(again.room, again.session_id)
+    await merged.wait_synced()
+    merged.doc.apply_update(kept)  # what a client holding the old history would bring
+    observer = await collab.join(again.room, again.session_id)
+    await observer.wait_synced()
+    await asyncio.sleep(0)  # let the merged client's update reach the relay
+    cells = YNotebook(observer.doc).get()["cells"]
+    assert [c["source"] for c in cells] == ["one", "two", "three"]
+
+
+async def test_saves_are_debounced_but_never_later_than_the_max_wait(collab, jp_root_dir):
+    path = write_notebook(jp_root_dir, "e.ipynb", ["start"])
+    client, _ = await collab.open(path)
+    source = YNotebook(client.doc).ycells[0]["source"]
+    seen_on_disk: set[int] = set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 4.0
+    typed = 0
+    while loop.time() < deadline:  # a change every 0.1 s: the 0.2 s quiet period never comes
+        source += "."
+        typed += 1
+        await asyncio.sleep(0.1)
+        on_disk = disk_sources(jp_root_dir, path)
+        if on_disk is not None:
+            seen_on_disk.add(on_disk[0].count("."))
+    # With a 1 s max wait the file was written several times while typing went on.
+    assert len({n for n in seen_on_disk if 0 < n < typed}) >= 2, sorted(seen_on_disk)
+    await eventually(lambda: disk_sources(jp_root_dir, path) == ["start" + "." * typed], timeout=5)
+
+
+async def test_a_save_request_is_answered_and_writes_the_file(collab, jp_root_dir):
+    path = write_notebook(jp_root_dir, "f.ipynb", ["x"])
+    client, _ = await collab.open(path)
+    source = YNotebook(client.doc).ycells[0]["source"]
+    source += "yz"
+    client.save(41)
+    await client.wait_for(lambda: any(n.get("responseTo") == 41 for n in client.notices))
+    assert {"type": "save", "responseTo": 41, "status": "success"} in client.notices
+    assert disk_sources(jp_root_dir, path) == ["xyz"]
+
+
+async def test_edits_on_disk_are_merged_keeping_concurrent_edits_of_other_cells(collab, jp_root_dir):
+    path = write_notebook(jp_root_dir, "g.ipynb", ["alpha", "beta", "gamma"])
+    client, _ = await collab.open(path)
+    await eventually(lambda: client.doc.get("state", type=__import__("pycrdt").Map).get("hash"), what="hash")
+    # Someone edits cell 1 on disk (another program), while a collaborator edits cell 0 in the room.
+    nb = read_notebook(jp_root_dir, path)
+    nb.cells[1].source = "beta (edited on disk)"
+    nb.cells.append(__import__("nbformat").v4.new_markdown_cell("added on disk"))
+    source = YNotebook(client.doc).ycells[0]["source"]
+    source += " (edited live)"
+    (jp_root_dir / path).write_text(__import__("nbformat").writes(nb), encoding="utf-8")
+
+    expected = ["alpha (edited live)", "beta (edited on disk)", "gamma", "added on disk"]
+    await client.wait_for(lambda: [c["source"] for c in YNotebook(client.doc).get()["cells"]] == expected, timeout=10)
+    await eventually(lambda: disk_sources(jp_root_dir, path) == expected, timeout=10, what="merged result saved")
+
+
+async def test_a_renamed_file_is_followed(collab, jp_root_dir, jp_fetch):
+    import json
+
+    path = write_notebook(jp_root_dir, "h.ipynb", ["keep"])
+    client, _ = await collab.open(path)
+    await jp_fetch("api", "contents", path, method="PATCH", body=json.dumps({"path": "renamed.ipynb"}))
+    state = client.doc.get("state", type=__import__("pycrdt").Map)
+    await client.wait_for(lambda: state.get("path") == "renamed.ipynb", timeout=10)
+    source = YNotebook(client.doc).ycells[0]["source"]
+    source += "!"
+    await eventually(lambda: disk_sources(jp_root_dir, "renamed.ipynb") == ["keep!"], timeout=10)
+    assert not (jp_root_dir / path).exists()
+
+
+async def test_a_failed_save_is_reported_and_the_room_keeps_its_content(collab, jp_root_dir, caplog):
+    path = write_notebook(jp_root_dir, "i.ipynb", ["precious"])
+    client, _ = await collab.open(path)
+    (jp_root_dir / path).unlink()
+    (jp_root_dir / path).mkdir()  # the path now names a directory: every write fails
+    source = YNotebook(client.doc).ycells[0]["source"]
+    source += " work"
+    client.save(5)
+    await client.wait_for(lambda: any(n.get("responseTo") == 5 for n in client.notices))
+    assert {"type": "save", "responseTo": 5, "status": "failed"} in client.notices
+    state = client.doc.get("state", type=__import__("pycrdt").Map)
+    await client.wait_for(lambda: state.get("dirty") is True)
+    assert "saving i.ipynb failed" in caplog.text
+    other = await collab.join(client.url.rsplit("/", 1)[-1].split("?")[0])
+    await other.wait_synced()
+    assert YNotebook(other.doc).get()["cells"][0]["source"] == "precious work"
+
+
+async def test_a_stale_client_gets_the_reload_dialog_and_its_edits_are_kept(collab, jp_root_dir, jp_serverapp):
+    import json
+
+    path = write_notebook(jp_root_dir, "j.ipynb", ["shared"])
+    client, session = await collab.open(path)
+    doc = client.doc
+    await client.close()
+    relay = jp_serverapp.web_app.settings["rtc_relay"]
+    await eventually(lambda: session.room not in relay.rooms.rooms, timeout=10, what="room freed")
+    # Offline, the client keeps typing in a new cell; meanwhile the document is loaded afresh.
+    YNotebook(doc).append_cell({"cell_type": "code", "source": "typed while away", "metadata": {}, "outputs": []})
+    fresh, _ = await collab.open(path)
+
+    from rtc_client import RoomClient
+
+    stale = RoomClient(collab.url(session.room, session.session_id), doc=doc, headers=collab.auth_header)
+    await stale.__aenter__()
+    try:
+        assert await stale.wait_closed(timeout=10) == 1003
+        reason = json.loads(stale.close_reason)
+        assert reason["reason"] == "unknown_session" and reason["reloadable"] is True
+    finally:
+        await stale.close()
+    # Nothing of the stale history reached the room...
+    assert [c["source"] for c in YNotebook(fresh.doc).get()["cells"]] == ["shared"]
+    # ...and its unsynced cell is kept beside the notebook.
+    copies = sorted(jp_root_dir.glob("j.conflict-*.ipynb"))
+    assert copies, list(jp_root_dir.iterdir())
+    assert "typed while away" in [c.source for c in read_notebook(jp_root_dir, copies[0].name).cells]
