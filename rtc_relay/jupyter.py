@@ -231,7 +231,7 @@ class RelayExtension(ExtensionApp):
     def initialize_handlers(self) -> None:
         other = conflicting_extension(self.serverapp)
         if other:
-            self.log.error(
+            log.error(
                 "jupyter-rtc: %s is also enabled and serves the same /api/collaboration endpoints; "
                 "%s serves them and jupyter-rtc stays off. Run `jupyter server extension disable %s` "
                 "to use jupyter-rtc.",
