@@ -29,6 +29,7 @@ from .catalogue import CloseCode, RelayError
 from .endpoints import HEALTH, METRICS
 from .http import MAX_HEAD_BYTES, Request, parse_head, response
 from .names import room_name_from_path
+from .outbox import coalesce
 from .websocket import (
     OP_BINARY,
     OP_CLOSE,
@@ -273,10 +274,11 @@ class Connection(asyncio.Protocol):
             outbox.clear()
             self._drop_slow_consumer(backlog)
             return
-        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        chunks = coalesce(outbox)
         outbox.clear()
-        transport.write(data)
-        self.relay.metrics.bytes_out += len(data)
+        for chunk in chunks:
+            transport.write(chunk)
+            self.relay.metrics.bytes_out += len(chunk)
 
     def close(self, code: CloseCode, reason: str, *, detail: str = "") -> None:
         """Close with a catalogued ``code``; ``reason`` goes to the client, ``detail`` only to the log."""

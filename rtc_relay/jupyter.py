@@ -29,6 +29,7 @@ from .catalogue import CloseCode, RelayError
 from .config import RelayConfig
 from .core import RelayCore
 from .names import is_valid_room_name
+from .outbox import coalesce
 from .room import Room
 
 __all__ = ["RelayExtension", "RoomWebsocketHandler", "conflicting_extension"]
@@ -146,7 +147,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         outbox = self.outbox
         if not outbox:
             return
-        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        chunks = coalesce(outbox)
         outbox.clear()
         conn = self.ws_connection
         if conn is None or self._closing:
@@ -166,14 +167,15 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             conn.stream.close()
             self._leave()
             return
-        try:
-            written = conn.stream.write(data)  # frames are pre-built: write them as they are
-        except StreamClosedError:
-            return
-        size = len(data)
-        self._unwritten += size
-        written.add_done_callback(lambda fut: self._wrote(fut, size))
-        core.metrics.bytes_out += size
+        for chunk in chunks:
+            try:
+                written = conn.stream.write(chunk)  # frames are pre-built: write them as they are
+            except StreamClosedError:
+                return
+            size = len(chunk)
+            self._unwritten += size
+            written.add_done_callback(lambda fut, size=size: self._wrote(fut, size))
+            core.metrics.bytes_out += size
 
     def _wrote(self, fut: asyncio.Future[None], size: int) -> None:
         self._unwritten -= size

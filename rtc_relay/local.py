@@ -83,8 +83,7 @@ class _LocalPeer:
             return
         outbox, self.outbox = self.outbox, []
         channel = self._channel
-        for data in outbox:
-            channel._inbox.extend(_payloads(data))
+        channel._inbox.extend(_payloads(outbox[0] if len(outbox) == 1 else b"".join(outbox)))
         channel._wake.set()
 
     def close(self, code: CloseCode, reason: str) -> None:

@@ -100,7 +100,7 @@ class RoomManager:
         try:
             initial = await room.policy.load(room.name)
             stored = await self._store.load(room.name) if room.policy.persist else []
-            room.load(([initial] if initial else []) + stored)
+            room.load(initial, stored)
         except Exception as exc:
             log.error("room %r: loading failed: %r", room.name, exc, exc_info=exc)
             room.failed = exc

@@ -12,7 +12,19 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-__all__ = ["Flusher"]
+__all__ = ["Flusher", "coalesce"]
+
+# A piece at least this large is written on its own rather than copied into one buffer.
+_LARGE = 1 << 20
+
+
+def coalesce(outbox: list[bytes]) -> list[bytes]:
+    """The outbox as few buffers to write: one, unless a large piece is better left uncopied."""
+    if len(outbox) == 1:
+        return [outbox[0]]
+    if all(len(piece) < _LARGE for piece in outbox):
+        return [b"".join(outbox)]
+    return list(outbox)
 
 
 class _Flushable(Protocol):

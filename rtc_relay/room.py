@@ -37,10 +37,11 @@ from .lib0 import (
     read_var_uint,
     read_var_uint8array,
     var_string,
+    var_uint,
     var_uint8array,
 )
 from .policy import Refusal, RoomPolicy
-from .websocket import frame
+from .websocket import frame, frame_header
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -63,6 +64,8 @@ _EMPTY_UPDATE = b"\x00\x00"
 # Estimated store cost of one update beyond its bytes (row, index entry), for compaction.
 _ROW_OVERHEAD = 64
 _CODES = frozenset(int(code) for code in CloseCode)
+# Messages at least this large are sent without being copied into one buffer.
+_LARGE = 1 << 20
 # Seconds a refused client has to send its document before it is closed anyway.
 _RECOVER_TIMEOUT = 5.0
 
@@ -140,17 +143,22 @@ class Room:
 
     # -- lifecycle -------------------------------------------------------------
 
-    def load(self, updates: list[bytes]) -> None:
-        """Build the document from stored ``updates`` (called once, before ``ready``)."""
+    def load(self, initial: bytes | None, stored: list[bytes]) -> None:
+        """Build the document (called once, before ``ready``).
+
+        ``initial`` is the policy's content (complete, nothing pending), ``stored``
+        the store's updates, which may hold updates still waiting for dependencies.
+        """
         with self.doc.transaction():
-            for update in updates:
+            if initial:
+                self.doc.apply_update(initial)
+            for update in stored:
                 self.doc.apply_update(update)
-        self._unsettled = list(updates)
-        if not self.policy.persist:
-            self._settle()
+        if not stored:
             return
-        self._history_cost = sum(len(u) + _ROW_OVERHEAD for u in updates)
-        if len(updates) > 1:
+        self._unsettled = list(stored)
+        self._history_cost = sum(len(u) + _ROW_OVERHEAD for u in stored)
+        if len(stored) > 1:
             self.compact()
         else:
             self._settle()
@@ -320,7 +328,12 @@ class Room:
             pending = self._settle()
             if pending:  # what Yrs holds back for missing dependencies travels too
                 missing = merge_updates(missing, *pending)
-        peer.send(frame(bytes((MSG_SYNC, SYNC_STEP2)) + var_uint8array(missing)))
+        if len(missing) < _LARGE:
+            peer.send(frame(bytes((MSG_SYNC, SYNC_STEP2)) + var_uint8array(missing)))
+        else:  # no copy of a large state: its header and the state go out as two pieces
+            prefix = bytes((MSG_SYNC, SYNC_STEP2)) + var_uint(len(missing))
+            peer.send(frame_header(len(prefix) + len(missing)) + prefix)
+            peer.send(missing)
         self.subscribers[peer] = None
 
     def _update(self, peer: Peer, update: bytes, msg: bytes | None) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "accept_key",
     "close_frame",
     "frame",
+    "frame_header",
     "parse_close",
 ]
 
@@ -50,9 +51,16 @@ def frame(payload: bytes, opcode: int = OP_BINARY) -> bytes:
     n = len(payload)
     if n < 126:
         return bytes((0x80 | opcode, n)) + payload
+    return frame_header(n, opcode) + payload
+
+
+def frame_header(n: int, opcode: int = OP_BINARY) -> bytes:
+    """The header of a server frame whose payload has ``n`` bytes (the payload follows it)."""
+    if n < 126:
+        return bytes((0x80 | opcode, n))
     if n < 0x10000:
-        return struct.pack("!BBH", 0x80 | opcode, 126, n) + payload
-    return struct.pack("!BBQ", 0x80 | opcode, 127, n) + payload
+        return struct.pack("!BBH", 0x80 | opcode, 126, n)
+    return struct.pack("!BBQ", 0x80 | opcode, 127, n)
 
 
 def close_frame(code: int, reason: str = "") -> bytes:

@@ -17,7 +17,7 @@ from pycrdt import Doc
 
 from .keys import DocumentKey
 
-__all__ = ["build_document", "model_for_save", "normalize_notebook", "snapshot"]
+__all__ = ["build_document", "load_update", "model_for_save", "normalize_notebook", "snapshot"]
 
 _EMPTY_CELL = {
     "id": "initial-cell",
@@ -80,6 +80,13 @@ def build_document(key: DocumentKey, content: Any) -> YBaseDoc:
     doc = Doc()
     doc.apply_update(seed.get_update())
     return cls(doc)
+
+
+def load_update(key: DocumentKey, update: bytes) -> YBaseDoc:
+    """A detached document of ``key``'s kind holding ``update``."""
+    document = _CLASSES[key.kind](Doc())
+    document.ydoc.apply_update(update)
+    return document
 
 
 def snapshot(key: DocumentKey, document: YBaseDoc) -> Any:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_core.utils import ensure_async
 from rtc_client import RoomClient
 
-from .content import build_document, model_for_save, snapshot
+from .content import build_document, load_update, model_for_save, snapshot
 from .keys import DocumentKey
 from .merge import merge_notebooks
 from .saver import SaveSchedule
@@ -52,7 +52,10 @@ class LiveDocument:
         self.epoch = str(uuid.uuid4())
         self.document = build_document(key, model["content"])
         self.last_modified = model.get("last_modified")
-        self._base = snapshot(key, self.document)  # the content as on disk, for merges
+        # The content as on disk, for merges: kept as the load's update and decoded only when a
+        # merge needs it (decoding a large notebook costs as much as building it).
+        self._base: Any = None
+        self._base_update: bytes | None = None
         self._version = 0  # bumped by every change from the room
         self._save_lock = asyncio.Lock()
         self._schedule = SaveSchedule(self._save_due, delay=manager.save_delay, max_wait=manager.save_max_wait)
@@ -60,13 +63,9 @@ class LiveDocument:
         self._deleted = False
         self.document.observe(self._on_change)
         self._set_state(dirty=False, path=path, hash=model.get("hash"))
+        self.initial_update = self._base_update = self.document.ydoc.get_update()
         self.closed = asyncio.Event()
         self._channel: Any = None
-
-    @property
-    def initial_update(self) -> bytes:
-        """The room's content at load, as one Yjs update."""
-        return self.document.ydoc.get_update()
 
     @property
     def dirty(self) -> bool:
@@ -157,13 +156,19 @@ class LiveDocument:
                 self._set_state(dirty=True)
                 raise SaveFailed(why) from exc
             self.last_modified = stamped.get("last_modified", model.get("last_modified"))
-            self._base = data
+            self._base, self._base_update = data, None
             if self._version == version:
                 self._set_state(dirty=False, hash=stamped.get("hash"))
             else:
                 self._set_state(hash=stamped.get("hash"))
                 self._schedule.changed()
             log.debug("saved %s (%s) in %.3fs", self.path, reason, time.monotonic() - started)
+
+    def _loaded_base(self) -> Any:
+        if self._base_update is not None:
+            self._base = snapshot(self.key, load_update(self.key, self._base_update))
+            self._base_update = None
+        return self._base
 
     # -- the file on disk -------------------------------------------------------------------
 
@@ -202,16 +207,17 @@ class LiveDocument:
         model = await ensure_async(cm.get(self.path, content=True, type=self.key.type, format=self.key.format))
         disk = snapshot(self.key, build_document(self.key, model["content"]))
         live = snapshot(self.key, self.document)
+        base = self._loaded_base()
         if self.key.kind == "notebook":
-            merged = merge_notebooks(self._base, disk, live)
+            merged = merge_notebooks(base, disk, live)
         else:
             merged = disk  # text and binary files: the disk wins
-            if live != self._base:
+            if live != base:
                 log.warning("%s changed on disk and in the room; the disk version wins", self.path)
         if merged != live:
             self.document.set(merged)
         log.info("%s changed on disk; merged into its room", self.path)
-        self._base = disk
+        self._base, self._base_update = disk, None
         self.last_modified = model.get("last_modified")
         if snapshot(self.key, self.document) == disk:
             self._set_state(dirty=False, hash=model.get("hash"))

@@ -25,11 +25,11 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 from jupyter_ydoc import YNotebook
 from jupyter_ydoc.ybasedoc import YBaseDoc
-from pycrdt import Decoder, Doc
+from pycrdt import Decoder
 from tornado.web import HTTPError
 
 from .catalogue import close_code
-from .content import _CLASSES, model_for_save
+from .content import load_update, model_for_save
 from .document import LiveDocument, SaveFailed
 from .keys import DocumentKey
 
@@ -146,8 +146,7 @@ class DocumentManager:
         live = self.live.get(name)
         if live is None:
             return
-        stale = _CLASSES[live.key.kind](Doc())
-        stale.ydoc.apply_update(update)
+        stale = load_update(live.key, update)
         if not _has_unseen_content(stale, live.document):
             return
         root, ext = posixpath.splitext(live.path)
@@ -221,9 +220,7 @@ class DocumentManager:
         live = self.live[room_id]
         if not copy:
             return live.document
-        detached = _CLASSES[live.key.kind](Doc())
-        detached.ydoc.apply_update(live.document.ydoc.get_update())
-        return detached
+        return load_update(live.key, live.document.ydoc.get_update())
 
 
 def _has_unseen_content(stale: YBaseDoc, current: YBaseDoc) -> bool:
