@@ -38,7 +38,7 @@ def build_spec() -> dict:
         "info": {
             "title": "jupyter-rtc",
             "version": __version__,
-            "description": "HTTP endpoints of jupyter-rtc. Generated from the code (rtc_relay/endpoints.py); "
+            "description": "HTTP endpoints of the relay. Generated from rtc_relay/endpoints.py; "
             "tests fail when this file and the code disagree.",
         },
         "paths": paths,
