@@ -96,6 +96,9 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def open(self, *args: str, **kwargs: str) -> None:
         super().open()  # Jupyter's ping loop
+        # Frames are already batched once per loop turn; Nagle would only hold a reply back
+        # until the client acknowledges the previous write (up to its 40 ms delayed ACK).
+        self.set_nodelay(True)
         core = self.core
         core.metrics.connections_total += 1
         if not is_valid_room_name(self.room_name):

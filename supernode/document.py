@@ -149,20 +149,32 @@ class LiveDocument:
                     await self._merge_from_disk()
                     data = snapshot(self.key, self.document)
                 model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
-                stamped = await ensure_async(cm.get(self.path, content=False, require_hash=True))
             except Exception as exc:
                 why = getattr(exc, "log_message", None) or str(exc) or type(exc).__name__
                 log.error("saving %s failed (%s): %s; the room keeps its content, unsaved", self.path, reason, why)
                 self._set_state(dirty=True)
                 raise SaveFailed(why) from exc
-            self.last_modified = stamped.get("last_modified", model.get("last_modified"))
+            self.last_modified = model.get("last_modified")
             self._base, self._base_update = data, None
             if self._version == version:
-                self._set_state(dirty=False, hash=stamped.get("hash"))
+                self._set_state(dirty=False)
             else:
-                self._set_state(hash=stamped.get("hash"))
                 self._schedule.changed()
+            # The file's hash needs the file read back: the caller need not wait for it.
+            self.manager.spawn(self._stamp_hash(), f"hash {self.path}")
             log.debug("saved %s (%s) in %.3fs", self.path, reason, time.monotonic() - started)
+
+    async def _stamp_hash(self) -> None:
+        async with self._save_lock:
+            try:
+                stamped = await ensure_async(
+                    self.manager.contents_manager.get(self.path, content=False, require_hash=True)
+                )
+            except Exception as exc:
+                log.warning("reading the hash of %s failed: %s", self.path, exc)
+                return
+            if stamped.get("last_modified") == self.last_modified:
+                self._set_state(hash=stamped.get("hash"))
 
     def _loaded_base(self) -> Any:
         if self._base_update is not None:
