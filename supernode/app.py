@@ -7,10 +7,14 @@ relay published in the tornado settings) and ``jupyter_server_fileid``.
 from __future__ import annotations
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import Bool, Float, Int, Unicode
 
 from .documents import DocumentManager
+from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
+from .executions import ExecutionManager
 from .handlers import SessionHandler
+from .journal import ExecutionJournal
 
 __all__ = ["SupernodeExtension"]
 
@@ -28,6 +32,19 @@ class SupernodeExtension(ExtensionApp):
     )
     file_poll_interval = Float(
         1.0, config=True, help="Seconds between checks of an open document's file for renames and edits on disk."
+    )
+
+    journal_path = Unicode(
+        "",
+        config=True,
+        help="SQLite file of the execution journal; default: jupyter_rtc/executions.sqlite in the Jupyter data dir.",
+    )
+    journal_limit = Int(10_000, config=True, help="How many finished execution records the journal keeps.")
+    server_side_execution = Bool(
+        True,
+        config=True,
+        help="Tell the JupyterLab frontend (page config serverSideExecution) to run cells through the server, "
+        "so execution and its outputs survive every browser being closed.",
     )
 
     def initialize_settings(self) -> None:
@@ -54,10 +71,29 @@ class SupernodeExtension(ExtensionApp):
         )
         relay.add_policy(self.documents)
         self.settings["supernode_documents"] = self.documents
+        journal = ExecutionJournal(
+            self.journal_path or f"{jupyter_data_dir()}/jupyter_rtc/executions.sqlite", limit=self.journal_limit
+        )
+        self.executions = ExecutionManager(
+            documents=self.documents,
+            session_manager=self.serverapp.session_manager,
+            kernel_manager=self.serverapp.kernel_manager,
+            journal=journal,
+            record_interval=self.save_max_wait,
+        )
+        self.settings["supernode_executions"] = self.executions
+        if self.server_side_execution:
+            page_config = self.serverapp.web_app.settings.setdefault("page_config_data", {})
+            page_config["serverSideExecution"] = True
 
     def initialize_handlers(self) -> None:
         if getattr(self, "documents", None) is not None:
             self.handlers.append((r"/api/collaboration/session/(.*)", SessionHandler))
+            self.handlers.extend(EXECUTION_HANDLERS)
+
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        if getattr(self, "executions", None) is not None:
+            await self.executions.ensure_open()
 
     async def get_document(self, **kwargs):
         """See :meth:`supernode.documents.DocumentManager.get_document`."""
@@ -67,4 +103,5 @@ class SupernodeExtension(ExtensionApp):
 
     async def stop_extension(self) -> None:
         if self.documents is not None:
+            await self.executions.stop()
             await self.documents.stop()

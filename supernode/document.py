@@ -66,12 +66,23 @@ class LiveDocument:
         self.initial_update = self._base_update = self.document.ydoc.get_update()
         self.closed = asyncio.Event()
         self._channel: Any = None
+        self._holds = 0
 
     @property
     def dirty(self) -> bool:
         return bool(self.document.dirty)
 
     # -- running -------------------------------------------------------------------------
+
+    def attach(self, channel: Any) -> None:
+        """The in-process channel of this document's room (before :meth:`run`)."""
+        self._channel = channel
+
+    def hold(self, keep: bool) -> None:
+        """Keep the room open even with no client (True), or let it be freed again (False)."""
+        self._holds += 1 if keep else -1
+        if self._channel is not None:
+            self._channel.keep_room(self._holds > 0)
 
     async def run(self, channel) -> None:
         """Follow the room through ``channel`` until it closes; then save what is unsaved."""

@@ -121,6 +121,7 @@ class DocumentManager:
         live = LiveDocument(self, key, path, model)
         self.live[name] = live
         channel = self.relay.open_local(name, label=f"supernode {path}")
+        live.attach(channel)
         self.spawn(self._follow(name, live, channel), f"document {path}")
         log.info("opened %s in room %s", path, name)
         return live.initial_update
@@ -192,6 +193,17 @@ class DocumentManager:
         if live is None:
             raise DocumentLoadError("room_error", f"room {room} has no document")
         return live.epoch
+
+    async def document_for_path(self, path: str) -> LiveDocument | None:
+        """The live document of notebook ``path`` (its room loaded if needed), or None if there is no file."""
+        if not await ensure_async(self.contents_manager.file_exists(path)):
+            return None
+        room = f"json:notebook:{self.file_ids.index(path)}"
+        try:
+            await self.session(room)
+        except DocumentLoadError:
+            return None
+        return self.live[room]
 
     async def get_document(
         self,

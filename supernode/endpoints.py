@@ -65,3 +65,141 @@ SCHEMAS: dict[str, dict] = {
         "required": ["format", "type", "fileId", "sessionId"],
     }
 }
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+_RECORD = {"$ref": "#/components/schemas/ExecutionRecord"}
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_EXECUTION_ID = {
+    "name": "execution_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+}
+
+
+def _errors(*codes: str) -> dict:
+    texts = {
+        "400": "Malformed request (error bad_request).",
+        "403": "Missing permission (error forbidden).",
+        "404": "No such notebook, cell or execution (error not_found).",
+        "409": "Conflict: source_changed, not_cancellable, not_running or no_input_pending.",
+    }
+    return {code: {"description": texts[code], **_json(_ERROR)} for code in codes}
+
+
+PATHS.update(
+    {
+        "/api/rtc/executions": {
+            "post": {
+                "summary": "Run cells of a notebook by id",
+                "description": "Queues the cells (all code cells without cell_ids) as one execution, after those already "
+                "queued for the notebook. Needs kernels:execute. Starts a kernel session for the notebook if it has none.",
+                "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/ExecutionRequest"})},
+                "responses": {
+                    "202": {
+                        "description": "Queued; Location is the record's URL.",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        **_json(_RECORD),
+                    },
+                    **_errors("400", "403", "404", "409"),
+                },
+            },
+            "get": {
+                "summary": "List executions",
+                "parameters": [{"name": "path", "in": "query", "required": False, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {
+                        "description": "Newest first.",
+                        **_json({"type": "object", "properties": {"executions": {"type": "array", "items": _RECORD}}}),
+                    }
+                },
+            },
+        },
+        "/api/rtc/executions/{execution_id}": {
+            "parameters": [_EXECUTION_ID],
+            "get": {
+                "summary": "Read an execution record (does not consume it)",
+                "responses": {"200": {"description": "The record.", **_json(_RECORD)}, **_errors("404")},
+            },
+            "delete": {
+                "summary": "Cancel a queued execution",
+                "responses": {
+                    "200": {"description": "Cancelled (status aborted).", **_json(_RECORD)},
+                    **_errors("404", "409"),
+                },
+            },
+        },
+        "/api/rtc/executions/{execution_id}/interrupt": {
+            "parameters": [_EXECUTION_ID],
+            "post": {
+                "summary": "Interrupt a running execution (its kernel gets SIGINT)",
+                "responses": {"200": {"description": "Interrupt sent.", **_json(_RECORD)}, **_errors("404", "409")},
+            },
+        },
+        "/api/rtc/executions/{execution_id}/input": {
+            "parameters": [_EXECUTION_ID],
+            "post": {
+                "summary": "Answer the input() the running cell waits for",
+                "requestBody": {
+                    "required": True,
+                    **_json({"type": "object", "properties": {"value": {"type": "string"}}, "required": ["value"]}),
+                },
+                "responses": {"200": {"description": "Answered.", **_json(_RECORD)}, **_errors("400", "404", "409")},
+            },
+        },
+        "/api/rtc/kernels/restart": {
+            "post": {
+                "summary": "Restart a notebook's kernel, optionally running all its cells after",
+                "description": "Queued executions of the notebook are cancelled; the running one is aborted.",
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {"path": {"type": "string"}, "run_all": {"type": "boolean"}},
+                            "required": ["path"],
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": {"description": "Restarted."},
+                    "202": {"description": "Restarted; every code cell queued (the record).", **_json(_RECORD)},
+                    **_errors("400", "404"),
+                },
+            },
+        },
+        "/api/kernels/{kernel_id}/execute": {
+            "post": {
+                "summary": "Server-side execution as the stock JupyterLab frontend requests it",
+                "description": "Body {cell_id, document_id} (document_id is the room name json:notebook:<fileId>); "
+                "jupyter-server-nbmodel's {code, metadata: {cell_id, document_id}} is accepted too (the cell's current "
+                "source runs). Same execution as POST /api/rtc/executions.",
+                "parameters": [{"name": "kernel_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": True, **_json({"type": "object"})},
+                "responses": {
+                    "202": {"description": "Queued; Location is the record's URL.", **_json(_RECORD)},
+                    **_errors("400", "403", "404"),
+                },
+            },
+        },
+    }
+)
+
+SCHEMAS.update(
+    {
+        "ExecutionRequest": {"$ref": "schema/execution-request.json"},
+        "ExecutionRecord": {"$ref": "schema/execution-record.json"},
+        "Error": {
+            "type": "object",
+            "properties": {
+                "error": {"type": "string", "description": "A code of schema/rest-errors.json."},
+                "message": {"type": "string"},
+            },
+            "required": ["error", "message"],
+        },
+    }
+)

@@ -1,0 +1,177 @@
+"""Executions by notebook path and cell id: the API behind the REST handlers.
+
+:class:`ExecutionManager` validates requests against the shared document (cell ids,
+source hashes), queues them on the notebook's :class:`NotebookExecutor`, keeps the
+records of running work in memory and every record in the journal. Reading a
+record never consumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from .errors import ApiError
+from .executor import NotebookExecutor, find_cell
+from .journal import ExecutionJournal
+from .records import CellRun, Execution, source_hash
+
+__all__ = ["ExecutionManager"]
+
+log = logging.getLogger("supernode.executions")
+
+
+class ExecutionManager:
+    """All executions of the server. ``record_interval`` (s): how often running records are journalled."""
+
+    def __init__(
+        self,
+        *,
+        documents: Any,
+        session_manager: Any,
+        kernel_manager: Any,
+        journal: ExecutionJournal,
+        record_interval: float,
+    ) -> None:
+        self.documents = documents
+        self.session_manager = session_manager
+        self.kernel_manager = kernel_manager
+        self.journal = journal
+        self.record_interval = record_interval
+        self.executors: dict[str, NotebookExecutor] = {}
+        self.active: dict[str, Execution] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._opened: asyncio.Future[None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def ensure_open(self) -> None:
+        """Open the journal once (marking what a previous process left unfinished as aborted)."""
+        if self._opened is None:
+            self._opened = asyncio.ensure_future(self._open())
+        await asyncio.shield(self._opened)
+
+    async def _open(self) -> None:
+        for record in await self.journal.open():
+            log.warning(
+                "execution %s of %s was unfinished when the server stopped: aborted", record["id"], record["path"]
+            )
+        await self.journal.prune()
+
+    async def stop(self) -> None:
+        for executor in self.executors.values():
+            executor.close()
+        for execution in list(self.active.values()):
+            if not execution.finished_:
+                execution.status = "aborted"
+                execution.abort_rest("the server stopped")
+                await self.record(execution)
+        if self._opened is not None:
+            await self.journal.close()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %r failed", task.get_name(), exc_info=task.exception())
+
+    async def record(self, execution: Execution) -> None:
+        """Journal the execution's record as it is now."""
+        await self.journal.write(execution.to_json())
+        if execution.finished_ and self.active.get(execution.id) is execution:
+            del self.active[execution.id]
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def submit(
+        self, path: str, cell_ids: list[str] | None, source_hashes: dict[str, str] | None = None
+    ) -> Execution:
+        """Queue cells of notebook ``path`` (all its code cells when ``cell_ids`` is None)."""
+        await self.ensure_open()
+        live = await self.documents.document_for_path(path)
+        if live is None:
+            raise ApiError("not_found", f"no notebook {path}")
+        document = live.document
+        if cell_ids is None:
+            cell_ids = [c.get("id") for c in document.ycells if c.get("cell_type") == "code"]
+        if not cell_ids:
+            raise ApiError("bad_request", "no cell to run")
+        for cell_id in cell_ids:
+            ycell = find_cell(document, cell_id)
+            if ycell is None:
+                raise ApiError("not_found", f"{path} has no cell {cell_id}")
+            if ycell.get("cell_type") != "code":
+                raise ApiError("bad_request", f"cell {cell_id} is a {ycell.get('cell_type')} cell")
+            expected = (source_hashes or {}).get(cell_id)
+            if expected is not None and expected != source_hash(str(ycell["source"])):
+                raise ApiError("source_changed", f"cell {cell_id} changed since the hash {expected[:12]}…")
+        execution = Execution(path=path, cells=[CellRun(cell_id) for cell_id in cell_ids])
+        self.active[execution.id] = execution
+        await self.record(execution)
+        executor = self.executors.get(path)
+        if executor is None:
+            executor = self.executors[path] = NotebookExecutor(self, path)
+        executor.submit(execution)
+        return execution
+
+    async def get(self, execution_id: str) -> dict[str, Any]:
+        execution = self.active.get(execution_id)
+        if execution is not None:
+            return execution.to_json()
+        await self.ensure_open()
+        record = await self.journal.get(execution_id)
+        if record is None:
+            raise ApiError("not_found", f"no execution {execution_id}")
+        return record
+
+    async def list(self, path: str | None) -> list[dict[str, Any]]:
+        await self.ensure_open()
+        records = {r["id"]: r for r in await self.journal.list(path)}
+        for execution in self.active.values():
+            if path is None or execution.path == path:
+                records[execution.id] = execution.to_json()
+        return sorted(records.values(), key=lambda r: r["created"], reverse=True)
+
+    def _active(self, execution_id: str) -> Execution:
+        execution = self.active.get(execution_id)
+        if execution is None:
+            raise ApiError("not_found", f"no unfinished execution {execution_id}")
+        return execution
+
+    async def cancel(self, execution_id: str) -> dict[str, Any]:
+        execution = self._active(execution_id)
+        self.executors[execution.path].cancel(execution)
+        await self.record(execution)
+        return execution.to_json()
+
+    async def interrupt(self, execution_id: str) -> dict[str, Any]:
+        execution = self._active(execution_id)
+        await self.executors[execution.path].interrupt(execution)
+        return execution.to_json()
+
+    async def answer(self, execution_id: str, value: str) -> dict[str, Any]:
+        execution = self._active(execution_id)
+        for cell in execution.cells:
+            if cell.input_request is not None and cell.answer is not None and not cell.answer.done():
+                cell.answer.set_result(value)
+                return execution.to_json()
+        raise ApiError("no_input_pending", f"execution {execution_id} is not waiting for input")
+
+    async def restart(self, path: str, run_all: bool) -> Execution | None:
+        """Restart the kernel of notebook ``path``; then run all its code cells if ``run_all``."""
+        await self.ensure_open()
+        executor = self.executors.get(path)
+        if executor is None:
+            executor = self.executors[path] = NotebookExecutor(self, path)
+        for execution in list(executor.queue):
+            executor.cancel(execution)
+            await self.record(execution)
+        await executor.restart()
+        return await self.submit(path, None) if run_all else None

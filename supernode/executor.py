@@ -1,0 +1,322 @@
+"""Runs the executions of one notebook: one at a time, in the order received, with its kernel.
+
+The code run is each cell's current source in the shared document. While a cell
+runs the document shows ``execution_state`` ``running`` and the outputs as they
+arrive (:mod:`supernode.outputs`); at the end ``execution_count`` and
+``execution_state`` ``idle`` are written in one transaction, the record is
+journalled and the file saved at once. The notebook's room is held open while
+executions are queued or running, so no output ever goes to a document nobody
+saves. A cell that fails stops its execution; the cells after it are not run.
+
+Error handling: a kernel that dies or restarts aborts the running cell and the
+rest of its execution; a cell deleted before it runs fails its execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import posixpath
+import queue
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from pycrdt import Map
+
+from .errors import ApiError
+from .records import CellRun, Execution, now
+
+if TYPE_CHECKING:
+    from .document import LiveDocument
+    from .executions import ExecutionManager
+
+__all__ = ["NotebookExecutor", "find_cell"]
+
+log = logging.getLogger("supernode.executions")
+
+_OUTPUT_TYPES = frozenset(("stream", "display_data", "execute_result", "error", "clear_output", "update_display_data"))
+_POLL = 1.0  # seconds between checks that the kernel is alive while a cell is silent
+
+
+def find_cell(document: Any, cell_id: str) -> Map | None:
+    """The cell map with id ``cell_id`` in a YNotebook, wherever collaborators moved it."""
+    for ycell in document.ycells:
+        if ycell.get("id") == cell_id:
+            return ycell
+    return None
+
+
+class CellAborted(Exception):
+    """The running cell was stopped from outside (kernel restart or death)."""
+
+
+class NotebookExecutor:
+    """The queue and the worker of one notebook (by path)."""
+
+    def __init__(self, manager: ExecutionManager, path: str) -> None:
+        self.manager = manager
+        self.path = path
+        self.queue: deque[Execution] = deque()
+        self.current: Execution | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._cell_task: asyncio.Task[bool] | None = None
+        self._abort_reason = ""
+        self._client: Any = None
+        self._kernel_id: str | None = None
+        from .outputs import DisplayIndex
+
+        self.displays = DisplayIndex()
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None or bool(self.queue)
+
+    def submit(self, execution: Execution) -> None:
+        self.queue.append(execution)
+        if self._worker is None or self._worker.done():
+            self._worker = self.manager.spawn(self._work(), f"executions of {self.path}")
+
+    def cancel(self, execution: Execution) -> None:
+        if execution not in self.queue:
+            raise ApiError("not_cancellable", f"execution {execution.id} is {execution.status}, not queued")
+        self.queue.remove(execution)
+        execution.status = "aborted"
+        execution.finished = now()
+        execution.abort_rest("cancelled before it ran")
+        execution.done.set()
+
+    async def interrupt(self, execution: Execution) -> None:
+        if self.current is not execution or self._kernel_id is None:
+            raise ApiError("not_running", f"execution {execution.id} is {execution.status}, not running")
+        await self.manager.kernel_manager.interrupt_kernel(self._kernel_id)
+
+    async def restart(self) -> None:
+        """Restart the notebook's kernel; the running cell and the rest of its execution are aborted."""
+        kernel_id = self._kernel_id or await self._find_kernel()
+        if kernel_id is None:
+            raise ApiError("not_found", f"{self.path} has no kernel")
+        if self._cell_task is not None and not self._cell_task.done():
+            self._abort_reason = "the kernel was restarted"
+            self._cell_task.cancel()
+        await self.manager.kernel_manager.restart_kernel(kernel_id)
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        live = await self.manager.documents.document_for_path(self.path)
+        live.hold(True)  # the room outlives every browser while there is work
+        try:
+            while self.queue:
+                execution = self.queue.popleft()
+                self.current = execution
+                try:
+                    await self._run(execution, live)
+                except Exception:
+                    log.exception("execution %s of %s failed", execution.id, self.path)
+                    execution.status = "error"
+                    execution.abort_rest("internal error (see the server log)")
+                finally:
+                    execution.finished = execution.finished or now()
+                    await self.manager.record(execution)
+                    execution.done.set()
+                    self.current = None
+                    await self._save(live)
+        finally:
+            live.hold(False)
+
+    async def _save(self, live: LiveDocument) -> None:
+        from .document import SaveFailed
+
+        try:
+            await live.save("execution finished")
+        except SaveFailed:
+            pass  # logged; the room keeps the outputs and stays dirty
+
+    async def _run(self, execution: Execution, live: LiveDocument) -> None:
+        execution.status = "running"
+        execution.started = now()
+        await self.manager.record(execution)
+        try:
+            client = await self._kernel_client(live)
+        except Exception as exc:
+            log.error("no kernel for %s: %s", self.path, exc)
+            execution.status = "aborted"
+            execution.abort_rest(f"no kernel could be started: {exc}")
+            return
+        for step in execution.cells:
+            self._abort_reason = ""
+            self._cell_task = asyncio.ensure_future(self._run_cell(execution, step, live, client))
+            try:
+                ok = await self._cell_task
+            except asyncio.CancelledError:
+                if not self._abort_reason:
+                    raise
+                ok = False
+                self._finish_cell(live, step, None, "aborted")
+            except CellAborted as exc:
+                self._abort_reason = str(exc)
+                ok = False
+                self._finish_cell(live, step, None, "aborted")
+            if not ok:
+                execution.status = "aborted" if step.status == "aborted" else "error"
+                execution.abort_rest(self._abort_reason or f"cell {step.cell_id} failed")
+                return
+        execution.status = "ok"
+
+    async def _run_cell(self, execution: Execution, step: CellRun, live: LiveDocument, client: Any) -> bool:
+        from .outputs import OutputWriter
+
+        document = live.document
+        ycell = find_cell(document, step.cell_id)
+        if ycell is None or ycell.get("cell_type") != "code":
+            step.status = "error"
+            step.error = {"ename": "CellNotFound", "evalue": f"no code cell {step.cell_id}", "traceback": []}
+            step.finished = now()
+            return False
+        code = str(ycell["source"])
+        writer = OutputWriter(document, step.cell_id, self.displays)
+        with document.ydoc.transaction():
+            ycell["execution_state"] = "running"
+            writer.start()
+        step.status = "running"
+        step.started = now()
+        step.kernel_id = self._kernel_id
+        await self.manager.record(execution)
+
+        msg_id = client.execute(code, store_history=True, allow_stdin=True, stop_on_error=False)
+        stdin = asyncio.ensure_future(self._answer_input(client, execution, step))
+        loop = asyncio.get_running_loop()
+        recorded = loop.time()
+        try:
+            count = None
+            while True:
+                batch = await self._next_messages(client)
+                idle = False
+                for msg in batch:
+                    if msg["parent_header"].get("msg_id") != msg_id:
+                        continue
+                    kind, content = msg["msg_type"], msg["content"]
+                    if kind == "status":
+                        idle = content.get("execution_state") == "idle"
+                    elif kind == "execute_input":
+                        count = content.get("execution_count")
+                    elif kind in _OUTPUT_TYPES:
+                        writer.handle(kind, content)
+                        if kind == "error":
+                            step.error = {k: content.get(k) for k in ("ename", "evalue", "traceback")}
+                writer.flush()
+                step.outputs = writer.outputs
+                if idle:
+                    break
+                if loop.time() - recorded >= self.manager.record_interval:
+                    recorded = loop.time()
+                    await self.manager.record(execution)
+            reply = await self._reply(client, msg_id)
+        finally:
+            stdin.cancel()
+        content = reply["content"]
+        status = "ok" if content.get("status") == "ok" else "error"
+        if status == "error" and step.error is None:
+            step.error = {k: content.get(k) for k in ("ename", "evalue", "traceback")}
+        self._finish_cell(live, step, content.get("execution_count", count), status)
+        return status == "ok"
+
+    def _finish_cell(self, live: LiveDocument, step: CellRun, count: int | None, status: str) -> None:
+        ycell = find_cell(live.document, step.cell_id)
+        if ycell is not None:
+            with live.document.ydoc.transaction():  # count and idle together: the frontend's contract
+                if count is not None:
+                    ycell["execution_count"] = float(count)
+                ycell["execution_state"] = "idle"
+        step.execution_count = count
+        step.status = status
+        step.input_request = None
+        step.finished = now()
+
+    async def _next_messages(self, client: Any) -> list[dict[str, Any]]:
+        """The next iopub message and every one already waiting behind it (written as one batch)."""
+        while True:
+            try:
+                first = await client.get_iopub_msg(timeout=_POLL)
+                break
+            except queue.Empty:
+                if not await self._kernel_alive():
+                    raise CellAborted("the kernel died") from None
+        batch = [first]
+        while len(batch) < 1000 and await client.iopub_channel.msg_ready():
+            batch.append(await client.get_iopub_msg())
+        return batch
+
+    async def _reply(self, client: Any, msg_id: str) -> dict[str, Any]:
+        while True:
+            try:
+                msg = await client.get_shell_msg(timeout=_POLL)
+            except queue.Empty:
+                if not await self._kernel_alive():
+                    raise CellAborted("the kernel died") from None
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+
+    async def _answer_input(self, client: Any, execution: Execution, step: CellRun) -> None:
+        while True:
+            msg = await client.get_stdin_msg()
+            if msg["msg_type"] != "input_request":
+                continue
+            step.input_request = {
+                "prompt": msg["content"].get("prompt", ""),
+                "password": bool(msg["content"].get("password", False)),
+            }
+            step.answer = asyncio.get_running_loop().create_future()
+            await self.manager.record(execution)
+            value = await step.answer
+            step.input_request = None
+            step.answer = None
+            client.input(value)
+            await self.manager.record(execution)
+
+    # -- the kernel ---------------------------------------------------------------------------
+
+    async def _kernel_alive(self) -> bool:
+        km = self.manager.kernel_manager
+        if self._kernel_id is None or self._kernel_id not in km:
+            return False
+        return bool(await _maybe_await(km.get_kernel(self._kernel_id).is_alive()))
+
+    async def _find_kernel(self) -> str | None:
+        sessions = await self.manager.session_manager.list_sessions()
+        for session in sessions:
+            if session.get("path") == self.path and session.get("kernel"):
+                return session["kernel"]["id"]
+        return None
+
+    async def _kernel_client(self, live: LiveDocument) -> Any:
+        kernel_id = await self._find_kernel()
+        if kernel_id is None:
+            meta = live.document._ymeta.get("metadata")
+            spec = (meta.to_py() if meta is not None else {}).get("kernelspec") or {}
+            model = await self.manager.session_manager.create_session(
+                path=self.path,
+                name=posixpath.basename(self.path),
+                type="notebook",
+                kernel_name=spec.get("name") or None,
+            )
+            kernel_id = model["kernel"]["id"]
+            log.info("started kernel %s for %s", kernel_id, self.path)
+        if kernel_id != self._kernel_id or self._client is None:
+            if self._client is not None:
+                self._client.stop_channels()
+            client = self.manager.kernel_manager.get_kernel(kernel_id).client()
+            client.start_channels()
+            await client.wait_for_ready(timeout=60)
+            self._client, self._kernel_id = client, kernel_id
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.stop_channels()
+            self._client = None
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if asyncio.iscoroutine(value) else value

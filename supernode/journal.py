@@ -1,0 +1,128 @@
+"""The durable journal of executions: one SQLite row per execution, its record as JSON.
+
+Every change of an execution's record (queued, started, outputs so far, input
+requested, finished) is written here before or as the notebook shows it, so the
+record outlives browsers, rooms and the server process. At start-up, executions a
+previous process left queued or running are marked ``aborted`` (their kernel is
+gone with that process); the outputs they produced are already in the notebook
+file, which was saved while they ran.
+
+Resource handling: one connection, used from one dedicated thread, in call order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ExecutionJournal"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_path ON executions (path, created);
+"""
+
+_UNFINISHED = ("queued", "running")
+
+
+class ExecutionJournal:
+    """Execution records in the SQLite file ``path`` (``":memory:"`` for none); keeps the newest ``limit``."""
+
+    def __init__(self, path: str | Path, *, limit: int = 10_000) -> None:
+        self.path = str(path)
+        self.limit = limit
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="supernode-journal")
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def open(self) -> list[dict[str, Any]]:
+        """Open the journal; return the records a previous process left unfinished, now marked aborted."""
+        return await self._run(self._open)
+
+    def _open(self) -> list[dict[str, Any]]:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.executescript(_SCHEMA)
+        self._db = db
+        aborted = []
+        rows = db.execute("SELECT record FROM executions WHERE status IN (?, ?)", _UNFINISHED).fetchall()
+        for (text,) in rows:
+            record = json.loads(text)
+            record["status"] = "aborted"
+            record["abort_reason"] = "the server stopped while it was unfinished"
+            for cell in record.get("cells", []):
+                if cell.get("status") in _UNFINISHED:
+                    cell["status"] = "aborted"
+                    cell["input_request"] = None
+            self._write(record)
+            aborted.append(record)
+        return aborted
+
+    async def write(self, record: dict[str, Any]) -> None:
+        """Store ``record`` (insert or replace by its ``id``)."""
+        await self._run(self._write, json.loads(json.dumps(record)))
+
+    def _write(self, record: dict[str, Any]) -> None:
+        assert self._db is not None
+        self._db.execute(
+            "INSERT OR REPLACE INTO executions (id, path, status, created, record) VALUES (?, ?, ?, ?, ?)",
+            (record["id"], record["path"], record["status"], record["created"], json.dumps(record)),
+        )
+
+    async def get(self, execution_id: str) -> dict[str, Any] | None:
+        return await self._run(self._get, execution_id)
+
+    def _get(self, execution_id: str) -> dict[str, Any] | None:
+        assert self._db is not None
+        row = self._db.execute("SELECT record FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    async def list(self, path: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest ``limit`` records (of notebook ``path`` if given), newest first."""
+        return await self._run(self._list, path, limit)
+
+    def _list(self, path: str | None, limit: int) -> list[dict[str, Any]]:
+        assert self._db is not None
+        if path is None:
+            rows = self._db.execute("SELECT record FROM executions ORDER BY created DESC LIMIT ?", (limit,))
+        else:
+            rows = self._db.execute(
+                "SELECT record FROM executions WHERE path = ? ORDER BY created DESC LIMIT ?", (path, limit)
+            )
+        return [json.loads(text) for (text,) in rows]
+
+    async def prune(self) -> None:
+        """Forget finished records beyond the newest ``limit``."""
+        await self._run(self._prune)
+
+    def _prune(self) -> None:
+        assert self._db is not None
+        self._db.execute(
+            "DELETE FROM executions WHERE status NOT IN (?, ?) AND id NOT IN "
+            "(SELECT id FROM executions ORDER BY created DESC LIMIT ?)",
+            (*_UNFINISHED, self.limit),
+        )
+
+    async def close(self) -> None:
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

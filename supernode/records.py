@@ -1,0 +1,93 @@
+"""Execution records: what was asked to run, and what happened (``schema/execution-record.json``)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["CellRun", "Execution", "now", "source_hash"]
+
+FINISHED = ("ok", "error", "aborted")
+
+
+def now() -> str:
+    """The current time as an ISO 8601 UTC timestamp."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def source_hash(source: str) -> str:
+    """The hash a caller sends to say which version of a cell's source it saw: sha256 of its UTF-8, hex."""
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+@dataclass
+class CellRun:
+    """One cell of an execution."""
+
+    cell_id: str
+    status: str = "queued"  # queued | running | ok | error | aborted
+    execution_count: int | None = None
+    error: dict[str, Any] | None = None  # {ename, evalue, traceback}
+    started: str | None = None
+    finished: str | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    input_request: dict[str, Any] | None = None  # {prompt, password} while the cell waits for input
+    kernel_id: str | None = None
+    answer: asyncio.Future[str] | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cell_id": self.cell_id,
+            "status": self.status,
+            "execution_count": self.execution_count,
+            "error": self.error,
+            "started": self.started,
+            "finished": self.finished,
+            "outputs": self.outputs,
+            "input_request": self.input_request,
+            "kernel_id": self.kernel_id,
+        }
+
+
+@dataclass
+class Execution:
+    """A request to run one or more cells of one notebook, run as one unit in order."""
+
+    path: str
+    cells: list[CellRun]
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    status: str = "queued"
+    created: str = field(default_factory=now)
+    started: str | None = None
+    finished: str | None = None
+    abort_reason: str | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    @property
+    def finished_(self) -> bool:
+        return self.status in FINISHED
+
+    def abort_rest(self, reason: str) -> None:
+        """Mark every cell not yet finished as not run."""
+        for cell in self.cells:
+            if cell.status in ("queued", "running"):
+                cell.status = "aborted"
+                cell.input_request = None
+                cell.finished = cell.finished or now()
+        self.abort_reason = self.abort_reason or reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "status": self.status,
+            "created": self.created,
+            "started": self.started,
+            "finished": self.finished,
+            "abort_reason": self.abort_reason,
+            "cells": [cell.to_json() for cell in self.cells],
+        }

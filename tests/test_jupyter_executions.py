@@ -1,0 +1,291 @@
+"""Execution of cells by id over REST, with a real python kernel, outputs kept with no browser open."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from jupyter_ydoc import YNotebook
+
+from helpers import eventually
+from jupyter_helpers import Collab, read_notebook, server_config, write_notebook
+
+SAVE_MAX_WAIT = 1.0
+
+
+@pytest.fixture
+def jp_server_config(tmp_path):
+    config = server_config(save_max_wait=SAVE_MAX_WAIT, journal_path=str(tmp_path / "journal.sqlite"))
+    return config
+
+
+@pytest.fixture
+def collab(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header, jp_asyncio_loop):
+    clients: list = []
+    yield Collab(jp_fetch, jp_http_port, jp_base_url, jp_auth_header, clients)
+    for client in clients:
+        jp_asyncio_loop.run_until_complete(client.close())
+    jp_asyncio_loop.run_until_complete(_shutdown_kernels(jp_serverapp))
+
+
+async def _shutdown_kernels(serverapp) -> None:
+    await serverapp.kernel_manager.shutdown_all(now=True)
+
+
+class Api:
+    def __init__(self, fetch) -> None:
+        self.fetch = fetch
+
+    async def call(self, method: str, *parts: str, body: dict | None = None, **params: str):
+        from tornado.httpclient import HTTPClientError
+
+        try:
+            r = await self.fetch(
+                *parts, method=method, body=json.dumps(body) if body is not None else None, params=params or None
+            )
+        except HTTPClientError as err:
+            return err.code, json.loads(err.response.body) if err.response is not None else None, None
+        return r.code, json.loads(r.body), r.headers.get("Location")
+
+    async def run(self, path: str, cell_ids: list[str] | None = None, **extra):
+        body = {"path": path, **extra}
+        if cell_ids is not None:
+            body["cell_ids"] = cell_ids
+        return await self.call("POST", "api", "rtc", "executions", body=body)
+
+    async def record(self, execution_id: str) -> dict:
+        code, body, _ = await self.call("GET", "api", "rtc", "executions", execution_id)
+        assert code == 200, body
+        return body
+
+    async def finished(self, execution_id: str, timeout: float = 30.0) -> dict:
+        latest: dict = {}
+
+        async def poll() -> bool:
+            latest.update(await self.record(execution_id))
+            return latest["status"] in ("ok", "error", "aborted")
+
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await poll():
+            assert asyncio.get_running_loop().time() < deadline, f"execution not finished: {latest}"
+            await asyncio.sleep(0.05)
+        return latest
+
+
+@pytest.fixture
+def api(jp_fetch) -> Api:
+    return Api(jp_fetch)
+
+
+def cell_ids(root, path: str) -> list[str]:
+    return [c.id for c in read_notebook(root, path).cells]
+
+
+def disk_outputs(root, path: str) -> list[list[dict]] | None:
+    try:
+        return [c.get("outputs", []) for c in read_notebook(root, path).cells]
+    except (OSError, ValueError):
+        return None
+
+
+def stream_text(outputs: list[dict]) -> str:
+    return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+
+
+async def test_a_cell_runs_by_id_and_its_outputs_reach_the_document_and_the_file(api, collab, jp_root_dir):
+    path = write_notebook(jp_root_dir, "run.ipynb", ['print("hello")\n6 * 7', "untouched = True"])
+    first, second = cell_ids(jp_root_dir, path)
+    watcher, _ = await collab.open(path)
+
+    code, record, location = await api.run(path, [first])
+    assert code == 202 and location.endswith(f"/api/rtc/executions/{record['id']}")
+    done = await api.finished(record["id"])
+    assert done["status"] == "ok"
+    (cell,) = done["cells"]
+    assert cell["execution_count"] == 1 and cell["cell_id"] == first
+    assert stream_text(cell["outputs"]) == "hello\n"
+
+    nb = YNotebook(watcher.doc)
+    await watcher.wait_for(lambda: nb.get()["cells"][0]["execution_count"] == 1)
+    shown = nb.get()["cells"][0]
+    assert stream_text(shown["outputs"]) == "hello\n"
+    assert shown["outputs"][-1]["data"]["text/plain"] == "42"
+    assert nb.ycells[0]["execution_state"] == "idle"
+    assert nb.get()["cells"][1]["execution_count"] is None
+    on_disk = disk_outputs(jp_root_dir, path)
+    assert stream_text(on_disk[0]) == "hello\n" and on_disk[0][-1]["data"]["text/plain"] == "42"
+    assert (await api.record(record["id"]))["status"] == "ok"  # reading does not consume it
+
+
+async def test_outputs_are_saved_with_no_client_open(api, collab, jp_root_dir):
+    """A cell printing every 0.5 s for 10 s; every client gone after 1 s; nothing lost."""
+    source = "import time\nfor i in range(20):\n    print(f'line {i}', flush=True)\n    time.sleep(0.5)\n'done'"
+    path = write_notebook(jp_root_dir, "long.ipynb", [source])
+    (cell,) = cell_ids(jp_root_dir, path)
+    client, _ = await collab.open(path)
+    code, record, _ = await api.run(path, [cell])
+    await asyncio.sleep(1.0)  # the scenario: the user watches for a second, then leaves
+    await client.close()
+
+    lag = 0.0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    printed_at: dict[int, float] = {}
+    while (await api.record(record["id"]))["status"] == "running" or not printed_at:
+        outputs = disk_outputs(jp_root_dir, path)
+        lines = stream_text(outputs[0]).splitlines() if outputs else []
+        for n in range(len(lines)):
+            printed_at.setdefault(n, loop.time())
+        # Line n is printed about 0.5 n s after the start: the file must follow within the max wait.
+        expected = int((loop.time() - started) / 0.5) - 1
+        if lines and expected > len(lines):
+            lag = max(lag, (expected - len(lines)) * 0.5)
+        assert loop.time() - started < 30
+        await asyncio.sleep(0.1)
+    done = await api.finished(record["id"])
+    assert done["status"] == "ok"
+    assert lag <= SAVE_MAX_WAIT + 1.0, f"the file lagged {lag:.1f}s behind the kernel"
+
+    outputs = disk_outputs(jp_root_dir, path)[0]
+    assert stream_text(outputs) == "".join(f"line {i}\n" for i in range(20))
+    assert outputs[-1]["data"]["text/plain"] == "'done'"
+    assert read_notebook(jp_root_dir, path).cells[0].execution_count == 1
+    again, _ = await collab.open(path)
+    shown = YNotebook(again.doc).get()["cells"][0]
+    assert stream_text(shown["outputs"]) == "".join(f"line {i}\n" for i in range(20))
+    assert shown["execution_count"] == 1
+
+
+async def test_a_cell_silent_longer_than_the_cleanup_delay_keeps_its_room(api, collab, jp_root_dir, jp_serverapp):
+    path = write_notebook(jp_root_dir, "silent.ipynb", ["import time\ntime.sleep(2.5)\nprint('finally')"])
+    (cell,) = cell_ids(jp_root_dir, path)
+    client, session = await collab.open(path)
+    _, record, _ = await api.run(path, [cell])
+    await client.close()  # cleanup delay is 0.5 s: the room would be freed long before the print
+    relay = jp_serverapp.web_app.settings["rtc_relay"]
+    await asyncio.sleep(1.5)
+    assert session.room in relay.rooms.rooms  # held open by the running execution
+    done = await api.finished(record["id"])
+    assert done["status"] == "ok"
+    await eventually(lambda: stream_text((disk_outputs(jp_root_dir, path) or [[]])[0]) == "finally\n", timeout=10)
+    await eventually(lambda: session.room not in relay.rooms.rooms, timeout=10, what="room freed after the run")
+
+
+async def test_queued_cells_run_in_order_and_a_failure_stops_its_batch(api, collab, jp_root_dir):
+    sources = ["order = []"] + [f"order.append({i})" for i in range(1, 10)]
+    path = write_notebook(
+        jp_root_dir, "order.ipynb", sources + ["print(order)", "raise ValueError('boom')", "after = 1"]
+    )
+    ids = cell_ids(jp_root_dir, path)
+    records = [(await api.run(path, [cell_id]))[1] for cell_id in ids[:10]]  # ten requests at once
+    results = [await api.finished(r["id"]) for r in records]
+    assert [r["status"] for r in results] == ["ok"] * 10
+    assert [r["cells"][0]["execution_count"] for r in results] == list(range(1, 11))
+
+    _, batch, _ = await api.run(path, ids[10:])
+    done = await api.finished(batch["id"])
+    assert done["status"] == "error"
+    assert [c["status"] for c in done["cells"]] == ["ok", "error", "aborted"]
+    assert stream_text(done["cells"][0]["outputs"]) == f"{list(range(1, 10))}\n"
+    assert done["cells"][1]["error"]["ename"] == "ValueError"
+    on_disk = read_notebook(jp_root_dir, path).cells
+    assert on_disk[11].outputs[0]["output_type"] == "error"
+    assert on_disk[12].execution_count is None
+
+
+async def test_input_is_asked_and_answered_over_rest(api, collab, jp_root_dir):
+    path = write_notebook(jp_root_dir, "ask.ipynb", ["name = input('name? ')\nprint('hi', name)"])
+    (cell,) = cell_ids(jp_root_dir, path)
+    _, record, _ = await api.run(path, [cell])
+    latest: dict = {}
+
+    async def asked() -> bool:
+        latest.update(await api.record(record["id"]))
+        return latest["cells"][0]["input_request"] is not None
+
+    deadline = time.monotonic() + 20
+    while not await asked():
+        assert time.monotonic() < deadline, latest
+        await asyncio.sleep(0.05)
+    assert latest["cells"][0]["input_request"] == {"prompt": "name? ", "password": False}
+    code, _, _ = await api.call("POST", "api", "rtc", "executions", record["id"], "input", body={"value": "Ada"})
+    assert code == 200
+    done = await api.finished(record["id"])
+    assert done["status"] == "ok" and "hi Ada" in stream_text(done["cells"][0]["outputs"])
+
+
+async def test_bad_requests_get_catalogued_errors(api, collab, jp_root_dir):
+    path = write_notebook(jp_root_dir, "bad.ipynb", ["x = 1"])
+    (cell,) = cell_ids(jp_root_dir, path)
+    code, body, _ = await api.run(path, ["no-such-cell"])
+    assert code == 404 and body["error"] == "not_found"
+    code, body, _ = await api.run("missing.ipynb", [cell])
+    assert code == 404 and body["error"] == "not_found"
+    code, body, _ = await api.run(path, [cell], source_hashes={cell: "0" * 64})
+    assert code == 409 and body["error"] == "source_changed"
+    from supernode.records import source_hash
+
+    code, body, _ = await api.run(path, [cell], source_hashes={cell: source_hash("x = 1")})
+    assert code == 202
+    code, body, _ = await api.call("GET", "api", "rtc", "executions", "0" * 32)
+    assert code == 404 and body["error"] == "not_found"
+    code, body, _ = await api.call("POST", "api", "rtc", "executions", body={"cell_ids": [cell]})
+    assert code == 400 and body["error"] == "bad_request"
+
+
+async def test_cancel_a_queued_execution_and_interrupt_a_running_one(api, collab, jp_root_dir):
+    path = write_notebook(jp_root_dir, "stop.ipynb", ["import time\ntime.sleep(60)", "never = True"])
+    slow, other = cell_ids(jp_root_dir, path)
+    _, running, _ = await api.run(path, [slow])
+    _, queued, _ = await api.run(path, [other])
+    code, cancelled, _ = await api.call("DELETE", "api", "rtc", "executions", queued["id"])
+    assert code == 200 and cancelled["status"] == "aborted"
+
+    deadline = time.monotonic() + 30
+    while (await api.record(running["id"]))["status"] != "running":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    code, body, _ = await api.call("DELETE", "api", "rtc", "executions", running["id"])
+    assert code == 409 and body["error"] == "not_cancellable"
+    await asyncio.sleep(0.5)  # let the kernel enter time.sleep
+    code, _, _ = await api.call("POST", "api", "rtc", "executions", running["id"], "interrupt")
+    assert code == 200
+    done = await api.finished(running["id"])
+    assert done["status"] == "error" and done["cells"][0]["error"]["ename"] == "KeyboardInterrupt"
+
+
+async def test_restart_and_run_all(api, collab, jp_root_dir):
+    path = write_notebook(jp_root_dir, "restart.ipynb", ["n = 1", "n += 1\nprint(n)"])
+    _, first, _ = await api.run(path)
+    assert (await api.finished(first["id"]))["status"] == "ok"
+    code, record, location = await api.call(
+        "POST", "api", "rtc", "kernels", "restart", body={"path": path, "run_all": True}
+    )
+    assert code == 202 and location
+    done = await api.finished(record["id"])
+    assert done["status"] == "ok"
+    assert [c["execution_count"] for c in done["cells"]] == [1, 2]  # a fresh kernel counts from 1
+    assert stream_text(done["cells"][1]["outputs"]) == "2\n"
+
+
+async def test_the_stock_frontends_execute_request_runs_the_cell(api, collab, jp_root_dir, jp_fetch, jp_serverapp):
+    path = write_notebook(jp_root_dir, "stock.ipynb", ["print('via the kernel url')"])
+    (cell,) = cell_ids(jp_root_dir, path)
+    _, session = await collab.open(path)
+    r = await jp_fetch(
+        "api",
+        "sessions",
+        method="POST",
+        body=json.dumps({"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}),
+    )
+    kernel_id = json.loads(r.body)["kernel"]["id"]
+    code, record, location = await api.call(
+        "POST", "api", "kernels", kernel_id, "execute", body={"cell_id": cell, "document_id": session.room}
+    )
+    assert code == 202 and location
+    done = await api.finished(record["id"])
+    assert done["cells"][0]["kernel_id"] == kernel_id  # the notebook's own session kernel
+    assert stream_text(done["cells"][0]["outputs"]) == "via the kernel url\n"
+    assert jp_serverapp.web_app.settings["page_config_data"]["serverSideExecution"] is True
