@@ -61,6 +61,7 @@ class NotebookExecutor:
         self._worker: asyncio.Task[None] | None = None
         self._cell_task: asyncio.Task[bool] | None = None
         self._abort_reason = ""
+        self._interrupt_pending = False
         self._client: Any = None
         self._kernel_id: str | None = None
         from .outputs import DisplayIndex
@@ -86,8 +87,11 @@ class NotebookExecutor:
         execution.done.set()
 
     async def interrupt(self, execution: Execution) -> None:
-        if self.current is not execution or self._kernel_id is None:
+        if self.current is not execution:
             raise ApiError("not_running", f"execution {execution.id} is {execution.status}, not running")
+        if self._cell_task is None or self._kernel_id is None:
+            self._interrupt_pending = True  # its kernel is still starting: stop before the first cell
+            return
         await self.manager.kernel_manager.interrupt_kernel(self._kernel_id)
 
     async def restart(self) -> None:
@@ -99,6 +103,7 @@ class NotebookExecutor:
             self._abort_reason = "the kernel was restarted"
             self._cell_task.cancel()
         await self.manager.kernel_manager.restart_kernel(kernel_id)
+        self.close()  # a fresh client waits for the restarted kernel to be ready
 
     # -- the worker ---------------------------------------------------------------------------
 
@@ -109,6 +114,7 @@ class NotebookExecutor:
             while self.queue:
                 execution = self.queue.popleft()
                 self.current = execution
+                self._interrupt_pending = False
                 try:
                     await self._run(execution, live)
                 except Exception:
@@ -120,6 +126,7 @@ class NotebookExecutor:
                     await self.manager.record(execution)
                     execution.done.set()
                     self.current = None
+                    self._cell_task = None
                     await self._save(live)
         finally:
             live.hold(False)
@@ -173,6 +180,9 @@ class NotebookExecutor:
             step.error = {"ename": "CellNotFound", "evalue": f"no code cell {step.cell_id}", "traceback": []}
             step.finished = now()
             return False
+        if self._interrupt_pending:
+            self._interrupt_pending = False
+            raise CellAborted("interrupted before it ran")
         code = str(ycell["source"])
         writer = OutputWriter(document, step.cell_id, self.displays)
         with document.ydoc.transaction():

@@ -27,11 +27,22 @@ def collab(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header, jp
     yield Collab(jp_fetch, jp_http_port, jp_base_url, jp_auth_header, clients)
     for client in clients:
         jp_asyncio_loop.run_until_complete(client.close())
-    jp_asyncio_loop.run_until_complete(_shutdown_kernels(jp_serverapp))
+    jp_asyncio_loop.run_until_complete(_quiesce(jp_serverapp))
 
 
-async def _shutdown_kernels(serverapp) -> None:
-    await serverapp.kernel_manager.shutdown_all(now=True)
+async def _quiesce(serverapp) -> None:
+    """Let queued work finish and stop the kernels, so nothing outlives the test's loop."""
+    executions = serverapp.web_app.settings["supernode_executions"]
+    deadline = asyncio.get_running_loop().time() + 30
+    while any(e.busy for e in executions.executors.values()) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    for executor in executions.executors.values():
+        executor.close()
+    for kernel_id in list(serverapp.kernel_manager.list_kernel_ids()):
+        try:
+            await serverapp.kernel_manager.shutdown_kernel(kernel_id, now=True)
+        except Exception:
+            pass  # already gone
 
 
 class Api:
@@ -43,7 +54,10 @@ class Api:
 
         try:
             r = await self.fetch(
-                *parts, method=method, body=json.dumps(body) if body is not None else None, params=params or None
+                *parts,
+                method=method,
+                body=json.dumps(body) if body is not None else ("{}" if method == "POST" else None),
+                params=params or None,
             )
         except HTTPClientError as err:
             return err.code, json.loads(err.response.body) if err.response is not None else None, None
@@ -190,6 +204,7 @@ async def test_queued_cells_run_in_order_and_a_failure_stops_its_batch(api, coll
     assert [c["status"] for c in done["cells"]] == ["ok", "error", "aborted"]
     assert stream_text(done["cells"][0]["outputs"]) == f"{list(range(1, 10))}\n"
     assert done["cells"][1]["error"]["ename"] == "ValueError"
+    await eventually(lambda: (disk_outputs(jp_root_dir, path) or [[]] * 13)[11][:1] != [], timeout=10)
     on_disk = read_notebook(jp_root_dir, path).cells
     assert on_disk[11].outputs[0]["output_type"] == "error"
     assert on_disk[12].execution_count is None
@@ -229,6 +244,7 @@ async def test_bad_requests_get_catalogued_errors(api, collab, jp_root_dir):
 
     code, body, _ = await api.run(path, [cell], source_hashes={cell: source_hash("x = 1")})
     assert code == 202
+    assert (await api.finished(body["id"]))["status"] == "ok"
     code, body, _ = await api.call("GET", "api", "rtc", "executions", "0" * 32)
     assert code == 404 and body["error"] == "not_found"
     code, body, _ = await api.call("POST", "api", "rtc", "executions", body={"cell_ids": [cell]})
@@ -244,7 +260,7 @@ async def test_cancel_a_queued_execution_and_interrupt_a_running_one(api, collab
     assert code == 200 and cancelled["status"] == "aborted"
 
     deadline = time.monotonic() + 30
-    while (await api.record(running["id"]))["status"] != "running":
+    while (await api.record(running["id"]))["cells"][0]["status"] != "running":  # the kernel runs it
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     code, body, _ = await api.call("DELETE", "api", "rtc", "executions", running["id"])
