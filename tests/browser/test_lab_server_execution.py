@@ -1,0 +1,61 @@
+"""Server-side execution from the stock JupyterLab UI: a run outlives the browser that started it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from .lab import JupyterLabServer, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+
+LONG_CELL = (
+    "import time\nfor i in range(8):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.5)\nprint('finished')"
+)
+EXPECTED = "".join(f"tick {i}\n" for i in range(8)) + "finished\n"
+
+
+def stream_on_disk(path: Path) -> str | None:
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    text = "".join(
+        "".join(o["text"]) if isinstance(o.get("text"), list) else o.get("text", "")
+        for o in nb["cells"][0].get("outputs", [])
+        if o.get("output_type") == "stream"
+    )
+    return text
+
+
+async def test_a_long_run_outlives_the_browser_and_reaches_disk(lab_server: JupyterLabServer, new_user) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(LONG_CELL, id="long-run")]
+    path = lab_server.root / "long.ipynb"
+    path.write_text(nbformat.writes(nb))
+
+    async def scenario() -> None:
+        alice = await new_user("alice")
+        await alice.open_notebook(path.name, min_cells=1)
+        await alice.run_cell(0, wait=False)  # the frontend posts it to /api/kernels/{id}/execute
+        await alice.wait_for_output(0, "tick 1")
+        await alice.close()  # the only browser leaves in the middle of the run
+
+        await wait_until(lambda: stream_on_disk(path) == EXPECTED, timeout=30, what="every line on disk")
+        saved = json.loads(path.read_text())["cells"][0]
+        assert saved["execution_count"] == 1
+
+        status, listing = await lab_server.request("GET", "/api/rtc/executions?path=long.ipynb")
+        assert status == 200 and [r["status"] for r in listing["executions"]] == ["ok"]  # it ran on the server
+
+        bob = await new_user("bob")  # opens later, sees everything
+        await bob.open_notebook(path.name, min_cells=1)
+        await bob.wait_for_output(0, "finished")
+        assert "tick 0" in await bob.cell_outputs(0)
+
+    await asyncio.wait_for(scenario(), 90)
