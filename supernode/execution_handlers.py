@@ -160,7 +160,7 @@ class KernelExecuteHandler(_Base):
         path = self.settings["file_id_manager"].get_path(key.file_id) if key else None
         if path is None:
             raise ApiError("not_found", f"no document {document_id}")
-        execution = await self.executions.submit(path, [cell_id])
+        execution = await self.executions.submit(path, [cell_id], kernel_id=kernel_id)
         self._reply(202, execution.to_json(), self._location(execution.id))
 
 

@@ -91,9 +91,16 @@ class ExecutionManager:
     # -- requests -----------------------------------------------------------------------------
 
     async def submit(
-        self, path: str, cell_ids: list[str] | None, source_hashes: dict[str, str] | None = None
+        self,
+        path: str,
+        cell_ids: list[str] | None,
+        source_hashes: dict[str, str] | None = None,
+        kernel_id: str | None = None,
     ) -> Execution:
-        """Queue cells of notebook ``path`` (all its code cells when ``cell_ids`` is None)."""
+        """Queue cells of notebook ``path`` (all its code cells when ``cell_ids`` is None).
+
+        ``kernel_id``: run on that kernel if it exists (the frontend's own session kernel).
+        """
         await self.ensure_open()
         live = await self.documents.document_for_path(path)
         if live is None:
@@ -112,7 +119,7 @@ class ExecutionManager:
             expected = (source_hashes or {}).get(cell_id)
             if expected is not None and expected != source_hash(str(ycell["source"])):
                 raise ApiError("source_changed", f"cell {cell_id} changed since the hash {expected[:12]}…")
-        execution = Execution(path=path, cells=[CellRun(cell_id) for cell_id in cell_ids])
+        execution = Execution(path=path, cells=[CellRun(cell_id) for cell_id in cell_ids], kernel_hint=kernel_id)
         self.active[execution.id] = execution
         await self.record(execution)
         executor = self.executors.get(path)

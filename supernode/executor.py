@@ -144,7 +144,7 @@ class NotebookExecutor:
         execution.started = now()
         await self.manager.record(execution)
         try:
-            client = await self._kernel_client(live)
+            client = await self._kernel_client(live, execution.kernel_hint)
         except Exception as exc:
             log.error("no kernel for %s: %s", self.path, exc)
             execution.status = "aborted"
@@ -300,8 +300,8 @@ class NotebookExecutor:
                 return session["kernel"]["id"]
         return None
 
-    async def _kernel_client(self, live: LiveDocument) -> Any:
-        kernel_id = await self._find_kernel()
+    async def _kernel_client(self, live: LiveDocument, hint: str | None = None) -> Any:
+        kernel_id = hint if hint is not None and hint in self.manager.kernel_manager else await self._find_kernel()
         if kernel_id is None:
             meta = live.document._ymeta.get("metadata")
             spec = (meta.to_py() if meta is not None else {}).get("kernelspec") or {}

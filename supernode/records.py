@@ -65,6 +65,7 @@ class Execution:
     started: str | None = None
     finished: str | None = None
     abort_reason: str | None = None
+    kernel_hint: str | None = field(default=None, repr=False)  # the kernel a frontend asked to run it on
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
