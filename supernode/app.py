@@ -15,6 +15,7 @@ from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
 from .handlers import SessionHandler
 from .journal import ExecutionJournal
+from .tasks import TaskSet
 
 __all__ = ["SupernodeExtension"]
 
@@ -61,6 +62,7 @@ class SupernodeExtension(ExtensionApp):
         if file_ids is None:
             self.log.error("supernode: jupyter_server_fileid is not enabled; documents are not served")
             return
+        self.tasks = TaskSet()
         self.documents = DocumentManager(
             relay=relay,
             contents_manager=self.serverapp.contents_manager,
@@ -68,6 +70,7 @@ class SupernodeExtension(ExtensionApp):
             save_delay=self.save_delay,
             save_max_wait=self.save_max_wait,
             file_poll_interval=self.file_poll_interval,
+            tasks=self.tasks,
         )
         relay.add_policy(self.documents)
         self.settings["supernode_documents"] = self.documents
@@ -80,6 +83,7 @@ class SupernodeExtension(ExtensionApp):
             kernel_manager=self.serverapp.kernel_manager,
             journal=journal,
             record_interval=self.save_max_wait,
+            tasks=self.tasks,
         )
         self.settings["supernode_executions"] = self.executions
         if self.server_side_execution:
@@ -105,3 +109,4 @@ class SupernodeExtension(ExtensionApp):
         if self.documents is not None:
             await self.executions.stop()
             await self.documents.stop()
+            await self.tasks.stop()

@@ -48,16 +48,7 @@ def normalize_notebook(nb: dict[str, Any]) -> dict[str, Any]:
         cell["id"] = cid
         cells.append(cell)
     if not cells:
-        cells = [
-            {
-                "id": "initial-cell",
-                "cell_type": "code",
-                "execution_count": None,
-                "metadata": {},
-                "outputs": [],
-                "source": "",
-            }
-        ]
+        cells = [dict(_EMPTY_CELL)]
     nb["cells"] = cells
     if nb.get("nbformat", 4) == 4 and nb.get("nbformat_minor", 0) < 5:
         nb["nbformat_minor"] = 5

@@ -32,6 +32,7 @@ from .catalogue import close_code
 from .content import load_update, model_for_save
 from .document import LiveDocument, SaveFailed
 from .keys import DocumentKey
+from .tasks import TaskSet
 
 __all__ = ["DocumentLoadError", "DocumentManager"]
 
@@ -65,6 +66,7 @@ class DocumentManager:
         save_delay: float,
         save_max_wait: float,
         file_poll_interval: float,
+        tasks: TaskSet,
     ) -> None:
         self.relay = relay
         self.contents_manager = contents_manager
@@ -73,21 +75,11 @@ class DocumentManager:
         self.save_max_wait = save_max_wait
         self.file_poll_interval = file_poll_interval
         self.live: dict[str, LiveDocument] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    # -- tasks ----------------------------------------------------------------------------
+        self.tasks = tasks
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run ``coro`` as a task owned by the manager; a failure is logged."""
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task %r failed", task.get_name(), exc_info=task.exception())
+        """Run ``coro`` as a task of the extension's supervisor."""
+        return self.tasks.spawn(coro, name)
 
     async def stop(self) -> None:
         """Save every open document that has unsaved changes."""

@@ -17,6 +17,7 @@ from .errors import ApiError
 from .executor import NotebookExecutor, find_cell
 from .journal import ExecutionJournal
 from .records import CellRun, Execution, source_hash
+from .tasks import TaskSet
 
 __all__ = ["ExecutionManager"]
 
@@ -34,6 +35,7 @@ class ExecutionManager:
         kernel_manager: Any,
         journal: ExecutionJournal,
         record_interval: float,
+        tasks: TaskSet,
     ) -> None:
         self.documents = documents
         self.session_manager = session_manager
@@ -42,7 +44,7 @@ class ExecutionManager:
         self.record_interval = record_interval
         self.executors: dict[str, NotebookExecutor] = {}
         self.active: dict[str, Execution] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = tasks
         self._opened: asyncio.Future[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -72,15 +74,8 @@ class ExecutionManager:
             await self.journal.close()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task %r failed", task.get_name(), exc_info=task.exception())
+        """Run ``coro`` as a task of the extension's supervisor."""
+        return self.tasks.spawn(coro, name)
 
     async def record(self, execution: Execution) -> None:
         """Journal the execution's record as it is now."""

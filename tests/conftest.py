@@ -128,3 +128,17 @@ def relay_process(tmp_path: Path) -> Iterator[Callable[..., Awaitable[RelayProce
     yield start
     for proc in procs:
         proc.kill()
+
+
+@pytest.fixture
+def collab(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header, jp_asyncio_loop):
+    """A :class:`jupyter_helpers.Collab` on pytest-jupyter's server (define ``jp_server_config`` with
+    ``jupyter_helpers.server_config()``); its clients are closed, then queued executions finish
+    and kernels stop, so nothing outlives the test's loop."""
+    from jupyter_helpers import Collab, quiesce
+
+    clients: list = []
+    yield Collab(jp_fetch, jp_http_port, jp_base_url, jp_auth_header, clients)
+    for client in clients:
+        jp_asyncio_loop.run_until_complete(client.close())
+    jp_asyncio_loop.run_until_complete(quiesce(jp_serverapp))

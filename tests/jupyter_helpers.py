@@ -84,3 +84,21 @@ class Collab:
         client = await self.join(session.room, session.session_id)
         await client.wait_synced()
         return client, session
+
+
+async def quiesce(serverapp) -> None:
+    """Let queued executions finish and stop the kernels (used when a test ends)."""
+    import asyncio
+
+    executions = serverapp.web_app.settings.get("supernode_executions")
+    if executions is not None:
+        deadline = asyncio.get_running_loop().time() + 30
+        while any(e.busy for e in executions.executors.values()) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for executor in executions.executors.values():
+            executor.close()
+    for kernel_id in list(serverapp.kernel_manager.list_kernel_ids()):
+        try:
+            await serverapp.kernel_manager.shutdown_kernel(kernel_id, now=True)
+        except Exception:
+            pass  # already gone

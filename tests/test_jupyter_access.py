@@ -10,7 +10,7 @@ from jupyter_ydoc import YBlob, YNotebook, YUnicode
 from pycrdt import Map
 
 from helpers import eventually
-from jupyter_helpers import EXTENSIONS, Collab, disk_sources, server_config, write_notebook
+from jupyter_helpers import EXTENSIONS, disk_sources, server_config, write_notebook
 
 
 class ReadOnlyAuthorizer(Authorizer):
@@ -28,14 +28,6 @@ def jp_server_config(request):
     if request.node.get_closest_marker("with_ydoc"):
         config["ServerApp"]["jpserver_extensions"] = {**EXTENSIONS, "jupyter_server_ydoc": True}
     return config
-
-
-@pytest.fixture
-def collab(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header, jp_asyncio_loop):
-    clients: list = []
-    yield Collab(jp_fetch, jp_http_port, jp_base_url, jp_auth_header, clients)
-    for client in clients:
-        jp_asyncio_loop.run_until_complete(client.close())
 
 
 @pytest.mark.read_only

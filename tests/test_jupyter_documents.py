@@ -9,20 +9,12 @@ import pytest
 from jupyter_ydoc import YNotebook
 
 from helpers import eventually
-from jupyter_helpers import Collab, disk_sources, read_notebook, server_config, write_notebook
+from jupyter_helpers import disk_sources, read_notebook, server_config, write_notebook
 
 
 @pytest.fixture
 def jp_server_config():
     return server_config()
-
-
-@pytest.fixture
-def collab(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header, jp_asyncio_loop):
-    clients: list = []
-    yield Collab(jp_fetch, jp_http_port, jp_base_url, jp_auth_header, clients)
-    for client in clients:
-        jp_asyncio_loop.run_until_complete(client.close())
 
 
 async def test_session_endpoint_indexes_the_file_and_opens_its_room(collab, jp_root_dir):

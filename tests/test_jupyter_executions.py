@@ -10,7 +10,7 @@ import pytest
 from jupyter_ydoc import YNotebook
 
 from helpers import eventually
-from jupyter_helpers import Collab, read_notebook, server_config, write_notebook
+from jupyter_helpers import read_notebook, server_config, write_notebook
 
 SAVE_MAX_WAIT = 1.0
 
@@ -19,30 +19,6 @@ SAVE_MAX_WAIT = 1.0
 def jp_server_config(tmp_path):
     config = server_config(save_max_wait=SAVE_MAX_WAIT, journal_path=str(tmp_path / "journal.sqlite"))
     return config
-
-
-@pytest.fixture
-def collab(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header, jp_asyncio_loop):
-    clients: list = []
-    yield Collab(jp_fetch, jp_http_port, jp_base_url, jp_auth_header, clients)
-    for client in clients:
-        jp_asyncio_loop.run_until_complete(client.close())
-    jp_asyncio_loop.run_until_complete(_quiesce(jp_serverapp))
-
-
-async def _quiesce(serverapp) -> None:
-    """Let queued work finish and stop the kernels, so nothing outlives the test's loop."""
-    executions = serverapp.web_app.settings["supernode_executions"]
-    deadline = asyncio.get_running_loop().time() + 30
-    while any(e.busy for e in executions.executors.values()) and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
-    for executor in executions.executors.values():
-        executor.close()
-    for kernel_id in list(serverapp.kernel_manager.list_kernel_ids()):
-        try:
-            await serverapp.kernel_manager.shutdown_kernel(kernel_id, now=True)
-        except Exception:
-            pass  # already gone
 
 
 class Api:
