@@ -29,7 +29,7 @@ from .catalogue import CloseCode, RelayError
 from .endpoints import HEALTH, METRICS
 from .http import MAX_HEAD_BYTES, Request, parse_head, response
 from .names import room_name_from_path
-from .outbox import coalesce
+from .outbox import coalesce, report_slow_consumer
 from .websocket import (
     OP_BINARY,
     OP_CLOSE,
@@ -317,15 +317,7 @@ class Connection(asyncio.Protocol):
             self._transport.abort()
 
     def _drop_slow_consumer(self, backlog: int) -> None:
-        log.warning(
-            "%s room %r: closing with %d slow_consumer: %d bytes unread > limit %d",
-            self.label,
-            self.room_name,
-            int(CloseCode.SLOW_CONSUMER),
-            backlog,
-            self.relay.config.max_outbox,
-        )
-        self.relay.metrics.closed["slow_consumer"] += 1
+        report_slow_consumer(self.relay.metrics, self.label, self.room_name, backlog, self.relay.config.max_outbox)
         self._state = _CLOSED
         assert self._transport is not None
         self._transport.abort()

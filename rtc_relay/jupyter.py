@@ -29,7 +29,7 @@ from .catalogue import CloseCode, RelayError
 from .config import RelayConfig
 from .core import RelayCore
 from .names import is_valid_room_name
-from .outbox import coalesce
+from .outbox import coalesce, report_slow_consumer
 from .room import Room
 
 __all__ = ["RelayExtension", "RoomWebsocketHandler", "conflicting_extension"]
@@ -157,15 +157,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             return
         core = self.core
         if self._unwritten > core.config.max_outbox:
-            log.warning(
-                "%s room %r: closing with %d slow_consumer: %d bytes unread > limit %d",
-                self.label,
-                self.room_name,
-                int(CloseCode.SLOW_CONSUMER),
-                self._unwritten,
-                core.config.max_outbox,
-            )
-            core.metrics.closed["slow_consumer"] += 1
+            report_slow_consumer(core.metrics, self.label, self.room_name, self._unwritten, core.config.max_outbox)
             self._closing = True
             conn.stream.close()
             self._leave()

@@ -10,9 +10,15 @@ system call instead of N — the reason this relay outpaces a per-frame relay.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+import logging
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["Flusher", "coalesce"]
+if TYPE_CHECKING:
+    from .metrics import Metrics
+
+log = logging.getLogger("rtc_relay.connection")
+
+__all__ = ["Flusher", "coalesce", "report_slow_consumer"]
 
 # A piece at least this large is written on its own rather than copied into one buffer.
 _LARGE = 1 << 20
@@ -55,3 +61,11 @@ class Flusher:
         for conn in pending:
             conn.queued = False
             conn.flush_outbox()
+
+
+def report_slow_consumer(metrics: Metrics, label: str, room: str | None, backlog: int, limit: int) -> None:
+    """Log and count a client dropped because it left more than ``limit`` bytes unread."""
+    log.warning(
+        "%s room %r: closing with %d slow_consumer: %d bytes unread > limit %d", label, room, 4429, backlog, limit
+    )
+    metrics.closed["slow_consumer"] += 1
