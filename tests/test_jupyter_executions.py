@@ -153,6 +153,8 @@ async def test_a_cell_silent_longer_than_the_cleanup_delay_keeps_its_room(api, c
     (cell,) = cell_ids(jp_root_dir, path)
     client, session = await collab.open(path)
     _, record, _ = await api.run(path, [cell])
+    ycell = YNotebook(client.doc).ycells[0]
+    await client.wait_for(lambda: ycell.get("execution_state") == "running", timeout=20)  # shown live
     await client.close()  # cleanup delay is 0.5 s: the room would be freed long before the print
     relay = jp_serverapp.web_app.settings["rtc_relay"]
     await asyncio.sleep(1.5)
@@ -281,3 +283,16 @@ async def test_the_stock_frontends_execute_request_runs_the_cell(api, collab, jp
     assert done["cells"][0]["kernel_id"] == kernel_id  # the notebook's own session kernel
     assert stream_text(done["cells"][0]["outputs"]) == "via the kernel url\n"
     assert jp_serverapp.web_app.settings["page_config_data"]["serverSideExecution"] is True
+
+    # jupyter-server-nbmodel's body on the same URL: the cell's current source runs, not "code".
+    code, record, _ = await api.call(
+        "POST",
+        "api",
+        "kernels",
+        kernel_id,
+        "execute",
+        body={"code": "print('ignored')", "metadata": {"cell_id": cell, "document_id": session.room}},
+    )
+    assert code == 202
+    done = await api.finished(record["id"])
+    assert stream_text(done["cells"][0]["outputs"]) == "via the kernel url\n"
