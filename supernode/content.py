@@ -27,7 +27,24 @@ _EMPTY_CELL = {
     "outputs": [],
     "source": "",
 }
-_CLASSES: dict[str, type[YBaseDoc]] = {"notebook": YNotebook, "blob": YBlob, "file": YFile}
+class _NoUndo:
+    """Stands in for a document's undo manager: the server never undoes, and a real undo manager keeps
+    every item ever deleted (cleared outputs, replaced displays) alive for as long as the document."""
+
+    def expand_scope(self, scope: object) -> None:
+        return None
+
+
+def _without_undo(cls: type[YBaseDoc]) -> type[YBaseDoc]:
+    return type(cls.__name__, (cls,), {"undo_manager": property(lambda self: _NO_UNDO), "__module__": __name__})
+
+
+_NO_UNDO = _NoUndo()
+_CLASSES: dict[str, type[YBaseDoc]] = {
+    "notebook": _without_undo(YNotebook),
+    "blob": _without_undo(YBlob),
+    "file": _without_undo(YFile),
+}
 
 
 def normalize_notebook(nb: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ log = logging.getLogger("supernode.executions")
 
 _OUTPUT_TYPES = frozenset(("stream", "display_data", "execute_result", "error", "clear_output", "update_display_data"))
 _POLL = 1.0  # seconds between checks that the kernel is alive while a cell is silent
+_DIGEST_HISTORY = 4096  # messages whose signatures the kernel client remembers (replay protection)
 
 
 def find_cell(document: Any, cell_id: str) -> Map | None:
@@ -317,6 +318,9 @@ class NotebookExecutor:
             if self._client is not None:
                 self._client.stop_channels()
             client = self.manager.kernel_manager.get_kernel(kernel_id).client()
+            # Replay protection remembers a digest per message read (2**16 by default, ~12 MB);
+            # a bounded, smaller window keeps a long-lived server's memory flat.
+            client.session.digest_history_size = _DIGEST_HISTORY
             client.start_channels()
             await client.wait_for_ready(timeout=60)
             self._client, self._kernel_id = client, kernel_id
