@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from time import perf_counter
-from typing import Callable
+from collections.abc import Callable
 
 from wsframe import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, FrameReader, ProtocolError, encode_frame, new_client_key
 from wshandshake import HandshakeError, build_request, check_response, split_head
