@@ -253,12 +253,7 @@ class Connection(asyncio.Protocol):
 
     def send(self, data: bytes) -> None:
         """Queue one framed message; it is written at the end of this loop turn."""
-        self.outbox.append(data)
-        if not self.queued:
-            self.queued = True
-            flusher = self.relay.flusher
-            flusher.pending.append(self)
-            flusher.arm()
+        self.relay.flusher.queue(self, data)
 
     def flush_outbox(self) -> None:
         """Write the outbox in one go, or drop the client if it stopped reading."""

@@ -139,12 +139,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             self.on_message(message)
 
     def send(self, data: bytes) -> None:
-        self.outbox.append(data)
-        if not self.queued:
-            self.queued = True
-            flusher = self.core.flusher
-            flusher.pending.append(self)
-            flusher.arm()
+        self.core.flusher.queue(self, data)
 
     def flush_outbox(self) -> None:
         outbox = self.outbox

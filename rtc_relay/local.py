@@ -71,12 +71,7 @@ class _LocalPeer:
         self.queued = False
 
     def send(self, data: bytes) -> None:
-        self.outbox.append(data)
-        if not self.queued:
-            self.queued = True
-            flusher = self._channel._core.flusher
-            flusher.pending.append(self)
-            flusher.arm()
+        self._channel._core.flusher.queue(self, data)
 
     def flush_outbox(self) -> None:
         if not self.outbox:

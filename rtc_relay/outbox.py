@@ -49,6 +49,14 @@ class Flusher:
         self._armed = False
         self.pending: list[_Flushable] = []
 
+    def queue(self, conn: _Flushable, data: bytes) -> None:
+        """Append one framed message to ``conn``'s outbox; it is written at the end of this loop turn."""
+        conn.outbox.append(data)  # type: ignore[attr-defined]
+        if not conn.queued:
+            conn.queued = True
+            self.pending.append(conn)
+            self.arm()
+
     def arm(self) -> None:
         """Make sure a flush runs at the end of this loop turn."""
         if not self._armed:
