@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 
+from jupyter_core.paths import jupyter_data_dir
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
@@ -197,10 +199,10 @@ class RelayExtension(ExtensionApp):
     name = "rtc_relay"
 
     store = Unicode(
-        "memory",
+        "",
         config=True,
-        help="Where rooms that no extension owns persist: 'memory' or the path of an SQLite file. "
-        "Document rooms are the projection of their files and are not stored by the relay.",
+        help="Where rooms persist: 'memory' or the path of an SQLite file; default: jupyter_rtc/rooms.sqlite "
+        "in the Jupyter data dir. Document rooms are the projection of their files and are not stored by the relay.",
     )
     cleanup_delay = Float(60.0, config=True, help="Seconds an empty room stays in memory before it is freed.")
     max_message_size = Int(
@@ -211,8 +213,13 @@ class RelayExtension(ExtensionApp):
     )
 
     def initialize_settings(self) -> None:
+        store = self.store
+        if not store:
+            folder = os.path.join(jupyter_data_dir(), "jupyter_rtc")
+            os.makedirs(folder, exist_ok=True)
+            store = os.path.join(folder, "rooms.sqlite")
         config = RelayConfig(
-            store=self.store,
+            store=store,
             cleanup_delay=self.cleanup_delay,
             max_message_size=self.max_message_size,
             max_outbox=max(self.max_outbox, self.max_message_size),

@@ -49,9 +49,13 @@ class RoomPolicy:
 
     ``persist``: whether the relay stores the room's updates (False when the room
     is the projection of something persisted elsewhere, e.g. a file).
+    ``remote_writes`` (optional, True when absent): whether clients over the network may change the room (False
+    when an in-process peer is its only writer: every remote connection is then
+    read-only, whatever its token or Jupyter permissions say).
     """
 
     persist = True
+    remote_writes = True
 
     def claims(self, name: str) -> bool:
         """Whether this policy governs room ``name``."""

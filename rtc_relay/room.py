@@ -124,6 +124,7 @@ class Room:
         self.peers: dict[Peer, None] = {}
         self.subscribers: dict[Peer, None] = {}
         self._refused: dict[Peer, tuple[Refusal, asyncio.TimerHandle]] = {}
+        self._denied: dict[Peer, None] = {}  # read-only peers already told their updates are dropped
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.failed: BaseException | None = None
         self.cleanup: asyncio.TimerHandle | None = None
@@ -226,6 +227,8 @@ class Room:
         if refusal is not None:
             self._refuse(peer, Refusal(*refusal))
             return
+        if peer.remote and not getattr(self.policy, "remote_writes", True):
+            peer.can_write = False
         self.peers[peer] = None
         peer.send(frame(bytes((MSG_SYNC, SYNC_STEP1)) + var_uint8array(self.doc.get_state())))
         states = self.awareness.encode_all()
@@ -271,6 +274,7 @@ class Room:
         if self.members.pop(peer, False) is not False:
             self.peers.pop(peer, None)
             self.subscribers.pop(peer, None)
+            self._denied.pop(peer, None)
             entry = self._refused.pop(peer, None)
             if entry is not None:
                 entry[1].cancel()
@@ -339,6 +343,11 @@ class Room:
     def _update(self, peer: Peer, update: bytes, msg: bytes | None) -> None:
         if not peer.can_write:
             self._metrics.updates_dropped_readonly += 1
+            if peer not in self._denied:  # told once per connection; later drops are only counted
+                self._denied[peer] = None
+                log.info("%s: read-only in room %r, its document updates are dropped", peer.label, self.name)
+                notice = {"type": "denied", "room": self.name, "reason": "read-only: document updates are dropped"}
+                peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
             return
         if peer not in self.subscribers:
             # A client that skipped SyncStep1: give it the state before it gets live updates.

@@ -15,6 +15,9 @@ from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
 from .handlers import SessionHandler
 from .journal import ExecutionJournal
+from .table_feeds import TableFeeds
+from .table_handlers import HANDLERS as TABLE_HANDLERS
+from .tables import SharedTables
 from .tasks import TaskSet
 
 __all__ = ["SupernodeExtension"]
@@ -46,6 +49,22 @@ class SupernodeExtension(ExtensionApp):
         config=True,
         help="Tell the JupyterLab frontend (page config serverSideExecution) to run cells through the server, "
         "so execution and its outputs survive every browser being closed.",
+    )
+
+    tables = Bool(
+        True,
+        config=True,
+        help="Keep the shared tables (kernelspecs, status, terminals, kernels, sessions, contents, executions) "
+        "in the relay room supernode:tables.",
+    )
+    tables_poll_interval = Float(
+        1.0,
+        config=True,
+        help="Seconds between reads of what has no event (kernel busy/idle, connections, status, terminals): "
+        "changes show in the tables within this time.",
+    )
+    tables_executions_limit = Int(
+        500, config=True, help="How many of the newest executions the executions table lists (unfinished ones always)."
     )
 
     def initialize_settings(self) -> None:
@@ -86,6 +105,18 @@ class SupernodeExtension(ExtensionApp):
             tasks=self.tasks,
         )
         self.settings["supernode_executions"] = self.executions
+        self.shared_tables: SharedTables | None = None
+        self.feeds: TableFeeds | None = None
+        if self.tables:
+            self.shared_tables = SharedTables(relay)
+            relay.add_policy(self.shared_tables)
+            self.feeds = TableFeeds(
+                self.shared_tables,
+                self.serverapp,
+                self.executions,
+                poll_interval=self.tables_poll_interval,
+                executions_limit=self.tables_executions_limit,
+            )
         if self.server_side_execution:
             page_config = self.serverapp.web_app.settings.setdefault("page_config_data", {})
             page_config["serverSideExecution"] = True
@@ -94,10 +125,15 @@ class SupernodeExtension(ExtensionApp):
         if getattr(self, "documents", None) is not None:
             self.handlers.append((r"/api/collaboration/session/(.*)", SessionHandler))
             self.handlers.extend(EXECUTION_HANDLERS)
+            self.handlers.extend(TABLE_HANDLERS)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         if getattr(self, "executions", None) is not None:
             await self.executions.ensure_open()
+        if getattr(self, "feeds", None) is not None:
+            await self.shared_tables.start()
+            await self.feeds.start()
+            self.serverapp.web_app.settings["supernode_tables"] = self.feeds
 
     async def get_document(self, **kwargs):
         """See :meth:`supernode.documents.DocumentManager.get_document`."""
@@ -106,6 +142,9 @@ class SupernodeExtension(ExtensionApp):
         return await self.documents.get_document(**kwargs)
 
     async def stop_extension(self) -> None:
+        if getattr(self, "feeds", None) is not None:
+            await self.feeds.stop()
+            await self.shared_tables.stop()
         if self.documents is not None:
             await self.executions.stop()
             await self.documents.stop()

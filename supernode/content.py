@@ -27,6 +27,8 @@ _EMPTY_CELL = {
     "outputs": [],
     "source": "",
 }
+
+
 class _NoUndo:
     """Stands in for a document's undo manager: the server never undoes, and a real undo manager keeps
     every item ever deleted (cleared outputs, replaced displays) alive for as long as the document."""

@@ -28,7 +28,7 @@ from .keys import DocumentKey
 __all__ = ["HANDLERS"]
 
 
-class _Base(APIHandler):
+class ApiBase(APIHandler):
     auth_resource = "kernels"
 
     @property
@@ -77,7 +77,7 @@ class _Base(APIHandler):
         super().send_error(exc.status if isinstance(exc, ApiError) else status_code, **kwargs)
 
 
-class ExecutionsHandler(_Base):
+class ExecutionsHandler(ApiBase):
     @web.authenticated
     async def post(self) -> None:
         await self._allow("execute")
@@ -100,7 +100,7 @@ class ExecutionsHandler(_Base):
         self._reply(200, {"executions": await self.executions.list(self.get_argument("path", None))})
 
 
-class ExecutionHandler(_Base):
+class ExecutionHandler(ApiBase):
     @web.authenticated
     async def get(self, execution_id: str) -> None:
         await self._allow("read")
@@ -112,14 +112,14 @@ class ExecutionHandler(_Base):
         self._reply(200, await self.executions.cancel(execution_id))
 
 
-class InterruptHandler(_Base):
+class InterruptHandler(ApiBase):
     @web.authenticated
     async def post(self, execution_id: str) -> None:
         await self._allow("execute")
         self._reply(200, await self.executions.interrupt(execution_id))
 
 
-class InputHandler(_Base):
+class InputHandler(ApiBase):
     @web.authenticated
     async def post(self, execution_id: str) -> None:
         await self._allow("execute")
@@ -129,7 +129,7 @@ class InputHandler(_Base):
         self._reply(200, await self.executions.answer(execution_id, value))
 
 
-class RestartHandler(_Base):
+class RestartHandler(ApiBase):
     @web.authenticated
     async def post(self) -> None:
         await self._allow("execute")
@@ -144,7 +144,7 @@ class RestartHandler(_Base):
             self._reply(202, execution.to_json(), self._location(execution.id))
 
 
-class KernelExecuteHandler(_Base):
+class KernelExecuteHandler(ApiBase):
     """The URL the stock frontend posts to when ``serverSideExecution`` is on."""
 
     @web.authenticated

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .errors import ApiError
@@ -46,6 +46,8 @@ class ExecutionManager:
         self.active: dict[str, Execution] = {}
         self.tasks = tasks
         self._opened: asyncio.Future[None] | None = None
+        self.watchers: list[Callable[[dict[str, Any]], None]] = []  # told every record as it is journalled
+        self.kernel_restarts: Callable[[str | None], int | None] = lambda kernel_id: None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -78,8 +80,14 @@ class ExecutionManager:
         return self.tasks.spawn(coro, name)
 
     async def record(self, execution: Execution) -> None:
-        """Journal the execution's record as it is now."""
-        await self.journal.write(execution.to_json())
+        """Journal the execution's record as it is now, and tell the watchers."""
+        record = execution.to_json()
+        for watcher in self.watchers:
+            try:
+                watcher(record)
+            except Exception:
+                log.exception("an execution watcher failed on record %s", execution.id)
+        await self.journal.write(record)
         if execution.finished_ and self.active.get(execution.id) is execution:
             del self.active[execution.id]
 

@@ -192,6 +192,7 @@ class NotebookExecutor:
         step.status = "running"
         step.started = now()
         step.kernel_id = self._kernel_id
+        step.kernel_restarts = self.manager.kernel_restarts(self._kernel_id)
         await self.manager.record(execution)
 
         msg_id = client.execute(code, store_history=True, allow_stdin=True, stop_on_error=False)

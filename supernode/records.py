@@ -37,6 +37,7 @@ class CellRun:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     input_request: dict[str, Any] | None = None  # {prompt, password} while the cell waits for input
     kernel_id: str | None = None
+    kernel_restarts: int | None = None  # the kernel's restart count when the cell started
     answer: asyncio.Future[str] | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -50,6 +51,7 @@ class CellRun:
             "outputs": self.outputs,
             "input_request": self.input_request,
             "kernel_id": self.kernel_id,
+            "kernel_restarts": self.kernel_restarts,
         }
 
 

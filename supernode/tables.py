@@ -1,0 +1,164 @@
+"""The shared tables: one document, in the relay room ``supernode:tables``, that the supernode alone writes.
+
+The document holds one top-level Map per table (``schema/tables/{table}.v1.json``
+names them, their key field and row shape), row key -> row (a JSON object), and a
+Map ``meta`` (``version``, and per table its schema file). Rows are replaced whole
+when any field changes, inside one transaction per change set, so a client never
+sees half a row or half a refresh.
+
+:class:`SharedTables` is also the relay policy of that room: the relay stores it
+like any plain room (so a client that reconnects after a server restart holds a
+prefix of the same history and converges), and every remote connection is
+read-only there — its updates are dropped and it is told so.
+
+Lifecycle: :meth:`start` joins the room through an in-process channel that keeps
+the room open for the server's life and waits until the stored state is in (the
+feeds then reconcile it with the server); :meth:`stop` leaves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pycrdt import Doc, Map
+from rtc_client import RoomClient
+
+from .table_schemas import ROOM, TABLES, schemas
+
+__all__ = ["SharedTables"]
+
+log = logging.getLogger("supernode.tables")
+
+Row = dict[str, Any]
+
+
+class SharedTables:
+    """The tables document and its only writer (relay policy of room :data:`ROOM`)."""
+
+    persist = True  # the relay's store keeps the room, so clients' histories stay prefixes of ours
+    remote_writes = False  # the supernode is the only writer
+
+    def __init__(self, relay: Any, *, sync_timeout: float = 30.0) -> None:
+        self.relay = relay
+        self.sync_timeout = sync_timeout
+        self.doc = Doc()
+        self.maps: dict[str, Map] = {}
+        self.rows: dict[str, dict[str, Row]] = {table: {} for table in TABLES}  # mirror of what the doc holds
+        self.invalid = 0  # rows refused by their schema (logged)
+        self._client: RoomClient | None = None
+        self._schemas = schemas()
+
+    # -- relay policy -----------------------------------------------------------------------
+
+    def claims(self, name: str) -> bool:
+        return name == ROOM
+
+    async def load(self, name: str) -> bytes | None:
+        return None  # from the relay's store
+
+    def admit(self, name: str, params: Mapping[str, str]) -> None:
+        return None  # everyone may read (remote connections are read-only: ``remote_writes``)
+
+    async def recover(self, name: str, update: bytes) -> None:
+        return None
+
+    def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None], writer: bool) -> bool:
+        return False
+
+    def on_freed(self, name: str) -> None:
+        return None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join the room and wait for its stored state; read the rows it holds into the mirror."""
+        await self.relay.ensure_started()  # the host may start its extensions in any order
+        channel = self.relay.open_local(ROOM, label="supernode tables", keeps_room=True)
+        client = RoomClient(channel, doc=self.doc)
+        await client.__aenter__()
+        self._client = client
+        try:
+            await asyncio.wait_for(client.wait_synced(), self.sync_timeout)
+        except BaseException:
+            await self.stop()
+            raise
+        for table in TABLES:
+            ymap = self.maps[table] = self.doc.get(table, type=Map)
+            self.rows[table] = {key: dict(value) for key, value in ymap.items() if isinstance(value, dict)}
+        meta = self.doc.get("meta", type=Map)
+        described = {table: schema.file for table, schema in self._schemas.items()}
+        if meta.get("version") != 1 or meta.get("schemas") != described:
+            with self.doc.transaction():
+                meta["version"] = 1
+                meta["room"] = ROOM
+                meta["schemas"] = described
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.__aexit__(None, None, None)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def key_of(self, table: str, row: Row) -> str:
+        return str(row[self._schemas[table].key])
+
+    def _valid(self, table: str, row: Row) -> bool:
+        errors = self._schemas[table].errors(row)
+        if errors:
+            self.invalid += 1
+            log.error("%s row %r not written: %s", table, row.get(self._schemas[table].key), "; ".join(errors))
+        return not errors
+
+    def replace(self, table: str, rows: list[Row], within: Callable[[str], bool] | None = None) -> int:
+        """Make the rows of ``table`` whose key is ``within`` (every row by default) exactly ``rows``.
+
+        Rows are written only where they differ; rows that are gone are removed.
+        One transaction. Returns how many rows were written or removed.
+        """
+        fresh = {self.key_of(table, row): row for row in rows}
+        mirror = self.rows[table]
+        stale = [key for key in mirror if key not in fresh and (within is None or within(key))]
+        changed = [(key, row) for key, row in fresh.items() if mirror.get(key) != row and self._valid(table, row)]
+        if not stale and not changed:
+            return 0
+        ymap = self.maps[table]
+        with self.doc.transaction():
+            for key in stale:
+                del ymap[key]
+                del mirror[key]
+            for key, row in changed:
+                ymap[key] = row
+                mirror[key] = row
+        return len(stale) + len(changed)
+
+    def put(self, table: str, rows: list[Row]) -> int:
+        """Write ``rows`` (those that differ from what the table holds); one transaction. Returns how many."""
+        mirror = self.rows[table]
+        changed = {}
+        for row in rows:
+            key = self.key_of(table, row)
+            if mirror.get(key) != row and self._valid(table, row):
+                changed[key] = row
+        if changed:
+            ymap = self.maps[table]
+            with self.doc.transaction():
+                for key, row in changed.items():
+                    ymap[key] = row
+                    mirror[key] = row
+        return len(changed)
+
+    def remove(self, table: str, keys: list[str]) -> int:
+        """Remove the rows ``keys`` (those present); one transaction. Returns how many went."""
+        mirror = self.rows[table]
+        present = [key for key in keys if key in mirror]
+        if present:
+            ymap = self.maps[table]
+            with self.doc.transaction():
+                for key in present:
+                    del ymap[key]
+                    del mirror[key]
+        return len(present)
