@@ -203,3 +203,89 @@ SCHEMAS.update(
         },
     }
 )
+
+# -- shared tables (supernode/table_handlers.py; rows in schema/tables/{table}.v1.json) ----------------------------
+
+_TABLE = {
+    "name": "table",
+    "in": "path",
+    "required": True,
+    "schema": {"enum": ["kernelspecs", "status", "terminals", "kernels", "sessions", "contents", "executions"]},
+}
+_TABLE_ROWS = {"$ref": "#/components/schemas/TableRows"}
+
+PATHS.update(
+    {
+        "/api/rtc/tables": {
+            "get": {
+                "summary": "Where the shared tables live",
+                "description": "The relay room that holds the tables (join /api/collaboration/room/{room}: one top-level "
+                "Map per table, row key -> row; read-only for every client) and, per table, its row schema "
+                "(schema/tables/), key field and version. Needs kernels:read.",
+                "responses": {
+                    "200": {
+                        "description": "The room and the tables.",
+                        **_json({"$ref": "#/components/schemas/TablesDescription"}),
+                    },
+                    **_errors("403"),
+                },
+            }
+        },
+        "/api/rtc/tables/{table}": {
+            "get": {
+                "summary": "The rows of one table, as the shared document holds them now",
+                "parameters": [_TABLE],
+                "responses": {"200": {"description": "The rows.", **_json(_TABLE_ROWS)}, **_errors("403", "404")},
+            }
+        },
+        "/api/rtc/tables/{table}/refresh": {
+            "post": {
+                "summary": "Re-read one table from the server now",
+                "description": "Re-reads the table from jupyter_server (contents: every path it lists is read again and "
+                "rows of what is gone are removed), writes what changed to the shared document, and answers its rows.",
+                "parameters": [_TABLE],
+                "responses": {"200": {"description": "The rows.", **_json(_TABLE_ROWS)}, **_errors("403", "404")},
+            }
+        },
+    }
+)
+
+for _name in ("kernelspecs", "status", "terminals", "kernels", "sessions", "contents", "executions"):
+    SCHEMAS[f"Table_{_name}"] = {"$ref": f"schema/tables/{_name}.v1.json"}
+
+SCHEMAS.update(
+    {
+        "TablesDescription": {
+            "type": "object",
+            "properties": {
+                "room": {"const": "supernode:tables"},
+                "tables": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {
+                            "schema": {"type": "string"},
+                            "key": {"type": "string"},
+                            "version": {"type": "integer"},
+                        },
+                        "required": ["schema", "key", "version"],
+                    },
+                },
+            },
+            "required": ["room", "tables"],
+        },
+        "TableRows": {
+            "type": "object",
+            "properties": {
+                "table": {"type": "string"},
+                "rows": {
+                    "type": "object",
+                    "description": "Row key -> row; each row validates against the table's schema "
+                    "(components Table_{table}).",
+                    "additionalProperties": {"type": "object"},
+                },
+            },
+            "required": ["table", "rows"],
+        },
+    }
+)
