@@ -177,7 +177,7 @@ async def _measure(server: ExecServer, work: Workload, ref: dict, timeout: float
         await client.close()
 
 
-async def _memory(server: ExecServer, work: Workload, runs: int, timeout: float) -> dict:
+async def _memory(server: ExecServer, work: Workload, runs: int, timeout: float, slope_from: int = MEMORY_FROM) -> dict:
     api = Api(server.base_url, server.token)
     client = NotebookClient(server.base_url, server.token, NB_NAME)
     watcher = None
@@ -198,14 +198,22 @@ async def _memory(server: ExecServer, work: Workload, runs: int, timeout: float)
 
             def caught_up(count=count) -> bool:
                 ycell = doc_cell(client, TARGET_ID)
-                return (ycell is not None and ycell.get("execution_count") == count
-                        and ycell.get("execution_state") == "idle" and work.probe(ycell))
+                return (
+                    ycell is not None
+                    and ycell.get("execution_count") == count
+                    and ycell.get("execution_state") == "idle"
+                    and work.probe(ycell)
+                )
 
             await wait_doc(client, caught_up, deadline, f"run {run}'s final output in the client's doc")
-            sample = {"run": run, "rss_mb": ex_proc.rss_bytes(server.pid) / 1e6,
-                      "kernel_rss_mb": ex_proc.rss_bytes(kernel_pid) / 1e6, "s": time.monotonic() - started,
-                      "iopub_msgs": kernel["output_msgs"] + 3,  # + busy, execute_input, idle
-                      "doc_updates": client.updates_received - updates_before}
+            sample = {
+                "run": run,
+                "rss_mb": ex_proc.rss_bytes(server.pid) / 1e6,
+                "kernel_rss_mb": ex_proc.rss_bytes(kernel_pid) / 1e6,
+                "s": time.monotonic() - started,
+                "iopub_msgs": kernel["output_msgs"] + 3,  # + busy, execute_input, idle
+                "doc_updates": client.updates_received - updates_before,
+            }
             if run in MEMORY_MARKS or run == runs:
                 sample["doc_update_kb"] = len(client.doc.get_update()) / 1e3
             samples.append(sample)
@@ -213,18 +221,23 @@ async def _memory(server: ExecServer, work: Workload, runs: int, timeout: float)
                 _log(f"  memory run {run}/{runs}: server RSS {sample['rss_mb']:.1f} MB")
         cpu = ex_proc.cpu_seconds(server.pid) - cpu0
         elapsed = time.monotonic() - t0
-        tail = [s for s in samples if s["run"] >= min(MEMORY_FROM, max(1, runs // 2))]
+        tail = [s for s in samples if s["run"] >= min(slope_from, max(1, runs // 2))]
         slope = _slope([s["run"] for s in tail], [s["rss_mb"] * 1e3 for s in tail])
         kslope = _slope([s["run"] for s in tail], [s["kernel_rss_mb"] * 1e3 for s in tail])
-        first, last = samples[: min(10, runs)], samples[-min(10, runs):]
-        return {"samples": samples, "slope_kb_per_run": slope, "kernel_slope_kb_per_run": kslope,
-                "s_first_runs": statistics.fmean(s["s"] for s in first),
-                "s_last_runs": statistics.fmean(s["s"] for s in last),
-                "iopub_msgs_per_run": statistics.median(s["iopub_msgs"] for s in samples),
-                "doc_updates_per_run": statistics.median(s["doc_updates"] for s in samples),
-                "slope_from_run": tail[0]["run"] if tail else None,
-                "server_cpu_ms_per_run": cpu / runs * 1000, "s_per_run": elapsed / runs,
-                "flat": slope is not None and slope <= MEMORY_SLOPE_KB}
+        first, last = samples[: min(10, runs)], samples[-min(10, runs) :]
+        return {
+            "samples": samples,
+            "slope_kb_per_run": slope,
+            "kernel_slope_kb_per_run": kslope,
+            "s_first_runs": statistics.fmean(s["s"] for s in first),
+            "s_last_runs": statistics.fmean(s["s"] for s in last),
+            "iopub_msgs_per_run": statistics.median(s["iopub_msgs"] for s in samples),
+            "doc_updates_per_run": statistics.median(s["doc_updates"] for s in samples),
+            "slope_from_run": tail[0]["run"] if tail else None,
+            "server_cpu_ms_per_run": cpu / runs * 1000,
+            "s_per_run": elapsed / runs,
+            "flat": slope is not None and slope <= MEMORY_SLOPE_KB,
+        }
     finally:
         if watcher is not None:
             await watcher.close()
@@ -247,8 +260,9 @@ def _with_server(python: str, source: Path, tmp: Path, args, body, total: float)
     try:
         (workdir / "root").mkdir()
         shutil.copyfile(source, workdir / "root" / NB_NAME)
-        server = ExecServer(python, workdir, free_port(), secrets.token_hex(16), SERVER_ARGS,
-                            ready_timeout=args.ready_timeout)
+        server = ExecServer(
+            python, workdir, free_port(), secrets.token_hex(16), SERVER_ARGS, ready_timeout=args.ready_timeout
+        )
         try:
             with server:
                 try:
@@ -325,17 +339,29 @@ def _verdicts(results: dict, memory: dict | None) -> list[tuple[str, bool]]:
     for key, res in results.items():
         ours = [r for r in res["ours"] if "failed" not in r]
         ratio = _median(ours, "keep_up_ratio")
-        out.append((f"{key}: document keeps up (request -> doc complete {_fmt('{:.2f}', ratio)}x "
-                    f"nbclient's total, target < {KEEP_UP_FACTOR:g}x)",
-                    ratio is not None and ratio < KEEP_UP_FACTOR and len(ours) == len(res["ours"])))
+        out.append(
+            (
+                f"{key}: document keeps up (request -> doc complete {_fmt('{:.2f}', ratio)}x "
+                f"nbclient's total, target < {KEEP_UP_FACTOR:g}x)",
+                ratio is not None and ratio < KEEP_UP_FACTOR and len(ours) == len(res["ours"]),
+            )
+        )
         equal = [r["file_equal"] for r in ours]
-        out.append((f"{key}: saved outputs equal nbclient's after merging streams ({sum(equal)}/{len(res['ours'])} runs)",
-                    bool(equal) and all(equal) and len(ours) == len(res["ours"])))
+        out.append(
+            (
+                f"{key}: saved outputs equal nbclient's after merging streams ({sum(equal)}/{len(res['ours'])} runs)",
+                bool(equal) and all(equal) and len(ours) == len(res["ours"]),
+            )
+        )
     if memory is not None:
         slope = memory.get("slope_kb_per_run")
-        out.append((f"memory flat (server RSS slope {_fmt('{:+.1f}', slope)} KB/run over runs "
-                    f"{memory.get('slope_from_run')}..{memory.get('runs')}, target <= {MEMORY_SLOPE_KB:g})",
-                    bool(memory.get("flat"))))
+        out.append(
+            (
+                f"memory flat (server RSS slope {_fmt('{:+.1f}', slope)} KB/run over runs "
+                f"{memory.get('slope_from_run')}..{memory.get('runs')}, target <= {MEMORY_SLOPE_KB:g})",
+                bool(memory.get("flat")),
+            )
+        )
     return out
 
 
@@ -352,7 +378,9 @@ def _render(results: dict, memory: dict | None, memory_label: str) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines: list[str] = []
     for n, row in enumerate(rows if keys else []):
-        lines.append("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)).rstrip())
+        lines.append(
+            "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)).rstrip()
+        )
         if n == 0:
             lines.append("-" * len(lines[0]))
     if memory is not None:
@@ -361,18 +389,24 @@ def _render(results: dict, memory: dict | None, memory_label: str) -> str:
             lines.append(f"memory ({memory_label}): FAILED: {memory['failed']}")
         else:
             marks = [s for s in memory["samples"] if s["run"] in MEMORY_MARKS or s["run"] == memory["runs"]]
-            lines.append(f"memory: {memory_label}, {memory['runs']} runs in a row, "
-                         f"{memory['s_per_run']:.2f} s and {memory['server_cpu_ms_per_run']:.0f} ms server CPU per run")
+            lines.append(
+                f"memory: {memory_label}, {memory['runs']} runs in a row, "
+                f"{memory['s_per_run']:.2f} s and {memory['server_cpu_ms_per_run']:.0f} ms server CPU per run"
+            )
             lines.append("  after run:        " + "".join(f"{s['run']:>9}" for s in marks))
             lines.append("  server RSS MB:    " + "".join(f"{s['rss_mb']:>9.1f}" for s in marks))
             lines.append("  kernel RSS MB:    " + "".join(f"{s['kernel_rss_mb']:>9.1f}" for s in marks))
             lines.append("  shared doc KB:    " + "".join(f"{s.get('doc_update_kb', 0):>9.1f}" for s in marks))
-            lines.append(f"  per run: {memory['iopub_msgs_per_run']:,.0f} iopub messages of the cell, "
-                         f"{memory['doc_updates_per_run']:,.0f} doc updates to the client; "
-                         f"{memory['s_first_runs']:.2f} s (first 10 runs) vs {memory['s_last_runs']:.2f} s (last 10)")
-            lines.append(f"  server RSS slope {memory['slope_kb_per_run']:+.1f} KB/run, kernel "
-                         f"{memory['kernel_slope_kb_per_run']:+.1f} KB/run (least squares, runs "
-                         f"{memory['slope_from_run']}..{memory['runs']})")
+            lines.append(
+                f"  per run: {memory['iopub_msgs_per_run']:,.0f} iopub messages of the cell, "
+                f"{memory['doc_updates_per_run']:,.0f} doc updates to the client; "
+                f"{memory['s_first_runs']:.2f} s (first 10 runs) vs {memory['s_last_runs']:.2f} s (last 10)"
+            )
+            lines.append(
+                f"  server RSS slope {memory['slope_kb_per_run']:+.1f} KB/run, kernel "
+                f"{memory['kernel_slope_kb_per_run']:+.1f} KB/run (least squares, runs "
+                f"{memory['slope_from_run']}..{memory['runs']})"
+            )
     lines.append("")
     for text, ok in _verdicts(results, memory):
         lines.append(f"{'PASS' if ok else 'FAIL'}  {text}")
@@ -403,14 +437,29 @@ def main() -> int:
     parser.add_argument("--cells", default="A,B", help="comma-separated: A (printed lines), B (display updates)")
     parser.add_argument("--lines", type=int, help="lines printed by cell A (default 100,000; quick 10,000)")
     parser.add_argument("--updates", type=int, help="display updates of cell B (default 1,000; quick 100)")
-    parser.add_argument("--memory-runs", type=int, help="runs of cell B for the memory check (default 100; "
-                        "quick 20; 0 skips it)")
-    parser.add_argument("--memory-cell", choices=("B", "lines", "A"), default="B",
-                        help="cell of the memory check: B, a cheaper one printing 1,000 lines, or A")
+    parser.add_argument(
+        "--memory-runs", type=int, help="runs of cell B for the memory check (default 100; quick 20; 0 skips it)"
+    )
+    parser.add_argument(
+        "--memory-from",
+        type=int,
+        default=MEMORY_FROM,
+        help="first run of the memory slope (default %(default)s): later, to leave out the runs "
+        "during which bounded windows fill up",
+    )
+    parser.add_argument(
+        "--memory-cell",
+        choices=("B", "lines", "A"),
+        default="B",
+        help="cell of the memory check: B, a cheaper one printing 1,000 lines, or A",
+    )
     parser.add_argument("--repeat", type=int, help="rounds per cell, medians shown (default 3; quick 1)")
     default_python = PROJECT_DIR / ".venv" / "bin" / "python"
-    parser.add_argument("--python", default=str(default_python) if default_python.exists() else sys.executable,
-                        help="interpreter of the venv with our server (default: the project's .venv)")
+    parser.add_argument(
+        "--python",
+        default=str(default_python) if default_python.exists() else sys.executable,
+        help="interpreter of the venv with our server (default: the project's .venv)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="deadline in s of each wait")
     parser.add_argument("--ready-timeout", type=float, default=90.0, help="deadline in s for /api/status")
     parser.add_argument("--json", metavar="FILE", help="also write every run and the summary as JSON")
@@ -427,7 +476,9 @@ def main() -> int:
     workloads = {c: Workload(c, lines if c == "A" else updates) for c in cells}
     results: dict[str, dict] = {}
     memory: dict | None = None
-    memory_work = {"B": Workload("B", updates), "lines": Workload("A", 1_000), "A": Workload("A", lines)}[args.memory_cell]
+    memory_work = {"B": Workload("B", updates), "lines": Workload("A", 1_000), "A": Workload("A", lines)}[
+        args.memory_cell
+    ]
     memory_label = f"cell {memory_work.key} ({memory_work.label})"
     with tempfile.TemporaryDirectory(prefix="exec-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -442,41 +493,77 @@ def main() -> int:
                     _log(f"[{key}] round {r + 1}/{repeat}: nbclient FAILED: {ref['failed'].splitlines()[0]}")
                     res["ours"].append({"failed": "no nbclient reference"})
                     continue
-                _log(f"[{key}] round {r + 1}/{repeat}: nbclient {ref['total_s']:.3f} s "
-                     f"(kernel {ref['busy_s']:.3f} s, {ref['output_msgs']} output msgs)")
-                ours = _with_server(args.python, source, tmp, args,
-                                    lambda server, work=work, ref=ref: _measure(server, work, ref, args.timeout),
-                                    4 * args.timeout)
+                _log(
+                    f"[{key}] round {r + 1}/{repeat}: nbclient {ref['total_s']:.3f} s "
+                    f"(kernel {ref['busy_s']:.3f} s, {ref['output_msgs']} output msgs)"
+                )
+                ours = _with_server(
+                    args.python,
+                    source,
+                    tmp,
+                    args,
+                    lambda server, work=work, ref=ref: _measure(server, work, ref, args.timeout),
+                    4 * args.timeout,
+                )
                 res["ours"].append(ours)
                 if "failed" in ours:
                     _log(f"[{key}] round {r + 1}/{repeat}: ours FAILED: {ours['failed'].splitlines()[0]}")
                 else:
-                    _log(f"[{key}] round {r + 1}/{repeat}: ours: request -> doc complete {ours['doc_total_s']:.3f} s "
-                         f"({ours['keep_up_ratio']:.2f}x), file +{ours['file_lag_ms']:.0f} ms after idle, "
-                         f"server CPU {ours['server_cpu_s']:.2f} s, file equal: {ours['file_equal']}")
+                    _log(
+                        f"[{key}] round {r + 1}/{repeat}: ours: request -> doc complete {ours['doc_total_s']:.3f} s "
+                        f"({ours['keep_up_ratio']:.2f}x), file +{ours['file_lag_ms']:.0f} ms after idle, "
+                        f"server CPU {ours['server_cpu_s']:.2f} s, file equal: {ours['file_equal']}"
+                    )
             res["notes"] = _notes(res)
         if memory_runs > 0:
             source = tmp / "src-memory.ipynb"
             write_notebook(source, memory_work.source)
             _log(f"[memory] {memory_label} x {memory_runs}")
-            memory = _with_server(args.python, source, tmp, args,
-                                  lambda server: _memory(server, memory_work, memory_runs, args.timeout),
-                                  (4 + memory_runs) * args.timeout)
+            memory = _with_server(
+                args.python,
+                source,
+                tmp,
+                args,
+                lambda server: _memory(server, memory_work, memory_runs, args.timeout, args.memory_from),
+                (4 + memory_runs) * args.timeout,
+            )
             memory["runs"] = memory_runs
 
     print(_render(results, memory, memory_label))
     verdicts = _verdicts(results, memory)
     if args.json:
-        config = {**vars(args), "lines": lines, "updates": updates, "memory_runs": memory_runs, "repeat": repeat,
-                  "server_args": SERVER_ARGS}
-        summary = {key: {src: {k: _median([r for r in res[src] if "failed" not in r], k)
-                               for s, k, _, _ in ROWS if s == src} for src in ("ref", "ours")}
-                   for key, res in results.items()}
-        slim = {key: {**res, "ref": [{k: v for k, v in r.items() if k != "outputs"} for r in res["ref"]]}
-                for key, res in results.items()}  # nbclient's outputs: megabytes, and known (ex_cells)
-        Path(args.json).write_text(json.dumps({
-            "config": config, "results": slim, "summary": summary, "memory": memory,
-            "verdicts": [{"target": t, "pass": ok} for t, ok in verdicts]}, indent=2, default=str))
+        config = {
+            **vars(args),
+            "lines": lines,
+            "updates": updates,
+            "memory_runs": memory_runs,
+            "repeat": repeat,
+            "server_args": SERVER_ARGS,
+        }
+        summary = {
+            key: {
+                src: {k: _median([r for r in res[src] if "failed" not in r], k) for s, k, _, _ in ROWS if s == src}
+                for src in ("ref", "ours")
+            }
+            for key, res in results.items()
+        }
+        slim = {
+            key: {**res, "ref": [{k: v for k, v in r.items() if k != "outputs"} for r in res["ref"]]}
+            for key, res in results.items()
+        }  # nbclient's outputs: megabytes, and known (ex_cells)
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "config": config,
+                    "results": slim,
+                    "summary": summary,
+                    "memory": memory,
+                    "verdicts": [{"target": t, "pass": ok} for t, ok in verdicts],
+                },
+                indent=2,
+                default=str,
+            )
+        )
     failed = any("failed" in r for res in results.values() for r in res["ref"] + res["ours"])
     failed = failed or (memory is not None and "failed" in memory)
     return 1 if failed or not all(ok for _, ok in verdicts) else 0

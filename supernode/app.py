@@ -64,7 +64,7 @@ class SupernodeExtension(ExtensionApp):
         "changes show in the tables within this time.",
     )
     tables_executions_limit = Int(
-        500, config=True, help="How many of the newest executions the executions table lists (unfinished ones always)."
+        100, config=True, help="How many of the newest executions the executions table lists (unfinished ones always)."
     )
 
     def initialize_settings(self) -> None:

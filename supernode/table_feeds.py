@@ -80,7 +80,7 @@ class TableFeeds:
         *,
         poll_interval: float = 1.0,
         kernelspec_every: int = 10,
-        executions_limit: int = 500,
+        executions_limit: int = 100,
     ) -> None:
         self.tables = tables
         self.app = serverapp
