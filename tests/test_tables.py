@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -80,7 +82,7 @@ async def call(jp_fetch, method: str, *parts: str, body: dict | None = None) -> 
     return json.loads(r.body) if r.body else {}
 
 
-async def test_kernels_start_restart_and_stop_show_in_the_kernels_and_status_tables(collab, jp_fetch):
+async def test_kernels_start_restart_and_stop_show_in_the_kernels_and_status_tables(collab, jp_fetch, jp_serverapp):
     tables = await open_tables(collab)
     await eventually(lambda: tables.row("status", "server") is not None, WAIT, "the status row")
     kernel = await call(jp_fetch, "POST", "api", "kernels", body={"name": "python3"})
@@ -94,6 +96,12 @@ async def test_kernels_start_restart_and_stop_show_in_the_kernels_and_status_tab
     await eventually(lambda: tables.row("kernels", kid)["restart_count"] == 1, WAIT, "the restart counted")
 
     await call(jp_fetch, "POST", "api", "kernels", kid, "interrupt")
+
+    # A kernel that dies is restarted by its restarter: counted too, with no REST call.
+    kernel = jp_serverapp.kernel_manager.get_kernel(kid)
+    os.kill(kernel.provisioner.pid, signal.SIGKILL)
+    await eventually(lambda: tables.row("kernels", kid)["restart_count"] == 2, 30, "the automatic restart counted")
+    await eventually(lambda: kernel.ready.done(), 30, "the restarted kernel ready")
     await call(jp_fetch, "DELETE", "api", "kernels", kid)
     await eventually(lambda: tables.row("kernels", kid) is None, WAIT, "the kernel's row gone")
     await eventually(lambda: tables.row("status", "server")["kernels"] == 0, WAIT, "status without the kernel")
