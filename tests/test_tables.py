@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 
 import pytest
@@ -185,6 +186,29 @@ async def test_executions_rows_follow_the_records(collab, jp_fetch, jp_root_dir)
     assert failed["status"] == "error" and failed["ename"] == "ZeroDivisionError"
     kernel = first["kernel_id"]
     await eventually(lambda: (tables.row("kernels", kernel) or {}).get("execution_state") == "idle", WAIT, "idle")
+    tables.assert_valid()
+
+
+async def test_a_kernelspec_installed_and_removed_shows_after_a_refresh(collab, jp_fetch, jp_data_dir):
+    tables = await open_tables(collab)
+    folder = jp_data_dir / "kernels" / "echo-bench"
+    folder.mkdir(parents=True)
+    spec = {
+        "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Echo",
+        "language": "echo",
+    }
+    (folder / "kernel.json").write_text(json.dumps(spec))
+    (folder / "logo-64x64.png").write_bytes(b"\x89PNG")
+    refreshed = await call(jp_fetch, "POST", "api", "rtc", "tables", "kernelspecs", "refresh")
+    assert refreshed["rows"]["echo-bench"]["display_name"] == "Echo"
+    await eventually(lambda: tables.row("kernelspecs", "echo-bench") is not None, WAIT, "the new kernelspec's row")
+    row = tables.row("kernelspecs", "echo-bench")
+    assert row["language"] == "echo" and row["default"] is False
+    assert row["resources"]["logo-64x64"].endswith("/kernelspecs/echo-bench/logo-64x64.png")
+    shutil.rmtree(folder)
+    await call(jp_fetch, "POST", "api", "rtc", "tables", "kernelspecs", "refresh")
+    await eventually(lambda: tables.row("kernelspecs", "echo-bench") is None, WAIT, "its row gone")
     tables.assert_valid()
 
 
