@@ -57,6 +57,7 @@ class ExecutionJournal:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA cache_size = -512")  # KiB: records are written and read one by one
         db.executescript(_SCHEMA)
         self._db = db
         aborted = []
