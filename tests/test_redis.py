@@ -1,0 +1,215 @@
+"""Scale-out: several relay processes share rooms through one real Redis.
+
+Every test runs real ``python -m rtc_relay --redis-url`` processes against a real ``redis-server``
+started on a free port, with real pycrdt clients. The content checks count every inserted token:
+an update replayed is harmless, an edit re-inserted as a new operation would show twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+
+import pytest
+from pycrdt import Doc, Map, Text
+
+from helpers import eventually, http_get
+from redis_helpers import RedisServer, free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+DEADLINE = 15.0  # seconds, for any convergence
+
+
+def text_of(client) -> str:
+    return str(client.doc.get("t", type=Text))
+
+
+def assert_each_once(text: str, tokens: list[str]) -> None:
+    missing = [t for t in tokens if t not in text]
+    twice = [t for t in tokens if text.count(t) > 1]
+    assert not missing and not twice, f"missing {missing[:5]}, duplicated {twice[:5]} in {text[:300]!r}"
+    assert len(text) == sum(map(len, tokens)), "the text holds something no client inserted"
+
+
+async def converged(clients, tokens: list[str], timeout: float = DEADLINE) -> str:
+    """Wait until every client holds every token once and all texts are equal; return the text."""
+
+    def done() -> bool:
+        texts = {text_of(c) for c in clients}
+        return len(texts) == 1 and all(t in next(iter(texts)) for t in tokens)
+
+    try:
+        await eventually(done, timeout, "every client to converge")
+    except AssertionError:
+        for c in clients:
+            print(c.url, text_of(c)[:300], file=sys.stderr)
+        raise
+    text = text_of(clients[0])
+    assert_each_once(text, tokens)
+    return text
+
+
+def write(client, label: str, count: int, start: int = 0) -> list[str]:
+    """Insert ``count`` tokens into the client's text, alternately at the start and at the end."""
+    text = client.doc.get("t", type=Text)
+    tokens = [f"<{label}:{i}>" for i in range(start, start + count)]
+    for i, token in enumerate(tokens):
+        text.insert(0 if i % 2 else len(text), token)
+    return tokens
+
+
+async def start_relays(relay_process, redis: RedisServer, count: int, *args: str):
+    return await asyncio.gather(*(relay_process("--redis-url", redis.url, *args) for _ in range(count)))
+
+
+async def health(relay) -> tuple[int, dict]:
+    status, body = await http_get(relay.url.replace("ws://", "http://") + "health")
+    return status, json.loads(body)
+
+
+async def test_three_relays_converge_without_duplicates_and_a_new_relay_loads_the_room(
+    redis_server, relay_process, connect
+):
+    relays = await start_relays(relay_process, redis_server, 3)
+    clients = [await connect(r.url + "shared") for r in relays for _ in range(2)]
+    await asyncio.gather(*(c.wait_synced() for c in clients))
+    # Every client edits before it has received anything from the others: all edits are concurrent.
+    tokens = [tok for i, c in enumerate(clients) for tok in write(c, f"c{i}", 25)]
+    for i, c in enumerate(clients):
+        c.doc.get("m", type=Map)[f"k{i}"] = i
+    text = await converged(clients, tokens)
+    await eventually(lambda: all(len(c.doc.get("m", type=Map)) == 6 for c in clients), DEADLINE, "map keys")
+
+    # Presence crosses relays too.
+    clients[0].awareness.set_local_state({"user": "c0"})
+    await clients[5].wait_for(lambda: clients[0].awareness.client_id in clients[5].awareness.states, DEADLINE)
+
+    late_relay = await relay_process("--redis-url", redis_server.url)
+    late = await connect(late_relay.url + "shared")
+    await late.wait_synced()
+    assert text_of(late) == text
+    assert dict(late.doc.get("m", type=Map)) == {f"k{i}": float(i) for i in range(6)}
+    status, body = await health(late_relay)
+    assert status == 200 and body["redis"] == "connected" and body["status"] == "ok"
+
+
+async def test_sigkill_of_a_relay_mid_edit_its_clients_reconnect_elsewhere_and_nothing_is_lost(
+    redis_server, relay_process, connect
+):
+    relays = await start_relays(relay_process, redis_server, 3)
+    clients = [await connect(r.url + "crash") for r in relays for _ in range(2)]
+    await asyncio.gather(*(c.wait_synced() for c in clients))
+    tokens = [tok for i, c in enumerate(clients) for tok in write(c, f"c{i}", 10)]
+    await converged(clients, tokens)
+
+    # Edits in flight everywhere, then relay 1 dies without a word.
+    tokens += [tok for i, c in enumerate(clients) for tok in write(c, f"c{i}", 10, start=10)]
+    relays[1].proc.send_signal(signal.SIGKILL)
+    orphans = clients[2:4]
+    for orphan in orphans:
+        await orphan.wait_closed(DEADLINE)
+    # Edits meanwhile: on the living relays, and in the orphans' documents (offline).
+    tokens += [tok for i, c in enumerate(clients) for tok in write(c, f"c{i}", 5, start=20)]
+
+    # The orphans reconnect to relay 0 with the documents they hold (acknowledged or not).
+    survivors = [clients[0], clients[1], clients[4], clients[5]]
+    for orphan in orphans:
+        await orphan.close()
+        survivors.append(await connect(relays[0].url + "crash", doc=orphan.doc))
+    await asyncio.gather(*(c.wait_synced() for c in survivors))
+    tokens += [tok for i, c in enumerate(survivors) for tok in write(c, f"s{i}", 5)]
+    text = await converged(survivors, tokens)
+
+    fresh = await connect(relays[2].url + "crash")
+    await fresh.wait_synced()
+    assert text_of(fresh) == text
+
+
+async def test_relays_keep_serving_through_a_redis_outage_and_resynchronise(redis_server, relay_process, connect):
+    relays = await start_relays(relay_process, redis_server, 2)
+    a, a2 = await connect(relays[0].url + "outage"), await connect(relays[0].url + "outage")
+    b = await connect(relays[1].url + "outage")
+    clients = [a, a2, b]
+    await asyncio.gather(*(c.wait_synced() for c in clients))
+    tokens = write(a, "a", 5) + write(b, "b", 5)
+    await converged(clients, tokens)
+
+    await redis_server.kill()
+    tokens += write(a, "a", 5, start=5) + write(b, "b", 5, start=5)
+    for relay in relays:
+
+        async def unreachable(relay=relay) -> bool:
+            status, body = await health(relay)
+            return status == 503 and body["redis"] == "unreachable" and body["status"] == "degraded"
+
+        deadline = asyncio.get_running_loop().time() + DEADLINE
+        while not await unreachable():
+            assert asyncio.get_running_loop().time() < deadline, "/health never said Redis is unreachable"
+            await asyncio.sleep(0.05)
+    # Clients of one relay still see each other's edits.
+    await a2.wait_for(lambda: "<a:9>" in text_of(a2), DEADLINE)
+    tokens += write(a2, "a2", 3) + write(b, "b", 3, start=10)
+
+    await redis_server.start()  # empty: it lost the log, the relays write their rooms again
+    await converged(clients, tokens)
+    for relay in relays:
+        await eventually(lambda r=relay: r.stderr.count("reachable again") == 1, DEADLINE, "recovery logged")
+        assert relay.stderr.count("unreachable (") == 1, relay.stderr
+        status, body = await health(relay)
+        assert status == 200 and body["redis"] == "connected"
+
+    late_relay = await relay_process("--redis-url", redis_server.url)
+    late = await connect(late_relay.url + "outage")
+    await late.wait_synced()
+    assert_each_once(text_of(late), tokens)
+
+
+async def test_the_log_stays_compacted_and_a_lagging_relay_reads_the_snapshot(redis_server, relay_process, connect):
+    from redis.asyncio import Redis
+
+    relays = await start_relays(relay_process, redis_server, 2, "--compact-after-bytes", "4000")
+    a, b = await connect(relays[0].url + "long"), await connect(relays[1].url + "long")
+    await asyncio.gather(a.wait_synced(), b.wait_synced())
+    tokens = []
+    for round_ in range(20):
+        tokens += write(a, "a", 20, start=20 * round_) + write(b, "b", 20, start=20 * round_)
+        await converged([a, b], tokens)
+    redis = Redis.from_url(redis_server.url)
+    try:
+        length = await redis.xlen("rtc:{long}:log")
+        snapshot = await redis.hget("rtc:{long}:snap", "data")
+    finally:
+        await redis.aclose()
+    assert snapshot, "never compacted"
+    assert length < 150, f"{length} entries left for {len(tokens)} edits"
+    fresh = Doc()
+    fresh.apply_update(snapshot)
+    assert len(str(fresh.get("t", type=Text))) > 0
+
+    late_relay = await relay_process("--redis-url", redis_server.url)
+    late = await connect(late_relay.url + "long")
+    await late.wait_synced()
+    assert_each_once(text_of(late), tokens)
+
+
+async def test_a_relay_that_cannot_reach_redis_refuses_to_start():
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rtc_relay",
+        "--port",
+        "0",
+        "--redis-url",
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    assert proc.returncode == 1
+    assert b"listening" not in out
+    message = err.decode()
+    assert f"cannot reach Redis at {url}" in message and "not starting" in message, message
