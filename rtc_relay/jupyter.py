@@ -202,6 +202,14 @@ class RelayExtension(ExtensionApp):
         help="Where rooms that no extension owns persist: 'memory' or the path of an SQLite file. "
         "Document rooms are the projection of their files and are not stored by the relay.",
     )
+    redis_url = Unicode(
+        "",
+        config=True,
+        help="Share rooms with every relay (standalone or in other Jupyter servers) using this Redis, "
+        "e.g. redis://HOST:6379/0: updates and presence fan out through it and the rooms the relay stores "
+        "persist in it (instead of `store`). Document rooms stay with this server, which loads and saves "
+        "their files. Needs the redis package (pip install 'jupyter-rtc[redis]').",
+    )
     cleanup_delay = Float(60.0, config=True, help="Seconds an empty room stays in memory before it is freed.")
     max_message_size = Int(
         1024**3, config=True, help="Largest message a client may send, in bytes (a notebook with big outputs is big)."
@@ -212,7 +220,8 @@ class RelayExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         config = RelayConfig(
-            store=self.store,
+            store="" if self.redis_url else self.store,
+            redis_url=self.redis_url,
             cleanup_delay=self.cleanup_delay,
             max_message_size=self.max_message_size,
             max_outbox=max(self.max_outbox, self.max_message_size),
