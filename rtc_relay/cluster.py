@@ -260,6 +260,7 @@ class Cluster:
         covered = self._positions.get(room)
         if covered is not None:
             self._compactions[room] = (covered, snapshot)
+            self._queued_seq += 1  # so that flush() waits for it (at shutdown, rooms are compacted last)
             self._wake.set()
 
     async def flush(self) -> None:

@@ -163,8 +163,16 @@ class RelayCore:
                     lambda: self.store.backlog_bytes,
                 ),
                 "uptime_seconds": ("Seconds since the relay started.", lambda: round(time.time() - self.started, 3)),
+                **(
+                    {"redis_connected": ("1 while Redis answers, 0 while it is unreachable.", self._redis_up)}
+                    if self.bus is not None
+                    else {}
+                ),
             }
         )
+
+    def _redis_up(self) -> int:
+        return int(self.store.healthy)
 
 
 _DEFAULT = RoomPolicy()

@@ -45,6 +45,7 @@ from .lib0 import (
     var_uint8array,
 )
 from .policy import Refusal, RoomPolicy
+from .store import StoreUnavailable
 from .websocket import frame, frame_header
 
 if TYPE_CHECKING:
@@ -456,6 +457,9 @@ class Room:
         try:
             await self._store.flush()
             status = "success" if self._store.healthy else "failed"
+        except StoreUnavailable as exc:  # the store logged the outage once; the client is told
+            log.info("room %r: save request %d from %s failed: %s", self.name, save_id, peer.label, exc)
+            status = "failed"
         except Exception:
             log.exception("room %r: save request %d from %s failed", self.name, save_id, peer.label)
             status = "failed"
