@@ -45,7 +45,7 @@ from traffic import Traffic, Writer
 from wsclient import connect
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-RELAY_CMD = "python -m rtc_relay --host 127.0.0.1 --port {port} --log-level warning"
+RELAY_CMD = "python -m rtc_relay --host 127.0.0.1 --port {port} --log-level " + os.environ.get("RTC_BENCH_LOG", "warning")
 
 # name -> (loadgen shape, relays, with redis, placement: "spread" clients round-robin, "room" by room)
 SCENARIOS = {
@@ -175,7 +175,10 @@ def run_once(name: str, workload: loadgen.Workload, args) -> dict:
             servers.append(server)
         run = run_spread(shape, [s.port for s in servers], placement, [s.pid for s in servers],
                          redis.proc.pid if redis else None, workload, args.duration, args.window)
-        return asyncio.run(asyncio.wait_for(run, timeout=args.duration + 120))
+        result = asyncio.run(asyncio.wait_for(run, timeout=args.duration + 120))
+        if result["errors"]:
+            result["relay_logs"] = [s.output_tail() for s in servers]
+        return result
     except Exception as exc:
         return {"failed": f"{type(exc).__name__}: {exc}"}
     finally:

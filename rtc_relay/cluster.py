@@ -7,7 +7,7 @@ A :class:`Cluster` is the store of a relay started with ``--redis-url`` (it impl
   (``redis_log.py``); one writer task sends everything queued in one pipeline, one entry per room.
   A relay opening a room loads the snapshot and the entries after it. Compaction writes a snapshot
   and trims the stream in one script.
-* **Live fan-out.** One reader task blocks on ``XREAD`` over the streams of the rooms open here,
+* **Live fan-out** (``redis_reader.py``). One reader task blocks on ``XREAD`` over the streams of the rooms open here,
   from the last entry it read, and hands other relays' updates to the rooms (its own entries are
   skipped by origin id). Reading the stream rather than pub/sub gives order, and catch-up after an
   outage, for free. If another relay trimmed entries this one had not read yet, the compaction
@@ -44,7 +44,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .config import redact
-from .redis_log import AWARENESS_PATTERN, RoomLog, awareness_channel, decode_batch, log_key, parse_id, room_of_channel
+from .redis_log import AWARENESS_PATTERN, RoomLog, awareness_channel
+from .redis_reader import RedisReader
 from .store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -82,18 +83,15 @@ class Cluster:
         self._block_ms = block_ms
         self._flush_timeout = flush_timeout
         self._room_of: Callable[[str], Room | None] = lambda name: None
-        self._positions: dict[str, bytes] = {}  # open room -> id of the last log entry applied
-        self._keys: dict[bytes, str] = {}  # stream key -> open room
         self._pending: dict[str, list[bytes]] = {}  # room -> updates not yet in Redis
         self._pending_bytes = 0
         self._compactions: dict[str, tuple[bytes, bytes]] = {}  # room -> (covered id, snapshot)
         self._awareness: list[tuple[str, bytes]] = []
-        self._wake_key = f"rtc:wake:{self.id.hex()}".encode()
-        self._wake_id = b"0-0"
         self._wake_reader = False
         self._queued_seq = 0
         self._written_seq = 0
         self._run_id = ""
+        self._follower: RedisReader | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._recovering: asyncio.Task[None] | None = None
@@ -107,6 +105,7 @@ class Cluster:
             self.url, socket_connect_timeout=2, socket_timeout=self._block_ms / 1000 + 5, retry=no_retry
         )
         self._log = RoomLog(self._redis)
+        self._follower = RedisReader(self.id, self._room_of, self._log, self._block_ms)
         self._wake = asyncio.Event()
         self._up = asyncio.Event()
         self._progress = asyncio.Event()
@@ -159,6 +158,8 @@ class Cluster:
     def attach(self, room_of: Callable[[str], Room | None]) -> None:
         """Tell the cluster how to find an open room by name (the relay's room manager)."""
         self._room_of = room_of
+        if self._follower is not None:
+            self._follower.room_of = room_of
 
     # -- health ----------------------------------------------------------------------------
 
@@ -208,7 +209,7 @@ class Cluster:
             break
         restarted = run_id != self._run_id
         self._run_id = run_id
-        rooms = [room for room in map(self._room_of, list(self._positions)) if room is not None]
+        rooms = [room for room in map(self._room_of, self._follower.rooms) if room is not None]
         for room in rooms:
             if restarted:  # Redis may have lost the log: append every open room's whole state again
                 self.append(room.name, room.snapshot())
@@ -236,16 +237,14 @@ class Cluster:
         except _FAILURES as exc:
             self._lost(exc)
             raise StoreUnavailable(f"Redis at {redact(self.url)} is unreachable") from None
-        self._positions[room] = last
-        self._keys[log_key(room)] = room
+        self._follower.follow(room, last)
         self._wake_reader = True
         self._wake.set()
         return updates + self._pending.get(room, [])
 
     def forget(self, room: str) -> None:
         """The room left memory: stop following its log (queued writes still go out)."""
-        self._positions.pop(room, None)
-        self._keys.pop(log_key(room), None)
+        self._follower.forget(room)
 
     def append(self, room: str, update: bytes) -> None:
         queue = self._pending.setdefault(room, [])
@@ -257,7 +256,7 @@ class Cluster:
         self._wake.set()
 
     def compact(self, room: str, snapshot: bytes) -> None:
-        covered = self._positions.get(room)
+        covered = self._follower.position(room)
         if covered is not None:
             self._compactions[room] = (covered, snapshot)
             self._queued_seq += 1  # so that flush() waits for it (at shutdown, rooms are compacted last)
@@ -316,8 +315,8 @@ class Cluster:
                     for room, update in awareness:
                         pipe.publish(awareness_channel(room), self.id + update)
                     if wake:
-                        pipe.xadd(self._wake_key, {b"w": b"1"}, maxlen=1, approximate=False)
-                        pipe.expire(self._wake_key, _WAKE_TTL_S)
+                        pipe.xadd(self._follower.wake_key, {b"w": b"1"}, maxlen=1, approximate=False)
+                        pipe.expire(self._follower.wake_key, _WAKE_TTL_S)
                     await pipe.execute()
             except _FAILURES as exc:
                 for room, updates in pending.items():  # keep them, older first; an entry written twice is harmless
@@ -335,83 +334,17 @@ class Cluster:
     async def _read_loop(self) -> None:
         while not self._closing:
             await self._up.wait()
-            streams = {self._wake_key: self._wake_id}
-            streams.update({log_key(room): pos for room, pos in self._positions.items()})
             try:
-                response = await self._reader.xread(streams, block=self._block_ms)
+                await self._follower.read_logs(self._reader)
             except _FAILURES as exc:
                 self._lost(exc)
-                continue
-            for key, entries in response or ():
-                if key == self._wake_key:
-                    self._wake_id = entries[-1][0]
-                    continue
-                room = self._keys.get(key)
-                if room is not None:
-                    try:
-                        await self._deliver(room, entries)
-                    except _FAILURES as exc:
-                        self._lost(exc)
-                    except Exception:
-                        log.exception("room %r: applying entries from Redis failed", room)
-
-    async def _deliver(self, name: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        """Apply other relays' entries (newer than the room's position) to open room ``name``."""
-        room = self._room_of(name)
-        start = self._positions.get(name)
-        if room is None or start is None:
-            return
-        position = parse_id(start)
-        last = start
-        missed = False
-        for entry_id, fields in entries:
-            if parse_id(entry_id) <= position:
-                continue
-            last = entry_id
-            mine = fields.get(b"o") == self.id
-            if b"t" in fields:  # a compaction marker: entries up to t are gone, their content in the snapshot
-                missed = missed or parse_id(fields[b"t"]) > position
-                if not mine:
-                    room.compacted_elsewhere()
-                continue
-            if mine:
-                continue
-            try:
-                updates = decode_batch(fields[b"u"])
-            except Exception as exc:
-                log.error("room %r: skipping malformed log entry %s (%r)", name, entry_id.decode(), exc)
-                continue
-            for update in updates:
-                room.apply_remote(update)
-        if self._positions.get(name) == start:
-            self._positions[name] = last
-        if missed:
-            snapshot = await self._log.snapshot(name)
-            room = self._room_of(name)
-            if snapshot and room is not None:
-                log.info("room %r: entries trimmed before this relay read them; applying the snapshot", name)
-                room.apply_remote(snapshot)
 
     async def _awareness_loop(self) -> None:
         while not self._closing:
             await self._up.wait()
             pubsub = self._pubsub
             try:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=self._block_ms / 1000)
+                await self._follower.read_awareness(pubsub)
             except _FAILURES as exc:
                 if pubsub is self._pubsub:  # (else the recovery already replaced it)
                     self._lost(exc)
-                continue
-            if message is None or message.get("type") != "pmessage":
-                continue
-            data = message["data"]
-            origin, update = data[:16], data[16:]
-            if origin == self.id:
-                continue
-            name = room_of_channel(message["channel"])
-            room = self._room_of(name) if name in self._positions else None
-            if room is not None:
-                try:
-                    room.apply_remote_awareness(origin, update)
-                except Exception as exc:
-                    log.warning("room %r: dropping a malformed awareness update from another relay (%r)", name, exc)

@@ -12,9 +12,11 @@ Layout, for room ``R`` (``{R}`` is a Redis hash tag, so a room's keys stay toget
 * ``rtc:{R}:aw`` — the pub/sub channel of the room's awareness (``origin + update``; never stored).
 
 The room's full history is the snapshot plus the update entries after its id; :meth:`RoomLog.load`
-reads both in one transaction. :meth:`RoomLog.compact` replaces the snapshot and trims the stream
-in one Lua script, so a reader never sees the entries gone without the snapshot that holds them,
-and a reader that had not read the trimmed entries learns it from the marker (see ``cluster.py``).
+reads both in one transaction. :meth:`RoomLog.queue_compact` replaces the snapshot and trims the
+stream in one Lua script, so a reader never sees the entries gone without the snapshot that holds
+them. It trims only up to the previous snapshot (and keeps the last ``TRIM_GRACE_MS``), so relays
+reading a little behind still get every entry; one that had not read trimmed entries learns it from
+the marker (see ``redis_reader.py``). The log thus holds at most two compactions' worth of entries.
 Stream ids compare as ``(milliseconds, sequence)``; :func:`parse_id` gives that tuple.
 """
 
@@ -33,7 +35,13 @@ __all__ = ["AWARENESS_PATTERN", "RoomLog", "decode_batch", "encode_batch", "pars
 PREFIX = "rtc:"
 AWARENESS_PATTERN = PREFIX + "aw:*"
 
-# KEYS: log, snap. ARGV: covered id, snapshot, origin. Returns 1 if the snapshot was taken.
+# How long (ms) trimmed entries stay in the log past the previous snapshot, so that relays reading
+# a little behind the one compacting still read every entry rather than fall back to the snapshot.
+TRIM_GRACE_MS = 2000
+
+# KEYS: log, snap. ARGV: covered id, snapshot, origin, grace (ms). Returns 1 if the snapshot was taken.
+# The log is trimmed up to the *previous* snapshot's id (one compaction's worth of entries stays), and
+# never past the entries of the last TRIM_GRACE_MS, then a marker names the last entry removed.
 _COMPACT = """
 local function newer(a, b)
   local am, as = string.match(a, '(%d+)-(%d+)')
@@ -41,12 +49,17 @@ local function newer(a, b)
   am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
   return am > bm or (am == bm and as > bs)
 end
-local current = redis.call('HGET', KEYS[2], 'id')
-if current and not newer(ARGV[1], current) then return 0 end
+local previous = redis.call('HGET', KEYS[2], 'id')
+if previous and not newer(ARGV[1], previous) then return 0 end
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'data', ARGV[2])
-local last = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[1], '-', 'COUNT', 1)
+if not previous then return 1 end
+local now = redis.call('TIME')
+local horizon = string.format('%d-0', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[4]))
+local cut = previous
+if newer(cut, horizon) then cut = horizon end
+local last = redis.call('XREVRANGE', KEYS[1], '(' .. cut, '-', 'COUNT', 1)
 if #last > 0 then
-  redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+  redis.call('XTRIM', KEYS[1], 'MINID', cut)
   redis.call('XADD', KEYS[1], '*', 'o', ARGV[3], 't', last[1][1])
 end
 return 1
@@ -111,10 +124,10 @@ class RoomLog:
         if snap.get(b"data"):
             updates.append(snap[b"data"])
         for entry_id, fields in entries:
-            if parse_id(entry_id) > floor:
+            if parse_id(entry_id) > floor:  # (the entries up to the snapshot's id are in it)
                 last = entry_id
-            if b"u" in fields:
-                updates.extend(decode_batch(fields[b"u"]))  # entries the snapshot holds are harmless
+                if b"u" in fields:
+                    updates.extend(decode_batch(fields[b"u"]))
         return updates, last
 
     async def snapshot(self, room: str) -> bytes | None:
@@ -131,4 +144,4 @@ class RoomLog:
         """Queue replacing the snapshot by ``snapshot`` (holding every entry up to ``covered``) and
         trimming the entries before it; a no-op when the stored snapshot is not older. (Compactions
         are rare: the script travels with each one rather than being cached.)"""
-        pipe.eval(_COMPACT, 2, log_key(room), snap_key(room), covered, snapshot, origin)
+        pipe.eval(_COMPACT, 2, log_key(room), snap_key(room), covered, snapshot, origin, TRIM_GRACE_MS)
