@@ -15,8 +15,9 @@ with the clients spread over the relays. Scenarios:
 
 Figures per run: deliveries/s (updates received, summed over receivers), p50/p99 latency (send ->
 receive, ms), CPU of the relays (summed) and of Redis in % of one core and in µs per delivered
-update, loadgen CPU. Ratios are against the plain one-relay scenario of the same shape, measured in
-the same invocation. Medians over ``--repeat`` runs.
+update (Redis: per update sent), loadgen CPU, and the CPU the rest of the host used meanwhile (a
+disturbed run). Ratio: deliveries/s against the plain one-relay scenario of the same shape in the
+same repeat (runs are interleaved), median over ``--repeat``; other figures are medians.
 
 Usage: ``python bench/redis_bench.py [--duration 5] [--repeat 3] [--window 8] [--json FILE]``.
 """
@@ -123,18 +124,19 @@ async def run_spread(shape: loadgen.Shape, ports: list[int], placement: str, pid
         if writer is not None:
             writers[writer].client = client
 
-    def cpu() -> tuple[float, float | None]:
-        return sum(procstat.cpu_seconds(p) for p in pids), procstat.cpu_seconds(redis_pid) if redis_pid else None
+    def cpu() -> tuple[float, float | None, float]:
+        redis_s = procstat.cpu_seconds(redis_pid) if redis_pid else None
+        return sum(procstat.cpu_seconds(p) for p in pids), redis_s, procstat.host_busy_seconds()
 
     try:
         await asyncio.wait_for(asyncio.gather(*(one(*s) for s in specs)), timeout=60)
         traffic.start()
         await asyncio.sleep(loadgen.WARMUP_S)
-        (relay0, redis0), lg0, t0 = cpu(), time.process_time(), perf_counter()
+        (relay0, redis0, host0), lg0, t0 = cpu(), time.process_time(), perf_counter()
         traffic.measuring = True
         await asyncio.sleep(duration)
         traffic.measuring = False
-        (relay1, redis1), lg1, t1 = cpu(), time.process_time(), perf_counter()
+        (relay1, redis1, host1), lg1, t1 = cpu(), time.process_time(), perf_counter()
         traffic.stop()
     finally:
         for client in clients:
@@ -152,6 +154,10 @@ async def run_spread(shape: loadgen.Shape, ports: list[int], placement: str, pid
         "redis_cpu_pct": None if redis_cpu is None else redis_cpu / window_s * 100,
         "redis_cpu_us_per_update_sent": None if redis_cpu is None or not traffic.sent else redis_cpu / traffic.sent * 1e6,
         "loadgen_cpu_pct": (lg1 - lg0) / window_s * 100,
+        # CPU the rest of the host used meanwhile (other processes), % of one core: high = disturbed run
+        "other_cpu_pct": max(0.0, (host1 - host0) - (relay1 - relay0) - (redis_cpu or 0) - (lg1 - lg0))
+        / window_s
+        * 100,
         "sent": traffic.sent,
         "deliveries": n,
         "errors": dict(traffic.errors),
@@ -217,23 +223,28 @@ def main() -> int:
             print(f"[{name}] run {r + 1}/{args.repeat}: {head}", file=sys.stderr, flush=True)
 
     keys = ("deliveries_per_s", "p50_ms", "p99_ms", "relays_cpu_pct", "relays_cpu_us_per_delivery",
-            "redis_cpu_pct", "redis_cpu_us_per_update_sent", "loadgen_cpu_pct")
+            "redis_cpu_pct", "redis_cpu_us_per_update_sent", "loadgen_cpu_pct", "other_cpu_pct")
     summary = {name: {k: median(runs[name], k) for k in keys} for name in names}
+    for name in names:  # ratio: median over repeats of (this run / the baseline's run of the same repeat)
+        base = runs.get(BASELINE[SCENARIOS[name][0]], [])
+        pairs = [r["deliveries_per_s"] / b["deliveries_per_s"] for r, b in zip(runs[name], base, strict=False)
+                 if "failed" not in r and "failed" not in b and b["deliveries_per_s"]]
+        summary[name]["ratio"] = statistics.median(pairs) if pairs else None
     print("| scenario | deliveries/s | ratio | p50 / p99 ms | relays CPU % (µs/delivery) | Redis CPU % "
-          "(µs/update) | loadgen CPU % |")
-    print("|---|---:|---:|---|---|---|---:|")
+          "(µs/update) | loadgen CPU % | other CPU % |")
+    print("|---|---:|---:|---|---|---|---:|---:|")
 
     def fmt(v: float | None, spec: str) -> str:
         return "–" if v is None else format(v, spec)
 
     for name in names:
         s = summary[name]
-        base = summary.get(BASELINE[SCENARIOS[name][0]], {}).get("deliveries_per_s")
-        ratio = f"{s['deliveries_per_s'] / base:.2f}×" if base and s["deliveries_per_s"] else "–"
+        ratio = "–" if s["ratio"] is None else f"{s['ratio']:.2f}×"
         print(f"| {name} | {fmt(s['deliveries_per_s'], ',.0f')} | {ratio} | {fmt(s['p50_ms'], '.2f')} / "
               f"{fmt(s['p99_ms'], '.2f')} | {fmt(s['relays_cpu_pct'], '.0f')} "
               f"({fmt(s['relays_cpu_us_per_delivery'], '.2f')}) | {fmt(s['redis_cpu_pct'], '.0f')} "
-              f"({fmt(s['redis_cpu_us_per_update_sent'], '.1f')}) | {fmt(s['loadgen_cpu_pct'], '.0f')} |")
+              f"({fmt(s['redis_cpu_us_per_update_sent'], '.1f')}) | {fmt(s['loadgen_cpu_pct'], '.0f')} | "
+              f"{fmt(s['other_cpu_pct'], '.0f')} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"config": vars(args), "summary": summary, "runs": runs}, indent=2))
     return 1 if any("failed" in r for rs in runs.values() for r in rs) else 0

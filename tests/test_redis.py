@@ -234,3 +234,12 @@ async def test_a_relay_that_cannot_reach_redis_refuses_to_start():
     assert b"listening" not in out
     message = err.decode()
     assert f"cannot reach Redis at {url}" in message and "not starting" in message, message
+
+
+def test_redis_url_and_store_exclude_each_other_and_need_a_redis_scheme(capsys):
+    from rtc_relay.cli import main
+
+    assert main(["--redis-url", "redis://127.0.0.1:1/0", "--store", "memory"]) == 2
+    assert "--store and --redis-url exclude each other" in capsys.readouterr().err
+    assert main(["--redis-url", "http://127.0.0.1:1/0"]) == 2
+    assert "must start with redis://" in capsys.readouterr().err
