@@ -7,13 +7,15 @@ A :class:`Cluster` is the store of a relay started with ``--redis-url`` (it impl
   (``redis_log.py``); one writer task sends everything queued in one pipeline, one entry per room.
   A relay opening a room loads the snapshot and the entries after it. Compaction writes a snapshot
   and trims the stream in one script.
-* **Live fan-out** (``redis_reader.py``). One reader task blocks on ``XREAD`` over the streams of the rooms open here,
-  from the last entry it read, and hands other relays' updates to the rooms (its own entries are
-  skipped by origin id). Reading the stream rather than pub/sub gives order, and catch-up after an
+* **Live fan-out** (``redis_reader.py``). One reader task blocks on ``XREAD`` over the streams of
+  the rooms open here, from the last entry it read, and hands other relays' updates to the rooms
+  (its own entries are skipped by origin id). Reading the stream rather than pub/sub gives order, and catch-up after an
   outage, for free. If another relay trimmed entries this one had not read yet, the compaction
   marker says so and the reader applies the snapshot (updates are idempotent: nothing duplicates).
 * **Awareness** is ephemeral: published on the room's channel, never stored; one pattern
-  subscription receives every room's and drops those not open here.
+  subscription receives every room's and drops those not open here. At most
+  ``_MAX_AWARENESS`` messages wait for the writer; beyond, the oldest are dropped (a later
+  state of the same client supersedes them anyway).
 
 Outage: when a Redis call fails, the relay keeps serving its clients, keeps their updates (merged
 per room when they pile up, so memory stays bounded), says ``unreachable`` in ``/health`` and
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -58,6 +61,7 @@ log = logging.getLogger("rtc_relay.cluster")
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 _MERGE_AFTER = 256  # queued updates of one room merged into one beyond this (bounded memory in an outage)
 _WAKE_TTL_S = 3600
+_MAX_AWARENESS = 4096
 
 
 class Cluster:
@@ -86,7 +90,7 @@ class Cluster:
         self._pending: dict[str, list[bytes]] = {}  # room -> updates not yet in Redis
         self._pending_bytes = 0
         self._compactions: dict[str, tuple[bytes, bytes]] = {}  # room -> (covered id, snapshot)
-        self._awareness: list[tuple[str, bytes]] = []
+        self._awareness: deque[tuple[str, bytes]] = deque(maxlen=_MAX_AWARENESS)
         self._wake_reader = False
         self._queued_seq = 0
         self._written_seq = 0
@@ -303,7 +307,7 @@ class Cluster:
                 continue
             pending, self._pending = self._pending, {}
             compactions, self._compactions = self._compactions, {}
-            awareness, self._awareness = self._awareness, []
+            awareness, self._awareness = self._awareness, deque(maxlen=_MAX_AWARENESS)
             wake, self._wake_reader = self._wake_reader, False
             seq = self._queued_seq
             try:
