@@ -31,6 +31,7 @@ from .core import RelayCore
 from .names import is_valid_room_name
 from .outbox import coalesce, report_slow_consumer
 from .room import Room
+from .store import StoreUnavailable
 
 __all__ = ["RelayExtension", "RoomWebsocketHandler", "conflicting_extension"]
 
@@ -244,7 +245,11 @@ class RelayExtension(ExtensionApp):
         self.handlers.append((r"/api/collaboration/room/(.*)", RoomWebsocketHandler))
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
-        await self.core.ensure_started()
+        try:
+            await self.core.ensure_started()
+        except StoreUnavailable as exc:
+            log.error("jupyter-rtc: %s; collaboration rooms are not served", exc)
+            raise
 
     async def stop_extension(self) -> None:
         await self.core.stop()
