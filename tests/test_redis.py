@@ -140,6 +140,7 @@ async def test_relays_keep_serving_through_a_redis_outage_and_resynchronise(redi
     await converged(clients, tokens)
 
     await redis_server.kill()
+    killed_at = asyncio.get_running_loop().time()
     tokens += write(a, "a", 5, start=5) + write(b, "b", 5, start=5)
     for relay in relays:
 
@@ -151,9 +152,15 @@ async def test_relays_keep_serving_through_a_redis_outage_and_resynchronise(redi
         while not await unreachable():
             assert asyncio.get_running_loop().time() < deadline, "/health never said Redis is unreachable"
             await asyncio.sleep(0.05)
-    # Clients of one relay still see each other's edits.
+    # Clients of one relay still see each other's edits; edits go on on both sides for a few seconds
+    # (the relays retry meanwhile).
     await a2.wait_for(lambda: "<a:9>" in text_of(a2), DEADLINE)
-    tokens += write(a2, "a2", 3) + write(b, "b", 3, start=10)
+    round_ = 0
+    while asyncio.get_running_loop().time() - killed_at < 3.0:
+        tokens += write(a2, "a2", 2, start=2 * round_) + write(b, "b", 2, start=10 + 2 * round_)
+        await a.wait_for(lambda r=round_: f"<a2:{2 * r + 1}>" in text_of(a), DEADLINE)
+        round_ += 1
+        await asyncio.sleep(0.1)  # pace the edits: a poll until the outage has lasted 3 s
 
     await redis_server.start()  # empty: it lost the log, the relays write their rooms again
     await converged(clients, tokens)
