@@ -11,7 +11,7 @@ The update format (y-protocols ``encodeAwarenessUpdate``) is
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from .lib0 import DecodeError, read_var_string, read_var_uint, var_string, var_uint
 
@@ -61,13 +61,15 @@ class Awareness:
                     states[client] = state
                     owners[client] = owner
 
-    def encode_all(self) -> bytes | None:
-        """An update holding every known state, or ``None`` when nobody is present."""
-        if not self._states:
+    def encode_all(self, select: Callable[[Hashable], bool] | None = None) -> bytes | None:
+        """An update holding every known state (those whose owner ``select`` accepts, if given), or
+        ``None`` when there is none."""
+        clients = [c for c in self._states if select is None or select(self._owners[c])]
+        if not clients:
             return None
-        parts = [var_uint(len(self._states))]
-        for client, state in self._states.items():
-            parts += (var_uint(client), var_uint(self._clocks[client]), var_string(state))
+        parts = [var_uint(len(clients))]
+        for client in clients:
+            parts += (var_uint(client), var_uint(self._clocks[client]), var_string(self._states[client]))
         return b"".join(parts)
 
     def remove_owner(self, owner: Hashable) -> bytes | None:

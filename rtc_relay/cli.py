@@ -13,8 +13,9 @@ import signal
 import sys
 from dataclasses import MISSING, fields
 
-from .config import DEFAULT_PORT, RelayConfig
+from .config import DEFAULT_PORT, RelayConfig, redact
 from .server import Relay
+from .store import StoreUnavailable
 
 __all__ = ["main"]
 
@@ -64,7 +65,7 @@ async def run(config: RelayConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Relay(config) as relay:
-        store = config.store_spec()
+        store = redact(config.redis_url) if config.redis_url else config.store_spec()
         print(f"rtc_relay listening on {relay.url} (store: {store})", flush=True)
         await stop.wait()
         logging.getLogger("rtc_relay").info("signal received, stopping")
@@ -84,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         asyncio.run(run(config))
+    except StoreUnavailable as exc:
+        print(f"rtc_relay: {exc}; not starting", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"rtc_relay: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1

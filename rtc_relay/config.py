@@ -7,12 +7,14 @@ also be set through the environment variable ``RTC_RELAY_<NAME>``.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DEFAULT_PORT", "RelayConfig", "default_data_dir"]
+__all__ = ["DEFAULT_PORT", "RelayConfig", "default_data_dir", "redact"]
 
 DEFAULT_PORT = 1234  # the port y-websocket's examples use
 
@@ -45,6 +47,14 @@ class RelayConfig:
         **_opt(
             "Data directory for the default SQLite store. "
             "Default: $XDG_DATA_HOME/jupyter-rtc or ~/.local/share/jupyter-rtc."
+        ),
+    )
+    redis_url: str = field(
+        default="",
+        **_opt(
+            "Share rooms with every relay using this Redis (redis://HOST:PORT/DB, rediss:// for TLS, "
+            "unix:///path.sock): updates and presence fan out through it and each room's update log lives "
+            "in it, instead of in --store. Needs the redis package (pip install 'jupyter-rtc[redis]')."
         ),
     )
     token: list[str] = field(
@@ -127,12 +137,28 @@ class RelayConfig:
         for name in ("max_message_size", "max_outbox", "compact_after_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.redis_url:
+            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(f"--redis-url {self.redis_url!r} must start with redis://, rediss:// or unix://")
+            if self.store:
+                raise ValueError("--store and --redis-url exclude each other: with Redis, rooms persist in Redis")
+            if importlib.util.find_spec("redis") is None:
+                raise ValueError("--redis-url needs the redis package: pip install 'jupyter-rtc[redis]'")
         if not self.token and not self.read_token and not self.allow_unauthenticated and not is_loopback(self.host):
             raise ValueError(
                 f"refusing to listen on {self.host!r} with no token: anyone who can reach it could read and edit "
                 "every room. Set --token (and --read-token), or pass --allow-unauthenticated if a proxy in front "
                 "does authentication."
             )
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def is_loopback(host: str) -> bool:

@@ -6,7 +6,9 @@ TCP server (:class:`rtc_relay.Relay`), the jupyter_server websocket handler
 
 Resource handling: ``async with RelayCore(config)`` opens the store; leaving it
 frees every room (compacting what changed), stops the relay's tasks, and flushes
-and closes the store.
+and closes the store. With ``config.redis_url`` the store is a
+:class:`~rtc_relay.cluster.Cluster` (rooms shared with the other relays of that Redis);
+entering raises :class:`~rtc_relay.store.StoreUnavailable` when Redis does not answer.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ class RelayCore:
     def __init__(self, config: RelayConfig | None = None, *, store: Store | None = None) -> None:
         self.config = config or RelayConfig()
         self.config.check()
+        if store is None and self.config.redis_url:
+            from .cluster import Cluster  # only a relay that scales out needs the redis package
+
+            store = Cluster(self.config.redis_url)
         self.store: Store = store if store is not None else open_store(self.config.store_spec())
+        self.bus = store if hasattr(store, "publish_awareness") else None
         self.metrics = Metrics()
         self.started = time.time()
         self.tasks = TaskSet()
@@ -66,7 +73,6 @@ class RelayCore:
             return
         self.loop = asyncio.get_running_loop()
         self.flusher = Flusher(self.loop)
-        await self.store.__aenter__()
         self.rooms = RoomManager(
             store=self.store,
             metrics=self.metrics,
@@ -75,7 +81,11 @@ class RelayCore:
             policy_for=self.policy_for,
             cleanup_delay=self.config.cleanup_delay,
             compact_after_bytes=self.config.compact_after_bytes,
+            bus=self.bus,
         )
+        if self.bus is not None:
+            self.bus.attach(self.rooms.rooms.get)
+        await self.store.__aenter__()
         self.serving = True
 
     async def stop(self) -> None:
@@ -128,14 +138,19 @@ class RelayCore:
         return sum(room.remote_members for room in self.rooms.rooms.values())
 
     def health(self) -> tuple[bool, dict[str, object]]:
-        ok = self.serving and self.store.healthy
-        return ok, {
-            "status": "ok" if ok else "unavailable",
+        """``(ok, body)``: status ``ok``; ``degraded`` while serving with a failing store (SQLite writes
+        failing, or Redis unreachable: connected clients are still served); ``unavailable`` when stopped."""
+        healthy = self.store.healthy
+        ok = self.serving and healthy
+        body: dict[str, object] = {
+            "status": "ok" if ok else ("degraded" if self.serving else "unavailable"),
             "serving": self.serving,
-            "store": "ok" if self.store.healthy else "failing",
-            "rooms": len(self.rooms),
-            "clients": self.client_count(),
+            "store": "ok" if healthy else "failing",
         }
+        if self.bus is not None:
+            body["redis"] = "connected" if healthy else "unreachable"
+        body.update(rooms=len(self.rooms), clients=self.client_count())
+        return ok, body
 
     def render_metrics(self) -> str:
         return self.metrics.render(
@@ -148,8 +163,16 @@ class RelayCore:
                     lambda: self.store.backlog_bytes,
                 ),
                 "uptime_seconds": ("Seconds since the relay started.", lambda: round(time.time() - self.started, 3)),
+                **(
+                    {"redis_connected": ("1 while Redis answers, 0 while it is unreachable.", self._redis_up)}
+                    if self.bus is not None
+                    else {}
+                ),
             }
         )
+
+    def _redis_up(self) -> int:
+        return int(self.store.healthy)
 
 
 _DEFAULT = RoomPolicy()

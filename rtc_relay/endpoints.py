@@ -23,8 +23,13 @@ HEALTH = Endpoint(
     path="/health",
     summary="Whether the relay can serve",
     description="200 while the relay accepts connections and its store writes succeed; 503 otherwise. "
-    "The body says which part is failing, and counts rooms and clients.",
-    responses={"200": "The relay is serving.", "503": "The relay is stopping, or its store is failing."},
+    "The body says which part is failing (`status`: ok, degraded while serving with a failing store, "
+    "unavailable; `store`; with --redis-url, `redis`: connected or unreachable), and counts rooms and clients.",
+    responses={
+        "200": "The relay is serving.",
+        "503": "The relay is stopping, or its store is failing (SQLite writes fail, or Redis is unreachable: "
+        "the relay still serves its connected clients and keeps their updates until Redis is back).",
+    },
 )
 
 METRICS = Endpoint(

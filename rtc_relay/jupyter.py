@@ -33,6 +33,7 @@ from .core import RelayCore
 from .names import is_valid_room_name
 from .outbox import coalesce, report_slow_consumer
 from .room import Room
+from .store import StoreUnavailable
 
 __all__ = ["RelayExtension", "RoomWebsocketHandler", "conflicting_extension"]
 
@@ -204,6 +205,14 @@ class RelayExtension(ExtensionApp):
         help="Where rooms persist: 'memory' or the path of an SQLite file; default: jupyter_rtc/rooms.sqlite "
         "in the Jupyter data dir. Document rooms are the projection of their files and are not stored by the relay.",
     )
+    redis_url = Unicode(
+        "",
+        config=True,
+        help="Share rooms with every relay (standalone or in other Jupyter servers) using this Redis, "
+        "e.g. redis://HOST:6379/0: updates and presence fan out through it and the rooms the relay stores "
+        "persist in it (instead of `store`). Document rooms stay with this server, which loads and saves "
+        "their files. Needs the redis package (pip install 'jupyter-rtc[redis]').",
+    )
     cleanup_delay = Float(60.0, config=True, help="Seconds an empty room stays in memory before it is freed.")
     max_message_size = Int(
         1024**3, config=True, help="Largest message a client may send, in bytes (a notebook with big outputs is big)."
@@ -214,12 +223,15 @@ class RelayExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         store = self.store
-        if not store:
+        if self.redis_url:
+            store = ""  # Redis is the store
+        elif not store:
             folder = os.path.join(jupyter_data_dir(), "jupyter_rtc")
             os.makedirs(folder, exist_ok=True)
             store = os.path.join(folder, "rooms.sqlite")
         config = RelayConfig(
             store=store,
+            redis_url=self.redis_url,
             cleanup_delay=self.cleanup_delay,
             max_message_size=self.max_message_size,
             max_outbox=max(self.max_outbox, self.max_message_size),
@@ -242,7 +254,11 @@ class RelayExtension(ExtensionApp):
         self.handlers.append((r"/api/collaboration/room/(.*)", RoomWebsocketHandler))
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
-        await self.core.ensure_started()
+        try:
+            await self.core.ensure_started()
+        except StoreUnavailable as exc:
+            log.error("jupyter-rtc: %s; collaboration rooms are not served", exc)
+            raise
 
     async def stop_extension(self) -> None:
         await self.core.stop()

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .metrics import Metrics
     from .outbox import Flusher
     from .policy import RoomPolicy
-    from .room import Peer
+    from .room import Bus, Peer
     from .store import Store
     from .tasks import TaskSet
 
@@ -47,7 +47,9 @@ class RoomManager:
         policy_for: Callable[[str], RoomPolicy],
         cleanup_delay: float,
         compact_after_bytes: int,
+        bus: Bus | None = None,
     ) -> None:
+        """``bus``: where rooms send their presence beyond this relay (None: nowhere)."""
         self.rooms: dict[str, Room] = {}
         self._store = store
         self._metrics = metrics
@@ -56,6 +58,7 @@ class RoomManager:
         self._policy_for = policy_for
         self._cleanup_delay = cleanup_delay
         self._compact_after_bytes = compact_after_bytes
+        self._bus = bus
 
     def __len__(self) -> int:
         return len(self.rooms)
@@ -64,14 +67,16 @@ class RoomManager:
         """Room ``name``, created and its load started if it is not in memory."""
         room = self.rooms.get(name)
         if room is None:
+            policy = self._policy_for(name)
             room = Room(
                 name,
-                policy=self._policy_for(name),
+                policy=policy,
                 store=self._store,
                 metrics=self._metrics,
                 flusher=self._flusher,
                 tasks=self._tasks,
                 compact_after_bytes=self._compact_after_bytes,
+                bus=self._bus if policy.persist else None,  # rooms not stored are not shared either
             )
             self.rooms[name] = room
             self._tasks.spawn(self._load(room), name=f"load room {name}")
@@ -106,6 +111,7 @@ class RoomManager:
             room.failed = exc
             if self.rooms.get(room.name) is room:
                 del self.rooms[room.name]
+                self._store.forget(room.name)
         else:
             self._metrics.rooms_opened += 1
             log.debug("room %r loaded", room.name)
@@ -124,6 +130,7 @@ class RoomManager:
         if room.ready.done() and room.failed is None:
             if room.has_history:
                 room.compact()
+            self._store.forget(room.name)
             self._metrics.rooms_freed += 1
             log.debug("room %r freed", room.name)
             try:

@@ -17,6 +17,10 @@ Sync rules (the order matters for correctness):
   The sender never gets its own update back. Updates of a read-only connection
   are dropped (counted, never applied, broadcast or stored).
 * Awareness is forwarded to every connection of the room, the sender included.
+* With a bus (scale-out through Redis), the room's awareness also goes to the other relays, and
+  their updates and awareness come in through :meth:`Room.apply_remote` and
+  :meth:`Room.apply_remote_awareness`: fanned out to every local connection, never stored again
+  (the relay that accepted an update stored it).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from .lib0 import (
     var_uint8array,
 )
 from .policy import Refusal, RoomPolicy
+from .store import StoreUnavailable
 from .websocket import frame, frame_header
 
 if TYPE_CHECKING:
@@ -68,6 +73,13 @@ _CODES = frozenset(int(code) for code in CloseCode)
 _LARGE = 1 << 20
 # Seconds a refused client has to send its document before it is closed anyway.
 _RECOVER_TIMEOUT = 5.0
+
+
+class Bus(Protocol):
+    """Where a room's presence goes beyond this relay (the Redis :class:`~rtc_relay.cluster.Cluster`)."""
+
+    def publish_awareness(self, room: str, update: bytes) -> None:
+        """Send an awareness update of ``room`` to the other relays."""
 
 
 class Peer(Protocol):
@@ -115,6 +127,7 @@ class Room:
         flusher: Flusher,
         tasks: TaskSet,
         compact_after_bytes: int,
+        bus: Bus | None = None,
     ) -> None:
         self.name = name
         self.doc = Doc()
@@ -133,6 +146,7 @@ class Room:
         self._flusher = flusher
         self._tasks = tasks
         self._compact_after_bytes = compact_after_bytes
+        self._bus = bus
         self._history_cost = 0  # store cost of updates appended since the last snapshot
         self._snapshot_size = 0
         # Updates that did not advance the document's state: duplicates, or updates whose
@@ -171,12 +185,21 @@ class Room:
         (missing dependencies), so compaction never drops an update that a later
         one could complete.
         """
+        snapshot = self.snapshot()
+        self._store.compact(self.name, snapshot)
+        self._snapshot_size = len(snapshot)
+        self._history_cost = 0
+
+    def snapshot(self) -> bytes:
+        """The whole document as one update, with the updates still waiting for dependencies."""
         snapshot = self.doc.get_update()
         pending = self._settle()
         if pending:
             snapshot = merge_updates(snapshot, *pending)
-        self._store.compact(self.name, snapshot)
-        self._snapshot_size = len(snapshot)
+        return snapshot
+
+    def compacted_elsewhere(self) -> None:
+        """Another relay compacted the shared log: the history counted here is in its snapshot."""
         self._history_cost = 0
 
     def _settle(self) -> list[bytes]:
@@ -281,6 +304,8 @@ class Room:
             gone = self.awareness.remove_owner(peer)
             if gone is not None:
                 self._broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(gone)), None)
+                if self._bus is not None:
+                    self._bus.publish_awareness(self.name, gone)
         return not self.kept
 
     # -- messages ----------------------------------------------------------------
@@ -310,6 +335,8 @@ class Room:
                 self.awareness.apply(peer, data)
                 self._metrics.awareness_in += 1
                 self._broadcast(frame(msg), None)
+                if self._bus is not None:
+                    self._bus.publish_awareness(self.name, data)
             elif kind == MSG_CUSTOM:
                 self._custom(peer, msg)
             elif kind == MSG_QUERY_AWARENESS:
@@ -368,13 +395,43 @@ class Room:
         self._metrics.updates_out += self._broadcast(frame(msg), peer)
         if self.policy.persist:
             self._store.append(self.name, update)
-            self._history_cost += len(update) + _ROW_OVERHEAD
-            if self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size:
-                self.compact()
+            self._grow_history(update)
 
-    def _broadcast(self, data: bytes, sender: Peer | None) -> int:
-        """Queue ``data`` to every subscriber but ``sender`` (every admitted peer when sender is None)."""
-        targets = self.subscribers if sender is not None else self.peers
+    def _grow_history(self, update: bytes) -> None:
+        self._history_cost += len(update) + _ROW_OVERHEAD
+        if self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size:
+            self.compact()
+
+    # -- other relays (scale-out) ------------------------------------------------------
+
+    def apply_remote(self, update: bytes) -> None:
+        """An update another relay accepted (read from the shared log): apply it and send it to every
+        subscribed connection. It is already stored, but counts towards the next compaction.
+        Raises if the update does not decode (the caller logs and skips it)."""
+        doc = self.doc
+        before = doc.get_state()
+        doc.apply_update(update)
+        if doc.get_state() == before:
+            self._unsettled.append(update)
+        msg = frame(bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update))
+        self._metrics.updates_out += self._broadcast(msg, None, self.subscribers)
+        self._grow_history(update)
+
+    def apply_remote_awareness(self, origin: bytes, update: bytes) -> None:
+        """An awareness update from another relay (``origin``: its id): remember it for late joiners
+        and send it to every local connection. Raises :class:`DecodeError` if it does not decode."""
+        self.awareness.apply(f"relay:{origin.hex()}", update)
+        self._broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(update)), None)
+
+    def local_awareness(self) -> bytes | None:
+        """An awareness update holding the states of this relay's connections (None if none)."""
+        return self.awareness.encode_all(lambda owner: not isinstance(owner, str))
+
+    def _broadcast(self, data: bytes, sender: Peer | None, targets: dict[Peer, None] | None = None) -> int:
+        """Queue ``data`` to every subscriber but ``sender`` (every admitted peer when sender is None),
+        or to every one of ``targets``."""
+        if targets is None:
+            targets = self.subscribers if sender is not None else self.peers
         pending = self._flusher.pending
         count = 0
         for peer in targets:
@@ -409,6 +466,9 @@ class Room:
         try:
             await self._store.flush()
             status = "success" if self._store.healthy else "failed"
+        except StoreUnavailable as exc:  # the store logged the outage once; the client is told
+            log.info("room %r: save request %d from %s failed: %s", self.name, save_id, peer.label, exc)
+            status = "failed"
         except Exception:
             log.exception("room %r: save request %d from %s failed", self.name, save_id, peer.label)
             status = "failed"

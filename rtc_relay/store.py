@@ -28,9 +28,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["MemoryStore", "SQLiteStore", "Store", "open_store"]
+__all__ = ["MemoryStore", "SQLiteStore", "Store", "StoreUnavailable", "open_store"]
 
 log = logging.getLogger("rtc_relay.store")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached (a Redis server that does not answer); the message says which."""
 
 
 class Store(Protocol):
@@ -50,6 +54,9 @@ class Store(Protocol):
 
     def compact(self, room: str, snapshot: bytes) -> None:
         """Queue replacing every update of ``room`` appended so far by ``snapshot``."""
+
+    def forget(self, room: str) -> None:
+        """``room`` left the relay's memory (after its last ``compact``); queued writes still happen."""
 
     async def flush(self) -> None:
         """Return once every operation queued before this call is written."""
@@ -85,6 +92,9 @@ class MemoryStore:
 
     def compact(self, room: str, snapshot: bytes) -> None:
         self._rooms[room] = [snapshot]
+
+    def forget(self, room: str) -> None:
+        return None
 
     async def flush(self) -> None:
         return None
@@ -191,6 +201,9 @@ class SQLiteStore:
 
     def compact(self, room: str, snapshot: bytes) -> None:
         self._enqueue(_COMPACT, room, snapshot)
+
+    def forget(self, room: str) -> None:
+        return None
 
     def _enqueue(self, kind: int, room: str, data: bytes) -> None:
         if self._closing:

@@ -38,11 +38,14 @@ Row = dict[str, Any]
 class SharedTables:
     """The tables document and its only writer (relay policy of room :data:`ROOM`)."""
 
-    persist = True  # the relay's store keeps the room, so clients' histories stay prefixes of ours
     remote_writes = False  # the supernode is the only writer
 
     def __init__(self, relay: Any, *, sync_timeout: float = 30.0) -> None:
         self.relay = relay
+        # The relay's store keeps the room, so clients' histories stay prefixes of ours across restarts.
+        # A relay on Redis shares the rooms it stores with other servers: these tables are this server's
+        # own, so there they live in memory and are rebuilt at each start.
+        self.persist = not getattr(getattr(relay, "config", None), "redis_url", "")
         self.sync_timeout = sync_timeout
         self.doc = Doc()
         self.maps: dict[str, Map] = {}

@@ -131,6 +131,17 @@ def relay_process(tmp_path: Path) -> Iterator[Callable[..., Awaitable[RelayProce
 
 
 @pytest.fixture
+def redis_server(jp_asyncio_loop, tmp_path: Path):
+    """A started ``redis_helpers.RedisServer`` (a real redis-server on a free port), killed at teardown."""
+    from redis_helpers import RedisServer
+
+    server = RedisServer(tmp_path)
+    jp_asyncio_loop.run_until_complete(server.start())
+    yield server
+    jp_asyncio_loop.run_until_complete(server.kill())
+
+
+@pytest.fixture
 def collab(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header, jp_asyncio_loop):
     """A :class:`jupyter_helpers.Collab` on pytest-jupyter's server (define ``jp_server_config`` with
     ``jupyter_helpers.server_config()``); its clients are closed, then queued executions finish
