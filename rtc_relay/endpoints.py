@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ENDPOINTS", "HEALTH", "METRICS", "ROOM_PREFIXES", "Endpoint"]
+__all__ = ["ENDPOINTS", "HEALTH", "METRICS", "ROOMS", "ROOM_PREFIXES", "Endpoint"]
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One HTTP path of the relay and its documented responses (status → description)."""
+    """One HTTP path of the relay and its documented responses (status → description).
+
+    ``body``: the file in ``schema/`` describing the JSON body of its 2xx (and 503) answers, if any.
+    """
 
     path: str
     summary: str
@@ -17,6 +20,7 @@ class Endpoint:
     responses: dict[str, str]
     content_type: str = "application/json"
     parameters: tuple[dict, ...] = field(default=())
+    body: str | None = None
 
 
 HEALTH = Endpoint(
@@ -25,6 +29,7 @@ HEALTH = Endpoint(
     description="200 while the relay accepts connections and its store writes succeed; 503 otherwise. "
     "The body says which part is failing, and counts rooms and clients.",
     responses={"200": "The relay is serving.", "503": "The relay is stopping, or its store is failing."},
+    body="relay-health.json",
 )
 
 METRICS = Endpoint(
@@ -34,6 +39,28 @@ METRICS = Endpoint(
     "connections closed by reason (Prometheus text exposition format 0.0.4).",
     responses={"200": "Metrics in Prometheus text format."},
     content_type="text/plain",
+)
+
+ROOMS = Endpoint(
+    path="/api/rtc/rooms",
+    summary="The rooms in memory",
+    description="Every room the relay holds, with its websocket clients. When the relay has tokens, "
+    "a read or write token is required (?token= or 'Authorization: Bearer <token>').",
+    responses={
+        "200": "The rooms, sorted by name.",
+        "401": "A valid token is required (standalone relay).",
+        "403": "The user may not read contents (Jupyter).",
+    },
+    body="room-list.json",
+    parameters=(
+        {
+            "name": "token",
+            "in": "query",
+            "required": False,
+            "description": "Write or read-only token, when the relay requires one.",
+            "schema": {"type": "string"},
+        },
+    ),
 )
 
 _ROOM_PARAMS: tuple[dict, ...] = (
@@ -68,6 +95,7 @@ ROOM_PREFIXES = ("/api/collaboration/room/", "/")
 ENDPOINTS: tuple[Endpoint, ...] = (
     HEALTH,
     METRICS,
+    ROOMS,
     Endpoint(
         path="/{room}",
         summary="Join a room (websocket)",

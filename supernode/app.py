@@ -13,7 +13,7 @@ from traitlets import Bool, Float, Int, Unicode
 from .documents import DocumentManager
 from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
-from .handlers import SessionHandler
+from .handlers import SessionHandler, SpecHandler
 from .journal import ExecutionJournal
 from .tasks import TaskSet
 
@@ -93,6 +93,7 @@ class SupernodeExtension(ExtensionApp):
     def initialize_handlers(self) -> None:
         if getattr(self, "documents", None) is not None:
             self.handlers.append((r"/api/collaboration/session/(.*)", SessionHandler))
+            self.handlers.append((r"/api/rtc/spec\.json", SpecHandler))
             self.handlers.extend(EXECUTION_HANDLERS)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
