@@ -154,11 +154,13 @@ class RoomClient:
             channel = self._channel
             assert channel is not None
             self.connected.set()
+            self._changed.set()
             self._sender = asyncio.create_task(self._send(channel), name=f"rtc_client sender {self.url}")
             try:
                 await self._read(channel)
             finally:
                 self.connected.clear()
+                self._changed.set()
                 if not self._sender.done() and not self._finished:
                     self._sender.cancel()
                     try:
