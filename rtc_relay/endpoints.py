@@ -101,7 +101,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         summary="Join a room (websocket)",
         description="Websocket upgrade into room `room`, speaking the y-websocket protocol.",
         responses=_ROOM_RESPONSES,
-        parameters=_ROOM_PARAMS,
+        parameters=(
+            {
+                **_ROOM_PARAMS[0],
+                "description": "Room name (schema/room-name.json); colons are literal. The rooms named health and "
+                "metrics are joined at /api/collaboration/room/{room} (these paths answer the endpoints above).",
+                "schema": {"$ref": "#/components/schemas/RoomName", "not": {"enum": ["health", "metrics"]}},
+            },
+            *_ROOM_PARAMS[1:],
+        ),
     ),
     Endpoint(
         path="/api/collaboration/room/{room}",

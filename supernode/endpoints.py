@@ -151,7 +151,7 @@ PATHS.update(
                 "jupyter-server-nbmodel's {code, metadata: {cell_id, document_id}} is accepted too (the cell's current "
                 "source runs). Same execution as POST /api/rtc/executions.",
                 "parameters": [{"name": "kernel_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "requestBody": {"required": True, **_json({"type": "object"})},
+                "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/KernelExecuteRequest"})},
                 "responses": {
                     "202": {"description": "Queued; Location is the record's URL.", **_json(_RECORD)},
                     **_errors("400", "403", "404"),
@@ -169,6 +169,7 @@ SCHEMAS.update(
         "ExecutionInput": {"$ref": "schema/execution-input.json"},
         "KernelRestart": {"$ref": "schema/kernel-restart.json"},
         "KernelRestarted": {"$ref": "schema/kernel-restarted.json"},
+        "KernelExecuteRequest": {"$ref": "schema/kernel-execute.json"},
         "Error": {"$ref": "schema/rest-error.json"},
     }
 )

@@ -37,7 +37,12 @@ class SessionHandler(APIHandler):
     async def put(self, path: str) -> None:
         if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read", "contents")):
             raise web.HTTPError(403, "contents:read is required to open a document")
-        body = self.get_json_body() or {}
+        try:  # not get_json_body(): it answers 500 to a body that is not UTF-8
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, 'the body must be {"format": ..., "type": ...}')
         file_format, file_type = body.get("format"), body.get("type")
         if not isinstance(file_format, str) or not isinstance(file_type, str):
             raise web.HTTPError(400, 'the body must be {"format": ..., "type": ...}')
