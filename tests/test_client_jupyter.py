@@ -216,3 +216,23 @@ async def test_presence_rooms_and_spec(server, jp_root_dir):
         rooms = {room["name"]: room for room in await server.rooms()}
         assert rooms[f"json:notebook:{a.file_id}"]["clients"] == 2
     assert await server.spec() == json.loads((ROOT / "spec.json").read_text())
+
+
+async def test_a_notebook_reconnects_after_its_connection_drops_and_converges_once(server, jp_serverapp, jp_root_dir):
+    from rtc_relay.catalogue import CloseCode
+
+    path = write_notebook(jp_root_dir, "drop.ipynb", ["base"])
+    async with await server.open_notebook(path) as a, await server.open_notebook(path) as b:
+        room = jp_serverapp.web_app.settings["rtc_relay"].rooms.rooms[f"json:notebook:{a.file_id}"]
+        for peer in [p for p in room.peers if p.remote]:
+            peer.close(CloseCode.GOING_AWAY, "the server is restarting its room")
+        await a.room.wait_for(lambda: not a.room.connected.is_set() or a.room.reconnects > 0)
+        a.cells[0].insert(0, "a: é ")  # typed while the connection is down (or just back)
+        b.append_cell("b: 中")
+        expected = (["a: é base", "b: 中"], 2)
+        for nb in (a, b):
+            await nb.wait_for(
+                lambda nb=nb: ([c.source for c in nb.cells], len(nb.cells)) == expected and nb.room.reconnects >= 1,
+                timeout=15,
+            )
+        await eventually(lambda: disk_sources(jp_root_dir, path) == expected[0], timeout=10, what="the file")
