@@ -138,3 +138,18 @@ async def test_presence_is_followed(relay):
         finally:
             await a.close()
             await b.close()
+
+
+async def test_a_refusal_after_reconnecting_is_final_and_named(start_relay):
+    relay = await start_relay()
+    port = relay.port
+    async with RelayClient(relay.url) as client:
+        room = await client.join("locked-later")
+        try:
+            await relay.stop()
+            await start_relay(port=port, token=["now-needed"])  # the relay comes back requiring a token
+            with pytest.raises(Unauthorized, match="a valid token is required"):
+                await room.wait_for(lambda: False, timeout=15)
+            assert room.closed.is_set() and room.close_code == 4401 and room.reconnects == 1
+        finally:
+            await room.close()

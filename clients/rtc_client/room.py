@@ -40,7 +40,7 @@ from typing import Any
 from pycrdt import Awareness, Doc
 
 from .channel import Channel, WebsocketChannel
-from .errors import ClientError, ConnectionClosed, DeadlineExceeded, error_for_close
+from .errors import ApiError, ClientError, ConnectionClosed, DeadlineExceeded, error_for_close, error_for_connect
 from .wire import read_var_string, read_var_uint8array, var_string, var_uint, var_uint8array
 
 __all__ = ["RoomClient"]
@@ -97,6 +97,8 @@ class RoomClient:
         self._sender: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._finished = False
+        self._down = False  # disconnected, reconnecting: local updates wait for the next handshake
+        self.error: ClientError | None = None  # once closed: what ended the connection
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -133,10 +135,9 @@ class RoomClient:
                     await task
                 except asyncio.CancelledError:
                     pass
-        if self._channel is not None and not self.closed.is_set():
-            self.close_code, self.close_reason = self._channel.close_code, self._channel.close_reason
-        self.closed.set()
-        self._changed.set()
+        if not self.closed.is_set():
+            channel = self._channel
+            self._end(channel.close_code if channel else None, channel.close_reason if channel else "")
         self.doc.unobserve(self._doc_sub)
         self.awareness.unobserve(self._aw_sub)
 
@@ -149,35 +150,54 @@ class RoomClient:
             self._queue(bytes((_AWARENESS,)) + var_uint8array(update))
 
     async def _run(self) -> None:
-        """Serve connections one after the other until a final close."""
-        while True:
-            channel = self._channel
-            assert channel is not None
-            self.connected.set()
-            self._changed.set()
-            self._sender = asyncio.create_task(self._send(channel), name=f"rtc_client sender {self.url}")
-            try:
-                await self._read(channel)
-            finally:
-                self.connected.clear()
-                self._changed.set()
-                if not self._sender.done() and not self._finished:
-                    self._sender.cancel()
-                    try:
-                        await self._sender
-                    except asyncio.CancelledError:
-                        pass
-            code, reason = channel.close_code, channel.close_reason
-            if self._finished or not self._reconnect or code not in _PASSING:
-                self._end(code, reason)
-                return
-            log.info("rtc_client %s: connection lost (%s %s); reconnecting", self.url, code, reason)
-            if not await self._connect_again():
-                self._end(code, reason)
-                return
+        """Serve connections one after the other until a final close; ``closed`` is always set at the end."""
+        channel = self._channel
+        assert channel is not None
+        try:
+            while True:
+                await self._serve(channel)
+                code, reason = channel.close_code, channel.close_reason
+                if self._finished or not self._reconnect or code not in _PASSING:
+                    self._end(code, reason)
+                    return
+                log.info("rtc_client %s: connection lost (%s %s); reconnecting", self.url, code, reason)
+                refusal = await self._connect_again()
+                if refusal is not None:
+                    self._end(code, reason, refusal)
+                    return
+                channel = self._channel
+        except Exception as exc:
+            log.exception("rtc_client %s: the connection failed", self.url)
+            self._end(channel.close_code, channel.close_reason or f"client error: {exc!r}")
+        finally:
+            if not self.closed.is_set():  # cancelled by close()
+                self._end(channel.close_code, channel.close_reason)
 
-    async def _connect_again(self) -> bool:
-        """Open a new websocket with backoff; False once ``reconnect_for`` seconds passed in vain."""
+    async def _serve(self, channel: Channel) -> None:
+        """One connection: a sender task, and the reader here, until the channel closes."""
+        self._down = False
+        self.connected.set()
+        self._changed.set()
+        self._sender = asyncio.create_task(self._send(channel), name=f"rtc_client sender {self.url}")
+        try:
+            await self._read(channel)
+        finally:
+            self._down = self._reconnect
+            self.connected.clear()
+            self._changed.set()
+            if not self._sender.done() and not self._finished:
+                self._sender.cancel()
+                try:
+                    await self._sender
+                except asyncio.CancelledError:
+                    pass
+
+    async def _connect_again(self) -> ClientError | None:
+        """Open a new websocket with backoff; the reason to stop trying, or None once connected.
+
+        A refusal of the upgrade (401, 403, 404 …: a revoked token, a deleted file) ends at once; a
+        failure to connect is retried for ``reconnect_for`` seconds.
+        """
         self._synced.clear()
         self._forget_remote_presence()
         loop = asyncio.get_running_loop()
@@ -187,18 +207,21 @@ class RoomClient:
             await asyncio.sleep(delay)
             try:
                 self._channel = await WebsocketChannel.connect(self.url, token=self.token, headers=self._headers)
-            except (OSError, ClientError, Exception) as exc:  # refused, reset, HTTP refusal: try again
-                log.info("rtc_client %s: reconnect failed: %s", self.url, exc)
+            except Exception as exc:  # refused, reset, unreachable, or the server refused the upgrade
+                error = error_for_connect(exc, self.url)
+                log.info("rtc_client %s: reconnect failed: %s", self.url, error)
+                if isinstance(error, ApiError) and error.status not in (None, 429) and error.status < 500:
+                    return error
                 if loop.time() + delay > deadline:
-                    return False
+                    return error
                 delay = min(delay * 2, _BACKOFF_MAX)
                 continue
             self.reconnects += 1
-            # Queued document updates are in the document: the new handshake carries them once.
+            # Document updates are in the document: the new handshake carries them once.
             self._outgoing = [m for m in self._outgoing if m and m[0] == _CUSTOM]
             self._greet()
-            return True
-        return False
+            return None
+        return ConnectionClosed(None, "closed by the client")
 
     def _forget_remote_presence(self) -> None:
         """Like y-websocket: a lost connection removes every other client's presence."""
@@ -206,9 +229,10 @@ class RoomClient:
         if others:
             self.awareness.remove_awareness_states(others, "remote")
 
-    def _end(self, code: int | None, reason: str) -> None:
+    def _end(self, code: int | None, reason: str, error: ClientError | None = None) -> None:
         self.close_code = code
         self.close_reason = reason
+        self.error = error or error_for_close(code, reason)
         self.closed.set()
         self._changed.set()
 
@@ -236,9 +260,9 @@ class RoomClient:
         async def _wait() -> None:
             while not predicate():
                 if self.closed.is_set():
-                    if self._finished:
+                    if self._finished or self.error is None:
                         raise ConnectionClosed(self.close_code, self.close_reason)
-                    raise error_for_close(self.close_code, self.close_reason)
+                    raise self.error
                 self._changed.clear()
                 await self._changed.wait()
 
@@ -283,7 +307,7 @@ class RoomClient:
                     return  # closed: the reader reports it
 
     def _on_doc_change(self, event: Any) -> None:
-        if not self._applying:
+        if not self._applying and not self._down:
             self._queue(bytes((_SYNC, _UPDATE)) + var_uint8array(event.update))
 
     def _on_awareness_change(self, topic: str, changes: tuple[dict[str, Any], Any]) -> None:
