@@ -27,7 +27,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .errors import ClientError
-from .execution import FINISHED, cell_events
+from .execution import FINISHED, Execution, cell_events
 from .jupyter import JupyterClient
 
 __all__ = ["main"]
@@ -180,30 +180,39 @@ async def _exec(args: argparse.Namespace) -> int:
         total = len(execution.cell_ids)
         position = {cell_id: i + 1 for i, cell_id in enumerate(execution.cell_ids)}
         _err(f"execution {execution.id}: {total} cell{'s' if total != 1 else ''} of {args.path}\n")
-        async for event in execution.events(timeout=args.timeout):
-            if args.json:
-                _line(event)
-            kind = event["event"]
-            if kind == "output" and not args.json:
-                output = event["output"]
-                text = _output_text(output)
-                if output.get("output_type") == "error" or output.get("name") == "stderr":
-                    _err(text)
-                else:
-                    _out(text)
-            elif kind == "cell":
-                count = event.get("execution_count")
-                suffix = f" [{count}]" if count is not None else ""
-                _err(
-                    f"[{position.get(event['cell_id'], '?')}/{total}] cell {event['cell_id']}: {event['status']}{suffix}\n"
-                )
-            elif kind == "input_request":
-                _err(event.get("prompt") or "input: ")
-                value = await asyncio.to_thread(sys.stdin.readline)
-                await execution.answer(value.rstrip("\n"))
+        try:
+            await _follow(execution, args, total, position)
+        except asyncio.CancelledError:
+            _err(f"execution {execution.id} goes on on the server (jupyter-rtc tail {args.path} follows it)\n")
+            raise
         status = execution.status
         _err(f"execution {execution.id}: {status}\n")
         return EXIT_OK if status == "ok" else EXIT_FAILED
+
+
+async def _follow(execution: Execution, args: argparse.Namespace, total: int, position: dict[str, int]) -> None:
+    """Print the events of ``execution`` until it ends; answer input() from stdin."""
+    async for event in execution.events(timeout=args.timeout):
+        if args.json:
+            _line(event)
+        kind = event["event"]
+        if kind == "output" and not args.json:
+            output = event["output"]
+            text = _output_text(output)
+            if output.get("output_type") == "error" or output.get("name") == "stderr":
+                _err(text)
+            else:
+                _out(text)
+        elif kind == "cell":
+            count = event.get("execution_count")
+            suffix = f" [{count}]" if count is not None else ""
+            _err(
+                f"[{position.get(event['cell_id'], '?')}/{total}] cell {event['cell_id']}: {event['status']}{suffix}\n"
+            )
+        elif kind == "input_request":
+            _err(event.get("prompt") or "input: ")
+            value = await asyncio.to_thread(sys.stdin.readline)
+            await execution.answer(value.rstrip("\n"))
 
 
 # -- tail --------------------------------------------------------------------------------------------

@@ -61,9 +61,12 @@ class JupyterClient:
 
     # -- rooms and documents ------------------------------------------------------------------
 
-    async def open_room(self, room: str, *, reconnect: bool = True, timeout: float = 10.0, **kw: Any) -> RoomClient:
-        """Join ``room`` (any room name) and wait for its first sync."""
-        return await join(self.websocket_url(room, kw.pop("session_id", None)), self.token, reconnect, timeout)
+    async def open_room(
+        self, room: str, *, session_id: str | None = None, reconnect: bool = True, timeout: float = 10.0
+    ) -> RoomClient:
+        """Join ``room`` (any room name, e.g. ``supernode:tables`` whose document holds one top-level map
+        per shared table, keyed by row id) and wait for its first sync."""
+        return await join(self.websocket_url(room, session_id), self.token, reconnect, timeout)
 
     async def open_notebook(self, path: str, *, reconnect: bool = True, timeout: float = 10.0) -> Notebook:
         """Open the notebook at ``path`` as a live :class:`~rtc_client.notebook.Notebook`."""

@@ -267,8 +267,8 @@ class Cell:
 
     @property
     def outputs(self) -> list[dict[str, Any]]:
-        outputs = self._ymap.get("outputs")
-        return [] if outputs is None else self.to_dict().get("outputs", [])
+        """The outputs as nbformat JSON (none for markdown and raw cells)."""
+        return self.to_dict().get("outputs", [])
 
     @property
     def metadata(self) -> dict[str, Any]:
