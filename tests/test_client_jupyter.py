@@ -18,6 +18,7 @@ from rtc_client import (
     JupyterClient,
     NotFound,
     ReadOnly,
+    SessionExpired,
     SourceChanged,
 )
 from rtc_client.jupyter import source_hash
@@ -187,6 +188,9 @@ async def test_errors_come_from_one_hierarchy_with_the_servers_message(server, j
         assert changed.value.code == "source_changed" and changed.value.status == 409
     with pytest.raises(NotFound):
         await server.execution("0" * 32)
+    async with await server.open_notebook(path) as nb:
+        with pytest.raises(SessionExpired, match="unknown_session"):  # a client of an earlier load of the file
+            await server.open_room(f"json:notebook:{nb.file_id}", session_id="an-earlier-load")
     async with JupyterClient(f"http://127.0.0.1:{jp_http_port}{jp_base_url}", "wrong-token") as stranger:
         with pytest.raises(Forbidden):  # Jupyter answers 403 to a wrong token
             await stranger.execute(path)
