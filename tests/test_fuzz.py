@@ -27,7 +27,7 @@ BOTH = {"/api/rtc/rooms", "/api/collaboration/room/{room}"}  # served by both
 WEBSOCKETS = {"/{room}", "/api/collaboration/room/{room}"}
 # Invalid names for /{room} include "health" and "metrics": those paths answer as the endpoints of those names.
 NO_NEGATIVE = {"/{room}"}
-EXAMPLES = 10  # per operation and generation mode: the whole run stays within a few seconds
+EXAMPLES = 8  # per operation and generation mode: the whole run stays within a few seconds
 
 pytestmark = pytest.mark.timeout(180)
 

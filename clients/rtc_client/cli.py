@@ -26,9 +26,14 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from .errors import ClientError
-from .execution import FINISHED, Execution, cell_events
-from .jupyter import JupyterClient
+from .execution import FINISHED, cell_events
+
+if TYPE_CHECKING:
+    from .execution import Execution
+    from .jupyter import JupyterClient
 
 __all__ = ["main"]
 
@@ -95,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(argv)  # before the heavier imports, so that --help answers at once
     command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = _COMMANDS[args.command]
     try:
         return asyncio.run(_interruptible(command(args)))
@@ -121,6 +126,12 @@ async def _interruptible(work: Coroutine[Any, Any, int]) -> int:
             loop.remove_signal_handler(sig)
 
 
+def _server(args: argparse.Namespace) -> JupyterClient:
+    from .jupyter import JupyterClient
+
+    return JupyterClient(args.url, args.token)
+
+
 def _out(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -139,7 +150,7 @@ def _line(obj: Any) -> None:
 
 
 async def _cat(args: argparse.Namespace) -> int:
-    async with JupyterClient(args.url, args.token) as server:
+    async with _server(args) as server:
         async with await server.open_notebook(args.path, reconnect=False) as nb:
             content = nb.to_dict()
     if args.json:
@@ -175,7 +186,7 @@ def _output_text(output: dict[str, Any]) -> str:
 
 
 async def _exec(args: argparse.Namespace) -> int:
-    async with JupyterClient(args.url, args.token) as server:
+    async with _server(args) as server:
         execution = await server.execute(args.path, args.cell_ids or None)
         total = len(execution.cell_ids)
         position = {cell_id: i + 1 for i, cell_id in enumerate(execution.cell_ids)}
@@ -232,7 +243,7 @@ async def _tail(args: argparse.Namespace) -> int:
             return remaining[0] > 0
         return True
 
-    async with JupyterClient(args.url, args.token) as server:
+    async with _server(args) as server:
         async with await server.open_notebook(args.path) as nb:
             seen = {record["id"]: _snapshot(record) for record in await server.executions(args.path)}
             _err(f"following {args.path} (room json:notebook:{nb.file_id})\n")
@@ -327,7 +338,7 @@ def _describe(event: dict[str, Any]) -> str:
 
 
 async def _rooms(args: argparse.Namespace) -> int:
-    async with JupyterClient(args.url, args.token) as server:
+    async with _server(args) as server:
         rooms = await server.rooms()
     if args.json:
         _line({"rooms": rooms})
