@@ -10,6 +10,7 @@ from pathlib import Path
 
 import hypothesis
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase
 from hypothesis.errors import Unsatisfiable
@@ -27,7 +28,7 @@ BOTH = {"/api/rtc/rooms", "/api/collaboration/room/{room}"}  # served by both
 WEBSOCKETS = {"/{room}", "/api/collaboration/room/{room}"}
 # Invalid names for /{room} include "health" and "metrics": those paths answer as the endpoints of those names.
 NO_NEGATIVE = {"/{room}"}
-EXAMPLES = 8  # per operation and generation mode: the whole run stays within a few seconds
+EXAMPLES = 12  # per operation and generation mode: the whole run stays within a few seconds
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -52,6 +53,7 @@ def _fuzz(spec: dict, jupyter: str, standalone: str, auth: dict[str, str]) -> li
     """Run every operation against the server(s) serving it; return one text per failing operation."""
     schema = schemathesis.openapi.from_dict(spec)
     failures: list[str] = []
+    session = requests.Session()  # one connection pool for the whole run
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} == set(spec["paths"]), "schemathesis must see every path"
     for operation in operations:
@@ -63,15 +65,16 @@ def _fuzz(spec: dict, jupyter: str, standalone: str, auth: dict[str, str]) -> li
                 if mode is GenerationMode.NEGATIVE and operation.path in NO_NEGATIVE:
                     continue
                 try:
-                    _run(operation, mode, base, auth)
+                    _run(operation, mode, base, auth, session)
                 except Unsatisfiable:  # nothing to make invalid (no parameter, no body)
                     assert mode is GenerationMode.NEGATIVE, operation.path
                 except (Exception, FailureGroup) as exc:  # one report per operation, server and mode
                     failures.append(f"{operation.method.upper()} {operation.path} on {base} ({mode.value}): {exc}")
+    session.close()
     return failures
 
 
-def _run(operation, mode: GenerationMode, base: str, auth: dict[str, str]) -> None:
+def _run(operation, mode: GenerationMode, base: str, auth: dict[str, str], session: requests.Session) -> None:
     @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
     @hypothesis.settings(
         max_examples=EXAMPLES,
@@ -83,6 +86,6 @@ def _run(operation, mode: GenerationMode, base: str, auth: dict[str, str]) -> No
     )
     def check(case) -> None:
         excluded = [positive_data_acceptance, negative_data_rejection] if operation.path in WEBSOCKETS else []
-        case.call_and_validate(base_url=base, headers=auth, timeout=30, excluded_checks=excluded)
+        case.call_and_validate(base_url=base, headers=auth, timeout=30, excluded_checks=excluded, session=session)
 
     check()
