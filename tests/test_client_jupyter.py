@@ -240,3 +240,13 @@ async def test_a_notebook_reconnects_after_its_connection_drops_and_converges_on
                 timeout=15,
             )
         await eventually(lambda: disk_sources(jp_root_dir, path) == expected[0], timeout=10, what="the file")
+
+
+async def test_a_cell_typed_here_runs_at_once_the_server_has_it(server, jp_root_dir):
+    path = write_notebook(jp_root_dir, "typed.ipynb", ["x = 0"])
+    async with await server.open_notebook(path) as nb:
+        for i in range(3):  # inserted and run at once: the server must already have the new cell
+            cell = nb.append_cell(f"print('run {i} ✓')")
+            record = await (await nb.execute([cell.id])).wait(timeout=60, check=True)
+            assert record["cells"][0]["outputs"][0]["text"] == f"run {i} ✓\n"
+        await nb.flush()  # nothing pending: answers at once

@@ -73,7 +73,7 @@ class JupyterClient:
         session = await self.session(path)
         room = f"json:notebook:{session['fileId']}"
         client = await join(self.websocket_url(room, session["sessionId"]), self.token, reconnect, timeout)
-        return Notebook(client, path=path, session_id=session["sessionId"], file_id=session["fileId"])
+        return Notebook(client, path=path, session_id=session["sessionId"], file_id=session["fileId"], server=self)
 
     async def session(self, path: str, file_format: str = "json", file_type: str = "notebook") -> dict[str, Any]:
         """``PUT /api/collaboration/session/{path}``: ``{"format", "type", "fileId", "sessionId"}``."""

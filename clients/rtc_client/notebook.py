@@ -28,6 +28,8 @@ from .presence import Presence
 from .text import index_to_utf8, minimal_edit, utf16_to_index
 
 if TYPE_CHECKING:
+    from .execution import Execution
+    from .jupyter import JupyterClient
     from .room import RoomClient
 
 __all__ = ["Cell", "Notebook"]
@@ -52,8 +54,17 @@ class Notebook:
     """A live notebook: ``path``, ``room`` (the :class:`~rtc_client.room.RoomClient` syncing it),
     ``presence``. Close it with ``await notebook.close()`` or ``async with``."""
 
-    def __init__(self, room: RoomClient, *, path: str = "", session_id: str = "", file_id: str = "") -> None:
+    def __init__(
+        self,
+        room: RoomClient,
+        *,
+        path: str = "",
+        session_id: str = "",
+        file_id: str = "",
+        server: JupyterClient | None = None,
+    ) -> None:
         self.room = room
+        self.server = server
         self.path = path
         self.session_id = session_id
         self.file_id = file_id
@@ -144,6 +155,20 @@ class Notebook:
 
     def _ycell(self, cell_id: str) -> Map:
         return self._cells[self.index(cell_id)]
+
+    # -- the server's side ----------------------------------------------------------------------
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until the server holds every edit made here so far (before running what was just typed)."""
+        await self.room.flush(timeout)
+
+    async def execute(self, cell_ids: list[str] | None = None, **kw: Any) -> Execution:
+        """Run cells of this notebook by id (every code cell when None), once the server has our edits;
+        the keywords are :meth:`JupyterClient.execute`'s."""
+        if self.server is None:
+            raise TypeError("this notebook was not opened through a JupyterClient")
+        await self.flush()
+        return await self.server.execute(self.path, cell_ids, **kw)
 
     # -- waiting and following ----------------------------------------------------------------
 

@@ -98,6 +98,8 @@ class RoomClient:
         self._wake = asyncio.Event()
         self._finished = False
         self._down = False  # disconnected, reconnecting: local updates wait for the next handshake
+        self._step1_sent = 0  # SyncStep1 messages sent on this connection, and SyncStep2 answers seen
+        self._step2_seen = 0
         self.error: ClientError | None = None  # once closed: what ended the connection
 
     # -- lifecycle --------------------------------------------------------------
@@ -143,8 +145,9 @@ class RoomClient:
 
     def _greet(self) -> None:
         """Queue what opens every connection: our state vector and our presence."""
+        self._step2_seen = self._step1_sent  # answers to a lost connection's SyncStep1 never come
         if self._send_step1:
-            self._queue(bytes((_SYNC, _STEP1)) + var_uint8array(self.doc.get_state()))
+            self._queue_step1()
         if self.awareness.get_local_state() is not None:
             update = self.awareness.encode_awareness_update([self.awareness.client_id])
             self._queue(bytes((_AWARENESS,)) + var_uint8array(update))
@@ -271,6 +274,21 @@ class RoomClient:
         except asyncio.TimeoutError:
             raise DeadlineExceeded(f"{self.url}: condition not met within {timeout}s") from None
 
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until the relay applied every change made here so far.
+
+        The relay handles a connection's messages in order and answers a SyncStep1 with a SyncStep2,
+        so once the answer to a SyncStep1 queued after our changes arrives, the changes are in the room
+        (and with the room's other clients, e.g. the server's own copy of a notebook).
+        """
+        self._queue_step1()
+        target = self._step1_sent
+        await self.wait_for(lambda: self._step2_seen >= target, timeout)
+
+    def _queue_step1(self) -> None:
+        self._step1_sent += 1
+        self._queue(bytes((_SYNC, _STEP1)) + var_uint8array(self.doc.get_state()))
+
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
         """Wait until the relay closed the connection; return the close code."""
         await asyncio.wait_for(self.closed.wait(), timeout)
@@ -347,6 +365,7 @@ class RoomClient:
                 finally:
                     self._applying = False
                 if sub == _STEP2:
+                    self._step2_seen += 1
                     self._synced.set()
         elif kind == _AWARENESS:
             self.received.append((kind, None))
