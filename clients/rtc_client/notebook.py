@@ -112,7 +112,13 @@ class Notebook:
     # -- editing cells --------------------------------------------------------------------
 
     def insert_cell(
-        self, index: int, source: str = "", cell_type: str = "code", *, metadata: dict | None = None, cell_id=None
+        self,
+        index: int,
+        source: str = "",
+        cell_type: str = "code",
+        *,
+        metadata: dict | None = None,
+        cell_id: str | None = None,
     ) -> Cell:
         """Insert a new cell at ``index`` (``len(cells)`` appends); return it."""
         self._check_writable()
