@@ -143,6 +143,7 @@ class Connection(asyncio.Protocol):
             self._reply(200, relay.render_metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
         elif request.path == ROOMS.path:
             if relay.access(request) is None:
+                log.info("%s: room list refused: no valid token", self.label)
                 self._reply(401, b'{"error":"unauthorized","message":"a valid token is required"}', "application/json")
             else:
                 self._reply(200, json.dumps(room_list(relay)).encode(), "application/json")
