@@ -94,16 +94,16 @@ async def test_unicode_edits_from_a_browser_and_from_python_never_garble(
         cell = nb.cells[0]
         url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}api/collaboration/room"
         browser = await node_client(url, f"json:notebook:{nb.file_id}", jp_serverapp.identity_provider.token)
-        await browser.wait_synced()
+        await browser.wait_synced(timeout=20)
         source = ["cells", 0, "source"]
-        await browser.request({"cmd": "wait_at", "path": source, "equals": "héllo 😀 wörld 中文"})
+        await browser.request({"cmd": "wait_at", "path": source, "equals": "héllo 😀 wörld 中文", "timeout": 20}, 25)
 
         # Python: after the emoji (code point 7), then before 中 (code point 15 once 🎉 is in)
         cell.insert(7, "🎉")
         cell.insert(15, "ç")
         expected = "héllo 😀🎉 wörld ç中文"
         assert cell.source == expected
-        await browser.request({"cmd": "wait_at", "path": source, "equals": expected})
+        await browser.request({"cmd": "wait_at", "path": source, "equals": expected, "timeout": 20}, 25)
 
         # The browser: UTF-16 offsets (each emoji is 2 units): insert after 🎉, delete the "ö"
         units = "héllo 😀🎉".encode("utf-16-le").__len__() // 2
@@ -115,16 +115,18 @@ async def test_unicode_edits_from_a_browser_and_from_python_never_garble(
         # Python again, with positions a browser reported (UTF-16), and a whole-source rewrite
         cell.replace(units, units + 3, "→", unit="utf16")
         expected = "héllo 😀🎉→ wrld ç中文"
-        await browser.request({"cmd": "wait_at", "path": source, "equals": expected})
+        await browser.request({"cmd": "wait_at", "path": source, "equals": expected, "timeout": 20}, 25)
         cell.set_source("héllo 😀🎉→ world! ç中文")
-        await browser.request({"cmd": "wait_at", "path": source, "equals": "héllo 😀🎉→ world! ç中文"})
+        await browser.request(
+            {"cmd": "wait_at", "path": source, "equals": "héllo 😀🎉→ world! ç中文", "timeout": 20}, 25
+        )
 
         # Both sides at once, at the two ends: both edits kept, each once
         browser.send({"cmd": "insert_at", "path": source, "index": 0, "text": "👩‍👩‍👧"})
         cell.insert(len(cell.source), " ñ")
         final = "👩‍👩‍👧héllo 😀🎉→ world! ç中文 ñ"
         await nb.wait_for(lambda: cell.source == final)
-        await browser.request({"cmd": "wait_at", "path": source, "equals": final})
+        await browser.request({"cmd": "wait_at", "path": source, "equals": final, "timeout": 20}, 25)
         await eventually(lambda: (disk_sources(jp_root_dir, path) or [""])[0] == final, timeout=10, what="the file")
 
 
