@@ -1,8 +1,8 @@
 """One client connection: HTTP upgrade, websocket framing, and the hand-off to a room.
 
 A :class:`Connection` is an ``asyncio.Protocol``: it runs on the transport's
-callbacks with no task of its own. It reads the request head, answers ``/health``
-and ``/metrics``, or upgrades to a websocket and joins a room. Frames are decoded
+callbacks with no task of its own. It reads the request head, answers ``/health``,
+``/metrics`` and ``/api/rtc/rooms``, or upgrades to a websocket and joins a room. Frames are decoded
 as they arrive and each message is handed to the room synchronously; outgoing
 frames are queued in ``outbox`` and written once per loop turn by the flusher.
 
@@ -26,8 +26,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from .catalogue import CloseCode, RelayError
-from .endpoints import HEALTH, METRICS
+from .endpoints import HEALTH, METRICS, ROOMS
 from .http import MAX_HEAD_BYTES, Request, parse_head, response
+from .listing import room_list
 from .names import room_name_from_path
 from .outbox import coalesce, report_slow_consumer
 from .websocket import (
@@ -140,6 +141,12 @@ class Connection(asyncio.Protocol):
             self._reply(200 if ok else 503, json.dumps(body).encode(), "application/json")
         elif request.path == METRICS.path:
             self._reply(200, relay.render_metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
+        elif request.path == ROOMS.path:
+            if relay.access(request) is None:
+                log.info("%s: room list refused: no valid token", self.label)
+                self._reply(401, b'{"error":"unauthorized","message":"a valid token is required"}', "application/json")
+            else:
+                self._reply(200, json.dumps(room_list(relay)).encode(), "application/json")
         elif not request.wants_websocket:
             self._reply(426, b"this is a Yjs websocket relay: connect with a websocket to /ROOM\n", Upgrade="websocket")
         elif request.header("sec-websocket-version") != "13":

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ENDPOINTS", "HEALTH", "METRICS", "ROOM_PREFIXES", "Endpoint"]
+__all__ = ["ENDPOINTS", "HEALTH", "METRICS", "ROOMS", "ROOM_PREFIXES", "Endpoint"]
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One HTTP path of the relay and its documented responses (status → description)."""
+    """One HTTP path of the relay and its documented responses (status → description).
+
+    ``body``: the file in ``schema/`` describing the JSON body of its 2xx (and 503) answers, if any.
+    """
 
     path: str
     summary: str
@@ -17,6 +20,7 @@ class Endpoint:
     responses: dict[str, str]
     content_type: str = "application/json"
     parameters: tuple[dict, ...] = field(default=())
+    body: str | None = None
 
 
 HEALTH = Endpoint(
@@ -30,6 +34,7 @@ HEALTH = Endpoint(
         "503": "The relay is stopping, or its store is failing (SQLite writes fail, or Redis is unreachable: "
         "the relay still serves its connected clients and keeps their updates until Redis is back).",
     },
+    body="relay-health.json",
 )
 
 METRICS = Endpoint(
@@ -39,6 +44,28 @@ METRICS = Endpoint(
     "connections closed by reason (Prometheus text exposition format 0.0.4).",
     responses={"200": "Metrics in Prometheus text format."},
     content_type="text/plain",
+)
+
+ROOMS = Endpoint(
+    path="/api/rtc/rooms",
+    summary="The rooms in memory",
+    description="Every room the relay holds, with its websocket clients. When the relay has tokens, "
+    "a read or write token is required (?token= or 'Authorization: Bearer <token>').",
+    responses={
+        "200": "The rooms, sorted by name.",
+        "401": "A valid token is required (standalone relay).",
+        "403": "The user may not read contents (Jupyter).",
+    },
+    body="room-list.json",
+    parameters=(
+        {
+            "name": "token",
+            "in": "query",
+            "required": False,
+            "description": "Write or read-only token, when the relay requires one.",
+            "schema": {"type": "string"},
+        },
+    ),
 )
 
 _ROOM_PARAMS: tuple[dict, ...] = (
@@ -73,12 +100,21 @@ ROOM_PREFIXES = ("/api/collaboration/room/", "/")
 ENDPOINTS: tuple[Endpoint, ...] = (
     HEALTH,
     METRICS,
+    ROOMS,
     Endpoint(
         path="/{room}",
         summary="Join a room (websocket)",
         description="Websocket upgrade into room `room`, speaking the y-websocket protocol.",
         responses=_ROOM_RESPONSES,
-        parameters=_ROOM_PARAMS,
+        parameters=(
+            {
+                **_ROOM_PARAMS[0],
+                "description": "Room name (schema/room-name.json); colons are literal. The rooms named health and "
+                "metrics are joined at /api/collaboration/room/{room} (these paths answer the endpoints above).",
+                "schema": {"$ref": "#/components/schemas/RoomName", "not": {"enum": ["health", "metrics"]}},
+            },
+            *_ROOM_PARAMS[1:],
+        ),
     ),
     Endpoint(
         path="/api/collaboration/room/{room}",

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
-from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.application import ExtensionApp
 from tornado import web
@@ -30,12 +31,13 @@ from traitlets import Float, Int, Unicode
 from .catalogue import CloseCode, RelayError
 from .config import RelayConfig
 from .core import RelayCore
+from .listing import room_list
 from .names import is_valid_room_name
 from .outbox import coalesce, report_slow_consumer
 from .room import Room
 from .store import StoreUnavailable
 
-__all__ = ["RelayExtension", "RoomWebsocketHandler", "conflicting_extension"]
+__all__ = ["RelayExtension", "RoomListHandler", "RoomWebsocketHandler", "conflicting_extension"]
 
 log = logging.getLogger("rtc_relay.jupyter")
 _ids = itertools.count(1)
@@ -194,6 +196,20 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.outbox.clear()
 
 
+class RoomListHandler(APIHandler):
+    """``GET /api/rtc/rooms``: the rooms in memory (``schema/room-list.json``); needs ``contents:read``."""
+
+    auth_resource = "contents"
+
+    @web.authenticated
+    async def get(self) -> None:
+        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read", "contents")):
+            raise web.HTTPError(403, "contents:read is required to list rooms")
+        core: RelayCore = self.settings[SETTINGS_KEY]
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(room_list(core)))
+
+
 class RelayExtension(ExtensionApp):
     """Serves relay rooms inside jupyter_server."""
 
@@ -252,6 +268,7 @@ class RelayExtension(ExtensionApp):
             )
             return
         self.handlers.append((r"/api/collaboration/room/(.*)", RoomWebsocketHandler))
+        self.handlers.append((r"/api/rtc/rooms", RoomListHandler))
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         try:

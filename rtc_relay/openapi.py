@@ -8,7 +8,12 @@ from . import __version__
 from .endpoints import ENDPOINTS
 from .schema import schema_path
 
-__all__ = ["build_spec", "render"]
+__all__ = ["build_spec", "component_name", "render"]
+
+
+def component_name(schema_file: str) -> str:
+    """``"relay-health.json"`` → ``"RelayHealth"``: the component a schema file becomes."""
+    return "".join(part.capitalize() for part in schema_file.removesuffix(".json").split("-"))
 
 
 def build_spec() -> dict:
@@ -17,14 +22,20 @@ def build_spec() -> dict:
         room_name = json.load(f)
     room_name = {k: v for k, v in room_name.items() if not k.startswith("$") and not k.startswith("x-")}
     paths = {}
+    schemas: dict[str, dict] = {"RoomName": room_name}
     for ep in ENDPOINTS:
+        media: dict = {}
+        if ep.body:
+            name = component_name(ep.body)
+            schemas[name] = {"$ref": f"schema/{ep.body}"}
+            media = {"schema": {"$ref": f"#/components/schemas/{name}"}}
         op: dict = {
             "summary": ep.summary,
             "description": ep.description,
             "responses": {
                 status: (
-                    {"description": text, "content": {ep.content_type: {}}}
-                    if status.startswith("2")
+                    {"description": text, "content": {ep.content_type: media}}
+                    if status.startswith("2") or (status == "503" and media)
                     else {"description": text}
                 )
                 for status, text in ep.responses.items()
@@ -42,7 +53,7 @@ def build_spec() -> dict:
             "tests fail when this file and the code disagree.",
         },
         "paths": paths,
-        "components": {"schemas": {"RoomName": room_name}},
+        "components": {"schemas": schemas},
     }
 
 

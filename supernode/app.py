@@ -13,7 +13,7 @@ from traitlets import Bool, Float, Int, Unicode
 from .documents import DocumentManager
 from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
-from .handlers import SessionHandler
+from .handlers import SessionHandler, SpecHandler
 from .journal import ExecutionJournal
 from .table_feeds import TableFeeds
 from .table_handlers import HANDLERS as TABLE_HANDLERS
@@ -124,6 +124,7 @@ class SupernodeExtension(ExtensionApp):
     def initialize_handlers(self) -> None:
         if getattr(self, "documents", None) is not None:
             self.handlers.append((r"/api/collaboration/session/(.*)", SessionHandler))
+            self.handlers.append((r"/api/rtc/spec\.json", SpecHandler))
             self.handlers.extend(EXECUTION_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
 

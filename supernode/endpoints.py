@@ -23,18 +23,7 @@ PATHS: dict[str, dict] = {
             ],
             "requestBody": {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "format": {"enum": ["json", "text", "base64"]},
-                                "type": {"type": "string", "examples": ["notebook", "file"]},
-                            },
-                            "required": ["format", "type"],
-                        }
-                    }
-                },
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SessionRequest"}}},
             },
             "responses": {
                 "200": {
@@ -54,16 +43,8 @@ PATHS: dict[str, dict] = {
 }
 
 SCHEMAS: dict[str, dict] = {
-    "DocumentSession": {
-        "type": "object",
-        "properties": {
-            "format": {"type": "string"},
-            "type": {"type": "string"},
-            "fileId": {"type": "string"},
-            "sessionId": {"type": "string", "description": "Names the current load of the document."},
-        },
-        "required": ["format", "type", "fileId", "sessionId"],
-    }
+    "SessionRequest": {"$ref": "schema/session-request.json"},
+    "DocumentSession": {"$ref": "schema/document-session.json"},
 }
 
 
@@ -112,10 +93,7 @@ PATHS.update(
                 "summary": "List executions",
                 "parameters": [{"name": "path", "in": "query", "required": False, "schema": {"type": "string"}}],
                 "responses": {
-                    "200": {
-                        "description": "Newest first.",
-                        **_json({"type": "object", "properties": {"executions": {"type": "array", "items": _RECORD}}}),
-                    }
+                    "200": {"description": "Newest first.", **_json({"$ref": "#/components/schemas/ExecutionList"})}
                 },
             },
         },
@@ -144,10 +122,7 @@ PATHS.update(
             "parameters": [_EXECUTION_ID],
             "post": {
                 "summary": "Answer the input() the running cell waits for",
-                "requestBody": {
-                    "required": True,
-                    **_json({"type": "object", "properties": {"value": {"type": "string"}}, "required": ["value"]}),
-                },
+                "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/ExecutionInput"})},
                 "responses": {"200": {"description": "Answered.", **_json(_RECORD)}, **_errors("400", "404", "409")},
             },
         },
@@ -155,22 +130,19 @@ PATHS.update(
             "post": {
                 "summary": "Restart a notebook's kernel, optionally running all its cells after",
                 "description": "Queued executions of the notebook are cancelled; the running one is aborted.",
-                "requestBody": {
-                    "required": True,
-                    **_json(
-                        {
-                            "type": "object",
-                            "properties": {"path": {"type": "string"}, "run_all": {"type": "boolean"}},
-                            "required": ["path"],
-                        }
-                    ),
-                },
+                "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/KernelRestart"})},
                 "responses": {
-                    "200": {"description": "Restarted."},
+                    "200": {"description": "Restarted.", **_json({"$ref": "#/components/schemas/KernelRestarted"})},
                     "202": {"description": "Restarted; every code cell queued (the record).", **_json(_RECORD)},
                     **_errors("400", "404"),
                 },
             },
+        },
+        "/api/rtc/spec.json": {
+            "get": {
+                "summary": "This OpenAPI document",
+                "responses": {"200": {"description": "spec.json.", **_json({"type": "object"})}},
+            }
         },
         "/api/kernels/{kernel_id}/execute": {
             "post": {
@@ -179,7 +151,7 @@ PATHS.update(
                 "jupyter-server-nbmodel's {code, metadata: {cell_id, document_id}} is accepted too (the cell's current "
                 "source runs). Same execution as POST /api/rtc/executions.",
                 "parameters": [{"name": "kernel_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "requestBody": {"required": True, **_json({"type": "object"})},
+                "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/KernelExecuteRequest"})},
                 "responses": {
                     "202": {"description": "Queued; Location is the record's URL.", **_json(_RECORD)},
                     **_errors("400", "403", "404"),
@@ -193,14 +165,12 @@ SCHEMAS.update(
     {
         "ExecutionRequest": {"$ref": "schema/execution-request.json"},
         "ExecutionRecord": {"$ref": "schema/execution-record.json"},
-        "Error": {
-            "type": "object",
-            "properties": {
-                "error": {"type": "string", "description": "A code of schema/rest-errors.json."},
-                "message": {"type": "string"},
-            },
-            "required": ["error", "message"],
-        },
+        "ExecutionList": {"$ref": "schema/execution-list.json"},
+        "ExecutionInput": {"$ref": "schema/execution-input.json"},
+        "KernelRestart": {"$ref": "schema/kernel-restart.json"},
+        "KernelRestarted": {"$ref": "schema/kernel-restarted.json"},
+        "KernelExecuteRequest": {"$ref": "schema/kernel-execute.json"},
+        "Error": {"$ref": "schema/rest-error.json"},
     }
 )
 

@@ -164,12 +164,13 @@ class KernelExecuteHandler(ApiBase):
         self._reply(202, execution.to_json(), self._location(execution.id))
 
 
-_ID = r"(?P<execution_id>[0-9a-f]{32})"
+# Any segment reaches the handlers, so a malformed id is answered in JSON (404 not_found) like an unknown one.
+_ID = r"(?P<execution_id>[^/]+)"
 HANDLERS = [
     (r"/api/rtc/executions", ExecutionsHandler),
     (rf"/api/rtc/executions/{_ID}", ExecutionHandler),
     (rf"/api/rtc/executions/{_ID}/interrupt", InterruptHandler),
     (rf"/api/rtc/executions/{_ID}/input", InputHandler),
     (r"/api/rtc/kernels/restart", RestartHandler),
-    (r"/api/kernels/(?P<kernel_id>[\w-]+)/execute", KernelExecuteHandler),
+    (r"/api/kernels/(?P<kernel_id>[^/]+)/execute", KernelExecuteHandler),
 ]

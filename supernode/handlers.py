@@ -4,11 +4,14 @@
 ``{"format", "type", "fileId", "sessionId"}``: 200 when the file already had an id,
 201 when it was just indexed, 404 when there is no such file. Opening a document
 for reading needs ``contents:read`` only.
+
+``GET /api/rtc/spec.json`` answers the OpenAPI document of every endpoint (``spec.json``).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import APIHandler
@@ -16,7 +19,7 @@ from tornado import web
 
 from .documents import DocumentLoadError, DocumentManager
 
-__all__ = ["SessionHandler"]
+__all__ = ["SessionHandler", "SpecHandler", "spec_path"]
 
 _HTTP_STATUS = {4404: 404, 4400: 400}
 
@@ -34,7 +37,12 @@ class SessionHandler(APIHandler):
     async def put(self, path: str) -> None:
         if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read", "contents")):
             raise web.HTTPError(403, "contents:read is required to open a document")
-        body = self.get_json_body() or {}
+        try:  # not get_json_body(): it answers 500 to a body that is not UTF-8
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, 'the body must be {"format": ..., "type": ...}')
         file_format, file_type = body.get("format"), body.get("type")
         if not isinstance(file_format, str) or not isinstance(file_type, str):
             raise web.HTTPError(400, 'the body must be {"format": ..., "type": ...}')
@@ -55,3 +63,23 @@ class SessionHandler(APIHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"format": file_format, "type": file_type, "fileId": file_id, "sessionId": session}))
+
+
+_HERE = Path(__file__).resolve().parent
+
+
+def spec_path() -> Path:
+    """``spec.json``: inside the wheel, or at the root of a checkout."""
+    for path in (_HERE / "spec.json", _HERE.parent / "spec.json"):
+        if path.is_file():
+            return path
+    raise FileNotFoundError("spec.json is neither in the package nor beside it")
+
+
+class SpecHandler(APIHandler):
+    """The OpenAPI document of the server's jupyter-rtc endpoints."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(spec_path().read_bytes())

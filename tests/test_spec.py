@@ -46,3 +46,176 @@ async def test_every_documented_path_is_served(relay):
     # Room paths answer plain HTTP with 426 (they want a websocket upgrade).
     assert (await http_get(base + "/some-room"))[0] == 426
     assert (await http_get(base + "/api/collaboration/room/json:notebook:x"))[0] == 426
+
+
+# -- drift between the document and what the servers serve -------------------------------------------
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+
+import pytest  # noqa: E402
+
+from jupyter_helpers import server_config, write_notebook  # noqa: E402
+
+METHODS = ("get", "post", "put", "delete", "patch")
+
+
+@pytest.fixture
+def jp_server_config(tmp_path):
+    return server_config(journal_path=str(tmp_path / "journal.sqlite"))
+
+
+def _shape(path: str) -> str:
+    """A path or route with its parameters blanked: ``/a/{x}/b`` and ``/a/(?P<x>[^/]+)/b`` → ``/a/{}/b``."""
+    path = re.sub(r"\{[^}]*\}", "{}", path)
+    path = re.sub(r"\((?:\?P<\w+>)?[^)]*\)", "{}", path)
+    return path.replace("\\.", ".")
+
+
+def _served_by_jupyter(serverapp) -> dict[str, set[str]]:
+    """Route shape → methods, for the handlers our two extensions add to the Jupyter server."""
+    routes: dict[str, set[str]] = {}
+    for name in ("rtc_relay", "supernode"):
+        for app in serverapp.extension_manager.extension_apps[name]:
+            for pattern, handler, *_ in app.handlers:
+                ours = [c for c in handler.__mro__ if c.__module__.split(".")[0] in ("rtc_relay", "supernode")]
+                methods = {m for m in METHODS if any(m in c.__dict__ for c in ours)}
+                routes.setdefault(_shape(pattern), set()).update(methods)
+    return routes
+
+
+async def test_every_route_and_method_is_documented_and_every_documented_one_is_served(jp_serverapp, relay):
+    from helpers import http_get
+    from rtc_relay.endpoints import ENDPOINTS
+
+    spec = _generator().build()
+    documented = {_shape(path): set(ops) - {"parameters"} for path, ops in spec["paths"].items()}
+    served = _served_by_jupyter(jp_serverapp)
+    for endpoint in ENDPOINTS:  # the standalone relay routes by ENDPOINTS and answers GET only
+        served.setdefault(_shape(endpoint.path), set()).add("get")
+    assert served == documented
+
+    base = f"http://127.0.0.1:{relay.port}"
+    for endpoint in ENDPOINTS:
+        status, _ = await http_get(base + endpoint.path.replace("{room}", "a-room"))
+        assert status in {int(code) for code in endpoint.responses}, (endpoint.path, status)
+
+
+class _Validator:
+    """Checks answers against the responses spec.json documents for their path, method and status."""
+
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.checked: set[tuple[str, str, int]] = set()
+
+    def check(self, path: str, method: str, status: int, body) -> None:
+        from jsonschema import Draft202012Validator
+
+        responses = self.spec["paths"][path][method]["responses"]
+        assert str(status) in responses, f"{method.upper()} {path}: status {status} is not documented"
+        content = responses[str(status)].get("content", {})
+        schema = content.get("application/json", {}).get("schema")
+        if schema is not None:
+            errors = list(Draft202012Validator({**schema, "components": self.spec["components"]}).iter_errors(body))
+            assert not errors, f"{method.upper()} {path} {status}: {errors[0].message} in {json.dumps(body)[:300]}"
+        self.checked.add((path, method, status))
+
+
+async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir, relay):
+    from tornado.httpclient import HTTPClientError
+
+    from helpers import http_get
+
+    spec = json.loads(SPEC.read_text())
+    v = _Validator(spec)
+
+    async def call(method: str, template: str, url: str, body=None, **params):
+        try:
+            r = await jp_fetch(
+                *url.strip("/").split("/"),
+                method=method.upper(),
+                body=None if body is None and method != "post" else json.dumps(body or {}),
+                params=params or None,
+                allow_nonstandard_methods=True,
+            )
+            status, text = r.code, r.body
+        except HTTPClientError as err:
+            status, text = err.code, err.response.body
+        answer = json.loads(text) if text else None
+        v.check(template, method, status, answer)
+        return status, answer
+
+    path = write_notebook(jp_root_dir, "bodies.ipynb", ["print('a')", "name = input('? ')"])
+    s = "/api/collaboration/session/{path}"
+    assert (await call("put", s, f"api/collaboration/session/{path}", {"format": "json", "type": "notebook"}))[0] == 201
+    assert (await call("put", s, f"api/collaboration/session/{path}", {"format": "json", "type": "notebook"}))[0] == 200
+    status, session = await call("put", s, f"api/collaboration/session/{path}", {"format": "json", "type": "notebook"})
+    await call("put", s, "api/collaboration/session/nope.ipynb", {"format": "json", "type": "notebook"})
+    await call("put", s, f"api/collaboration/session/{path}", {"format": 1})
+
+    client, _ = await collab.open(path)
+    from jupyter_ydoc import YNotebook
+
+    first, second = [c["id"] for c in YNotebook(client.doc).get()["cells"]]
+    ex = "/api/rtc/executions"
+    status, record = await call("post", ex, "api/rtc/executions", {"path": path, "cell_ids": [first]})
+    assert status == 202
+    await call("post", ex, "api/rtc/executions", {"path": 3})
+    await call("post", ex, "api/rtc/executions", {"path": "nope.ipynb"})
+    await call(
+        "post", ex, "api/rtc/executions", {"path": path, "cell_ids": [first], "source_hashes": {first: "0" * 64}}
+    )
+    await call("get", ex, "api/rtc/executions", path=path)
+    one = "/api/rtc/executions/{execution_id}"
+    deadline = asyncio.get_running_loop().time() + 60
+    while (await call("get", one, f"api/rtc/executions/{record['id']}"))[1]["status"] not in ("ok", "error"):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    await call("get", one, f"api/rtc/executions/{'0' * 32}")
+    await call("delete", one, f"api/rtc/executions/{record['id']}")  # 409 not_cancellable
+    await call("post", one + "/interrupt", f"api/rtc/executions/{record['id']}/interrupt")  # 409 not_running
+    await call("post", one + "/input", f"api/rtc/executions/{record['id']}/input", {"value": "x"})  # 409
+
+    status, asking = await call("post", ex, "api/rtc/executions", {"path": path, "cell_ids": [second]})
+    while not any(
+        c.get("input_request") for c in (await call("get", one, f"api/rtc/executions/{asking['id']}"))[1]["cells"]
+    ):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    await call("post", one + "/input", f"api/rtc/executions/{asking['id']}/input", {"nope": 1})  # 400
+    assert (await call("post", one + "/input", f"api/rtc/executions/{asking['id']}/input", {"value": "v"}))[0] == 200
+
+    kx = "/api/kernels/{kernel_id}/execute"
+    room = f"json:notebook:{session['fileId']}"
+    assert (await call("post", kx, "api/kernels/k/execute", {"cell_id": first, "document_id": room}))[0] == 202
+    await call("post", kx, "api/kernels/k/execute", {"cell_id": first, "document_id": "json:notebook:nope"})
+    rs = "/api/rtc/kernels/restart"
+    assert (await call("post", rs, "api/rtc/kernels/restart", {"path": path}))[0] == 200
+    status, again = await call("post", rs, "api/rtc/kernels/restart", {"path": path, "run_all": True})
+    assert status == 202
+    while not any(
+        c.get("input_request") for c in (await call("get", one, f"api/rtc/executions/{again['id']}"))[1]["cells"]
+    ):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    await call("post", one + "/input", f"api/rtc/executions/{again['id']}/input", {"value": "v"})
+    await call("post", rs, "api/rtc/kernels/restart", {})
+    await call("get", "/api/rtc/rooms", "api/rtc/rooms")
+    await call("get", "/api/rtc/spec.json", "api/rtc/spec.json")
+
+    base = f"http://127.0.0.1:{relay.port}"
+    for endpoint in ("/health", "/api/rtc/rooms"):
+        status, text = await http_get(base + endpoint)
+        v.check(endpoint, "get", status, json.loads(text))
+
+    answered = {(p, m) for p, m, _ in v.checked}
+    documented = {(p, m) for p, ops in spec["paths"].items() for m in ops if m != "parameters"}
+    websockets = {("/{room}", "get"), ("/api/collaboration/room/{room}", "get"), ("/metrics", "get")}
+    assert documented - websockets <= answered, documented - websockets - answered
+
+
+def test_the_error_body_names_every_catalogued_code():
+    catalogue = json.loads((ROOT / "schema" / "rest-errors.json").read_text())
+    body = json.loads((ROOT / "schema" / "rest-error.json").read_text())
+    assert body["properties"]["error"]["enum"] == [entry["error"] for entry in catalogue["errors"]]

@@ -31,6 +31,13 @@
  *   {"cmd":"wait_map","name":N,"equals":OBJ,"timeout":SEC}
  *        -> {"event":"map","name":N,"value":OBJ}, same as wait_text for Y.Map N (JSON equality)
  *   {"cmd":"awareness","state":OBJ|null}              set (null: clear) local awareness  -> ok
+ *   {"cmd":"insert_at","path":P,"index":I,"text":S}   the Y.Text at path P: insert S at I (UTF-16)  -> ok
+ *   {"cmd":"delete_at","path":P,"index":I,"length":L} the Y.Text at path P: delete L units at I    -> ok
+ *   {"cmd":"get_at","path":P}  -> {"event":"value","path":P,"value":V} (a Y.Text as a string, else JSON)
+ *   {"cmd":"wait_at","path":P,"equals":V,"timeout":SEC} -> {"event":"value",...} once the value at P
+ *        JSON-equals V (checked now and after every change), or an error after SEC seconds (default 5)
+ *        A path P is [root, key or index, ...]: the root is a Y.Array when the next step is a number,
+ *        a Y.Map when it is a string, a Y.Text when P has one element; e.g. ["cells", 0, "source"].
  *   {"cmd":"close"}                                   destroy the provider, wait (at most 2 s)
  *        for the socket to close -> {"event":"bye"}, then exit with status 0
  *   "ok" is {"event":"ok","cmd":CMD}.
@@ -153,6 +160,33 @@ const rootsOfKind = (Kind) => [...doc.share.entries()].filter(([, t]) => t insta
 
 let closing = false
 
+/** The shared type (or value) at `path`; throws when a step does not exist. */
+const resolve = (path) => {
+  if (!Array.isArray(path) || path.length === 0) throw new Error('"path" must be a non-empty array')
+  const [root, ...steps] = path
+  let node = steps.length === 0
+    ? doc.getText(root)
+    : (typeof steps[0] === 'number' ? doc.getArray(root) : doc.getMap(root))
+  for (const step of steps) {
+    const next = node instanceof Y.Array ? node.get(step) : (node instanceof Y.Map ? node.get(step) : undefined)
+    if (next === undefined) throw new Error(`nothing at ${JSON.stringify(path)} (step ${JSON.stringify(step)})`)
+    node = next
+  }
+  return node
+}
+
+const valueAt = (path) => {
+  const node = resolve(path)
+  if (node instanceof Y.Text) return node.toString()
+  return node instanceof Y.AbstractType ? node.toJSON() : node
+}
+
+const textAt = (path) => {
+  const node = resolve(path)
+  if (!(node instanceof Y.Text)) throw new Error(`${JSON.stringify(path)} is not a Y.Text`)
+  return node
+}
+
 const commands = {
   insert (msg) {
     doc.getText(need(msg, 'name', 'string')).insert(need(msg, 'index', 'number'), need(msg, 'text', 'string'))
@@ -203,6 +237,23 @@ const commands = {
     if (!('state' in msg)) throw new Error('awareness: "state" is required (null clears it)')
     awareness.setLocalState(msg.state)
     ok(msg)
+  },
+  insert_at (msg) {
+    textAt(need(msg, 'path', 'array')).insert(need(msg, 'index', 'number'), need(msg, 'text', 'string'))
+    ok(msg)
+  },
+  delete_at (msg) {
+    textAt(need(msg, 'path', 'array')).delete(need(msg, 'index', 'number'), need(msg, 'length', 'number'))
+    ok(msg)
+  },
+  get_at (msg) {
+    const path = need(msg, 'path', 'array')
+    reply(msg, { event: 'value', path, value: valueAt(path) })
+  },
+  wait_at (msg) {
+    const path = need(msg, 'path', 'array')
+    const current = () => { try { return sortKeys(valueAt(path)) } catch { return undefined } }
+    waitFor(msg, current, sortKeys(msg.equals), (value) => ({ event: 'value', path, value }), msg.timeout ?? 5)
   },
   close (msg) {
     shutdown(msg)

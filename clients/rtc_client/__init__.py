@@ -1,10 +1,75 @@
-"""rtc_client: Python client of the jupyter-rtc relay.
+"""rtc_client: Python client of jupyter-rtc.
 
-:class:`RoomClient` keeps a pycrdt document in sync with one relay room and
-follows the room's presence. See its docstring.
+- :class:`RoomClient` keeps a pycrdt document in sync with one relay room (any websocket URL) and
+  follows its presence; it can reconnect by itself.
+- :class:`RelayClient` talks to a standalone relay: join rooms, list them, read its health.
+- :class:`JupyterClient` talks to a Jupyter server running jupyter-rtc: open a notebook as a live
+  :class:`Notebook`, run its cells by id (:class:`Execution`), list rooms.
+- :mod:`rtc_client.errors` is the one error hierarchy; :mod:`rtc_client.text` converts text positions
+  between Python, pycrdt (UTF-8) and Yjs (UTF-16).
+- ``jupyter-rtc`` (``python -m rtc_client``) is the command line (:mod:`rtc_client.cli`).
 """
 
-from .errors import ClientError, ConnectionClosed
+from .errors import (
+    ApiError,
+    BadRequest,
+    ClientError,
+    Conflict,
+    ConnectionClosed,
+    ConnectionFailed,
+    DeadlineExceeded,
+    ExecutionFailed,
+    Forbidden,
+    NotFound,
+    ReadOnly,
+    ServerFailure,
+    SessionExpired,
+    SourceChanged,
+    Unauthorized,
+)
 from .room import RoomClient
 
-__all__ = ["ClientError", "ConnectionClosed", "RoomClient"]
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "ClientError",
+    "Conflict",
+    "ConnectionClosed",
+    "ConnectionFailed",
+    "DeadlineExceeded",
+    "Execution",
+    "ExecutionFailed",
+    "Forbidden",
+    "JupyterClient",
+    "Notebook",
+    "NotFound",
+    "ReadOnly",
+    "RelayClient",
+    "RoomClient",
+    "ServerFailure",
+    "SessionExpired",
+    "SourceChanged",
+    "Unauthorized",
+]
+
+
+def __getattr__(name: str):
+    # The server-facing clients import tornado and jupyter_ydoc: loaded on first use, so the
+    # in-process users of RoomClient (the supernode) do not pay for them.
+    if name in ("JupyterClient",):
+        from .jupyter import JupyterClient
+
+        return JupyterClient
+    if name == "RelayClient":
+        from .relay import RelayClient
+
+        return RelayClient
+    if name == "Notebook":
+        from .notebook import Notebook
+
+        return Notebook
+    if name == "Execution":
+        from .execution import Execution
+
+        return Execution
+    raise AttributeError(name)

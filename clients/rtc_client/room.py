@@ -13,8 +13,19 @@ arrive. ``notices`` collects the JSON notices the relay sends (see
 ``schema/relay-notice.json``). When the relay closes the connection, ``closed``
 is set and ``close_code``/``close_reason`` say why.
 
-Resource handling: one reader task per client, owned by the ``async with`` block;
-leaving the block closes the websocket (and the relay removes our presence).
+Reconnection (``reconnect=True``, websocket URLs only): when the connection drops
+or the relay closes it for a passing reason (going away, idle, slow consumer,
+internal error, room load failure), the client opens a new websocket with backoff
+(0.1 s doubling to 2.5 s) for up to ``reconnect_for`` seconds. On each new
+connection both sides exchange state vectors (SyncStep1/SyncStep2), so edits made
+while disconnected reach the room and the room's reach us, each exactly once (CRDT
+updates are idempotent). ``connected`` is set while a connection is open and
+``reconnects`` counts the new connections. A refusal (bad token, bad room, a stale
+session) is final.
+
+Resource handling: one task per client (it runs the reader and a sender per
+connection), owned by the ``async with`` block; leaving the block closes the
+websocket (and the relay removes our presence).
 """
 
 from __future__ import annotations
@@ -22,12 +33,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from pycrdt import Awareness, Doc
+
 from .channel import Channel, WebsocketChannel
-from .errors import ConnectionClosed
+from .errors import ApiError, ClientError, ConnectionClosed, DeadlineExceeded, error_for_close, error_for_connect
 from .wire import read_var_string, read_var_uint8array, var_string, var_uint, var_uint8array
 
 __all__ = ["RoomClient"]
@@ -36,6 +49,9 @@ log = logging.getLogger("rtc_client")
 
 _SYNC, _AWARENESS, _CUSTOM = 0, 1, 2
 _STEP1, _STEP2, _UPDATE = 0, 1, 2
+# Close codes after which a new connection may succeed (schema/close-codes.json); None: dropped, no frame.
+_PASSING = {None, 1001, 1005, 1006, 1011, 1012, 1013, 4408, 4429, 4500}
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 2.5  # seconds
 
 
 class RoomClient:
@@ -52,6 +68,8 @@ class RoomClient:
         token: str | None = None,
         headers: dict[str, str] | None = None,
         send_step1: bool = True,
+        reconnect: bool = False,
+        reconnect_for: float = 60.0,
     ) -> None:
         self.url = target if isinstance(target, str) else getattr(target, "path", "channel")
         self._channel: Channel | None = None if isinstance(target, str) else target
@@ -59,20 +77,30 @@ class RoomClient:
         self.doc = doc if doc is not None else Doc()
         self.awareness = Awareness(self.doc)
         self.token = token
-        self.notices: list[dict[str, Any]] = []
-        self.received: list[tuple[int, int | None]] = []  # (message type, sync type) in arrival order
+        self.notices: deque[dict[str, Any]] = deque(maxlen=1000)
+        # (message type, sync type) in arrival order, the latest 10,000 (for protocol tests)
+        self.received: deque[tuple[int, int | None]] = deque(maxlen=10_000)
+        self.access = "write"  # "read" once the relay said this connection is read-only
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self._reconnect = reconnect and isinstance(target, str)
+        self._reconnect_for = reconnect_for
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed = asyncio.Event()
         self._synced = asyncio.Event()
         self._changed = asyncio.Event()
         self._send_step1 = send_step1
-        self._reader: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[None] | None = None
         self._applying = False
         self._outgoing: list[bytes] = []
         self._sender: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._finished = False
+        self._down = False  # disconnected, reconnecting: local updates wait for the next handshake
+        self._step1_sent = 0  # SyncStep1 messages sent on this connection, and SyncStep2 answers seen
+        self._step2_seen = 0
+        self.error: ClientError | None = None  # once closed: what ended the connection
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -81,13 +109,8 @@ class RoomClient:
             self._channel = await WebsocketChannel.connect(self.url, token=self.token, headers=self._headers)
         self._doc_sub = self.doc.observe(self._on_doc_change)
         self._aw_sub = self.awareness.observe(self._on_awareness_change)
-        if self._send_step1:
-            self._queue(bytes((_SYNC, _STEP1)) + var_uint8array(self.doc.get_state()))
-        if self.awareness.get_local_state() is not None:
-            update = self.awareness.encode_awareness_update([self.awareness.client_id])
-            self._queue(bytes((_AWARENESS,)) + var_uint8array(update))
-        self._reader = asyncio.create_task(self._read(), name=f"rtc_client reader {self.url}")
-        self._sender = asyncio.create_task(self._send(), name=f"rtc_client sender {self.url}")
+        self._greet()
+        self._runner = asyncio.create_task(self._run(), name=f"rtc_client {self.url}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -98,7 +121,7 @@ class RoomClient:
         if self._finished:
             return
         self._finished = True
-        if self._sender is not None and not self.closed.is_set():
+        if self._sender is not None and not self._sender.done() and self.connected.is_set():
             self._outgoing.append(b"")  # sentinel: stop after sending everything before it
             self._wake.set()
             try:
@@ -107,37 +130,164 @@ class RoomClient:
                 pass
         if self._channel is not None:
             await self._channel.close()
-        for task in (self._reader, self._sender):
+        for task in (self._runner, self._sender):
             if task is not None and not task.done():
                 task.cancel()
                 try:
                     await task
                 except asyncio.CancelledError:
                     pass
+        if not self.closed.is_set():
+            channel = self._channel
+            self._end(channel.close_code if channel else None, channel.close_reason if channel else "")
         self.doc.unobserve(self._doc_sub)
         self.awareness.unobserve(self._aw_sub)
+
+    def _greet(self) -> None:
+        """Queue what opens every connection: our state vector and our presence."""
+        self._step2_seen = self._step1_sent  # answers to a lost connection's SyncStep1 never come
+        if self._send_step1:
+            self._queue_step1()
+        if self.awareness.get_local_state() is not None:
+            update = self.awareness.encode_awareness_update([self.awareness.client_id])
+            self._queue(bytes((_AWARENESS,)) + var_uint8array(update))
+
+    async def _run(self) -> None:
+        """Serve connections one after the other until a final close; ``closed`` is always set at the end."""
+        channel = self._channel
+        assert channel is not None
+        try:
+            while True:
+                await self._serve(channel)
+                code, reason = channel.close_code, channel.close_reason
+                if self._finished or not self._reconnect or code not in _PASSING:
+                    self._end(code, reason)
+                    return
+                log.info("rtc_client %s: connection lost (%s %s); reconnecting", self.url, code, reason)
+                refusal = await self._connect_again()
+                if refusal is not None:
+                    self._end(code, reason, refusal)
+                    return
+                channel = self._channel
+        except Exception as exc:
+            log.exception("rtc_client %s: the connection failed", self.url)
+            self._end(channel.close_code, channel.close_reason or f"client error: {exc!r}")
+        finally:
+            if not self.closed.is_set():  # cancelled by close()
+                self._end(channel.close_code, channel.close_reason)
+
+    async def _serve(self, channel: Channel) -> None:
+        """One connection: a sender task, and the reader here, until the channel closes."""
+        self._down = False
+        self.connected.set()
+        self._changed.set()
+        self._sender = asyncio.create_task(self._send(channel), name=f"rtc_client sender {self.url}")
+        try:
+            await self._read(channel)
+        finally:
+            self._down = self._reconnect
+            self.connected.clear()
+            self._changed.set()
+            if not self._sender.done() and not self._finished:
+                self._sender.cancel()
+                try:
+                    await self._sender
+                except asyncio.CancelledError:
+                    pass
+
+    async def _connect_again(self) -> ClientError | None:
+        """Open a new websocket with backoff; the reason to stop trying, or None once connected.
+
+        A refusal of the upgrade (401, 403, 404 …: a revoked token, a deleted file) ends at once; a
+        failure to connect is retried for ``reconnect_for`` seconds.
+        """
+        self._synced.clear()
+        self._forget_remote_presence()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._reconnect_for
+        delay = _BACKOFF_FIRST
+        while not self._finished:
+            await asyncio.sleep(delay)
+            try:
+                self._channel = await WebsocketChannel.connect(self.url, token=self.token, headers=self._headers)
+            except Exception as exc:  # refused, reset, unreachable, or the server refused the upgrade
+                error = error_for_connect(exc, self.url)
+                log.info("rtc_client %s: reconnect failed: %s", self.url, error)
+                if isinstance(error, ApiError) and error.status not in (None, 429) and error.status < 500:
+                    return error
+                if loop.time() + delay > deadline:
+                    return error
+                delay = min(delay * 2, _BACKOFF_MAX)
+                continue
+            self.reconnects += 1
+            # Document updates are in the document: the new handshake carries them once.
+            self._outgoing = [m for m in self._outgoing if m and m[0] == _CUSTOM]
+            self._greet()
+            return None
+        return ConnectionClosed(None, "closed by the client")
+
+    def _forget_remote_presence(self) -> None:
+        """Like y-websocket: a lost connection removes every other client's presence."""
+        others = [cid for cid in self.awareness.states if cid != self.awareness.client_id]
+        if others:
+            self.awareness.remove_awareness_states(others, "remote")
+
+    def _end(self, code: int | None, reason: str, error: ClientError | None = None) -> None:
+        self.close_code = code
+        self.close_reason = reason
+        self.error = error or error_for_close(code, reason)
+        self.closed.set()
+        self._changed.set()
 
     # -- waiting ------------------------------------------------------------------
 
     async def wait_synced(self, timeout: float = 10.0) -> None:
-        """Wait until the relay answered our SyncStep1 (the document holds the room's state)."""
-        await asyncio.wait_for(self._synced.wait(), timeout)
+        """Wait until the relay answered our SyncStep1 (the document holds the room's state).
+
+        Raises the error for the relay's close (:func:`~rtc_client.errors.error_for_close`) if the
+        connection ends first, :class:`~rtc_client.errors.DeadlineExceeded` after ``timeout`` seconds.
+        """
+        await self.wait_for(lambda: self._synced.is_set(), timeout)
 
     @property
     def synced(self) -> bool:
         return self._synced.is_set()
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait until ``predicate()`` is true, re-checking after every message received."""
+        """Wait until ``predicate()`` is true, re-checking after every message received.
+
+        Raises the error for the relay's close if the connection ends for good first (a client that
+        reconnects keeps waiting), :class:`~rtc_client.errors.DeadlineExceeded` after ``timeout``.
+        """
 
         async def _wait() -> None:
             while not predicate():
                 if self.closed.is_set():
-                    raise ConnectionClosed(self.close_code, self.close_reason)
+                    if self._finished or self.error is None:
+                        raise ConnectionClosed(self.close_code, self.close_reason)
+                    raise self.error
                 self._changed.clear()
                 await self._changed.wait()
 
-        await asyncio.wait_for(_wait(), timeout)
+        try:
+            await asyncio.wait_for(_wait(), timeout)
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded(f"{self.url}: condition not met within {timeout}s") from None
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Wait until the relay applied every change made here so far.
+
+        The relay handles a connection's messages in order and answers a SyncStep1 with a SyncStep2,
+        so once the answer to a SyncStep1 queued after our changes arrives, the changes are in the room
+        (and with the room's other clients, e.g. the server's own copy of a notebook).
+        """
+        self._queue_step1()
+        target = self._step1_sent
+        await self.wait_for(lambda: self._step2_seen >= target, timeout)
+
+    def _queue_step1(self) -> None:
+        self._step1_sent += 1
+        self._queue(bytes((_SYNC, _STEP1)) + var_uint8array(self.doc.get_state()))
 
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
         """Wait until the relay closed the connection; return the close code."""
@@ -158,24 +308,24 @@ class RoomClient:
         self._outgoing.append(message)
         self._wake.set()
 
-    async def _send(self) -> None:
-        assert self._channel is not None
+    async def _send(self, channel: Channel) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             batch, self._outgoing = self._outgoing, []
-            for message in batch:
+            for i, message in enumerate(batch):
                 if message == b"":
                     return
                 try:
-                    await self._channel.send(message)
+                    await channel.send(message)
                 except Exception:
-                    if self._channel.close_code is None:
+                    self._outgoing[:0] = batch[i:]  # kept for the next connection's handshake to sort
+                    if channel.close_code is None and not self._reconnect:
                         raise
                     return  # closed: the reader reports it
 
     def _on_doc_change(self, event: Any) -> None:
-        if not self._applying:
+        if not self._applying and not self._down:
             self._queue(bytes((_SYNC, _UPDATE)) + var_uint8array(event.update))
 
     def _on_awareness_change(self, topic: str, changes: tuple[dict[str, Any], Any]) -> None:
@@ -191,20 +341,14 @@ class RoomClient:
 
     # -- receiving --------------------------------------------------------------------
 
-    async def _read(self) -> None:
-        assert self._channel is not None
+    async def _read(self, channel: Channel) -> None:
         try:
             while True:
-                self._handle(await self._channel.recv())
+                self._handle(await channel.recv())
                 self._changed.set()
         except Exception:
-            if self._channel.close_code is None and not isinstance(self._channel, WebsocketChannel):
+            if channel.close_code is None and not isinstance(channel, WebsocketChannel):
                 raise
-        finally:
-            self.close_code = self._channel.close_code
-            self.close_reason = self._channel.close_reason
-            self.closed.set()
-            self._changed.set()
 
     def _handle(self, message: bytes) -> None:
         kind = message[0]
@@ -221,6 +365,7 @@ class RoomClient:
                 finally:
                     self._applying = False
                 if sub == _STEP2:
+                    self._step2_seen += 1
                     self._synced.set()
         elif kind == _AWARENESS:
             self.received.append((kind, None))
@@ -230,8 +375,12 @@ class RoomClient:
             self.received.append((kind, None))
             text, _ = read_var_string(message, 1)
             try:
-                self.notices.append(json.loads(text))
+                notice = json.loads(text)
             except ValueError:
                 log.debug("ignoring custom message %r", text[:40])
+                return
+            self.notices.append(notice)
+            if isinstance(notice, dict) and notice.get("type") == "access":
+                self.access = notice.get("access", "write")
         else:
             self.received.append((kind, None))

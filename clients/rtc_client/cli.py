@@ -1,0 +1,356 @@
+"""``jupyter-rtc``: the command line of the client (also ``python -m rtc_client``).
+
+Subcommands (``jupyter-rtc SUBCOMMAND --help`` for each):
+
+- ``cat PATH`` — print a notebook as it is live in the shared document (not as saved on disk).
+- ``exec PATH [CELL_ID ...]`` — run cells by id (all code cells without ids) on the server, print their
+  outputs as they arrive and progress on stderr; exit status 1 when a cell fails.
+- ``tail PATH`` — follow a notebook's changes and its executions as they happen, one line each.
+- ``rooms`` — list the relay's rooms (a Jupyter server's or a standalone relay's).
+
+Every subcommand takes ``--url`` (default ``$JUPYTER_RTC_URL``, else ``http://127.0.0.1:8888/``) and
+``--token`` (default ``$JUPYTER_RTC_TOKEN``, else ``$JUPYTER_TOKEN``). Exit status: 0 done, 1 a cell
+failed or was aborted, 2 bad usage, 3 the server refused or could not be reached (the message says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from typing import TYPE_CHECKING
+
+from .errors import ClientError
+from .execution import FINISHED, cell_events
+
+if TYPE_CHECKING:
+    from .execution import Execution
+    from .jupyter import JupyterClient
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url",
+        default=os.environ.get("JUPYTER_RTC_URL", "http://127.0.0.1:8888/"),
+        help="base URL of the Jupyter server or relay (default: $JUPYTER_RTC_URL or http://127.0.0.1:8888/)",
+    )
+    common.add_argument(
+        "--token",
+        default=os.environ.get("JUPYTER_RTC_TOKEN") or os.environ.get("JUPYTER_TOKEN"),
+        help="the server's token (default: $JUPYTER_RTC_TOKEN, else $JUPYTER_TOKEN)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON (one object per line for streams)")
+
+    parser = argparse.ArgumentParser(
+        prog="jupyter-rtc", description="Read, run and follow live notebooks on a jupyter-rtc server."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+
+    cat = sub.add_parser(
+        "cat", parents=[common], help="print a notebook as it is live", description="Print a live notebook."
+    )
+    cat.add_argument("path", help="the notebook's path on the server")
+    cat.add_argument("--outputs", action="store_true", help="print the cells' text outputs too")
+
+    run = sub.add_parser(
+        "exec",
+        parents=[common],
+        help="run cells by id and print their outputs",
+        description="Run cells of a notebook by id (every code cell when no id is given), printing outputs as "
+        "they arrive and progress on stderr. Exit status 1 when a cell fails. An input() request is answered "
+        "with a line read from stdin.",
+    )
+    run.add_argument("path", help="the notebook's path on the server")
+    run.add_argument("cell_ids", nargs="*", metavar="CELL_ID", help="cells to run, in this order (default: all)")
+    run.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit status 3)")
+
+    tail = sub.add_parser(
+        "tail",
+        parents=[common],
+        help="follow a notebook's changes and executions",
+        description="Print each change of a notebook (cells, sources, outputs, execution state) and each event "
+        "of its executions, as they happen, until interrupted (Ctrl-C) or --count events were printed.",
+    )
+    tail.add_argument("path", help="the notebook's path on the server")
+    tail.add_argument("--count", type=int, default=None, help="stop after this many events")
+    tail.add_argument("--poll", type=float, default=0.2, help="seconds between reads of the execution records")
+
+    rooms = sub.add_parser(
+        "rooms",
+        parents=[common],
+        help="list the relay's rooms",
+        description="List the rooms the relay holds (a Jupyter server's or a standalone relay's).",
+    )
+    del rooms
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)  # before the heavier imports, so that --help answers at once
+    command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = _COMMANDS[args.command]
+    try:
+        return asyncio.run(_interruptible(command(args)))
+    except ClientError as exc:
+        print(f"jupyter-rtc: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+async def _interruptible(work: Coroutine[Any, Any, int]) -> int:
+    """Run ``work``; SIGINT or SIGTERM cancel it cleanly (exit status 0)."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return EXIT_OK
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _server(args: argparse.Namespace) -> JupyterClient:
+    from .jupyter import JupyterClient
+
+    return JupyterClient(args.url, args.token)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _line(obj: Any) -> None:
+    _out(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+# -- cat -----------------------------------------------------------------------------------------
+
+
+async def _cat(args: argparse.Namespace) -> int:
+    async with _server(args) as server:
+        async with await server.open_notebook(args.path, reconnect=False) as nb:
+            content = nb.to_dict()
+    if args.json:
+        _line(content)
+        return EXIT_OK
+    for cell in content["cells"]:
+        count = cell.get("execution_count")
+        label = f"In [{count if count is not None else ' '}]" if cell["cell_type"] == "code" else cell["cell_type"]
+        _out(f"# --- {label} id={cell.get('id', '')}\n")
+        source = cell["source"]
+        _out(source + ("\n" if source and not source.endswith("\n") else ""))
+        if args.outputs:
+            for output in cell.get("outputs", []):
+                _out(_output_text(output))
+    return EXIT_OK
+
+
+def _output_text(output: dict[str, Any]) -> str:
+    kind = output.get("output_type")
+    if kind == "stream":
+        return str(output.get("text", ""))
+    if kind == "error":
+        return _ANSI.sub("", "\n".join(output.get("traceback") or [f"{output.get('ename')}: {output.get('evalue')}"]))
+    data = output.get("data") or {}
+    text = data.get("text/plain")
+    if text is None:
+        return f"<{', '.join(sorted(data)) or kind}>\n"
+    text = "".join(text) if isinstance(text, list) else str(text)
+    return text if text.endswith("\n") else text + "\n"
+
+
+# -- exec ------------------------------------------------------------------------------------------
+
+
+async def _exec(args: argparse.Namespace) -> int:
+    async with _server(args) as server:
+        execution = await server.execute(args.path, args.cell_ids or None)
+        total = len(execution.cell_ids)
+        position = {cell_id: i + 1 for i, cell_id in enumerate(execution.cell_ids)}
+        _err(f"execution {execution.id}: {total} cell{'s' if total != 1 else ''} of {args.path}\n")
+        try:
+            await _follow(execution, args, total, position)
+        except asyncio.CancelledError:
+            _err(f"execution {execution.id} goes on on the server (jupyter-rtc tail {args.path} follows it)\n")
+            raise
+        status = execution.status
+        _err(f"execution {execution.id}: {status}\n")
+        return EXIT_OK if status == "ok" else EXIT_FAILED
+
+
+async def _follow(execution: Execution, args: argparse.Namespace, total: int, position: dict[str, int]) -> None:
+    """Print the events of ``execution`` until it ends; answer input() from stdin."""
+    async for event in execution.events(timeout=args.timeout):
+        if args.json:
+            _line(event)
+        kind = event["event"]
+        if kind == "output" and not args.json:
+            output = event["output"]
+            text = _output_text(output)
+            if output.get("output_type") == "error" or output.get("name") == "stderr":
+                _err(text)
+            else:
+                _out(text)
+        elif kind == "cell":
+            count = event.get("execution_count")
+            suffix = f" [{count}]" if count is not None else ""
+            _err(
+                f"[{position.get(event['cell_id'], '?')}/{total}] cell {event['cell_id']}: {event['status']}{suffix}\n"
+            )
+        elif kind == "input_request":
+            _err(event.get("prompt") or "input: ")
+            value = await asyncio.to_thread(sys.stdin.readline)
+            await execution.answer(value.rstrip("\n"))
+
+
+# -- tail --------------------------------------------------------------------------------------------
+
+
+async def _tail(args: argparse.Namespace) -> int:
+    remaining = [args.count]
+
+    def emit(event: dict[str, Any]) -> bool:
+        """Print one event; False once --count events were printed."""
+        if args.json:
+            _line(event)
+        else:
+            _out(_describe(event) + "\n")
+        if remaining[0] is not None:
+            remaining[0] -= 1
+            return remaining[0] > 0
+        return True
+
+    async with _server(args) as server:
+        async with await server.open_notebook(args.path) as nb:
+            seen = {record["id"]: _snapshot(record) for record in await server.executions(args.path)}
+            _err(f"following {args.path} (room json:notebook:{nb.file_id})\n")
+            done = asyncio.Event()
+
+            async def document() -> None:
+                async with contextlib.aclosing(nb.changes()) as changes:
+                    async for event in changes:
+                        if not emit({"source": "notebook", **event}):
+                            done.set()
+                            return
+
+            async def kernel() -> None:
+                while True:
+                    await asyncio.sleep(args.poll)
+                    for record in reversed(await server.executions(args.path)):
+                        for event in _execution_events(seen, record):
+                            if not emit({"source": "kernel", **event}):
+                                done.set()
+                                return
+
+            tasks = [asyncio.ensure_future(document()), asyncio.ensure_future(kernel())]
+            waiter = asyncio.ensure_future(done.wait())
+            try:
+                finished, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    if task is not waiter:
+                        task.result()  # a failed follower ends the command with its error
+            finally:
+                for task in (*tasks, waiter):
+                    task.cancel()
+                await asyncio.gather(*tasks, waiter, return_exceptions=True)
+    return EXIT_OK
+
+
+def _snapshot(record: dict[str, Any]) -> dict[str, Any]:
+    cells: dict[str, dict[str, Any]] = {}
+    for cell in record.get("cells", []):
+        cell_events(cells.setdefault(cell["cell_id"], {}), cell)
+    return {"status": record["status"], "cells": cells}
+
+
+def _execution_events(seen: dict[str, dict[str, Any]], record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Events of execution ``record`` since its state in ``seen`` (updated)."""
+    state = seen.get(record["id"])
+    events: list[dict[str, Any]] = []
+    if state is None:
+        state = seen[record["id"]] = {"status": None, "cells": {}}
+    if state.get("done"):
+        return events
+    if record["status"] != state["status"]:
+        state["status"] = record["status"]
+        events.append({"event": "execution", "execution_id": record["id"], "status": record["status"]})
+    for cell in record.get("cells", []):
+        for event in cell_events(state["cells"].setdefault(cell["cell_id"], {}), cell):
+            events.append({"execution_id": record["id"], **event})
+    state["done"] = record["status"] in FINISHED
+    return events
+
+
+def _describe(event: dict[str, Any]) -> str:
+    kind = event["event"]
+    if kind == "cells":
+        return f"cells: {len(event['cell_ids'])} [{', '.join(event['cell_ids'])}]"
+    if kind == "cell" and event.get("source") == "notebook":
+        value = event["value"]
+        shown = json.dumps(value, ensure_ascii=False) if not isinstance(value, int) or value is None else str(value)
+        if len(shown) > 200:
+            shown = shown[:200] + "…"
+        return f"cell {event['cell_id']} {event['field']}: {shown}"
+    if kind == "overflow":
+        return f"({event['dropped']} changes skipped)"
+    execution = str(event.get("execution_id", ""))[:8]
+    if kind == "execution":
+        return f"execution {execution}: {event['status']}"
+    if kind == "cell":
+        count = event.get("execution_count")
+        return f"execution {execution} cell {event['cell_id']}: {event['status']}" + (
+            f" [{count}]" if count is not None else ""
+        )
+    if kind == "output":
+        text = _output_text(event["output"]).rstrip("\n")
+        return f"execution {execution} cell {event['cell_id']} output: {text}"
+    if kind == "clear":
+        return f"execution {execution} cell {event['cell_id']}: outputs cleared"
+    if kind == "input_request":
+        return f"execution {execution} cell {event['cell_id']}: waiting for input {event.get('prompt', '')!r}"
+    return json.dumps(event, ensure_ascii=False)
+
+
+# -- rooms ---------------------------------------------------------------------------------------------
+
+
+async def _rooms(args: argparse.Namespace) -> int:
+    async with _server(args) as server:
+        rooms = await server.rooms()
+    if args.json:
+        _line({"rooms": rooms})
+        return EXIT_OK
+    for room in rooms:
+        _out(f"{room['name']}\t{room['clients']} client{'s' if room['clients'] != 1 else ''}\n")
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "cat": _cat,
+    "exec": _exec,
+    "tail": _tail,
+    "rooms": _rooms,
+}
