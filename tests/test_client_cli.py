@@ -15,7 +15,7 @@ import pytest
 from jupyter_helpers import server_config, write_notebook
 from rtc_client import JupyterClient
 
-SUBCOMMANDS = ("cat", "exec", "tail", "rooms")
+SUBCOMMANDS = ("cat", "exec", "tail", "tables", "rooms")
 DEADLINE = 60.0
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "ExecutionFailed",
     "Forbidden",
     "JupyterClient",
+    "LiveTables",
     "Notebook",
     "NotFound",
     "ReadOnly",
@@ -49,6 +50,7 @@ __all__ = [
     "ServerFailure",
     "SessionExpired",
     "SourceChanged",
+    "TablesOverflow",
     "Unauthorized",
 ]
 
@@ -68,6 +70,10 @@ def __getattr__(name: str):
         from .notebook import Notebook
 
         return Notebook
+    if name in ("LiveTables", "TablesOverflow"):
+        from . import tables
+
+        return getattr(tables, name)
     if name == "Execution":
         from .execution import Execution
 

@@ -6,6 +6,8 @@ Subcommands (``jupyter-rtc SUBCOMMAND --help`` for each):
 - ``exec PATH [CELL_ID ...]`` — run cells by id (all code cells without ids) on the server, print their
   outputs as they arrive and progress on stderr; exit status 1 when a cell fails.
 - ``tail PATH`` — follow a notebook's changes and its executions as they happen, one line each.
+- ``tables [TABLE ...]`` — print the server's shared tables (kernels, sessions, contents, executions, ...),
+  one row per line; ``--watch`` then prints every row change as it happens.
 - ``rooms`` — list the relay's rooms (a Jupyter server's or a standalone relay's).
 
 Every subcommand takes ``--url`` (default ``$JUPYTER_RTC_URL``, else ``http://127.0.0.1:8888/``) and
@@ -88,6 +90,18 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("path", help="the notebook's path on the server")
     tail.add_argument("--count", type=int, default=None, help="stop after this many events")
     tail.add_argument("--poll", type=float, default=0.2, help="seconds between reads of the execution records")
+
+    tables = sub.add_parser(
+        "tables",
+        parents=[common],
+        help="print the server's shared tables",
+        description="Print the shared tables (kernelspecs, status, terminals, kernels, sessions, contents, "
+        "executions) as the server keeps them live, one row per line; with --watch, then every row change as it "
+        "happens, until interrupted (Ctrl-C) or --count changes were printed.",
+    )
+    tables.add_argument("names", nargs="*", metavar="TABLE", help="tables to print (default: all)")
+    tables.add_argument("--watch", action="store_true", help="then print each row change as it happens")
+    tables.add_argument("--count", type=int, default=None, help="with --watch: stop after this many changes")
 
     rooms = sub.add_parser(
         "rooms",
@@ -348,9 +362,54 @@ async def _rooms(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- tables --------------------------------------------------------------------------------------------
+
+
+def _row_text(table: str, key: str, row: dict[str, Any] | None) -> str:
+    if row is None:
+        return f"{table}\t{key}\t(removed)\n"
+    fields = " ".join(
+        f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in row.items() if name != "traceback"
+    )
+    return f"{table}\t{key}\t{fields}\n"
+
+
+async def _tables(args: argparse.Namespace) -> int:
+    from .tables import TABLES
+
+    names = args.names or list(TABLES)
+    unknown = [name for name in names if name not in TABLES]
+    if unknown:
+        _err(f"jupyter-rtc: error: no table {', '.join(unknown)}; the tables are {', '.join(TABLES)}\n")
+        return EXIT_USAGE
+    async with _server(args) as server:
+        async with await server.tables() as live:
+            if args.json:
+                _line({"tables": {name: live.rows(name) for name in names}})
+            else:
+                for name in names:
+                    for key, row in sorted(live.rows(name).items()):
+                        _out(_row_text(name, key, row))
+            if not args.watch:
+                return EXIT_OK
+            printed = 0
+            async for change in live.changes():
+                if change.table not in names:
+                    continue
+                if args.json:
+                    _line({"table": change.table, "key": change.key, "row": change.row})
+                else:
+                    _out(_row_text(change.table, change.key, change.row))
+                printed += 1
+                if args.count is not None and printed >= args.count:
+                    break
+    return EXIT_OK
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "cat": _cat,
     "exec": _exec,
     "tail": _tail,
+    "tables": _tables,
     "rooms": _rooms,
 }

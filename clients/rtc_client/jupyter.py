@@ -28,6 +28,8 @@ from .execution import Execution
 from .notebook import Notebook
 from .rest import RestClient, quote_path
 from .room import RoomClient
+from .tables import ROOM as TABLES_ROOM
+from .tables import LiveTables, plain
 
 __all__ = ["JupyterClient", "source_hash"]
 
@@ -80,6 +82,18 @@ class JupyterClient:
         body = {"format": file_format, "type": file_type}
         _, answer, _ = await self.rest.request("PUT", f"api/collaboration/session/{quote_path(path)}", body)
         return answer
+
+    async def tables(self, *, reconnect: bool = True, timeout: float = 10.0) -> LiveTables:
+        """The server's shared tables, live (:class:`~rtc_client.tables.LiveTables`; read-only)."""
+        return LiveTables(await self.open_room(TABLES_ROOM, reconnect=reconnect, timeout=timeout))
+
+    async def table(self, name: str, *, refresh: bool = False) -> dict[str, dict[str, Any]]:
+        """One table's rows (key -> row) over REST; ``refresh`` makes the server re-read it first."""
+        if refresh:
+            _, answer, _ = await self.rest.request("POST", f"api/rtc/tables/{quote_path(name)}/refresh", {})
+        else:
+            _, answer, _ = await self.rest.request("GET", f"api/rtc/tables/{quote_path(name)}")
+        return {key: plain(row) for key, row in answer["rows"].items()}
 
     async def rooms(self) -> list[dict[str, Any]]:
         """The relay's rooms in memory: ``[{"name", "clients", "loaded"}]``."""
