@@ -68,6 +68,8 @@ def _errors(*codes: str) -> dict:
         "403": "Missing permission (error forbidden).",
         "404": "No such notebook, cell or execution (error not_found).",
         "409": "Conflict: source_changed, not_cancellable, not_running or no_input_pending.",
+        "503": "Not running in this server (error unavailable): the shared tables before the server started them, "
+        "or with SupernodeExtension.tables off.",
     }
     return {code: {"description": texts[code], **_json(_ERROR)} for code in codes}
 
@@ -197,7 +199,7 @@ PATHS.update(
                         "description": "The room and the tables.",
                         **_json({"$ref": "#/components/schemas/TablesDescription"}),
                     },
-                    **_errors("403"),
+                    **_errors("403", "503"),
                 },
             }
         },
@@ -205,7 +207,10 @@ PATHS.update(
             "get": {
                 "summary": "The rows of one table, as the shared document holds them now",
                 "parameters": [_TABLE],
-                "responses": {"200": {"description": "The rows.", **_json(_TABLE_ROWS)}, **_errors("403", "404")},
+                "responses": {
+                    "200": {"description": "The rows.", **_json(_TABLE_ROWS)},
+                    **_errors("403", "404", "503"),
+                },
             }
         },
         "/api/rtc/tables/{table}/refresh": {
@@ -214,7 +219,10 @@ PATHS.update(
                 "description": "Re-reads the table from jupyter_server (contents: every path it lists is read again and "
                 "rows of what is gone are removed), writes what changed to the shared document, and answers its rows.",
                 "parameters": [_TABLE],
-                "responses": {"200": {"description": "The rows.", **_json(_TABLE_ROWS)}, **_errors("403", "404")},
+                "responses": {
+                    "200": {"description": "The rows.", **_json(_TABLE_ROWS)},
+                    **_errors("403", "404", "503"),
+                },
             }
         },
     }

@@ -63,7 +63,7 @@ class TableRefreshHandler(_TablesBase):
         self._reply(200, self._rows(table))
 
 
-_TABLE = r"(?P<table>[a-z_]+)"
+_TABLE = r"(?P<table>[^/]+)"  # any segment: an unknown table answers a JSON not_found
 HANDLERS = [
     (r"/api/rtc/tables", TablesHandler),
     (rf"/api/rtc/tables/{_TABLE}", TableHandler),

@@ -42,6 +42,7 @@ async def test_no_documented_endpoint_answers_5xx_or_contradicts_the_document(
     collab, jp_serverapp, jp_http_port, jp_base_url, jp_root_dir, relay
 ):
     write_notebook(jp_root_dir, "fuzz.ipynb", ["1 + 1"])
+    await jp_serverapp.extension_manager.start_all_extensions()  # as a real server does (the shared tables)
     jupyter = f"http://127.0.0.1:{jp_http_port}{jp_base_url}".rstrip("/")
     standalone = relay.url.replace("ws://", "http://").rstrip("/")
     auth = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}

@@ -122,7 +122,7 @@ class _Validator:
         self.checked.add((path, method, status))
 
 
-async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir, relay):
+async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir, relay, jp_serverapp):
     from tornado.httpclient import HTTPClientError
 
     from helpers import http_get
@@ -203,6 +203,14 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     await call("post", rs, "api/rtc/kernels/restart", {})
     await call("get", "/api/rtc/rooms", "api/rtc/rooms")
     await call("get", "/api/rtc/spec.json", "api/rtc/spec.json")
+    tb, one_table = "/api/rtc/tables", "/api/rtc/tables/{table}"
+    assert (await call("get", one_table, "api/rtc/tables/kernels"))[0] == 503  # before the extensions start
+    await jp_serverapp.extension_manager.start_all_extensions()  # as a real server does once its loop runs
+    assert (await call("get", tb, "api/rtc/tables"))[0] == 200
+    assert (await call("get", one_table, "api/rtc/tables/kernels"))[0] == 200
+    assert (await call("get", one_table, "api/rtc/tables/nope"))[0] == 404
+    assert (await call("post", one_table + "/refresh", "api/rtc/tables/contents/refresh"))[0] == 200
+    assert (await call("post", one_table + "/refresh", "api/rtc/tables/nope/refresh"))[0] == 404
 
     base = f"http://127.0.0.1:{relay.port}"
     for endpoint in ("/health", "/api/rtc/rooms"):
