@@ -96,7 +96,7 @@ async def test_a_rebuild_is_deterministic_so_old_history_merges_without_duplicat
     assert [str(c["source"]) for c in YNotebook(observer.doc).ycells] == ["one", "two", "three"]
 
 
-async def test_saves_are_debounced_but_never_later_than_the_max_wait(collab, jp_root_dir):
+async def test_saves_are_debounced_but_never_later_than_the_max_wait(collab, jp_root_dir, jp_serverapp):
     path = write_notebook(jp_root_dir, "e.ipynb", ["start"])
     client, _ = await collab.open(path)
     source = YNotebook(client.doc).ycells[0]["source"]
@@ -113,7 +113,15 @@ async def test_saves_are_debounced_but_never_later_than_the_max_wait(collab, jp_
             seen_on_disk.add(on_disk[0].count("."))
     # With a 1 s max wait the file was written several times while typing went on.
     assert len({n for n in seen_on_disk if 0 < n < typed}) >= 2, sorted(seen_on_disk)
-    await eventually(lambda: disk_sources(jp_root_dir, path) == ["start" + "." * typed], timeout=5)
+    try:
+        await eventually(lambda: disk_sources(jp_root_dir, path) == ["start" + "." * typed], timeout=5)
+    except AssertionError:
+        documents = jp_serverapp.web_app.settings["supernode_documents"]
+        server_side = [str(live.document.ycells[0]["source"]).count(".") for live in documents.live.values()]
+        on_disk = (disk_sources(jp_root_dir, path) or [""])[0].count(".")
+        raise AssertionError(
+            f"typed {typed}, client {str(source).count('.')}, server {server_side}, disk {on_disk}"
+        ) from None
 
 
 async def test_a_save_request_is_answered_and_writes_the_file(collab, jp_root_dir):
