@@ -435,6 +435,7 @@ class OutputWriter:
             youtputs = _outputs_of(ycell)
             if youtputs is None:
                 self.dropped += 1
+                log.warning("cell %s is not in the document: its outputs are not cleared", self.cell_id)
             elif len(youtputs):
                 youtputs.clear()
         self.transactions += 1
@@ -580,6 +581,9 @@ class OutputWriter:
                 self.displays._update(self.notebook, display_id, data, metadata, cells)
             if youtputs is None:
                 self.dropped += pending_msgs
+                log.warning(
+                    "cell %s is not in the document: %d output message(s) not written", self.cell_id, pending_msgs
+                )
                 self._doc_synced = len(self._model)
                 last = self._model[-1] if self._model else None
                 self._doc_stream = _DocStream(last, -1) if isinstance(last, _StreamText) else None
