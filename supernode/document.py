@@ -218,7 +218,10 @@ class LiveDocument:
                 if current.get("last_modified") == self.last_modified:
                     continue
                 async with self._save_lock:
-                    await self._merge_from_disk()
+                    # Read again under the lock: what looked new may be our own save, finished meanwhile.
+                    current = await ensure_async(cm.get(self.path, content=False))
+                    if current.get("last_modified") != self.last_modified:
+                        await self._merge_from_disk()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -17,8 +17,14 @@ Cell = dict[str, Any]
 
 
 def _comparable(cell: Cell) -> Cell:
-    # The shared model carries a transient execution state that is never on disk.
-    return {k: v for k, v in cell.items() if k != "execution_state"}
+    # The shared model carries a transient execution state that is never on disk, and the contents
+    # manager marks code cells ``metadata.trusted`` on every read, by a signature that our own saves
+    # change: neither is an edit.
+    out = {k: v for k, v in cell.items() if k != "execution_state"}
+    metadata = out.get("metadata")
+    if isinstance(metadata, dict) and "trusted" in metadata:
+        out["metadata"] = {k: v for k, v in metadata.items() if k != "trusted"}
+    return out
 
 
 def merge_notebooks(base: dict, disk: dict, live: dict) -> dict:

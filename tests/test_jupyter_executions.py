@@ -296,3 +296,32 @@ async def test_the_stock_frontends_execute_request_runs_the_cell(api, collab, jp
     assert code == 202
     done = await api.finished(record["id"])
     assert stream_text(done["cells"][0]["outputs"]) == "via the kernel url\n"
+
+
+async def test_an_edit_on_disk_to_another_cell_while_a_cell_runs_loses_no_output(api, collab, jp_root_dir):
+    """The file is merged while the cell runs: its outputs so far (and the trust marks the contents manager
+    adds on every read) are not mistaken for an edit on disk, so no line goes missing."""
+    import nbformat
+
+    source = "import time\nfor i in range(30):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)"
+    path = write_notebook(jp_root_dir, "merge.ipynb", [source, "other = 1"])
+    first, second = cell_ids(jp_root_dir, path)
+    status, record, _ = await api.run(path, [first])
+    assert status == 202, record
+
+    def lines_on_disk() -> list[str]:
+        outputs = disk_outputs(jp_root_dir, path)
+        return stream_text(outputs[0]).splitlines() if outputs else []
+
+    await eventually(lambda: len(lines_on_disk()) >= 5, timeout=30, what="the first lines saved")
+    nb = nbformat.reads((jp_root_dir / path).read_text(encoding="utf-8"), as_version=4)
+    nb.cells[1].source = "other = 2  # edited on disk"
+    (jp_root_dir / path).write_text(nbformat.writes(nb), encoding="utf-8")  # another program writes the file
+
+    done = await api.finished(record["id"], timeout=60)
+    assert done["status"] == "ok", done
+    expected = [f"line {i}" for i in range(30)]
+    await eventually(
+        lambda: lines_on_disk() == expected, timeout=10, what=f"every line once on disk: {lines_on_disk()}"
+    )
+    assert read_notebook(jp_root_dir, path).cells[1].source == "other = 2  # edited on disk"
