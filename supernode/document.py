@@ -38,6 +38,23 @@ __all__ = ["LiveDocument", "SaveFailed"]
 log = logging.getLogger("supernode.documents")
 
 
+def file_stamp(model: dict[str, Any]) -> tuple[Any, Any]:
+    """What tells one version of a file from another without reading it: last modified time and size.
+
+    The size catches a write by another program within the same mtime tick as our own save (the
+    filesystem's clock is coarser than two writes a few milliseconds apart).
+    """
+    return model.get("last_modified"), model.get("size")
+
+
+def _sources(notebook: Any) -> list[tuple[Any, Any]] | None:
+    """(id, source) of every cell of a notebook (a dict or nbformat node), or None if it is not one."""
+    try:
+        return [(cell.get("id"), cell.get("source")) for cell in notebook["cells"]]
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
 class SaveFailed(Exception):
     """The file could not be written; the message says why."""
 
@@ -51,7 +68,7 @@ class LiveDocument:
         self.path = path
         self.epoch = str(uuid.uuid4())
         self.document = build_document(key, model["content"])
-        self.last_modified = model.get("last_modified")
+        self.stamp = file_stamp(model)
         # The content as on disk, for merges: kept as the load's update and decoded only when a
         # merge needs it (decoding a large notebook costs as much as building it).
         self._base: Any = None
@@ -155,7 +172,7 @@ class LiveDocument:
             started = time.monotonic()
             try:
                 current = await ensure_async(cm.get(self.path, content=False))
-                if self.last_modified is not None and current.get("last_modified") != self.last_modified:
+                if self.stamp[0] is not None and file_stamp(current) != self.stamp:
                     # Someone else wrote the file: take their changes in before writing ours.
                     await self._merge_from_disk()
                     data = snapshot(self.key, self.document)
@@ -165,7 +182,7 @@ class LiveDocument:
                 log.error("saving %s failed (%s): %s; the room keeps its content, unsaved", self.path, reason, why)
                 self._set_state(dirty=True)
                 raise SaveFailed(why) from exc
-            self.last_modified = model.get("last_modified")
+            self.stamp = file_stamp(model)
             self._base, self._base_update = data, None
             if self._version == version:
                 self._set_state(dirty=False)
@@ -176,16 +193,31 @@ class LiveDocument:
             log.debug("saved %s (%s) in %.3fs", self.path, reason, time.monotonic() - started)
 
     async def _stamp_hash(self) -> None:
+        """Read the saved file back: stamp its hash, and check that it holds what we wrote.
+
+        The contents manager stats the file after writing it, so a program that writes the file in
+        that instant leaves us its stamp as if it were ours; its edit would then go unseen and be
+        overwritten by our next save. A notebook's cell sources are compared with what we saved:
+        a difference is an edit on disk, merged at once.
+        """
         async with self._save_lock:
+            notebook = self.key.kind == "notebook"
             try:
                 stamped = await ensure_async(
-                    self.manager.contents_manager.get(self.path, content=False, require_hash=True)
+                    self.manager.contents_manager.get(
+                        self.path, content=notebook, type=self.key.type, format=self.key.format, require_hash=True
+                    )
                 )
             except Exception as exc:
                 log.warning("reading the hash of %s failed: %s", self.path, exc)
                 return
-            if stamped.get("last_modified") == self.last_modified:
-                self._set_state(hash=stamped.get("hash"))
+            if file_stamp(stamped) != self.stamp:
+                return  # written again since: the watcher takes it from here
+            if notebook and _sources(stamped.get("content")) != _sources(self._loaded_base()):
+                log.info("%s was written by someone else right after our save; merging it", self.path)
+                await self._merge_from_disk()
+                return
+            self._set_state(hash=stamped.get("hash"))
 
     def _loaded_base(self) -> Any:
         if self._base_update is not None:
@@ -215,12 +247,12 @@ class LiveDocument:
                     continue
                 self._deleted = False
                 current = await ensure_async(cm.get(self.path, content=False))
-                if current.get("last_modified") == self.last_modified:
+                if file_stamp(current) == self.stamp:
                     continue
                 async with self._save_lock:
                     # Read again under the lock: what looked new may be our own save, finished meanwhile.
                     current = await ensure_async(cm.get(self.path, content=False))
-                    if current.get("last_modified") != self.last_modified:
+                    if file_stamp(current) != self.stamp:
                         await self._merge_from_disk()
             except asyncio.CancelledError:
                 raise
@@ -244,7 +276,7 @@ class LiveDocument:
             self.document.set(merged)
         log.info("%s changed on disk; merged into its room", self.path)
         self._base, self._base_update = disk, None
-        self.last_modified = model.get("last_modified")
+        self.stamp = file_stamp(model)
         if snapshot(self.key, self.document) == disk:
             self._set_state(dirty=False, hash=model.get("hash"))
             self._schedule.cancel()

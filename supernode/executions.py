@@ -46,6 +46,7 @@ class ExecutionManager:
         self.active: dict[str, Execution] = {}
         self.tasks = tasks
         self._opened: asyncio.Future[None] | None = None
+        self._stopped = False
         self.watchers: list[Callable[[dict[str, Any]], None]] = []  # told every record as it is journalled
         self.kernel_restarts: Callable[[str | None], int | None] = lambda kernel_id: None
 
@@ -72,6 +73,7 @@ class ExecutionManager:
                 execution.status = "aborted"
                 execution.abort_rest("the server stopped")
                 await self.record(execution)
+        self._stopped = True
         if self._opened is not None:
             await self.journal.close()
 
@@ -87,6 +89,8 @@ class ExecutionManager:
                 watcher(record)
             except Exception:
                 log.exception("an execution watcher failed on record %s", execution.id)
+        if self._stopped:
+            return  # stop() journalled every unfinished record as aborted and closed the journal
         await self.journal.write(record)
         if execution.finished_ and self.active.get(execution.id) is execution:
             del self.active[execution.id]
