@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from jupyter_core.utils import ensure_async
+from jupyter_server import __version__
 from tornado.web import HTTPError
 
 from .errors import ApiError
@@ -203,8 +204,6 @@ class TableFeeds:
         settings = self.app.web_app.settings
         kernels = await ensure_async(self.app.kernel_manager.list_kernels())
         terminals = self._terminal_manager()
-        from jupyter_server import __version__
-
         row = {
             "id": "server",
             "started": iso(settings.get("started", _EPOCH)),

@@ -153,3 +153,28 @@ def collab(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header, jp
     for client in clients:
         jp_asyncio_loop.run_until_complete(client.close())
     jp_asyncio_loop.run_until_complete(quiesce(jp_serverapp))
+
+
+@pytest.fixture
+def started(jp_serverapp, jp_asyncio_loop):
+    """Run the extensions' start hooks (the shared tables), as a real server does once its loop runs;
+    pytest-jupyter does not."""
+    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
+    return jp_serverapp
+
+
+@pytest.fixture
+def target(collab, jp_serverapp, jp_http_port, jp_base_url):
+    """``--url`` and ``--token`` of the test's server (its kernels stopped at teardown, through ``collab``)."""
+    return ["--url", f"http://127.0.0.1:{jp_http_port}{jp_base_url}", "--token", jp_serverapp.identity_provider.token]
+
+
+@pytest.fixture
+def server(target, jp_asyncio_loop):
+    """A :class:`rtc_client.JupyterClient` of the test's server."""
+    from rtc_client import JupyterClient
+
+    client = JupyterClient(target[1], target[3])
+    jp_asyncio_loop.run_until_complete(client.__aenter__())
+    yield client
+    jp_asyncio_loop.run_until_complete(client.__aexit__(None, None, None))

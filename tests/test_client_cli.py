@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from jupyter_helpers import server_config, write_notebook
-from rtc_client import JupyterClient
 
 SUBCOMMANDS = ("cat", "exec", "tail", "tables", "rooms")
 DEADLINE = 60.0
@@ -22,20 +21,6 @@ DEADLINE = 60.0
 @pytest.fixture
 def jp_server_config(tmp_path):
     return server_config(journal_path=str(tmp_path / "journal.sqlite"))
-
-
-@pytest.fixture
-def target(collab, jp_serverapp, jp_http_port, jp_base_url):
-    """``--url`` and ``--token`` of the test's server (its kernels stopped at teardown, through ``collab``)."""
-    return ["--url", f"http://127.0.0.1:{jp_http_port}{jp_base_url}", "--token", jp_serverapp.identity_provider.token]
-
-
-@pytest.fixture
-def server(target, jp_asyncio_loop):
-    client = JupyterClient(target[1], target[3])
-    jp_asyncio_loop.run_until_complete(client.__aenter__())
-    yield client
-    jp_asyncio_loop.run_until_complete(client.__aexit__(None, None, None))
 
 
 async def cli(*args: str, stdin: bytes = b"", timeout: float = DEADLINE) -> tuple[int, str, str]:

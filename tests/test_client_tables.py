@@ -11,7 +11,7 @@ import pytest
 
 from helpers import eventually
 from jupyter_helpers import server_config, write_notebook
-from rtc_client import JupyterClient, LiveTables
+from rtc_client import LiveTables
 from test_client_cli import cli
 
 DEADLINE = 30.0
@@ -24,24 +24,7 @@ def jp_server_config(tmp_path):
     return config
 
 
-@pytest.fixture(autouse=True)
-def started(jp_serverapp, jp_asyncio_loop):
-    """Run the extensions' start hooks, as a real server does once its loop runs (pytest-jupyter does not)."""
-    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
-    return jp_serverapp
-
-
-@pytest.fixture
-def target(collab, jp_serverapp, jp_http_port, jp_base_url):
-    return ["--url", f"http://127.0.0.1:{jp_http_port}{jp_base_url}", "--token", jp_serverapp.identity_provider.token]
-
-
-@pytest.fixture
-def server(target, jp_asyncio_loop):
-    client = JupyterClient(target[1], target[3])
-    jp_asyncio_loop.run_until_complete(client.__aenter__())
-    yield client
-    jp_asyncio_loop.run_until_complete(client.__aexit__(None, None, None))
+pytestmark = pytest.mark.usefixtures("started")
 
 
 async def test_live_tables_follow_the_server_and_rest_reads_the_same_rows(server, jp_root_dir):

@@ -33,11 +33,7 @@ def jp_server_config(tmp_path):
     return config
 
 
-@pytest.fixture(autouse=True)
-def started(jp_serverapp, jp_asyncio_loop):
-    """Run the extensions' start hooks, as a real server does once its loop runs (pytest-jupyter does not)."""
-    jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
-    return jp_serverapp
+pytestmark = pytest.mark.usefixtures("started")
 
 
 def _validators() -> dict[str, Draft202012Validator]:
