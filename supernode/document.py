@@ -10,8 +10,10 @@ maximum wait after the first unsaved change, and at once on request; watches
 the file for edits made by someone else (merged in, keeping concurrent edits to
 cells the disk change did not touch) and for renames.
 
-Error handling: a failed save (read-only file, disk error, file deleted) is
-logged, reported to whoever asked, and leaves the document dirty and intact.
+Error handling: a failed save (read-only file, disk error, a file caught half
+written by another program) is logged, reported to whoever asked, and leaves the
+document dirty and intact; it is tried again after the maximum wait, then after
+twice as long each time, up to a minute apart.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
+from tornado import web
 from rtc_client import RoomClient
 
 from .content import build_document, load_update, model_for_save, snapshot
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["LiveDocument", "SaveFailed"]
 
 log = logging.getLogger("supernode.documents")
+
+_RETRY_MAX = 60.0  # seconds between attempts to save a file that cannot be written
 
 
 def file_stamp(model: dict[str, Any]) -> tuple[Any, Any]:
@@ -78,6 +83,8 @@ class LiveDocument:
         self._schedule = SaveSchedule(self._save_due, delay=manager.save_delay, max_wait=manager.save_max_wait)
         self._writing_state = False
         self._deleted = False
+        self._closing = False
+        self._failures = 0  # saves failed in a row
         self.document.observe(self._on_change)
         self._set_state(dirty=False, path=path, hash=model.get("hash"))
         self.initial_update = self._base_update = self.document.ydoc.get_update()
@@ -114,6 +121,7 @@ class LiveDocument:
                 await watcher
             except asyncio.CancelledError:
                 pass
+            self._closing = True
             self._schedule.cancel()
             if self.dirty and not self._deleted:
                 try:
@@ -179,9 +187,22 @@ class LiveDocument:
                 model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
             except Exception as exc:
                 why = getattr(exc, "log_message", None) or str(exc) or type(exc).__name__
-                log.error("saving %s failed (%s): %s; the room keeps its content, unsaved", self.path, reason, why)
+                self._failures += 1
+                retry = min(self._schedule.max_wait * 2 ** (self._failures - 1), _RETRY_MAX)
+                log.error(
+                    "saving %s failed (%s): %s; the room keeps its content, unsaved%s",
+                    self.path,
+                    reason,
+                    why,
+                    "" if self._closing or self._deleted else f"; trying again in {retry:g}s",
+                )
                 self._set_state(dirty=True)
+                if not (self._closing or self._deleted):
+                    self._schedule.retry(retry)
                 raise SaveFailed(why) from exc
+            if self._failures:
+                log.info("saved %s again after %d failed attempt(s)", self.path, self._failures)
+                self._failures = 0
             self.stamp = file_stamp(model)
             self._base, self._base_update = data, None
             if self._version == version:
@@ -231,6 +252,7 @@ class LiveDocument:
         """Poll the file: follow renames, take in edits made by someone else."""
         interval = self.manager.file_poll_interval
         cm = self.manager.contents_manager
+        unreadable = None  # the stamp of a version of the file that could not be read
         while True:
             await asyncio.sleep(interval)
             try:
@@ -247,17 +269,31 @@ class LiveDocument:
                     continue
                 self._deleted = False
                 current = await ensure_async(cm.get(self.path, content=False))
-                if file_stamp(current) == self.stamp:
+                if file_stamp(current) in (self.stamp, unreadable):
                     continue
                 async with self._save_lock:
                     # Read again under the lock: what looked new may be our own save, finished meanwhile.
                     current = await ensure_async(cm.get(self.path, content=False))
                     if file_stamp(current) != self.stamp:
-                        await self._merge_from_disk()
+                        try:
+                            await self._merge_from_disk()
+                        except web.HTTPError as exc:  # not a notebook (now): half written, or replaced
+                            unreadable = file_stamp(current)
+                            log.warning(
+                                "%s changed on disk but cannot be read (%s); it is taken in once it can be",
+                                self.path,
+                                exc.log_message or exc,
+                            )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("watching %s failed; trying again in %ss", self.path, interval)
+
+    def _running_cells(self) -> set[str]:
+        """Ids of the cells a kernel is executing now (their outputs are the kernel's, not the disk's)."""
+        return {
+            ycell.get("id") for ycell in self.document.ycells if ycell.get("execution_state") in ("running", "busy")
+        }
 
     async def _merge_from_disk(self) -> None:
         """Take the file's content in (the caller holds the save lock)."""
@@ -267,7 +303,7 @@ class LiveDocument:
         live = snapshot(self.key, self.document)
         base = self._loaded_base()
         if self.key.kind == "notebook":
-            merged = merge_notebooks(base, disk, live)
+            merged = merge_notebooks(base, disk, live, running=self._running_cells())
         else:
             merged = disk  # text and binary files: the disk wins
             if live != base:

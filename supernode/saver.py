@@ -38,6 +38,13 @@ class SaveSchedule:
             self._timer.cancel()
         self._timer = loop.call_at(due, self._due)
 
+    def retry(self, after: float) -> None:
+        """The save failed: try again ``after`` seconds from now (a change may bring it forward)."""
+        loop = asyncio.get_running_loop()
+        self.cancel()
+        self._first = loop.time() + after - self.max_wait
+        self._timer = loop.call_at(loop.time() + after, self._due)
+
     def cancel(self) -> None:
         """Forget the pending save (it is being done now, or is no longer needed)."""
         if self._timer is not None:

@@ -184,6 +184,35 @@ async def test_a_failed_save_is_reported_and_the_room_keeps_its_content(collab, 
     assert YNotebook(other.doc).get()["cells"][0]["source"] == "precious work"
 
 
+async def test_a_failed_autosave_is_tried_again_until_it_succeeds(collab, jp_root_dir, jp_serverapp, caplog):
+    import logging
+
+    from tornado import web
+
+    caplog.set_level(logging.INFO, "supernode.documents")
+    path = write_notebook(jp_root_dir, "retry.ipynb", ["precious"])
+    client, _ = await collab.open(path)
+    state = client.doc.get("state", type=__import__("pycrdt").Map)
+    await client.wait_for(lambda: state.get("hash"), timeout=10)
+    full = {"disk": True}
+
+    def quota(model, path, contents_manager, **kwargs):  # a pre-save hook may refuse a save
+        if full["disk"]:
+            raise web.HTTPError(507, "quota exceeded")
+
+    jp_serverapp.contents_manager.register_pre_save_hook(quota)
+    source = YNotebook(client.doc).ycells[0]["source"]
+    source += " work"
+    await eventually(lambda: "quota exceeded" in caplog.text, timeout=10, what="a refused autosave")
+    assert "trying again in" in caplog.text
+    await client.wait_for(lambda: state.get("dirty") is True)
+    full["disk"] = False
+    # No further edit: only the retry can save it.
+    await eventually(lambda: disk_sources(jp_root_dir, path) == ["precious work"], timeout=15, what="the retry")
+    await eventually(lambda: "saved retry.ipynb again after" in caplog.text, timeout=5, what="the log of the retry")
+    await client.wait_for(lambda: state.get("dirty") is False, timeout=10)
+
+
 async def test_a_stale_client_gets_the_reload_dialog_and_its_edits_are_kept(collab, jp_root_dir, jp_serverapp):
     import json
 

@@ -325,3 +325,51 @@ async def test_an_edit_on_disk_to_another_cell_while_a_cell_runs_loses_no_output
         lambda: lines_on_disk() == expected, timeout=10, what=f"every line once on disk: {lines_on_disk()}"
     )
     assert read_notebook(jp_root_dir, path).cells[1].source == "other = 2  # edited on disk"
+
+
+async def test_files_rewritten_by_other_programs_while_a_cell_runs_lose_no_output(api, collab, jp_root_dir):
+    """Another program touches the file, and rewrites it from a copy read a moment earlier (so the running
+    cell's outputs on disk go back in time): every write is merged, and the running cell keeps every line,
+    in one output, because the disk cannot know more of a running cell's outputs than the room does."""
+    import os
+
+    import nbformat
+
+    source = "import time\nfor i in range(80):\n    print(f'line {i}', flush=True)\n    time.sleep(0.1)"
+    path = write_notebook(jp_root_dir, "rewrite.ipynb", [source, "other = 1"])
+    first, _ = cell_ids(jp_root_dir, path)
+    status, record, _ = await api.run(path, [first])
+    assert status == 202, record
+    file = jp_root_dir / path
+
+    def lines_on_disk() -> list[str]:
+        outputs = disk_outputs(jp_root_dir, path)
+        return stream_text(outputs[0]).splitlines() if outputs else []
+
+    await eventually(lambda: len(lines_on_disk()) >= 3, timeout=30, what="the first lines saved")
+    stale = file.read_text(encoding="utf-8")
+    rewrites = 0
+    while (await api.record(record["id"]))["status"] in ("queued", "running") and rewrites < 8:
+        if rewrites % 2:
+            now = file.stat().st_mtime_ns + 10_000_000
+            os.utime(file, ns=(now, now))  # touched: same bytes, new time
+        else:
+            nb = nbformat.reads(stale, as_version=4)
+            nb.cells[1].source = f"other = {rewrites}  # edited on disk"
+            file.write_text(nbformat.writes(nb), encoding="utf-8")  # written back from an old copy
+        rewrites += 1
+        ours = file.stat().st_mtime_ns
+        stale = file.read_text(encoding="utf-8")
+        # The server saves again (the cell prints on) once it has taken the rewrite in.
+        await eventually(lambda ours=ours: file.stat().st_mtime_ns != ours, timeout=10, what="a save after the rewrite")
+
+    done = await api.finished(record["id"], timeout=60)
+    assert done["status"] == "ok", done
+    assert rewrites >= 4, "the cell ended before the file was rewritten"
+    expected = [f"line {i}" for i in range(80)]
+    await eventually(
+        lambda: lines_on_disk() == expected, timeout=10, what=f"every line once on disk: {lines_on_disk()}"
+    )
+    outputs = disk_outputs(jp_root_dir, path)[0]
+    assert [o["output_type"] for o in outputs] == ["stream"], outputs
+    assert read_notebook(jp_root_dir, path).cells[1].source.endswith("# edited on disk")
