@@ -38,6 +38,15 @@ class SupernodeExtension(ExtensionApp):
         1.0, config=True, help="Seconds between checks of an open document's file for renames and edits on disk."
     )
 
+    output_interval = Float(
+        0.05,
+        config=True,
+        help="Seconds between writes of a running cell's outputs into its shared document: output that comes "
+        "faster (a display updated in a loop, a progress bar) is written once per interval, so the document's "
+        "history, the traffic to collaborators and the server's memory grow with time, not with messages. "
+        "The first output of a quiet cell and the last of every cell are written at once; 0 writes every message.",
+    )
+
     journal_path = Unicode(
         "",
         config=True,
@@ -102,6 +111,7 @@ class SupernodeExtension(ExtensionApp):
             kernel_manager=self.serverapp.kernel_manager,
             journal=journal,
             record_interval=self.save_max_wait,
+            output_interval=self.output_interval,
             tasks=self.tasks,
         )
         self.settings["supernode_executions"] = self.executions

@@ -25,7 +25,8 @@ log = logging.getLogger("supernode.executions")
 
 
 class ExecutionManager:
-    """All executions of the server. ``record_interval`` (s): how often running records are journalled."""
+    """All executions of the server. ``record_interval`` (s): how often running records are journalled;
+    ``output_interval`` (s): how often a running cell's outputs are written into its document."""
 
     def __init__(
         self,
@@ -36,12 +37,14 @@ class ExecutionManager:
         journal: ExecutionJournal,
         record_interval: float,
         tasks: TaskSet,
+        output_interval: float = 0.0,
     ) -> None:
         self.documents = documents
         self.session_manager = session_manager
         self.kernel_manager = kernel_manager
         self.journal = journal
         self.record_interval = record_interval
+        self.output_interval = output_interval
         self.executors: dict[str, NotebookExecutor] = {}
         self.active: dict[str, Execution] = {}
         self.tasks = tasks

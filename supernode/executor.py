@@ -185,7 +185,7 @@ class NotebookExecutor:
             self._interrupt_pending = False
             raise CellAborted("interrupted before it ran")
         code = str(ycell["source"])
-        writer = OutputWriter(document, step.cell_id, self.displays)
+        writer = OutputWriter(document, step.cell_id, self.displays, min_interval=self.manager.output_interval)
         with document.ydoc.transaction():
             ycell["execution_state"] = "running"
             writer.start()
@@ -216,7 +216,10 @@ class NotebookExecutor:
                         writer.handle(kind, content)
                         if kind == "error":
                             step.error = {k: content.get(k) for k in ("ename", "evalue", "traceback")}
-                writer.flush()
+                if idle:
+                    writer.flush()  # the last outputs at once, before the count
+                else:
+                    writer.flush_paced()
                 step.outputs = writer.outputs
                 if idle:
                     break
@@ -226,6 +229,7 @@ class NotebookExecutor:
             reply = await self._reply(client, msg_id)
         finally:
             stdin.cancel()
+            writer.flush()  # a paced write still waiting (the cell was aborted): into the document now
         content = reply["content"]
         status = "ok" if content.get("status") == "ok" else "error"
         if status == "error" and step.error is None:

@@ -29,6 +29,13 @@ stream text flushes at once. Without a running loop (or with ``autoflush=False``
 ``flush()``. A flush writes the net effect only (text printed then cleared is never written) and
 costs O(new text + length of the current line), not O(whole output).
 
+Pacing (``min_interval`` seconds, 0 by default): the scheduled flush writes at once when the last
+write is at least that long ago, else at that moment, so output that arrives faster is written in
+one transaction per interval (the first message of a quiet cell is never delayed). A display
+updated 1,000 times a second, or a progress bar redrawn with ``\r``, then leaves one version per
+interval in the document's history instead of one per message: collaborators see it move at that
+rate, and the room's memory and traffic stay small. ``flush()`` always writes everything now.
+
 Terminal processing is JupyterLab 4's (``@jupyterlab/outputarea`` ``processText``): ``\\r`` moves
 the cursor to the start of the line and later text overwrites from there ("50%\\r100%\\n" ->
 "100%\\n", "abc\\rX\\n" -> "Xbc\\n"); ``\\b`` deletes the character before the cursor (and, as in
@@ -372,6 +379,7 @@ class OutputWriter:
 
     See the module docstring. ``autoflush``: schedule a flush on the running loop after each
     message. ``max_pending_chars``: flush at once when this much stream text is pending.
+    ``min_interval``: seconds between the transactions of scheduled flushes (pacing).
     """
 
     def __init__(
@@ -382,12 +390,15 @@ class OutputWriter:
         *,
         autoflush: bool = True,
         max_pending_chars: int = 1 << 20,
+        min_interval: float = 0.0,
     ) -> None:
         self.notebook = notebook
         self.cell_id = cell_id
         self.displays = displays if displays is not None else DisplayIndex.of(notebook)
         self.autoflush = autoflush
         self.max_pending_chars = max_pending_chars
+        self.min_interval = min_interval
+        self._last_write = float("-inf")  # loop time of the last transaction
         #: iopub messages (and start() calls) whose write was dropped: the cell was not in the document.
         self.dropped = 0
         #: transactions made on the document (one per flush that had something to write).
@@ -546,7 +557,26 @@ class OutputWriter:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop: the caller flushes
-        self._flush_handle = loop.call_soon(self._auto_flush)
+        due = self._last_write + self.min_interval
+        if due <= loop.time():
+            self._flush_handle = loop.call_soon(self._auto_flush)
+        else:
+            self._flush_handle = loop.call_at(due, self._auto_flush)
+
+    def flush_paced(self) -> None:
+        """Write what is pending now if the last write is ``min_interval`` old, else when it is."""
+        if not self._pending_msgs:
+            return
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:
+            now = float("inf")
+        if now >= self._last_write + self.min_interval:
+            self.flush()
+        elif self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_at(
+                self._last_write + self.min_interval, self._auto_flush
+            )
 
     def _auto_flush(self) -> None:
         self._flush_handle = None
@@ -572,6 +602,10 @@ class OutputWriter:
             return
         pending_msgs, pending_clear, updates = self._pending_msgs, self._pending_clear, self._pending_updates
         self._reset_pending()
+        try:
+            self._last_write = asyncio.get_running_loop().time()
+        except RuntimeError:
+            pass
         with self.notebook.ydoc.transaction():
             self.transactions += 1
             ycell, self._cell_hint = _find_cell(self.notebook, self.cell_id, self._cell_hint)

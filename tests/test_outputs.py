@@ -669,6 +669,34 @@ async def test_autoflush_once_per_loop_turn() -> None:
     assert view.outputs("c1") == doc_outputs(nb, "c1") == writer.outputs
 
 
+async def test_paced_writes_leave_one_version_per_interval() -> None:
+    """A display updated in a tight loop: the first output at once, then one transaction per interval,
+    the last state always written; what the frontend shows equals the writer's model."""
+    nb = make_notebook("c1")
+    view = FrontendView(nb)
+    writer = OutputWriter(nb, "c1", DisplayIndex(), min_interval=0.05)
+    writer.start()
+    counter = TransactionCounter(nb)
+    loop = asyncio.get_running_loop()
+    writer.handle(*display("0", "bar"))
+    await asyncio.sleep(0)  # one loop turn: a quiet cell's first output is not held back
+    assert counter.count == 1
+    started = loop.time()
+    updates = 0
+    while loop.time() - started < 0.5:
+        updates += 1
+        writer.handle(*update(str(updates), "bar"))
+        writer.handle(*stream(f"{updates}%\r"))
+        writer.flush_paced()
+        await asyncio.sleep(0.001)
+    await eventually(lambda: not writer.pending, timeout=5, what="the last paced write")
+    assert updates > 100
+    assert 5 <= counter.count <= 1 + 0.5 / 0.05 + 2, counter.count  # about one per 50 ms, not one per update
+    view.sync()
+    assert view.outputs("c1") == doc_outputs(nb, "c1") == writer.outputs
+    assert writer.outputs[0]["data"] == {"text/plain": str(updates)}
+
+
 def test_pending_text_limit_flushes_without_a_loop() -> None:
     nb = make_notebook("c1")
     writer = OutputWriter(nb, "c1", DisplayIndex(), max_pending_chars=1000)
