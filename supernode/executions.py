@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .errors import ApiError
+from .heap import HeapTrimmer
 from .executor import NotebookExecutor, find_cell
 from .journal import ExecutionJournal
 from .records import CellRun, Execution, source_hash
@@ -45,6 +46,7 @@ class ExecutionManager:
         self.journal = journal
         self.record_interval = record_interval
         self.output_interval = output_interval
+        self.heap = HeapTrimmer()  # trimmed when a notebook's queue drains
         self.executors: dict[str, NotebookExecutor] = {}
         self.active: dict[str, Execution] = {}
         self.tasks = tasks

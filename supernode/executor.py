@@ -129,6 +129,7 @@ class NotebookExecutor:
                     self.current = None
                     self._cell_task = None
                     await self._save(live)
+            self.manager.heap.trim()  # the burst is over: give its freed memory back
         finally:
             live.hold(False)
 
