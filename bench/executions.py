@@ -474,7 +474,9 @@ def main() -> int:
     parser.add_argument("--lines", type=int, help="lines printed by cell A (default 100,000; quick 10,000)")
     parser.add_argument("--updates", type=int, help="display updates of cell B (default 1,000; quick 100)")
     parser.add_argument(
-        "--memory-runs", type=int, help="runs of cell B for the memory check (default 100; quick 20; 0 skips it)"
+        "--memory-runs",
+        type=int,
+        help="runs of cell B for the memory check (default 300, the verdict on runs 150..300; quick 20; 0 skips it)",
     )
     parser.add_argument(
         "--memory-from",
@@ -507,7 +509,7 @@ def main() -> int:
     args = parser.parse_args()
     lines = args.lines or (10_000 if args.quick else 100_000)
     updates = args.updates or (100 if args.quick else 1_000)
-    memory_runs = args.memory_runs if args.memory_runs is not None else (20 if args.quick else 100)
+    memory_runs = args.memory_runs if args.memory_runs is not None else (20 if args.quick else 300)
     repeat = args.repeat or (1 if args.quick else 3)
     cells = [c.strip().upper() for c in args.cells.split(",") if c.strip() and c.strip().lower() != "none"]
     if any(c not in ("A", "B") for c in cells):

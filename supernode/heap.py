@@ -36,7 +36,7 @@ def _malloc_trim():
 class HeapTrimmer:
     """Calls ``malloc_trim(0)`` when asked, at most once per ``min_interval`` seconds."""
 
-    def __init__(self, min_interval: float = 5.0) -> None:
+    def __init__(self, min_interval: float = 1.0) -> None:
         self.min_interval = min_interval
         self.trims = 0  # how many times the heap was trimmed
         self._trim = _malloc_trim()
