@@ -213,6 +213,22 @@ async def test_a_failed_autosave_is_tried_again_until_it_succeeds(collab, jp_roo
     await client.wait_for(lambda: state.get("dirty") is False, timeout=10)
 
 
+async def test_a_file_that_cannot_be_read_for_a_while_is_taken_in_once_it_can(collab, jp_root_dir, caplog):
+    path = write_notebook(jp_root_dir, "junk.ipynb", ["kept"])
+    client, _ = await collab.open(path)
+    state = client.doc.get("state", type=__import__("pycrdt").Map)
+    await client.wait_for(lambda: state.get("hash"), timeout=10)
+    good = (jp_root_dir / path).read_text(encoding="utf-8")
+    (jp_root_dir / path).write_text(good[: len(good) // 2], encoding="utf-8")  # caught half written
+    await eventually(lambda: "cannot be read" in caplog.text, timeout=10, what="the unreadable file logged")
+    assert YNotebook(client.doc).get()["cells"][0]["source"] == "kept"  # the room keeps its content
+    (jp_root_dir / path).write_text(good.replace('"kept"', '"kept, then edited on disk"'), encoding="utf-8")
+    await client.wait_for(
+        lambda: YNotebook(client.doc).get()["cells"][0]["source"] == "kept, then edited on disk", timeout=10
+    )
+    assert caplog.text.count("cannot be read") == 1  # once per version of the file, not once per poll
+
+
 async def test_a_stale_client_gets_the_reload_dialog_and_its_edits_are_kept(collab, jp_root_dir, jp_serverapp):
     import json
 
