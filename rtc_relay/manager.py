@@ -109,6 +109,7 @@ class RoomManager:
         except Exception as exc:
             log.error("room %r: loading failed: %r", room.name, exc, exc_info=exc)
             room.failed = exc
+            room.release()
             if self.rooms.get(room.name) is room:
                 del self.rooms[room.name]
                 self._store.forget(room.name)
@@ -127,6 +128,7 @@ class RoomManager:
         del self.rooms[room.name]
         for peer in list(room.members):  # in-process clients that did not hold the room
             peer.close(CloseCode.NORMAL, "the room was freed")
+        room.release()
         if room.ready.done() and room.failed is None:
             if room.has_history:
                 room.compact()

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
+from pycrdt import Doc
+
 
 __all__ = ["Refusal", "RoomLoadError", "RoomPolicy"]
 
@@ -61,8 +63,14 @@ class RoomPolicy:
         """Whether this policy governs room ``name``."""
         return False
 
-    async def load(self, name: str) -> bytes | None:
+    async def load(self, name: str) -> bytes | Doc | None:
         """The room's initial content as one Yjs update, or None to start from the store.
+
+        Or the :class:`pycrdt.Doc` an in-process writer of the room keeps: the room then uses that
+        document itself instead of a copy (one copy in memory, every update applied once), sends what
+        the writer changes in it to the room's clients, and applies their updates to it directly. The
+        writer then joins with :meth:`RelayCore.open_local` only to hold the room and learn when it is
+        freed; it reads and discards what the channel brings.
 
         Raise :class:`RoomLoadError` to refuse the room (e.g. 4404 when its file is gone).
         """

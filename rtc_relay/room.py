@@ -31,7 +31,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from pycrdt import Doc, get_update, merge_updates
+from pycrdt import Doc, Subscription, TransactionEvent, get_update, merge_updates
 
 from .awareness import Awareness
 from .catalogue import CloseCode, RelayError
@@ -152,23 +152,37 @@ class Room:
         # Updates that did not advance the document's state: duplicates, or updates whose
         # dependencies are missing, which Yrs keeps pending and leaves out of get_update().
         self._unsettled: list[bytes] = []
+        # An in-process writer's document, used as the room's own (see :meth:`load`).
+        self._shared: Subscription | None = None
+        self._applying = False  # the room is applying a client's update to its document
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self.members)}>"
 
     # -- lifecycle -------------------------------------------------------------
 
-    def load(self, initial: bytes | None, stored: list[bytes]) -> None:
+    def load(self, initial: bytes | Doc | None, stored: list[bytes]) -> None:
         """Build the document (called once, before ``ready``).
 
         ``initial`` is the policy's content (complete, nothing pending), ``stored``
         the store's updates, which may hold updates still waiting for dependencies.
+        A :class:`~pycrdt.Doc` as ``initial`` is an in-process writer's document: the
+        room uses it as its own, and every transaction the writer makes in it goes to
+        the room's clients (and the store) as one update.
         """
-        with self.doc.transaction():
-            if initial:
-                self.doc.apply_update(initial)
-            for update in stored:
-                self.doc.apply_update(update)
+        if isinstance(initial, Doc):
+            self.doc = initial
+            self._shared = initial.observe(self._writer_changed)
+            initial = None
+        self._applying = True
+        try:
+            with self.doc.transaction():
+                if initial:
+                    self.doc.apply_update(initial)
+                for update in stored:
+                    self.doc.apply_update(update)
+        finally:
+            self._applying = False
         if not stored:
             return
         self._unsettled = list(stored)
@@ -177,6 +191,39 @@ class Room:
             self.compact()
         else:
             self._settle()
+
+    def release(self) -> None:
+        """The room is freed: stop following a shared document (its writer keeps it)."""
+        if self._shared is not None:
+            self.doc.unobserve(self._shared)
+            self._shared = None
+
+    def _writer_changed(self, event: TransactionEvent) -> None:
+        """A transaction on a shared document: the in-process writer's goes to every client.
+
+        Runs inside the writer's transaction commit: it only queues bytes, and never raises
+        (an exception here would surface in the writer's code).
+        """
+        if self._applying:
+            return  # a client's update being applied by the room: already fanned out
+        try:
+            update = event.update
+            if update == _EMPTY_UPDATE:
+                return
+            self._metrics.updates_in += 1
+            msg = frame(bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update))
+            self._metrics.updates_out += self._broadcast(msg, None, self.subscribers)
+            if self.policy.persist:
+                self._store.append(self.name, update)
+                self._history_cost += len(update) + _ROW_OVERHEAD
+                if self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size:
+                    asyncio.get_running_loop().call_soon(self._compact_if_due)  # not inside a commit
+        except Exception:
+            log.exception("room %r: sending the in-process writer's update failed", self.name)
+
+    def _compact_if_due(self) -> None:
+        if self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size:
+            self.compact()
 
     def compact(self) -> None:
         """Replace the room's stored history by one snapshot of its document.
@@ -383,10 +430,13 @@ class Room:
             return
         doc = self.doc
         before = doc.get_state()
+        self._applying = True
         try:
             doc.apply_update(update)
         except Exception as exc:
             raise DecodeError(f"update does not decode ({exc})") from None
+        finally:
+            self._applying = False
         if doc.get_state() == before:
             self._unsettled.append(update)
         self._metrics.updates_in += 1
@@ -410,7 +460,11 @@ class Room:
         Raises if the update does not decode (the caller logs and skips it)."""
         doc = self.doc
         before = doc.get_state()
-        doc.apply_update(update)
+        self._applying = True
+        try:
+            doc.apply_update(update)
+        finally:
+            self._applying = False
         if doc.get_state() == before:
             self._unsettled.append(update)
         msg = frame(bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update))

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 from tornado import web
-from rtc_client import RoomClient
 
 from .content import build_document, load_update, model_for_save, snapshot
 from .keys import DocumentKey
@@ -87,7 +86,7 @@ class LiveDocument:
         self._failures = 0  # saves failed in a row
         self.document.observe(self._on_change)
         self._set_state(dirty=False, path=path, hash=model.get("hash"))
-        self.initial_update = self._base_update = self.document.ydoc.get_update()
+        self._base_update = self.document.ydoc.get_update()
         self.closed = asyncio.Event()
         self._channel: Any = None
         self._holds = 0
@@ -109,12 +108,17 @@ class LiveDocument:
             self._channel.keep_room(self._holds > 0)
 
     async def run(self, channel) -> None:
-        """Follow the room through ``channel`` until it closes; then save what is unsaved."""
+        """Hold the room through ``channel`` until the relay frees it; then save what is unsaved.
+
+        The room uses this document itself (see :meth:`DocumentManager.load`): clients' updates
+        are applied to it by the relay, and what the server writes in it reaches them from there.
+        What the channel brings (the room's greeting) needs no answer.
+        """
         self._channel = channel
         watcher = asyncio.create_task(self._watch_file(), name=f"watch {self.path}")
         try:
-            async with RoomClient(channel, doc=self.document.ydoc) as client:
-                await client.closed.wait()
+            async for _ in channel:
+                pass
         finally:
             watcher.cancel()
             try:
@@ -166,9 +170,11 @@ class LiveDocument:
             pass  # logged in save()
 
     async def caught_up(self) -> None:
-        """Return once every change the room had received when called is in this document."""
-        if self._channel is not None:
-            await self._channel.drained()
+        """Return once every change the room had received when called is in this document.
+
+        The room applies its clients' updates to this very document as it receives them: nothing
+        is ever in flight between the two.
+        """
 
     async def save(self, reason: str) -> None:
         """Write the document to its file now. Raises :class:`SaveFailed` (already logged)."""

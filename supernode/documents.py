@@ -25,7 +25,7 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 from jupyter_ydoc import YNotebook
 from jupyter_ydoc.ybasedoc import YBaseDoc
-from pycrdt import Decoder
+from pycrdt import Decoder, Doc
 from tornado.web import HTTPError
 
 from .catalogue import close_code
@@ -95,7 +95,7 @@ class DocumentManager:
     def claims(self, name: str) -> bool:
         return DocumentKey.parse(name) is not None
 
-    async def load(self, name: str) -> bytes:
+    async def load(self, name: str) -> Doc:
         key = DocumentKey.parse(name)
         assert key is not None
         previous = self.live.get(name)
@@ -116,7 +116,7 @@ class DocumentManager:
         live.attach(channel)
         self.spawn(self._follow(name, live, channel), f"document {path}")
         log.info("opened %s in room %s", path, name)
-        return live.initial_update
+        return live.document.ydoc  # the room's document itself: one copy in memory
 
     async def _follow(self, name: str, live: LiveDocument, channel: Any) -> None:
         try:
