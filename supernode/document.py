@@ -1,8 +1,10 @@
 """A live document: one file kept in one relay room, owned by the supernode.
 
 Lifecycle (one per load of a room): :class:`DocumentManager` reads the file and
-builds the document; :meth:`LiveDocument.run` follows the room through an
-in-process channel until the relay frees the room, then saves what is unsaved.
+builds the document, which the relay room then uses as its own (one copy in
+memory: clients' updates are applied to it by the relay, the server's writes go
+from it to the clients); :meth:`LiveDocument.run` holds the room through an
+in-process channel until the relay frees it, then saves what is unsaved.
 
 While it runs it keeps ``state.dirty``, ``state.path`` and ``state.hash`` true;
 saves through the contents manager after a quiet period, never later than the
