@@ -11,6 +11,9 @@ like any plain room (so a client that reconnects after a server restart holds a
 prefix of the same history and converges), and every remote connection is
 read-only there — its updates are dropped and it is told so.
 
+The room uses this writer's document itself (one copy in memory): the relay loads
+the stored state into it, and sends every transaction written here to the clients.
+
 Lifecycle: :meth:`start` joins the room through an in-process channel that keeps
 the room open for the server's life and waits until the stored state is in (the
 feeds then reconcile it with the server); :meth:`stop` leaves it.
@@ -24,7 +27,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pycrdt import Doc, Map
-from rtc_client import RoomClient
 
 from .table_schemas import ROOM, TABLES, schemas
 
@@ -51,7 +53,8 @@ class SharedTables:
         self.maps: dict[str, Map] = {}
         self.rows: dict[str, dict[str, Row]] = {table: {} for table in TABLES}  # mirror of what the doc holds
         self.invalid = 0  # rows refused by their schema (logged)
-        self._client: RoomClient | None = None
+        self._channel: Any = None
+        self._drain: asyncio.Future[None] | None = None
         self._schemas = schemas()
 
     # -- relay policy -----------------------------------------------------------------------
@@ -59,8 +62,8 @@ class SharedTables:
     def claims(self, name: str) -> bool:
         return name == ROOM
 
-    async def load(self, name: str) -> bytes | None:
-        return None  # from the relay's store
+    async def load(self, name: str) -> Doc:
+        return self.doc  # the room's document itself; the relay applies what its store holds to it
 
     def admit(self, name: str, params: Mapping[str, str]) -> None:
         return None  # everyone may read (remote connections are read-only: ``remote_writes``)
@@ -79,15 +82,16 @@ class SharedTables:
     async def start(self) -> None:
         """Join the room and wait for its stored state; read the rows it holds into the mirror."""
         await self.relay.ensure_started()  # the host may start its extensions in any order
-        channel = self.relay.open_local(ROOM, label="supernode tables", keeps_room=True)
-        client = RoomClient(channel, doc=self.doc)
-        await client.__aenter__()
-        self._client = client
+        channel = self._channel = self.relay.open_local(ROOM, label="supernode tables", keeps_room=True)
         try:
-            await asyncio.wait_for(client.wait_synced(), self.sync_timeout)
+            await asyncio.wait_for(channel.ready.wait(), self.sync_timeout)  # loaded, and admitted
+            if channel.close_code is not None:
+                raise RuntimeError(f"room {ROOM} could not be loaded: {channel.close_code} {channel.close_reason}")
         except BaseException:
             await self.stop()
             raise
+        # The room greets its members and relays presence to them: nothing here needs it.
+        self._drain = asyncio.ensure_future(self._discard(channel))
         for table in TABLES:
             ymap = self.maps[table] = self.doc.get(table, type=Map)
             self.rows[table] = {key: dict(value) for key, value in ymap.items() if isinstance(value, dict)}
@@ -100,9 +104,17 @@ class SharedTables:
                 meta["schemas"] = described
 
     async def stop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.__aexit__(None, None, None)
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+        drain, self._drain = self._drain, None
+        if drain is not None:
+            await drain
+
+    @staticmethod
+    async def _discard(channel: Any) -> None:
+        async for _ in channel:
+            pass
 
     # -- writing ----------------------------------------------------------------------------
 
