@@ -177,21 +177,31 @@ def _cpu(target: Target) -> float | None:
     return procstat.cpu_seconds(target.pid) if target.pid else None
 
 
-async def _run_throughput(
-    shape: Shape, prefix: str, target: Target, workload: Workload, duration: float, window: int
-) -> dict:
-    """Keys: deliveries_per_s, p50_ms, p99_ms, server_cpu_us_per_delivery, server_rss_mb,
-    loadgen_cpu_pct (of one core: near 100 means the loadgen, not the server, set the pace),
-    other_cpu_pct (the rest of the host, % of one core), plus raw counts, errors and refills."""
+def place_clients(
+    shape: Shape, workload: Workload, prefix: str
+) -> tuple[list[Writer], list[tuple[str, int, int, int | None]]]:
+    """The writers of ``shape`` and one ``(path, room, client index in its room, writer index or None)``
+    per client: the first ``shape.writers`` clients of each room write."""
     writers: list[Writer] = []
-    specs: list[tuple[str, int, int | None]] = []
+    placed: list[tuple[str, int, int, int | None]] = []
     for room in range(shape.rooms):
         for c in range(shape.clients):
             writer = None
             if c < shape.writers:
                 writer = len(writers)
                 writers.append(Writer(writer, room, workload.streams[writer], shape.clients - 1))
-            specs.append((f"/{prefix}-{room}", room, writer))
+            placed.append((f"/{prefix}-{room}", room, c, writer))
+    return writers, placed
+
+
+async def _run_throughput(
+    shape: Shape, prefix: str, target: Target, workload: Workload, duration: float, window: int
+) -> dict:
+    """Keys: deliveries_per_s, p50_ms, p99_ms, server_cpu_us_per_delivery, server_rss_mb,
+    loadgen_cpu_pct (of one core: near 100 means the loadgen, not the server, set the pace),
+    other_cpu_pct (the rest of the host, % of one core), plus raw counts, errors and refills."""
+    writers, placed = place_clients(shape, workload, prefix)
+    specs = [(path, room, writer) for path, room, _, writer in placed]
     traffic = Traffic(writers, window)
     clients = await _connect_many(target, specs, traffic.sink)
     try:

@@ -42,7 +42,7 @@ from time import perf_counter
 import loadgen
 import procstat
 from servers import ServerProcess, free_port, server_command
-from traffic import Traffic, Writer
+from traffic import Traffic
 from wsclient import connect
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -102,16 +102,11 @@ async def run_spread(shape: loadgen.Shape, ports: list[int], placement: str, pid
                      redis_pid: int | None, workload: loadgen.Workload, duration: float, window: int) -> dict:
     """One closed-loop run with the clients placed on ``ports``; every wait has a deadline."""
     prefix = f"bench-redis-{os.getpid()}-{int(time.time() * 1000) % 10**8}"
-    writers: list[Writer] = []
-    specs: list[tuple[str, int, int, int | None]] = []  # (path, port, room, writer)
-    for room in range(shape.rooms):
-        for c in range(shape.clients):
-            writer = None
-            if c < shape.writers:
-                writer = len(writers)
-                writers.append(Writer(writer, room, workload.streams[writer], shape.clients - 1))
-            port = ports[c % len(ports)] if placement == "spread" else ports[room % len(ports)]
-            specs.append((f"/{prefix}-{room}", port, room, writer))
+    writers, placed = loadgen.place_clients(shape, workload, prefix)
+    specs = [  # (path, port, room, writer)
+        (path, ports[c % len(ports)] if placement == "spread" else ports[room % len(ports)], room, writer)
+        for path, room, c, writer in placed
+    ]
     traffic = Traffic(writers, window)
     gate = asyncio.Semaphore(loadgen.CONNECT_CONCURRENCY)
     clients = []

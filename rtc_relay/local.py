@@ -99,8 +99,6 @@ class LocalChannel:
         self.close_reason = ""
         self._inbox: deque[bytes] = deque()
         self._wake = asyncio.Event()
-        self._receiving = False  # a reader is waiting in recv() with nothing left to read
-        self._idle = asyncio.Event()
         self._peer = _LocalPeer(self, f"local #{next(_ids)} {label}", keeps_room)
         self._room: Room | None = core.rooms.join(name, self._peer)
 
@@ -131,24 +129,17 @@ class LocalChannel:
             if self._room is None:
                 raise ChannelClosed(self.close_code or CloseCode.NORMAL, self.close_reason)
             self._wake.clear()
-            self._receiving = True
-            self._idle.set()
-            try:
-                await self._wake.wait()
-            finally:
-                self._receiving = False
+            await self._wake.wait()
         return self._inbox.popleft()
 
-    async def drained(self) -> None:
-        """Return once the reader has taken every message the room sent so far.
+    async def run_until_closed(self) -> None:
+        """Read and discard what the room sends until the channel closes.
 
-        A reader that handles each message before its next ``recv()`` has then seen
-        everything the room received before this call.
+        For a writer whose document the room uses itself (its policy's ``load`` returned it): such
+        a member only holds the room, and its greeting and presence traffic need no answer.
         """
-        self._peer.flush_outbox()
-        while self._room is not None and (self._inbox or not self._receiving):
-            self._idle.clear()
-            await self._idle.wait()
+        async for _ in self:
+            pass
 
     def __aiter__(self) -> LocalChannel:
         return self
@@ -168,8 +159,6 @@ class LocalChannel:
             self._core.rooms.leave(room, self._peer)
         self.ready.set()
         self._wake.set()
-        self._idle.set()
-        self._idle.set()
 
     def _closed_by_room(self, code: int, reason: str) -> None:
         if self._room is None:
@@ -180,4 +169,3 @@ class LocalChannel:
         self._core.rooms.leave(room, self._peer)
         self.ready.set()
         self._wake.set()
-        self._idle.set()

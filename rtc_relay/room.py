@@ -216,13 +216,17 @@ class Room:
             if self.policy.persist:
                 self._store.append(self.name, update)
                 self._history_cost += len(update) + _ROW_OVERHEAD
-                if self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size:
+                if self._compaction_due:
                     asyncio.get_running_loop().call_soon(self._compact_if_due)  # not inside a commit
         except Exception:
             log.exception("room %r: sending the in-process writer's update failed", self.name)
 
+    @property
+    def _compaction_due(self) -> bool:
+        return self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size
+
     def _compact_if_due(self) -> None:
-        if self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size:
+        if self._compaction_due:
             self.compact()
 
     def compact(self) -> None:
@@ -449,8 +453,7 @@ class Room:
 
     def _grow_history(self, update: bytes) -> None:
         self._history_cost += len(update) + _ROW_OVERHEAD
-        if self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size:
-            self.compact()
+        self._compact_if_due()
 
     # -- other relays (scale-out) ------------------------------------------------------
 

@@ -119,8 +119,7 @@ class LiveDocument:
         self._channel = channel
         watcher = asyncio.create_task(self._watch_file(), name=f"watch {self.path}")
         try:
-            async for _ in channel:
-                pass
+            await channel.run_until_closed()
         finally:
             watcher.cancel()
             try:
@@ -170,13 +169,6 @@ class LiveDocument:
             await self.save(reason)
         except SaveFailed:
             pass  # logged in save()
-
-    async def caught_up(self) -> None:
-        """Return once every change the room had received when called is in this document.
-
-        The room applies its clients' updates to this very document as it receives them: nothing
-        is ever in flight between the two.
-        """
 
     async def save(self, reason: str) -> None:
         """Write the document to its file now. Raises :class:`SaveFailed` (already logged)."""

@@ -166,7 +166,7 @@ class DocumentManager:
 
     async def _save_request(self, live: LiveDocument, request: int, reply: Callable[[dict], None]) -> None:
         try:
-            await live.caught_up()  # the request follows the edits the client sent before it
+            # The room applied the client's edits to the document before this request: all are in it.
             await live.save("save request")
             status = "success"
         except SaveFailed:

@@ -557,6 +557,10 @@ class OutputWriter:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop: the caller flushes
+        self._arm(loop)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Flush on ``loop`` at the next turn, or once the last write is ``min_interval`` old."""
         due = self._last_write + self.min_interval
         if due <= loop.time():
             self._flush_handle = loop.call_soon(self._auto_flush)
@@ -568,15 +572,14 @@ class OutputWriter:
         if not self._pending_msgs:
             return
         try:
-            now = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
-            now = float("inf")
-        if now >= self._last_write + self.min_interval:
+            self.flush()  # no loop to wait on
+            return
+        if loop.time() >= self._last_write + self.min_interval:
             self.flush()
         elif self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_at(
-                self._last_write + self.min_interval, self._auto_flush
-            )
+            self._arm(loop)
 
     def _auto_flush(self) -> None:
         self._flush_handle = None

@@ -91,7 +91,7 @@ class SharedTables:
             await self.stop()
             raise
         # The room greets its members and relays presence to them: nothing here needs it.
-        self._drain = asyncio.ensure_future(self._discard(channel))
+        self._drain = asyncio.ensure_future(channel.run_until_closed())
         for table in TABLES:
             ymap = self.maps[table] = self.doc.get(table, type=Map)
             self.rows[table] = {key: dict(value) for key, value in ymap.items() if isinstance(value, dict)}
@@ -110,11 +110,6 @@ class SharedTables:
         drain, self._drain = self._drain, None
         if drain is not None:
             await drain
-
-    @staticmethod
-    async def _discard(channel: Any) -> None:
-        async for _ in channel:
-            pass
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -65,6 +65,13 @@ async def start_relays(relay_process, redis: RedisServer, count: int, *args: str
     return await asyncio.gather(*(relay_process("--redis-url", redis.url, *args) for _ in range(count)))
 
 
+async def two_clients_each(relays, connect, room: str) -> list:
+    """Two synced clients of ``room`` on every relay, in relay order."""
+    clients = [await connect(r.url + room) for r in relays for _ in range(2)]
+    await asyncio.gather(*(c.wait_synced() for c in clients))
+    return clients
+
+
 async def health(relay) -> tuple[int, dict]:
     status, body = await http_get(relay.url.replace("ws://", "http://") + "health")
     return status, json.loads(body)
@@ -74,8 +81,7 @@ async def test_three_relays_converge_without_duplicates_and_a_new_relay_loads_th
     redis_server, relay_process, connect
 ):
     relays = await start_relays(relay_process, redis_server, 3)
-    clients = [await connect(r.url + "shared") for r in relays for _ in range(2)]
-    await asyncio.gather(*(c.wait_synced() for c in clients))
+    clients = await two_clients_each(relays, connect, "shared")
     # Every client edits before it has received anything from the others: all edits are concurrent.
     tokens = [tok for i, c in enumerate(clients) for tok in write(c, f"c{i}", 25)]
     for i, c in enumerate(clients):
@@ -100,8 +106,7 @@ async def test_sigkill_of_a_relay_mid_edit_its_clients_reconnect_elsewhere_and_n
     redis_server, relay_process, connect
 ):
     relays = await start_relays(relay_process, redis_server, 3)
-    clients = [await connect(r.url + "crash") for r in relays for _ in range(2)]
-    await asyncio.gather(*(c.wait_synced() for c in clients))
+    clients = await two_clients_each(relays, connect, "crash")
     tokens = [tok for i, c in enumerate(clients) for tok in write(c, f"c{i}", 10)]
     await converged(clients, tokens)
 
