@@ -139,14 +139,21 @@ class RelayCore:
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """``(ok, body)``: status ``ok``; ``degraded`` while serving with a failing store (SQLite writes
-        failing, or Redis unreachable: connected clients are still served); ``unavailable`` when stopped."""
+        failing, or Redis unreachable: connected clients are still served) or after a background loop
+        stopped (``"stopped"`` names it and why); ``unavailable`` when stopped."""
         healthy = self.store.healthy
-        ok = self.serving and healthy
+        stopped = {**self.tasks.failed, **getattr(getattr(self.store, "tasks", None), "failed", {})}
+        ok = self.serving and healthy and not stopped
         body: dict[str, object] = {
             "status": "ok" if ok else ("degraded" if self.serving else "unavailable"),
             "serving": self.serving,
             "store": "ok" if healthy else "failing",
         }
+        problem = getattr(self.store, "problem", None)
+        if problem:
+            body["store_error"] = problem
+        if stopped:
+            body["stopped"] = stopped
         if self.bus is not None:
             body["redis"] = "connected" if healthy else "unreachable"
         body.update(rooms=len(self.rooms), clients=self.client_count())

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from .catalogue import CloseCode
 from .room import Room
+from .store import StoreUnavailable
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -106,13 +107,12 @@ class RoomManager:
             initial = await room.policy.load(room.name)
             stored = await self._store.load(room.name) if room.policy.persist else []
             room.load(initial, stored)
+        except StoreUnavailable as exc:  # the store said why; no traceback of ours to show
+            log.error("room %r: loading failed: %s; its clients are told to retry (4500)", room.name, exc)
+            self._load_failed(room, exc)
         except Exception as exc:
             log.error("room %r: loading failed: %r", room.name, exc, exc_info=exc)
-            room.failed = exc
-            room.release()
-            if self.rooms.get(room.name) is room:
-                del self.rooms[room.name]
-                self._store.forget(room.name)
+            self._load_failed(room, exc)
         else:
             self._metrics.rooms_opened += 1
             log.debug("room %r loaded", room.name)
@@ -120,6 +120,13 @@ class RoomManager:
             room.ready.set_result(None)
         if room.failed is None:
             self.check_idle(room)
+
+    def _load_failed(self, room: Room, exc: BaseException) -> None:
+        room.failed = exc
+        room.release()
+        if self.rooms.get(room.name) is room:
+            del self.rooms[room.name]
+            self._store.forget(room.name)
 
     def _free(self, room: Room) -> None:
         room.cleanup = None
@@ -129,22 +136,34 @@ class RoomManager:
         for peer in list(room.members):  # in-process clients that did not hold the room
             peer.close(CloseCode.NORMAL, "the room was freed")
         room.release()
-        if room.ready.done() and room.failed is None:
+        if not room.ready.done() or room.failed is not None:
+            return
+        try:
             if room.has_history:
                 room.compact()
+        except Exception:
+            # Its updates are in the store already (appended as they came): only the snapshot is missing.
+            log.exception("room %r: compacting it as it is freed failed; its stored history stays as it is", room.name)
+        finally:
             self._store.forget(room.name)
-            self._metrics.rooms_freed += 1
-            log.debug("room %r freed", room.name)
-            try:
-                room.policy.on_freed(room.name)
-            except Exception:
-                log.exception("room %r: the policy failed when the room was freed", room.name)
+        self._metrics.rooms_freed += 1
+        log.debug("room %r freed", room.name)
+        try:
+            room.policy.on_freed(room.name)
+        except Exception:
+            log.exception("room %r: the policy failed when the room was freed", room.name)
 
     def stop(self) -> None:
-        """Free every room now (remote connections are already closed): compact what changed."""
+        """Free every room now (remote connections are already closed): compact what changed.
+
+        One room that fails to free costs no other room anything: each is freed on its own.
+        """
         for room in list(self.rooms.values()):
             if room.cleanup is not None:
                 room.cleanup.cancel()
             for peer in list(room.members):
                 peer.keeps_room = False
-            self._free(room)
+            try:
+                self._free(room)
+            except Exception:
+                log.exception("room %r: freeing it at shutdown failed", room.name)

@@ -20,6 +20,7 @@ from .connection import Connection
 from .http import Request
 from .core import RelayCore
 from .store import Store
+from .tasks import Ready
 from .websocket import OP_PING, frame
 
 __all__ = ["Relay"]
@@ -50,7 +51,7 @@ class Relay(RelayCore):
         except BaseException:
             await super().stop()
             raise
-        self.tasks.spawn(self._keepalive(), name="keepalive")
+        await self.tasks.start(self._keepalive, "keepalive")
         return self
 
     async def serve_forever(self) -> None:
@@ -126,9 +127,10 @@ class Relay(RelayCore):
 
     # -- keepalive ----------------------------------------------------------------------
 
-    async def _keepalive(self) -> None:
+    async def _keepalive(self, ready: Ready) -> None:
         """Ping every client each ``ping_interval``; close those silent for ``idle_timeout``."""
         cfg = self.config
+        ready()
         while True:
             await asyncio.sleep(cfg.ping_interval)
             now = self.loop.time()

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import pytest
 
@@ -72,8 +72,9 @@ def connect(jp_asyncio_loop) -> Iterator[Callable[..., Awaitable[RoomClient]]]:
 class RelayProcess:
     """``python -m rtc_relay`` in a subprocess; ``url`` once it printed its ready line."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> None:
         self.args = args
+        self.prefix = list(prefix)
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -83,7 +84,7 @@ class RelayProcess:
         self.stderr_path = tmp / f"relay-{os.getpid()}-{id(self)}.log"
         with open(self.stderr_path, "w") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "rtc_relay", *self.args],
+                [*self.prefix, sys.executable, "-m", "rtc_relay", *self.args],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,
@@ -117,11 +118,12 @@ class RelayProcess:
 
 @pytest.fixture
 def relay_process(tmp_path: Path) -> Iterator[Callable[..., Awaitable[RelayProcess]]]:
-    """Factory: ``proc = await relay_process("--store", path, ...)`` starts ``python -m rtc_relay``."""
+    """Factory: ``proc = await relay_process("--store", path, ...)`` starts ``python -m rtc_relay``
+    (``prefix``: a command it runs under, e.g. ``setpriv`` to drop privileges)."""
     procs: list[RelayProcess] = []
 
-    async def start(*args: str, env: dict[str, str] | None = None) -> RelayProcess:
-        proc = RelayProcess("--port", "0", *args, env=env)
+    async def start(*args: str, env: dict[str, str] | None = None, prefix: Sequence[str] = ()) -> RelayProcess:
+        proc = RelayProcess("--port", "0", *args, env=env, prefix=prefix)
         procs.append(proc)
         return await proc.start(tmp_path)
 
