@@ -19,6 +19,7 @@ import time
 
 from .catalogue import CloseCode
 from .config import RelayConfig
+from .direct import DirectConnection
 from .local import LocalChannel
 from .manager import RoomManager
 from .metrics import Metrics
@@ -110,6 +111,10 @@ class RelayCore:
         return _DEFAULT
 
     # -- in-process clients --------------------------------------------------------------
+
+    def open_direct(self, name: str, *, label: str = "writer") -> DirectConnection:
+        """Join room ``name`` as its in-process writer; see :class:`~rtc_relay.direct.DirectConnection`."""
+        return DirectConnection(self, name, label=label)
 
     def open_local(self, name: str, *, label: str = "local", keeps_room: bool = False) -> LocalChannel:
         """Join room ``name`` as an in-process client; see :class:`LocalChannel`.

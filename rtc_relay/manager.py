@@ -123,19 +123,23 @@ class RoomManager:
 
     def _load_failed(self, room: Room, exc: BaseException) -> None:
         room.failed = exc
-        room.release()
         if self.rooms.get(room.name) is room:
             del self.rooms[room.name]
             self._store.forget(room.name)
 
-    def _free(self, room: Room) -> None:
+    def _free(self, room: Room, *, force: bool = False) -> None:
         room.cleanup = None
         if room.kept or self.rooms.get(room.name) is not room:
             return
+        if not force and room.ready.done() and room.failed is None:
+            reason = self._veto(room)
+            if reason:
+                log.debug("room %r: kept in memory (%s)", room.name, reason)
+                room.cleanup = asyncio.get_running_loop().call_later(self._cleanup_delay, self._free, room)
+                return
         del self.rooms[room.name]
         for peer in list(room.members):  # in-process clients that did not hold the room
             peer.close(CloseCode.NORMAL, "the room was freed")
-        room.release()
         if not room.ready.done() or room.failed is not None:
             return
         try:
@@ -153,6 +157,17 @@ class RoomManager:
         except Exception:
             log.exception("room %r: the policy failed when the room was freed", room.name)
 
+    def _veto(self, room: Room) -> str | None:
+        """Why the room's policy keeps the idle room in memory now (None: free it)."""
+        keep = getattr(room.policy, "keep", None)
+        if keep is None:
+            return None
+        try:
+            return keep(room.name)
+        except Exception:
+            log.exception("room %r: asking the policy whether to keep it failed; it is freed", room.name)
+            return None
+
     def stop(self) -> None:
         """Free every room now (remote connections are already closed): compact what changed.
 
@@ -164,6 +179,6 @@ class RoomManager:
             for peer in list(room.members):
                 peer.keeps_room = False
             try:
-                self._free(room)
+                self._free(room, force=True)
             except Exception:
                 log.exception("room %r: freeing it at shutdown failed", room.name)

@@ -67,10 +67,11 @@ class RoomPolicy:
         """The room's initial content as one Yjs update, or None to start from the store.
 
         Or the :class:`pycrdt.Doc` an in-process writer of the room keeps: the room then uses that
-        document itself instead of a copy (one copy in memory, every update applied once), sends what
-        the writer changes in it to the room's clients, and applies their updates to it directly. The
-        writer then joins with :meth:`RelayCore.open_local` only to hold the room and learn when it is
-        freed; it reads and discards what the channel brings.
+        document itself instead of a copy (one copy in memory, every update applied once) and applies
+        its clients' updates to it directly. The writer opens a
+        :class:`~rtc_relay.direct.DirectConnection` (:meth:`RelayCore.open_direct`, called from here
+        or before) that sends what the writer changes in it to the room's clients, holds the room
+        while the writer has work in it, and tells the writer when the room is freed.
 
         Raise :class:`RoomLoadError` to refuse the room (e.g. 4404 when its file is gone).
         """
@@ -91,5 +92,14 @@ class RoomPolicy:
         """
         return False
 
+    def keep(self, name: str) -> str | None:
+        """Why idle room ``name`` must stay in memory now (e.g. ``"save in flight"``), or None to let it go.
+
+        Asked when the room would be freed (no member holds it and the cleanup delay passed); a
+        room kept is asked again after another cleanup delay. Not asked when the relay stops. Must
+        not block: start what needs doing (a save) and answer at once.
+        """
+        return None
+
     def on_freed(self, name: str) -> None:
-        """The room was freed (its last client left and the cleanup delay passed)."""
+        """The room was freed (its last client left, the cleanup delay passed, and :meth:`keep` let it go)."""

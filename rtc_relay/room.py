@@ -31,7 +31,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from pycrdt import Doc, Subscription, TransactionEvent, get_update, merge_updates
+from pycrdt import Doc, get_update, merge_updates
 
 from .awareness import Awareness
 from .catalogue import CloseCode, RelayError
@@ -152,9 +152,9 @@ class Room:
         # Updates that did not advance the document's state: duplicates, or updates whose
         # dependencies are missing, which Yrs keeps pending and leaves out of get_update().
         self._unsettled: list[bytes] = []
-        # An in-process writer's document, used as the room's own (see :meth:`load`).
-        self._shared: Subscription | None = None
-        self._applying = False  # the room is applying a client's update to its document
+        # The room is applying a client's update to its document (a direct connection does not echo it).
+        self.applying = False
+        self.direct: Peer | None = None  # the in-process writer's DirectConnection, if one is attached
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self.members)}>"
@@ -167,14 +167,13 @@ class Room:
         ``initial`` is the policy's content (complete, nothing pending), ``stored``
         the store's updates, which may hold updates still waiting for dependencies.
         A :class:`~pycrdt.Doc` as ``initial`` is an in-process writer's document: the
-        room uses it as its own, and every transaction the writer makes in it goes to
-        the room's clients (and the store) as one update.
+        room uses it as its own; the writer's :class:`~rtc_relay.direct.DirectConnection`
+        sends what it changes in it to the room's clients (:meth:`publish`).
         """
         if isinstance(initial, Doc):
             self.doc = initial
-            self._shared = initial.observe(self._writer_changed)
             initial = None
-        self._applying = True
+        self.applying = True
         try:
             with self.doc.transaction():
                 if initial:
@@ -182,7 +181,7 @@ class Room:
                 for update in stored:
                     self.doc.apply_update(update)
         finally:
-            self._applying = False
+            self.applying = False
         if not stored:
             return
         self._unsettled = list(stored)
@@ -192,34 +191,20 @@ class Room:
         else:
             self._settle()
 
-    def release(self) -> None:
-        """The room is freed: stop following a shared document (its writer keeps it)."""
-        if self._shared is not None:
-            self.doc.unobserve(self._shared)
-            self._shared = None
+    def publish(self, update: bytes) -> None:
+        """An update an in-process writer made to the room's document: send it to every client, store it.
 
-    def _writer_changed(self, event: TransactionEvent) -> None:
-        """A transaction on a shared document: the in-process writer's goes to every client.
-
-        Runs inside the writer's transaction commit: it only queues bytes, and never raises
-        (an exception here would surface in the writer's code).
+        Called by the writer's :class:`~rtc_relay.direct.DirectConnection` inside the transaction's
+        commit: it only queues bytes (a compaction it makes due runs on the next loop turn).
         """
-        if self._applying:
-            return  # a client's update being applied by the room: already fanned out
-        try:
-            update = event.update
-            if update == _EMPTY_UPDATE:
-                return
-            self._metrics.updates_in += 1
-            msg = frame(bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update))
-            self._metrics.updates_out += self._broadcast(msg, None, self.subscribers)
-            if self.policy.persist:
-                self._store.append(self.name, update)
-                self._history_cost += len(update) + _ROW_OVERHEAD
-                if self._compaction_due:
-                    asyncio.get_running_loop().call_soon(self._compact_if_due)  # not inside a commit
-        except Exception:
-            log.exception("room %r: sending the in-process writer's update failed", self.name)
+        self._metrics.updates_in += 1
+        msg = frame(bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update))
+        self._metrics.updates_out += self._broadcast(msg, None, self.subscribers)
+        if self.policy.persist:
+            self._store.append(self.name, update)
+            self._history_cost += len(update) + _ROW_OVERHEAD
+            if self._compaction_due:
+                asyncio.get_running_loop().call_soon(self._compact_if_due)  # not inside a commit
 
     @property
     def _compaction_due(self) -> bool:
@@ -294,8 +279,18 @@ class Room:
             code = getattr(self.failed, "close_code", None)
             if code in _CODES:
                 peer.close(CloseCode(code), str(getattr(self.failed, "reason", "")))
+            elif isinstance(self.failed, StoreUnavailable):
+                peer.close(CloseCode.ROOM_ERROR, "the room's store cannot be read now; try again")
             else:
                 peer.close(CloseCode.ROOM_ERROR, "the room could not be loaded")
+            return
+        if getattr(peer, "direct", False):
+            # An in-process writer: it reads the document itself, and takes no part in the protocol.
+            if self.direct is not None:
+                peer.close(CloseCode.INTERNAL_ERROR, "the room has a direct connection already")
+                return
+            self.direct = peer
+            peer.attached()
             return
         refusal = self.policy.admit(self.name, peer.params)
         if refusal is not None:
@@ -346,6 +341,8 @@ class Room:
     def leave(self, peer: Peer) -> bool:
         """Remove ``peer``; announce its presence gone. Returns True when nobody holds the room open."""
         if self.members.pop(peer, False) is not False:
+            if peer is self.direct:
+                self.direct = None
             self.peers.pop(peer, None)
             self.subscribers.pop(peer, None)
             self._denied.pop(peer, None)
@@ -434,13 +431,13 @@ class Room:
             return
         doc = self.doc
         before = doc.get_state()
-        self._applying = True
+        self.applying = True
         try:
             doc.apply_update(update)
         except Exception as exc:
             raise DecodeError(f"update does not decode ({exc})") from None
         finally:
-            self._applying = False
+            self.applying = False
         if doc.get_state() == before:
             self._unsettled.append(update)
         self._metrics.updates_in += 1
@@ -463,11 +460,11 @@ class Room:
         Raises if the update does not decode (the caller logs and skips it)."""
         doc = self.doc
         before = doc.get_state()
-        self._applying = True
+        self.applying = True
         try:
             doc.apply_update(update)
         finally:
-            self._applying = False
+            self.applying = False
         if doc.get_state() == before:
             self._unsettled.append(update)
         msg = frame(bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update))

@@ -3,8 +3,12 @@
 Lifecycle (one per load of a room): :class:`DocumentManager` reads the file and
 builds the document, which the relay room then uses as its own (one copy in
 memory: clients' updates are applied to it by the relay, the server's writes go
-from it to the clients); :meth:`LiveDocument.run` holds the room through an
-in-process channel until the relay frees it, then saves what is unsaved.
+from it to the clients through the room's direct connection); :meth:`LiveDocument.run`
+lives until the relay frees the room. The relay frees an idle room only when
+:meth:`LiveDocument.keep_reason` lets it: never with a save in flight or unsaved
+changes (it starts the save and is asked again), never while an execution holds it.
+So the file holds everything once the room is gone, and the next load of the same
+file never waits on the previous one.
 
 While it runs it keeps ``state.dirty``, ``state.path`` and ``state.hash`` true;
 saves through the contents manager after a quiet period, never later than the
@@ -90,7 +94,7 @@ class LiveDocument:
         self._set_state(dirty=False, path=path, hash=model.get("hash"))
         self._base_update = self.document.ydoc.get_update()
         self.closed = asyncio.Event()
-        self._channel: Any = None
+        self._connection: Any = None  # the room's DirectConnection
         self._holds = 0
 
     @property
@@ -99,27 +103,47 @@ class LiveDocument:
 
     # -- running -------------------------------------------------------------------------
 
-    def attach(self, channel: Any) -> None:
-        """The in-process channel of this document's room (before :meth:`run`)."""
-        self._channel = channel
+    def attach(self, connection: Any) -> None:
+        """The direct connection of this document's room (before :meth:`run`)."""
+        self._connection = connection
 
     def hold(self, keep: bool) -> None:
-        """Keep the room open even with no client (True), or let it be freed again (False)."""
+        """Keep the room open even with no client (True), or let it be freed again (False); counted."""
         self._holds += 1 if keep else -1
-        if self._channel is not None:
-            self._channel.keep_room(self._holds > 0)
+        if self._connection is not None and not self._connection.closed.is_set():
+            if keep:
+                self._connection.hold("execution queued or running")
+            else:
+                self._connection.release("execution queued or running")
 
-    async def run(self, channel) -> None:
-        """Hold the room through ``channel`` until the relay frees it; then save what is unsaved.
+    def keep_reason(self) -> str | None:
+        """Why the idle room must stay (the relay asks before freeing it), or None.
+
+        Unsaved changes start a save now and keep the room; the relay asks again later.
+        """
+        if self._save_lock.locked():
+            return "a save is in flight"
+        if self._deleted or self._closing:
+            return None  # a deleted file is not written back
+        if self._failures:
+            return f"unsaved changes: {self._failures} save(s) failed, tried again with back-off"
+        if self.dirty or self._schedule.pending:
+            self._schedule.cancel()
+            self._save_due()
+            return "unsaved changes are being saved"
+        return None
+
+    async def run(self) -> None:
+        """Live until the relay frees the room (or the server stops); then stop watching the file.
 
         The room uses this document itself (see :meth:`DocumentManager.load`): clients' updates
-        are applied to it by the relay, and what the server writes in it reaches them from there.
-        What the channel brings (the room's greeting) needs no answer.
+        are applied to it by the relay, and what the server writes in it reaches them through the
+        room's direct connection. A room freed with unsaved changes (only when the relay stops:
+        otherwise :meth:`keep_reason` keeps it until they are saved) is saved here.
         """
-        self._channel = channel
         watcher = asyncio.create_task(self._watch_file(), name=f"watch {self.path}")
         try:
-            await channel.run_until_closed()
+            await self._connection.wait_closed()
         finally:
             watcher.cancel()
             try:

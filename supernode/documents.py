@@ -49,7 +49,7 @@ class DocumentLoadError(Exception):
 
 
 class DocumentManager:
-    """Relay policy of document rooms (``claims``/``load``/``admit``/``recover``/``on_custom``/``on_freed``).
+    """Relay policy of document rooms (``claims``/``load``/``admit``/``recover``/``on_custom``/``keep``/``on_freed``).
 
     ``save_delay`` and ``save_max_wait`` (seconds) drive autosave; ``file_poll_interval``
     (seconds) the watch for renames and edits on disk.
@@ -98,9 +98,6 @@ class DocumentManager:
     async def load(self, name: str) -> Doc:
         key = DocumentKey.parse(name)
         assert key is not None
-        previous = self.live.get(name)
-        if previous is not None:
-            await previous.closed.wait()  # its final save must land before the file is read again
         path = self.file_ids.get_path(key.file_id)
         if path is None:
             raise DocumentLoadError("room_not_found", f"no file has id {key.file_id}")
@@ -112,15 +109,14 @@ class DocumentManager:
             raise DocumentLoadError(code, exc.log_message or f"cannot read {path}") from exc
         live = LiveDocument(self, key, path, model)
         self.live[name] = live
-        channel = self.relay.open_local(name, label=f"supernode {path}")
-        live.attach(channel)
-        self.spawn(self._follow(name, live, channel), f"document {path}")
+        live.attach(self.relay.open_direct(name, label=f"supernode {path}"))
+        self.spawn(self._follow(name, live), f"document {path}")
         log.info("opened %s in room %s", path, name)
         return live.document.ydoc  # the room's document itself: one copy in memory
 
-    async def _follow(self, name: str, live: LiveDocument, channel: Any) -> None:
+    async def _follow(self, name: str, live: LiveDocument) -> None:
         try:
-            await live.run(channel)
+            await live.run()
         finally:
             if self.live.get(name) is live:
                 del self.live[name]
@@ -173,7 +169,13 @@ class DocumentManager:
             status = "failed"
         reply({"type": "save", "responseTo": request, "status": status})
 
+    def keep(self, name: str) -> str | None:
+        live = self.live.get(name)
+        return live.keep_reason() if live is not None else None
+
     def on_freed(self, name: str) -> None:
+        # Its direct connection is closed: the document stops watching its file on its own.
+        self.live.pop(name, None)
         log.debug("room %s freed", name)
 
     # -- API for the session endpoint and other extensions -----------------------------------

@@ -21,7 +21,6 @@ feeds then reconcile it with the server); :meth:`stop` leaves it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -53,8 +52,7 @@ class SharedTables:
         self.maps: dict[str, Map] = {}
         self.rows: dict[str, dict[str, Row]] = {table: {} for table in TABLES}  # mirror of what the doc holds
         self.invalid = 0  # rows refused by their schema (logged)
-        self._channel: Any = None
-        self._drain: asyncio.Future[None] | None = None
+        self._connection: Any = None  # the room's DirectConnection
         self._schemas = schemas()
 
     # -- relay policy -----------------------------------------------------------------------
@@ -82,16 +80,13 @@ class SharedTables:
     async def start(self) -> None:
         """Join the room and wait for its stored state; read the rows it holds into the mirror."""
         await self.relay.ensure_started()  # the host may start its extensions in any order
-        channel = self._channel = self.relay.open_local(ROOM, label="supernode tables", keeps_room=True)
+        connection = self._connection = self.relay.open_direct(ROOM, label="supernode tables")
+        connection.hold("shared tables")  # the server's state is written here for as long as it runs
         try:
-            await asyncio.wait_for(channel.ready.wait(), self.sync_timeout)  # loaded, and admitted
-            if channel.close_code is not None:
-                raise RuntimeError(f"room {ROOM} could not be loaded: {channel.close_code} {channel.close_reason}")
-        except BaseException:
+            await connection.ready(self.sync_timeout)  # loaded from the store
+        except Exception as exc:
             await self.stop()
-            raise
-        # The room greets its members and relays presence to them: nothing here needs it.
-        self._drain = asyncio.ensure_future(channel.run_until_closed())
+            raise RuntimeError(f"room {ROOM} could not be loaded: {exc}") from exc
         for table in TABLES:
             ymap = self.maps[table] = self.doc.get(table, type=Map)
             self.rows[table] = {key: dict(value) for key, value in ymap.items() if isinstance(value, dict)}
@@ -104,12 +99,9 @@ class SharedTables:
                 meta["schemas"] = described
 
     async def stop(self) -> None:
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            await channel.close()
-        drain, self._drain = self._drain, None
-        if drain is not None:
-            await drain
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
     # -- writing ----------------------------------------------------------------------------
 

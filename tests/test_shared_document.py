@@ -1,12 +1,16 @@
-"""A room whose policy hands the relay an in-process writer's document: one copy, both ways, no echo."""
+"""A room whose policy hands the relay an in-process writer's document, written through a direct
+connection: one copy, both ways, no echo; holds and the policy's veto keep the room."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+import pytest
 from pycrdt import Doc, Text
 
 from helpers import eventually
+from rtc_relay.local import ChannelClosed
 from rtc_relay.policy import RoomPolicy
 
 UPDATE = (0, 2)
@@ -32,8 +36,9 @@ class WriterPolicy(RoomPolicy):
 async def test_the_room_uses_the_writers_document_both_ways_without_echo(relay, connect):
     policy = WriterPolicy()
     relay.add_policy(policy)
-    channel = relay.open_local("owned-a", label="writer", keeps_room=True)
-    await relay.load_room("owned-a")
+    channel = relay.open_direct("owned-a", label="writer")
+    channel.hold("test")
+    await channel.ready(timeout=5)
     room = relay.rooms.rooms["owned-a"]
     doc = policy.docs["owned-a"]
     assert room.doc is doc  # one copy
@@ -52,20 +57,71 @@ async def test_the_room_uses_the_writers_document_both_ways_without_echo(relay, 
     await other.wait_synced()
     assert str(other.doc.get("t", type=Text)) == "from the file + the server + a client"
     assert client.received.count(UPDATE) == 1  # the writer's one update; its own never came back
-    await channel.close()
+    channel.close()
 
 
 async def test_a_freed_room_stops_following_the_document(relay, connect, caplog):
     caplog.set_level(logging.ERROR, "rtc_relay.room")
     policy = WriterPolicy()
     relay.add_policy(policy)
-    channel = relay.open_local("owned-b", label="writer")
-    await relay.load_room("owned-b")
-    room = relay.rooms.rooms["owned-b"]
-    await channel.close()
+    channel = relay.open_direct("owned-b", label="writer")
+    await channel.ready(timeout=5)
     await eventually(lambda: "owned-b" not in relay.rooms.rooms, timeout=5, what="the room freed")
+    assert channel.closed.is_set() and channel.close_reason == "the room was freed"
     before = relay.metrics.updates_in
     policy.docs["owned-b"].get("t", type=Text).insert(0, "after the room")  # nobody listens any more
     assert relay.metrics.updates_in == before
-    assert room._shared is None
     assert "failed" not in caplog.text
+
+
+class VetoPolicy(WriterPolicy):
+    """Keeps an idle room while ``busy`` names it (as a save in flight does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy: set[str] = set()
+        self.asked = 0
+        self.freed: list[str] = []
+
+    def keep(self, name: str) -> str | None:
+        self.asked += 1
+        return "busy" if name in self.busy else None
+
+    def on_freed(self, name: str) -> None:
+        self.freed.append(name)
+
+
+async def test_holds_and_the_policys_veto_keep_an_idle_room_and_never_hang(relay, connect):
+    policy = VetoPolicy()
+    relay.add_policy(policy)
+    async with relay.open_direct("owned-c", label="writer") as direct:
+        direct.hold("execution queued")
+        client = await connect(relay.url + "owned-c")
+        await client.wait_synced()
+        await client.close()
+        await asyncio.sleep(0)  # (the room's cleanup is not even scheduled while held)
+        assert relay.rooms.rooms["owned-c"].cleanup is None and direct.holds == {"execution queued": 1}
+
+        policy.busy.add("owned-c")
+        direct.release("execution queued")  # no hold left: the policy is asked, and vetoes
+        await eventually(lambda: policy.asked >= 2, timeout=5, what="the policy asked twice")
+        assert "owned-c" in relay.rooms.rooms and not direct.closed.is_set()
+
+        policy.busy.clear()  # its save landed: the next check frees the room
+        await asyncio.wait_for(direct.wait_closed(), 5)
+        assert policy.freed == ["owned-c"] and "owned-c" not in relay.rooms.rooms
+        with pytest.raises(ValueError, match="no hold"):
+            direct.release("execution queued")
+
+    # A second load of the same room does not wait for anything: the first is gone.
+    async with relay.open_direct("owned-c", label="writer again") as again:
+        assert str(again.doc.get("t", type=Text)) == "from the file"
+
+
+async def test_a_room_has_one_direct_connection(relay):
+    relay.add_policy(WriterPolicy())
+    async with relay.open_direct("owned-d", label="first") as first:
+        second = relay.open_direct("owned-d", label="second")
+        with pytest.raises(ChannelClosed, match="direct connection already"):
+            await second.ready(timeout=5)
+        assert not first.closed.is_set()

@@ -1,0 +1,185 @@
+"""The direct connection: a server-side writer of a room, in the relay's own process, with no socket.
+
+A writer (the supernode's live document, its shared tables) works on the room's document
+itself: its policy's :meth:`~rtc_relay.policy.RoomPolicy.load` returned that
+:class:`pycrdt.Doc`, so there is one copy in memory. The writer then opens a
+:class:`DirectConnection` to the room (:meth:`RelayCore.open_direct`), which
+
+* **observes** the document once the room is loaded: every transaction the writer commits
+  goes to the room's clients (and to the store, for a stored room) as one update; the
+  clients' updates, which the room applies to the same document, are not echoed back;
+* **holds** the room: while any hold is set (:meth:`hold`, with a reason such as
+  ``"execution queued"``), the room stays in memory with no client in it;
+* **ends** when the writer closes it or the relay frees the room: it stops observing, and
+  ``closed`` is set with ``close_code``/``close_reason`` saying why.
+
+A room has at most one direct connection at a time (two would send each transaction twice).
+Whether an idle room may be freed is also asked of its policy
+(:meth:`~rtc_relay.policy.RoomPolicy.keep`): a save in flight keeps it without a hold.
+
+Resource handling: ``async with relay.open_direct(name) as conn:`` waits until the room is
+loaded and closes the connection on exit; or :meth:`ready` and :meth:`close`.
+Error handling: a room that fails to load closes the connection with the load error's code;
+:meth:`ready` then raises :class:`~rtc_relay.local.ChannelClosed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from pycrdt import Doc, Subscription, TransactionEvent
+
+from .catalogue import CloseCode
+from .local import ChannelClosed
+
+if TYPE_CHECKING:
+    from .core import RelayCore
+    from .room import Room
+
+__all__ = ["DirectConnection"]
+
+log = logging.getLogger("rtc_relay.direct")
+
+_ids = itertools.count(1)
+_EMPTY_UPDATE = b"\x00\x00"
+
+
+class DirectConnection:
+    """An in-process writer of room ``name`` (see the module docstring). Created by :meth:`RelayCore.open_direct`."""
+
+    remote = False
+    direct = True
+
+    def __init__(self, core: RelayCore, name: str, *, label: str) -> None:
+        self.name = name
+        self.label = f"direct #{next(_ids)} {label}"
+        self.can_write = True
+        self.params: dict[str, str] = {}
+        self.outbox: list[bytes] = []
+        self.queued = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.closed = asyncio.Event()
+        self._loaded = asyncio.Event()
+        self._holds: Counter[str] = Counter()
+        self._core = core
+        self._subscription: Subscription | None = None
+        self._room: Room | None = core.rooms.open(name)  # set first: a loaded room admits (or refuses) at once
+        core.rooms.join(name, self)
+
+    def __repr__(self) -> str:
+        return f"<DirectConnection {self.label!r} room={self.name!r} holds={dict(self._holds)}>"
+
+    async def __aenter__(self) -> DirectConnection:
+        try:
+            await self.ready()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def doc(self) -> Doc:
+        """The room's document (the writer's own, when its policy's load returned it)."""
+        if self._room is None:
+            raise ChannelClosed(self.close_code or CloseCode.NORMAL, self.close_reason)
+        return self._room.doc
+
+    async def ready(self, timeout: float | None = None) -> None:
+        """Wait until the room is loaded. Raises ChannelClosed if it could not be (or the connection closed)."""
+        await asyncio.wait_for(self._loaded.wait(), timeout)
+        if self._room is None:
+            raise ChannelClosed(self.close_code or CloseCode.NORMAL, self.close_reason)
+
+    # -- holds -------------------------------------------------------------------------------
+
+    @property
+    def keeps_room(self) -> bool:
+        return bool(self._holds)
+
+    @keeps_room.setter
+    def keeps_room(self, keep: bool) -> None:  # the relay clears every hold when it stops
+        if not keep:
+            self._holds.clear()
+
+    @property
+    def holds(self) -> dict[str, int]:
+        """Why the room is held: reason → how many times."""
+        return dict(self._holds)
+
+    def hold(self, reason: str) -> None:
+        """Keep the room in memory, even with no client, until :meth:`release` with the same reason."""
+        self._holds[reason] += 1
+        if self._room is not None and self._room.cleanup is not None:
+            self._room.cleanup.cancel()
+            self._room.cleanup = None
+
+    def release(self, reason: str) -> None:
+        """Undo one :meth:`hold` with ``reason``; with no hold left, the room may be freed once idle."""
+        if self._holds[reason] <= 0:
+            raise ValueError(f"{self.label}: no hold {reason!r} to release")
+        self._holds[reason] -= 1
+        if not self._holds[reason]:
+            del self._holds[reason]
+        self.idle_check()
+
+    def idle_check(self) -> None:
+        """Let the relay free the room now if nothing holds it (e.g. after a save its policy waited for)."""
+        if self._room is not None and not self._holds:
+            self._core.rooms.check_idle(self._room)
+
+    # -- the room's side (rtc_relay.room.Peer) ----------------------------------------------------
+
+    def attached(self) -> None:
+        """The room is loaded: follow the writer's transactions on its document."""
+        room = self._room
+        assert room is not None
+        self._subscription = room.doc.observe(self._committed)
+        self._loaded.set()
+
+    def send(self, data: bytes) -> None:
+        return None  # a direct connection reads the document itself, never the protocol
+
+    def flush_outbox(self) -> None:
+        self.outbox.clear()
+
+    def close(self, code: CloseCode = CloseCode.NORMAL, reason: str = "") -> None:
+        """Leave the room (the writer's call), or be told it is gone (the room's): stop observing."""
+        room, self._room = self._room, None
+        if room is None:
+            return
+        self.close_code = int(code)
+        self.close_reason = reason
+        if self._subscription is not None:
+            room.doc.unobserve(self._subscription)
+            self._subscription = None
+        self._holds.clear()
+        self._core.rooms.leave(room, self)
+        self._loaded.set()
+        self.closed.set()
+
+    async def wait_closed(self) -> None:
+        await self.closed.wait()
+
+    def _committed(self, event: TransactionEvent) -> None:
+        """A transaction on the room's document: the writer's goes to every client (the room's own do not).
+
+        Runs inside the transaction's commit: it only queues bytes, and never raises (an exception
+        here would surface in the writer's code).
+        """
+        room = self._room
+        if room is None or room.applying:
+            return
+        try:
+            update = event.update
+            if update != _EMPTY_UPDATE:
+                room.publish(update)
+        except Exception:
+            log.exception("room %r: sending the update of %s failed", self.name, self.label)
