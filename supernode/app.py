@@ -101,6 +101,7 @@ class SupernodeExtension(ExtensionApp):
             tasks=self.tasks,
         )
         relay.add_policy(self.documents)
+        self._unfollow_renames = self.documents.follow_renames(self.serverapp.event_logger)
         self.settings["supernode_documents"] = self.documents
         journal = ExecutionJournal(
             self.journal_path or f"{jupyter_data_dir()}/jupyter_rtc/executions.sqlite", limit=self.journal_limit
@@ -157,6 +158,7 @@ class SupernodeExtension(ExtensionApp):
             await self.feeds.stop()
             await self.shared_tables.stop()
         if self.documents is not None:
+            self._unfollow_renames()
             await self.executions.stop()
             await self.documents.stop()
             await self.tasks.stop()

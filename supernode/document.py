@@ -203,6 +203,7 @@ class LiveDocument:
             data = snapshot(self.key, self.document)
             started = time.monotonic()
             try:
+                self._follow_file_id()
                 current = await ensure_async(cm.get(self.path, content=False))
                 if self.stamp[0] is not None and file_stamp(current) != self.stamp:
                     # Someone else wrote the file: take their changes in before writing ours.
@@ -272,6 +273,19 @@ class LiveDocument:
 
     # -- the file on disk -------------------------------------------------------------------
 
+    def moved(self, path: str) -> None:
+        """The file was renamed (or moved) to ``path``: save there from now on."""
+        if path != self.path:
+            log.info("%s was renamed to %s", self.path, path)
+            self.path = path
+            self._set_state(path=path)
+
+    def _follow_file_id(self) -> None:
+        """Take the path the file id points to now (a rename the event bus has not told us of yet)."""
+        path = self.manager.file_ids.get_path(self.key.file_id)
+        if path:
+            self.moved(path)
+
     async def _watch_file(self) -> None:
         """Poll the file: follow renames, take in edits made by someone else."""
         interval = self.manager.file_poll_interval
@@ -280,11 +294,7 @@ class LiveDocument:
         while True:
             await asyncio.sleep(interval)
             try:
-                path = self.manager.file_ids.get_path(self.key.file_id)
-                if path and path != self.path:
-                    log.info("%s was renamed to %s", self.path, path)
-                    self.path = path
-                    self._set_state(path=path)
+                self._follow_file_id()
                 if not await ensure_async(cm.file_exists(self.path)):
                     if not self._deleted:
                         log.warning("%s was deleted; its room keeps the content (unsaved)", self.path)

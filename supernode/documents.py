@@ -38,6 +38,8 @@ __all__ = ["DocumentLoadError", "DocumentManager"]
 
 log = logging.getLogger("supernode.documents")
 
+CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+
 
 class DocumentLoadError(Exception):
     """A document room cannot be loaded: ``close_code`` (4404/4400/4500) and ``reason`` for its clients."""
@@ -80,6 +82,30 @@ class DocumentManager:
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` as a task of the extension's supervisor."""
         return self.tasks.spawn(coro, name)
+
+    def follow_renames(self, event_logger: Any) -> Callable[[], None]:
+        """Follow renames reported on jupyter_server's event bus at once; returns the undo.
+
+        A rename through Jupyter (file browser, ``PATCH /api/contents``) moves the path of every
+        open document at or under the old path before the next request is served, so a save right
+        after a rename goes to the new path.
+        """
+
+        async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+            if data.get("action") == "rename" and data.get("source_path") and data.get("path"):
+                self.renamed(data["source_path"], data["path"])
+
+        event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=listener)
+        return lambda: event_logger.remove_listener(schema_id=CONTENTS_EVENTS, listener=listener)
+
+    def renamed(self, source: str, destination: str) -> None:
+        """``source`` (a file or a directory) is now ``destination``: move the documents it holds."""
+        source, destination = source.strip("/"), destination.strip("/")
+        for live in list(self.live.values()):
+            if live.path == source:
+                live.moved(destination)
+            elif live.path.startswith(source + "/"):
+                live.moved(destination + live.path[len(source) :])
 
     async def stop(self) -> None:
         """Save every open document that has unsaved changes."""

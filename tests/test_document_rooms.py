@@ -12,7 +12,8 @@ from jupyter_helpers import disk_sources, server_config, write_notebook
 
 @pytest.fixture
 def jp_server_config():
-    return server_config(save_delay=30.0, save_max_wait=60.0)  # no autosave within the test: only freeing saves
+    # No autosave within a test (only freeing or a request saves), and the file poll far away.
+    return server_config(save_delay=30.0, save_max_wait=60.0, file_poll_interval=30.0)
 
 
 async def test_an_idle_room_is_freed_only_once_its_file_holds_every_edit(collab, jp_root_dir, jp_serverapp):
@@ -48,3 +49,28 @@ async def test_an_execution_holds_the_room_through_its_direct_connection(collab,
     assert connection.holds == {"execution queued or running": 1}
     live.hold(False)
     assert connection.holds == {}
+
+
+async def test_a_save_right_after_a_rename_goes_to_the_new_path(collab, jp_root_dir, jp_fetch):
+    path = write_notebook(jp_root_dir, "before.ipynb", ["x = 1"])
+    alice, session = await collab.open(path)
+    source = YNotebook(alice.doc).ycells[0]["source"]
+    source += "  # typed before the rename"
+    await alice.flush()
+    await jp_fetch("api", "contents", path, method="PATCH", body='{"path": "after.ipynb"}')
+    alice.save(7)  # Ctrl+S at once: the poll (every 30 s here) has not run
+    await alice.wait_for(lambda: any(n.get("responseTo") == 7 for n in alice.notices), timeout=10)
+    answer = next(n for n in alice.notices if n.get("responseTo") == 7)
+    assert answer["status"] == "success", answer
+    assert disk_sources(jp_root_dir, "after.ipynb") == ["x = 1  # typed before the rename"]
+    assert not (jp_root_dir / "before.ipynb").exists()
+    assert alice.doc.get("state", type=Map)["path"] == "after.ipynb"
+
+
+async def test_a_folder_renamed_moves_the_documents_inside(collab, jp_root_dir, jp_fetch):
+    (jp_root_dir / "old").mkdir()
+    path = write_notebook(jp_root_dir / "old", "n.ipynb", ["y = 2"])
+    alice, _ = await collab.open(f"old/{path}")
+    await jp_fetch("api", "contents", "old", method="PATCH", body='{"path": "new"}')
+    state = alice.doc.get("state", type=Map)
+    await alice.wait_for(lambda: state.get("path") == "new/n.ipynb", timeout=2)
