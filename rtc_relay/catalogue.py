@@ -12,7 +12,7 @@ import json
 
 from .schema import schema_path
 
-__all__ = ["CloseCode", "RelayError", "describe"]
+__all__ = ["CloseCode", "RelayError", "close_reason", "describe"]
 
 
 class CloseCode(enum.IntEnum):
@@ -58,6 +58,17 @@ if _missing:  # pragma: no cover - guards against editing one side only
 for _code in CloseCode:
     if _CATALOGUE[int(_code)]["name"] != _code.name.lower():  # pragma: no cover
         raise RuntimeError(f"close code {int(_code)} is named differently in the schema")
+
+
+MAX_REASON_BYTES = 123  # RFC 6455: a close frame's payload is at most 125 bytes, 2 of them the code
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to fit a close frame (at most 123 bytes of UTF-8, never in the middle of a character)."""
+    data = text.encode("utf-8")
+    if len(data) <= MAX_REASON_BYTES:
+        return text
+    return data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
 
 
 def describe(code: int) -> str:

@@ -111,7 +111,10 @@ class RoomManager:
             log.error("room %r: loading failed: %s; its clients are told to retry (4500)", room.name, exc)
             self._load_failed(room, exc)
         except Exception as exc:
-            log.error("room %r: loading failed: %r", room.name, exc, exc_info=exc)
+            if hasattr(exc, "close_code"):  # the policy refused with a catalogued code (a file gone, or unreadable)
+                log.info("room %r cannot be loaded: %s (%s)", room.name, getattr(exc, "reason", exc), exc.close_code)
+            else:  # our bug, or a policy's: the traceback helps
+                log.error("room %r: loading failed: %r", room.name, exc, exc_info=exc)
             self._load_failed(room, exc)
         else:
             self._metrics.rooms_opened += 1

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 from pycrdt import Doc, get_update, merge_updates
 
 from .awareness import Awareness
-from .catalogue import CloseCode, RelayError
+from .catalogue import CloseCode, RelayError, close_reason
 from .lib0 import (
     DecodeError,
     read_var_string,
@@ -278,7 +278,7 @@ class Room:
         if self.failed is not None:
             code = getattr(self.failed, "close_code", None)
             if code in _CODES:
-                peer.close(CloseCode(code), str(getattr(self.failed, "reason", "")))
+                peer.close(CloseCode(code), close_reason(str(getattr(self.failed, "reason", ""))))
             elif isinstance(self.failed, StoreUnavailable):
                 peer.close(CloseCode.ROOM_ERROR, "the room's store cannot be read now; try again")
             else:
@@ -310,7 +310,7 @@ class Room:
 
     def _refuse(self, peer: Peer, refusal: Refusal) -> None:
         if not refusal.recover:
-            peer.close(CloseCode(refusal.code), refusal.reason)
+            peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
             return
         # Ask for the client's whole document (empty state vector) before closing it.
         timer = asyncio.get_running_loop().call_later(_RECOVER_TIMEOUT, self._refused_done, peer)
@@ -323,7 +323,7 @@ class Room:
         if entry is not None:
             refusal, timer = entry
             timer.cancel()
-            peer.close(CloseCode(refusal.code), refusal.reason)
+            peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
 
     def _receive_refused(self, peer: Peer, msg: bytes) -> None:
         if len(msg) > 2 and msg[0] == MSG_SYNC and msg[1] == SYNC_STEP2:

@@ -132,7 +132,10 @@ class DocumentManager:
             model = await ensure_async(cm.get(path, content=True, type=key.type, format=key.format, require_hash=True))
         except HTTPError as exc:
             code = {404: "room_not_found", 400: "bad_message"}.get(exc.status_code, "room_error")
-            raise DocumentLoadError(code, exc.log_message or f"cannot read {path}") from exc
+            # The client is told in a few words (a close reason holds 123 bytes); the log has the whole story.
+            why = {404: "no such file", 400: f"it cannot be read as {key.format}:{key.type}"}.get(exc.status_code, "it cannot be read")
+            log.warning("%s cannot be opened as %s:%s: %s", path, key.format, key.type, exc.log_message or exc)
+            raise DocumentLoadError(code, f"{posixpath.basename(path)}: {why}") from exc
         live = LiveDocument(self, key, path, model)
         self.live[name] = live
         live.attach(self.relay.open_direct(name, label=f"supernode {path}"))

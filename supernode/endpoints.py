@@ -27,14 +27,15 @@ PATHS: dict[str, dict] = {
             },
             "responses": {
                 "200": {
-                    "description": "The file already had an id.",
+                    "description": "The file already had an id. A file that cannot be opened as asked (not UTF-8, "
+                    "not a notebook) is answered too: the room's websocket then closes with 4400 and the reason.",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DocumentSession"}}},
                 },
                 "201": {
                     "description": "The file was just indexed.",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DocumentSession"}}},
                 },
-                "400": {"description": "The body is not {format, type}, or the file is not of that format."},
+                "400": {"description": "The body is not {format, type}."},
                 "403": {"description": "The user may not read contents."},
                 "404": {"description": "There is no such file."},
             },

@@ -2,8 +2,11 @@
 
 ``PUT /api/collaboration/session/{path}`` with ``{"format", "type"}`` answers
 ``{"format", "type", "fileId", "sessionId"}``: 200 when the file already had an id,
-201 when it was just indexed, 404 when there is no such file. Opening a document
-for reading needs ``contents:read`` only.
+201 when it was just indexed, 404 when there is no such file. A file that exists but
+cannot be opened as asked (not UTF-8, not a notebook) is answered all the same: its
+room's websocket is then closed with 4400 (or 4404/4500) and the reason, which the
+stock frontend shows in its "File Load Error" dialog. Opening a document for reading
+needs ``contents:read`` only.
 
 ``GET /api/rtc/spec.json`` answers the OpenAPI document of every endpoint (``spec.json``).
 """
@@ -11,6 +14,7 @@ for reading needs ``contents:read`` only.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 from jupyter_core.utils import ensure_async
@@ -21,7 +25,6 @@ from .documents import DocumentLoadError, DocumentManager
 
 __all__ = ["SessionHandler", "SpecHandler", "spec_path"]
 
-_HTTP_STATUS = {4404: 404, 4400: 400}
 
 
 class SessionHandler(APIHandler):
@@ -58,8 +61,10 @@ class SessionHandler(APIHandler):
         room = f"{file_format}:{file_type}:{file_id}"
         try:
             session = await self.documents.session(room)
-        except DocumentLoadError as exc:
-            raise web.HTTPError(_HTTP_STATUS.get(exc.close_code, 500), exc.reason) from exc
+        except DocumentLoadError:
+            # As the stock frontend expects: the session is answered, and the room's websocket is then
+            # closed with the load error's code and reason, which it shows in its "File Load Error" dialog.
+            session = str(uuid.uuid4())  # (the document manager logged why)
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"format": file_format, "type": file_type, "fileId": file_id, "sessionId": session}))

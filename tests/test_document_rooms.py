@@ -6,7 +6,7 @@ import pytest
 from jupyter_ydoc import YNotebook
 from pycrdt import Map
 
-from helpers import eventually
+from helpers import close_code_of, eventually, raw_ws
 from jupyter_helpers import disk_sources, server_config, write_notebook
 
 
@@ -74,3 +74,25 @@ async def test_a_folder_renamed_moves_the_documents_inside(collab, jp_root_dir, 
     await jp_fetch("api", "contents", "old", method="PATCH", body='{"path": "new"}')
     state = alice.doc.get("state", type=Map)
     await alice.wait_for(lambda: state.get("path") == "new/n.ipynb", timeout=2)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fmt", "kind"),
+    [
+        ("latin1.txt", "caf\xe9\n".encode("latin-1"), "text", "file"),  # not UTF-8
+        ("broken.ipynb", b'{"cells": "not a notebook"', "json", "notebook"),  # not a notebook
+    ],
+)
+async def test_a_file_that_cannot_be_opened_gets_the_frontends_load_error(
+    collab, jp_root_dir, caplog, name, content, fmt, kind
+):
+    (jp_root_dir / name).write_bytes(content)
+    session = await collab.session(name, fmt, kind)  # answered, as the stock frontend expects
+    assert session.status in (200, 201) and session.session_id
+    ws = await raw_ws(collab.url(session.room, session.session_id), additional_headers=collab.auth_header)
+    code = await close_code_of(ws, timeout=10)
+    assert code == 4400, code
+    assert ws.protocol.close_rcvd.reason  # the dialog shows why
+    told = [r for r in caplog.records if r.name == "supernode.documents" and "cannot be opened" in r.getMessage()]
+    assert len(told) == 2 and name in told[0].getMessage()  # one line for the PUT's load, one for the join's
+    assert all(r.exc_info is None for r in caplog.records if r.levelname in ("WARNING", "ERROR"))
