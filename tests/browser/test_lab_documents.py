@@ -1,0 +1,56 @@
+"""Documents in the stock JupyterLab UI (headless Chromium): renames, files that cannot be opened."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from .lab import JupyterLabServer, LabError, wait_until
+from .test_lab_collaboration import saved_state, write_notebook
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+
+
+async def test_rename_then_save_succeeds(lab_server: JupyterLabServer, new_user) -> None:
+    write_notebook(lab_server.root / "before.ipynb")
+    alice = await new_user("alice")
+    await alice.open_notebook("before.ipynb", min_cells=3)
+    await alice.type_in_cell(0, "\nx = 'typed before the rename'")
+    await alice.type_in_cell(1, "\ny = 'typed after it'")
+    status, body = await lab_server.request("PATCH", "/api/contents/before.ipynb", {"path": "after.ipynb"})
+    assert status == 200, (status, body)
+    await alice.save()  # at once; raises on the status bar's "Saving failed"
+
+    def on_disk():
+        try:
+            sources = saved_state(lab_server.root / "after.ipynb")["sources"]
+        except (OSError, ValueError, KeyError):
+            return None
+        return sources if "typed after it" in sources[1] and "typed before the rename" in sources[0] else None
+
+    await wait_until(on_disk, 10, "after.ipynb to hold both edits")
+    assert not (lab_server.root / "before.ipynb").exists()
+
+
+async def test_a_file_that_cannot_be_opened_shows_the_file_load_error_dialog(
+    lab_server: JupyterLabServer, new_user
+) -> None:
+    (lab_server.root / "broken.ipynb").write_text('{"cells": "not a notebook"')
+    alice = await new_user("alice")
+    await alice.page.goto(lab_server.lab_url("broken.ipynb", workspace=alice.workspace), wait_until="domcontentloaded")
+    deadline = time.monotonic() + 30
+    while True:
+        dialogs = await alice._open_dialogs()
+        shown = [d for d in dialogs if d["title"].startswith("File Load Error")]
+        if shown:
+            break
+        if time.monotonic() > deadline:
+            raise LabError(f"no File Load Error dialog (dialogs: {dialogs})")
+        await asyncio.sleep(0.2)
+    assert shown[0]["title"] == "File Load Error for broken.ipynb", shown
+    assert "Bad request" in shown[0]["body"], shown  # the frontend's words for 4400
+    await alice.screenshot("file-load-error")
+    log = lab_server.log_path.read_text()
+    assert log.count("Traceback") == 0, log[-3000:]
