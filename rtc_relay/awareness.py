@@ -72,6 +72,25 @@ class Awareness:
             parts += (var_uint(client), var_uint(self._clocks[client]), var_string(self._states[client]))
         return b"".join(parts)
 
+    def owners(self) -> set[Hashable]:
+        """Every owner that holds at least one state."""
+        return set(self._owners.values())
+
+    def renewal_request(self, owner: Hashable) -> bytes | None:
+        """An update that, sent to ``owner`` only, makes it announce its states again with a newer clock.
+
+        It says the owner's clients are gone, at their current clocks: y-protocols answers a removal of
+        its own live state by increasing its clock and broadcasting the state again (so every peer sees
+        a change). Nothing here changes; ``None`` when ``owner`` holds no state.
+        """
+        clients = [client for client, who in self._owners.items() if who is owner]
+        if not clients:
+            return None
+        parts = [var_uint(len(clients))]
+        for client in clients:
+            parts += (var_uint(client), var_uint(self._clocks[client]), var_string(_NULL))
+        return b"".join(parts)
+
     def remove_owner(self, owner: Hashable) -> bytes | None:
         """Forget every client ``owner`` set; return the update announcing them gone (or ``None``)."""
         gone = [client for client, who in self._owners.items() if who is owner]

@@ -99,6 +99,14 @@ class RelayConfig:
         **_opt("Bytes a client may leave unread before the relay drops it as a slow consumer (4429)."),
     )
     ping_interval: float = field(default=20.0, **_opt("Seconds between websocket pings to every client."))
+    presence_renewal: float = field(
+        default=1.0,
+        **_opt(
+            "Seconds after a client joins a room where others are present before they are asked to announce "
+            "their presence again (joins within it are coalesced; 0: never). A client's interface may only "
+            "show presence that changes after it is ready; this makes it change."
+        ),
+    )
     idle_timeout: float = field(
         default=60.0, **_opt("Seconds a client may stay silent (no message, no pong) before it is closed with 4408.")
     )

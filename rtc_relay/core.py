@@ -83,6 +83,7 @@ class RelayCore:
             cleanup_delay=self.config.cleanup_delay,
             compact_after_bytes=self.config.compact_after_bytes,
             bus=self.bus,
+            presence_renewal=self.config.presence_renewal,
         )
         if self.bus is not None:
             self.bus.attach(self.rooms.rooms.get)

@@ -49,8 +49,10 @@ class RoomManager:
         cleanup_delay: float,
         compact_after_bytes: int,
         bus: Bus | None = None,
+        presence_renewal: float = 0.0,
     ) -> None:
-        """``bus``: where rooms send their presence beyond this relay (None: nowhere)."""
+        """``bus``: where rooms send their presence beyond this relay (None: nowhere); ``presence_renewal``:
+        seconds after a join before the others re-announce their presence (0: never)."""
         self.rooms: dict[str, Room] = {}
         self._store = store
         self._metrics = metrics
@@ -60,6 +62,7 @@ class RoomManager:
         self._cleanup_delay = cleanup_delay
         self._compact_after_bytes = compact_after_bytes
         self._bus = bus
+        self._presence_renewal = presence_renewal
 
     def __len__(self) -> int:
         return len(self.rooms)
@@ -78,6 +81,7 @@ class RoomManager:
                 tasks=self._tasks,
                 compact_after_bytes=self._compact_after_bytes,
                 bus=self._bus if policy.persist else None,  # rooms not stored are not shared either
+                presence_renewal=self._presence_renewal,
             )
             self.rooms[name] = room
             self._tasks.spawn(self._load(room), name=f"load room {name}")

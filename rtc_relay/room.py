@@ -128,6 +128,7 @@ class Room:
         tasks: TaskSet,
         compact_after_bytes: int,
         bus: Bus | None = None,
+        presence_renewal: float = 0.0,
     ) -> None:
         self.name = name
         self.doc = Doc()
@@ -147,6 +148,9 @@ class Room:
         self._tasks = tasks
         self._compact_after_bytes = compact_after_bytes
         self._bus = bus
+        self._presence_renewal = presence_renewal
+        self._renewal: asyncio.TimerHandle | None = None
+        self._joiners: dict[Peer, None] = {}  # joined since the last presence renewal
         self._history_cost = 0  # store cost of updates appended since the last snapshot
         self._snapshot_size = 0
         # Updates that did not advance the document's state: duplicates, or updates whose
@@ -303,10 +307,38 @@ class Room:
         states = self.awareness.encode_all()
         if states is not None:
             peer.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(states)))
+            if peer.remote and self._presence_renewal > 0:
+                self._joiners[peer] = None
+                if self._renewal is None:
+                    self._renewal = asyncio.get_running_loop().call_later(self._presence_renewal, self._renew_presence)
         if not peer.can_write:
             notice = {"type": "access", "access": "read", "room": self.name}
             peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
         peer.attached()
+
+    def _renew_presence(self) -> None:
+        """Show the recent joiners everyone present once more, as a change (see ``RelayConfig.presence_renewal``).
+
+        A joiner got every state at once, but an interface that started listening after they arrived
+        (JupyterLab's collaborators panel) shows only presence that *changes*, and a state renewed
+        with the same content is no change. So each joiner is told, on its own connection, that the
+        others are gone (at their current clocks), and each other connection with presence is told
+        the same of its own states: y-protocols clients answer that by announcing their state again
+        with a newer clock, which the joiners take as someone arriving. Only presence owned by a
+        connection of this relay is renewed.
+        """
+        self._renewal = None
+        joiners = [peer for peer in self._joiners if peer in self.peers]
+        self._joiners.clear()
+        owners = [o for o in self.awareness.owners() if o in self.peers and getattr(o, "remote", False)]
+        requests = {owner: self.awareness.renewal_request(owner) for owner in owners}
+        for joiner in joiners:
+            for owner, request in requests.items():
+                if owner is not joiner and request is not None:
+                    joiner.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(request)))
+        for owner, request in requests.items():
+            if request is not None and any(joiner is not owner for joiner in joiners):
+                owner.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(request)))
 
     def _refuse(self, peer: Peer, refusal: Refusal) -> None:
         if not refusal.recover:
@@ -343,6 +375,7 @@ class Room:
         if self.members.pop(peer, False) is not False:
             if peer is self.direct:
                 self.direct = None
+            self._joiners.pop(peer, None)
             self.peers.pop(peer, None)
             self.subscribers.pop(peer, None)
             self._denied.pop(peer, None)

@@ -382,3 +382,31 @@ async def test_node_client_sees_going_away_when_the_relay_stops(start_relay, nod
     await relay.stop()
     closed = await n.wait_event(lambda e: e["event"] == "closed")
     assert (closed["code"], closed["reason"]) == (1001, "the relay is shutting down"), closed
+
+
+async def test_a_joiner_sees_everyone_present_arrive_again_after_the_presence_renewal(start_relay, node_client):
+    """An interface that listens only for presence *changes* (JupyterLab's collaborators panel) and
+    started after the join still gets one: the relay tells the joiner the others left, and the others
+    to renew, which y-websocket answers by announcing itself again with a newer clock."""
+    relay = await start_relay(presence_renewal=0.3)
+    room = "interop-renewal"
+    a = await node_client(relay.url, room)
+    await a.wait_synced()
+    a_id = str(await a.client_id())
+    await a.request({"cmd": "awareness", "state": {"user": {"name": "Ada"}}})
+    b = await node_client(relay.url, room)
+    await b.wait_synced()
+    await b.wait_event(lambda e: e["event"] == "awareness" and a_id in e["states"])
+    since = len(b.events)
+    gone = await b.wait_event(lambda e: e["event"] == "awareness" and a_id not in e["states"], timeout=5, since=since)
+    back = await b.wait_event(
+        lambda e: e["event"] == "awareness" and e["states"].get(a_id) == {"user": {"name": "Ada"}},
+        timeout=5,
+        since=b.events.index(gone) + 1,
+    )
+    assert back["states"][a_id] == {"user": {"name": "Ada"}}
+    # Ada's own state never changed, and she is still there for everyone.
+    state = await a.request({"cmd": "get"})
+    assert state["synced"] is True
+    c = await node_client(relay.url, room)
+    await c.wait_event(lambda e: e["event"] == "awareness" and a_id in e["states"], timeout=5)

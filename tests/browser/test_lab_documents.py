@@ -54,3 +54,21 @@ async def test_a_file_that_cannot_be_opened_shows_the_file_load_error_dialog(
     await alice.screenshot("file-load-error")
     log = lab_server.log_path.read_text()
     assert log.count("Traceback") == 0, log[-3000:]
+
+
+async def test_a_late_joiner_sees_who_is_there_at_once(lab_server: JupyterLabServer, new_user) -> None:
+    """Bob's collaborators panel is open when his page loads (restored from his workspace): it lists Alice
+    within 2 s, although Alice does nothing and her presence does not change."""
+    write_notebook(lab_server.root / "shared.ipynb")
+    alice = await new_user("alice")
+    await alice.open_notebook("shared.ipynb", min_cells=3)
+    me_a = await alice.identity()
+    bob = await new_user("bob")
+    await bob.open_notebook("shared.ipynb", min_cells=3)
+    await bob.wait_for_collaborator(me_a["display_name"], timeout=30)  # opens the panel (kept in the layout)
+    await asyncio.sleep(1.5)  # let the workspace keep the layout with the panel open
+    await bob.page.reload(wait_until="domcontentloaded")
+    await bob.page.locator(".jp-CollaboratorsPanel").first.wait_for(state="attached", timeout=30_000)
+    started = time.monotonic()
+    await bob.wait_for_collaborator(me_a["display_name"], timeout=10)
+    assert time.monotonic() - started < 2.5, time.monotonic() - started
