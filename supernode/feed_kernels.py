@@ -2,7 +2,9 @@
 
 jupyter_server's kernel action events (start, interrupt, restart, shutdown) ask for a refresh at
 once; automatic restarts are counted by a restart callback on each kernel; busy/idle, last
-activity and connections (which have no event) come with the poll.
+activity and connections (which have no event) come with the poll. jupyter_server's own count of
+a kernel's connections can go below zero (a disconnect noticed twice): it is shown as 0, since the
+schema refuses a negative count and the row would otherwise stay stale.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ _STATES = frozenset(("starting", "idle", "busy", "restarting", "autorestarting",
 
 
 def connections(model: dict[str, Any]) -> int:
-    """The connections of a kernel model of ``list_kernels``."""
-    return int(model.get("connections", 0) or 0)
+    """The connections of a kernel model of ``list_kernels``, never below 0."""
+    return max(0, int(model.get("connections", 0) or 0))
 
 
 class KernelFeed(Feed):
