@@ -24,10 +24,11 @@ stopped process, a network stall) counts as unreachable within ``timeout + HEART
 even when no client writes, exactly as a refused connection does. No loop waits on Redis longer
 than that: a timed-out call raises, and its loop waits for the recovery.
 
-Outage: when a Redis call fails or times out, the relay keeps serving its clients, keeps their updates (merged
-per room when they pile up, so memory stays bounded), says ``unreachable`` in ``/health`` and
-logs it once. A recovery task pings with back-off (``retry_delay`` doubling up to
-``max_retry_delay`` seconds); once Redis answers, queued updates are written, the reader catches
+Outage: when a Redis call fails or times out, the relay keeps serving its clients, keeps their
+updates (merged per room when they pile up, so memory stays bounded), says ``unreachable`` in
+``/health`` and logs it once. A recovery task pings with back-off (``retry_delay`` doubling up to
+``max_retry_delay`` seconds), each attempt on fresh connections (a timed-out call may leave a pooled
+connection mid-command); once Redis answers, queued updates are written, the reader catches
 up from where it stopped, local presence is published again, and if Redis restarted (a new
 ``run_id``: it may have lost data) every open room's whole state is appended once more.
 
