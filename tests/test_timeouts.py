@@ -73,9 +73,9 @@ async def test_a_client_that_never_completes_the_upgrade_is_dropped_within_the_h
     timeout = 0.5
     relay = await start_relay(handshake_timeout=timeout)
     loop = asyncio.get_running_loop()
+    opened = loop.time()  # (before the relay's clocks start)
     mute = await asyncio.open_connection("127.0.0.1", relay.port)  # sends nothing at all
     slow = await asyncio.open_connection("127.0.0.1", relay.port)  # sends a head that never ends
-    opened = loop.time()
     slow[1].write(b"GET /room HTTP/1.1\r\nHost: 127.0.0.1\r\n")
 
     async def trickle() -> None:
@@ -91,7 +91,7 @@ async def test_a_client_that_never_completes_the_upgrade_is_dropped_within_the_h
         for _, writer in (mute, slow):
             writer.close()
     for end in ends:
-        assert timeout <= end - opened + 0.05 and end - opened < timeout + 1.0, end - opened
+        assert timeout <= end - opened < timeout + 1.0, end - opened
     assert not relay.connections
 
 
