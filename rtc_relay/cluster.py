@@ -17,10 +17,18 @@ A :class:`Cluster` is the store of a relay started with ``--redis-url`` (it impl
   ``_MAX_AWARENESS`` messages wait for the writer; beyond, the oldest are dropped (a later
   state of the same client supersedes them anyway).
 
-Outage: when a Redis call fails, the relay keeps serving its clients, keeps their updates (merged
-per room when they pile up, so memory stays bounded), says ``unreachable`` in ``/health`` and
-logs it once. A recovery task pings with back-off (``retry_delay`` doubling up to
-``max_retry_delay`` seconds); once Redis answers, queued updates are written, the reader catches
+Hangs: every Redis call is bounded by ``timeout`` seconds (connecting, sending, and waiting for
+the answer; a blocking ``XREAD`` gets ``timeout`` on top of its block time), and a heartbeat sends
+a ``PING`` every ``HEARTBEAT_S`` seconds while Redis is up, so a Redis that stops answering (a
+stopped process, a network stall) counts as unreachable within ``timeout + HEARTBEAT_S`` seconds
+even when no client writes, exactly as a refused connection does. No loop waits on Redis longer
+than that: a timed-out call raises, and its loop waits for the recovery.
+
+Outage: when a Redis call fails or times out, the relay keeps serving its clients, keeps their
+updates (merged per room when they pile up, so memory stays bounded), says ``unreachable`` in
+``/health`` and logs it once. A recovery task pings with back-off (``retry_delay`` doubling up to
+``max_retry_delay`` seconds), each attempt on fresh connections (a timed-out call may leave a pooled
+connection mid-command); once Redis answers, queued updates are written, the reader catches
 up from where it stopped, local presence is published again, and if Redis restarted (a new
 ``run_id``: it may have lost data) every open room's whole state is appended once more.
 
@@ -62,18 +70,22 @@ _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 _MERGE_AFTER = 256  # queued updates of one room merged into one beyond this (bounded memory in an outage)
 _WAKE_TTL_S = 3600
 _MAX_AWARENESS = 4096
+HEARTBEAT_S = 0.5  # seconds between PINGs while Redis is up: a hang is seen within timeout + this
 
 
 class Cluster:
     """This relay's store and bus in Redis. See the module docstring for the contract.
 
-    ``block_ms`` bounds one ``XREAD`` wait; durations otherwise in seconds.
+    ``timeout``: seconds any Redis call may take before Redis counts as unreachable (a hang);
+    ``block_ms`` bounds one ``XREAD`` wait (its socket waits ``block_ms / 1000 + timeout``);
+    durations otherwise in seconds.
     """
 
     def __init__(
         self,
         url: str,
         *,
+        timeout: float = 5.0,
         retry_delay: float = 0.1,
         max_retry_delay: float = 1.0,
         block_ms: int = 5000,
@@ -82,6 +94,7 @@ class Cluster:
         self.url = url
         self.id = uuid.uuid4().bytes
         self.connected = False
+        self.timeout = timeout
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
         self._block_ms = block_ms
@@ -104,9 +117,11 @@ class Cluster:
 
     async def __aenter__(self) -> Cluster:
         no_retry = Retry(NoBackoff(), 0)
-        self._redis = Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5, retry=no_retry)
+        timeout = self.timeout
+        self._redis = Redis.from_url(self.url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=no_retry)
+        # A blocked XREAD answers after block_ms at the latest: its socket may wait that long plus the timeout.
         self._reader = Redis.from_url(
-            self.url, socket_connect_timeout=2, socket_timeout=self._block_ms / 1000 + 5, retry=no_retry
+            self.url, socket_connect_timeout=timeout, socket_timeout=self._block_ms / 1000 + timeout, retry=no_retry
         )
         self._log = RoomLog(self._redis)
         self._follower = RedisReader(self.id, self._room_of, self._log, self._block_ms)
@@ -126,6 +141,7 @@ class Cluster:
             loop.create_task(self._write_loop(), name="redis writer"),
             loop.create_task(self._read_loop(), name="redis reader"),
             loop.create_task(self._awareness_loop(), name="redis awareness"),
+            loop.create_task(self._heartbeat_loop(), name="redis heartbeat"),
         ]
         return self
 
@@ -199,6 +215,8 @@ class Cluster:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_retry_delay)
             try:
+                # Connections a hang left behind may be half-way through a command: start afresh.
+                await self._redis.connection_pool.disconnect()
                 run_id = (await self._redis.info("server"))["run_id"]
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
                 try:
@@ -342,6 +360,17 @@ class Cluster:
                 await self._follower.read_logs(self._reader)
             except _FAILURES as exc:
                 self._lost(exc)
+
+    async def _heartbeat_loop(self) -> None:
+        """While Redis is up, PING it: a hang with no traffic must be seen too (the PING times out)."""
+        while not self._closing:
+            await self._up.wait()
+            try:
+                await self._redis.ping()
+            except _FAILURES as exc:
+                self._lost(exc)
+                continue
+            await asyncio.sleep(HEARTBEAT_S)
 
     async def _awareness_loop(self) -> None:
         while not self._closing:

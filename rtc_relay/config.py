@@ -57,6 +57,14 @@ class RelayConfig:
             "in it, instead of in --store. Needs the redis package (pip install 'jupyter-rtc[redis]')."
         ),
     )
+    redis_timeout: float = field(
+        default=5.0,
+        **_opt(
+            "Seconds a Redis call may take before Redis counts as unreachable: a Redis that stops answering "
+            "(a stopped process, a network stall) is reported on /health like a refused connection within this "
+            "plus half a second, while the relay keeps serving its clients and keeping their updates."
+        ),
+    )
     token: list[str] = field(
         default_factory=list,
         **_opt(
@@ -142,7 +150,7 @@ class RelayConfig:
         """Raise ``ValueError`` (saying why) for settings the relay must not run with."""
         if not (0 <= self.port < 65536):
             raise ValueError(f"port {self.port} is out of range")
-        for name in ("max_message_size", "max_outbox", "compact_after_bytes"):
+        for name in ("max_message_size", "max_outbox", "compact_after_bytes", "redis_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.redis_url:

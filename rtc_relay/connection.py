@@ -121,7 +121,7 @@ class Connection(asyncio.Protocol):
         assert head is not None
         head += data
         end = head.find(b"\r\n\r\n")
-        if end < 0:
+        if end < 0 or end > MAX_HEAD_BYTES:  # (a head too large may arrive whole, in one read)
             if len(head) > MAX_HEAD_BYTES:
                 self._reply(431, b"request head too large\n")
             return

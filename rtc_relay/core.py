@@ -42,7 +42,7 @@ class RelayCore:
         if store is None and self.config.redis_url:
             from .cluster import Cluster  # only a relay that scales out needs the redis package
 
-            store = Cluster(self.config.redis_url)
+            store = Cluster(self.config.redis_url, timeout=self.config.redis_timeout)
         self.store: Store = store if store is not None else open_store(self.config.store_spec())
         self.bus = store if hasattr(store, "publish_awareness") else None
         self.metrics = Metrics()

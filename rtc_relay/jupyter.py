@@ -229,6 +229,12 @@ class RelayExtension(ExtensionApp):
         "persist in it (instead of `store`). Document rooms stay with this server, which loads and saves "
         "their files. Needs the redis package (pip install 'jupyter-rtc[redis]').",
     )
+    redis_timeout = Float(
+        5.0,
+        config=True,
+        help="Seconds a Redis call may take before Redis counts as unreachable (with `redis_url`): a Redis that "
+        "stops answering is reported like a refused connection within this plus half a second.",
+    )
     cleanup_delay = Float(60.0, config=True, help="Seconds an empty room stays in memory before it is freed.")
     max_message_size = Int(
         1024**3, config=True, help="Largest message a client may send, in bytes (a notebook with big outputs is big)."
@@ -248,6 +254,7 @@ class RelayExtension(ExtensionApp):
         config = RelayConfig(
             store=store,
             redis_url=self.redis_url,
+            redis_timeout=self.redis_timeout,
             cleanup_delay=self.cleanup_delay,
             max_message_size=self.max_message_size,
             max_outbox=max(self.max_outbox, self.max_message_size),

@@ -71,7 +71,10 @@ class RedisReader:
         return list(self._positions)
 
     async def read_logs(self, redis: Redis) -> None:
-        """One blocking read of every followed log; apply what it brings. Raises on Redis failures."""
+        """One blocking read of every followed log; apply what it brings. Raises on Redis failures.
+
+        ``redis`` must have a socket timeout longer than ``block_ms`` (a stalled Redis then raises
+        ``TimeoutError`` instead of holding the read forever)."""
         streams = {self.wake_key: self._wake_id}
         streams.update({log_key(room): pos for room, pos in self._positions.items()})
         response = await redis.xread(streams, block=self._block_ms)

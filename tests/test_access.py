@@ -82,6 +82,32 @@ async def test_browser_origins_are_checked(start_relay):
         await raw_ws(open_relay.url + "room", origin="http://localhost:8888")
 
 
+async def test_with_a_token_any_browser_origin_may_connect_unless_allow_origin_limits_them(start_relay, connect):
+    """The token is the guard: a page of another origin cannot know it. ``--allow-origin`` still limits
+    origins when given; a client without a valid token is told 4401 whatever its origin."""
+    from websockets.exceptions import InvalidStatus
+
+    relay = await start_relay(token=["t"])
+    foreign = {"Origin": "http://evil.example"}
+    with_token = await connect(relay.url + "room?token=t", headers=foreign)
+    await with_token.wait_synced()
+    without = await connect(relay.url + "room", headers=foreign)
+    assert await without.wait_closed() == CloseCode.UNAUTHORIZED
+    reader = await start_relay(read_token=["r"])  # a read token alone counts as a token too
+    ws = await raw_ws(reader.url + "room?token=r", origin="http://evil.example")
+    await ws.close()
+
+    limited = await start_relay(token=["t"], allow_origin=["https://lab.example"])
+    ws = await raw_ws(limited.url + "room?token=t", origin="https://lab.example")
+    await ws.close()
+    for origin in ("http://evil.example", "http://localhost:8888"):
+        with pytest.raises(InvalidStatus) as refused:
+            await raw_ws(limited.url + "room?token=t", origin=origin)
+        assert refused.value.response.status_code == 403
+    scripted = await connect(limited.url + "room?token=t")  # no Origin: a script, not a browser
+    await scripted.wait_synced()
+
+
 async def test_a_refused_client_is_told_with_the_documented_close_code(start_relay):
     relay = await start_relay(token=["t"])
     ws = await raw_ws(relay.url + "room")

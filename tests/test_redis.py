@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 
@@ -181,6 +182,72 @@ async def test_relays_keep_serving_through_a_redis_outage_and_resynchronise(redi
     assert_each_once(text_of(late), tokens)
 
 
+async def redis_reported(relay, status: int, redis: str, deadline: float) -> float:
+    """Poll ``/health`` until it answers ``status`` with ``redis`` as the Redis state; return the loop
+    time it did (fail at loop time ``deadline``)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        code, body = await health(relay)
+        if code == status and body["redis"] == redis:
+            assert body["status"] == ("ok" if status == 200 else "degraded"), body
+            return loop.time()
+        assert loop.time() < deadline, f"/health still says {code} {body} (wanted {status}, redis {redis})"
+        await asyncio.sleep(0.02)  # polling /health, bounded by the deadline above
+
+
+async def test_a_redis_that_stops_answering_is_reported_within_the_timeout_and_nothing_is_lost(
+    redis_server, relay_process, connect
+):
+    timeout = 1.5
+    relays = [  # the timeout as a flag, and from the environment
+        await relay_process("--redis-url", redis_server.url, "--redis-timeout", str(timeout)),
+        await relay_process("--redis-url", redis_server.url, env={"RTC_RELAY_REDIS_TIMEOUT": str(timeout)}),
+    ]
+    clients = await two_clients_each(relays, connect, "stall")
+    tokens = [tok for i, c in enumerate(clients) for tok in write(c, f"c{i}", 5)]
+    await converged(clients, tokens)
+    for relay in relays:
+        assert (await health(relay))[0] == 200
+
+    loop = asyncio.get_running_loop()
+    os.kill(redis_server.proc.pid, signal.SIGSTOP)
+    stopped_at = loop.time()
+    try:
+        # Nobody writes: the hang must be seen anyway, like a refused connection, within the timeout + 1 s.
+        seen = await asyncio.gather(
+            *(redis_reported(r, 503, "unreachable", stopped_at + timeout + 1.0) for r in relays)
+        )
+        assert max(seen) - stopped_at < timeout + 1.0
+        # Clients edit on both relays during the stall; those of one relay still see each other.
+        tokens += [tok for i, c in enumerate(clients) for tok in write(c, f"c{i}", 5, start=5)]
+        await clients[1].wait_for(lambda: "<c0:9>" in text_of(clients[1]), DEADLINE)
+        await clients[3].wait_for(lambda: "<c2:9>" in text_of(clients[3]), DEADLINE)
+        # Hold the stall past the longest blocked read (XREAD blocks 5 s, its socket waits the timeout
+        # more): every loop must have given up on its call, not wait on it forever.
+        while loop.time() - stopped_at < 5.0 + timeout + 0.5:
+            tokens += write(clients[0], "s0", 1, start=len(tokens)) + write(clients[2], "s2", 1, start=len(tokens))
+            await asyncio.sleep(0.5)  # pacing the edits during the stall, bounded by the loop condition
+    finally:
+        os.kill(redis_server.proc.pid, signal.SIGCONT)
+
+    await converged(clients, tokens)
+    for relay in relays:
+        await redis_reported(relay, 200, "connected", loop.time() + DEADLINE)
+        assert relay.stderr.count("unreachable (") == 1, relay.stderr
+        assert relay.stderr.count("reachable again") == 1, relay.stderr
+    # Presence crosses the relays again.
+    clients[0].awareness.set_local_state({"user": "after the stall"})
+    await clients[3].wait_for(
+        lambda: clients[3].awareness.states.get(clients[0].awareness.client_id, {}).get("user") == "after the stall",
+        DEADLINE,
+    )
+
+    late_relay = await relay_process("--redis-url", redis_server.url)
+    late = await connect(late_relay.url + "stall")
+    await late.wait_synced()
+    assert_each_once(text_of(late), tokens)
+
+
 async def test_the_log_stays_compacted_and_a_relay_that_missed_trimmed_entries_reads_the_snapshot(
     redis_server, relay_process, connect
 ):
@@ -264,3 +331,5 @@ def test_redis_url_and_store_exclude_each_other_and_need_a_redis_scheme(capsys):
     assert "--store and --redis-url exclude each other" in capsys.readouterr().err
     assert main(["--redis-url", "http://127.0.0.1:1/0"]) == 2
     assert "must start with redis://" in capsys.readouterr().err
+    assert main(["--redis-url", "redis://127.0.0.1:1/0", "--redis-timeout", "0"]) == 2
+    assert "redis_timeout must be positive" in capsys.readouterr().err

@@ -105,6 +105,26 @@ async def test_kernels_start_restart_and_stop_show_in_the_kernels_and_status_tab
     tables.assert_valid()
 
 
+async def test_a_negative_connection_count_from_jupyter_server_shows_as_zero(collab, jp_fetch, jp_serverapp):
+    """jupyter_server's count of a kernel's connections can go below zero (a disconnect noticed twice):
+    the kernel's row shows 0 rather than being refused by its schema and left stale."""
+    tables = await open_tables(collab)
+    kid = (await call(jp_fetch, "POST", "api", "kernels", body={"name": "python3"}))["id"]
+    km = jp_serverapp.kernel_manager
+    km.notify_connect(kid)
+    km.notify_connect(kid)
+    await eventually(lambda: (tables.row("kernels", kid) or {}).get("connections") == 2, WAIT, "2 connections")
+    await eventually(lambda: tables.row("status", "server")["connections"] == 2, WAIT, "2 in the status")
+    for _ in range(3):
+        km.notify_disconnect(kid)
+    assert km.list_kernels()[0]["connections"] == -1
+    await eventually(lambda: tables.row("kernels", kid)["connections"] == 0, WAIT, "the kernel's row at 0")
+    await eventually(lambda: tables.row("status", "server")["connections"] == 0, WAIT, "the status at 0")
+    tables.assert_valid()
+    assert jp_serverapp.web_app.settings["supernode_tables"].tables.invalid == 0
+    await call(jp_fetch, "DELETE", "api", "kernels", kid)
+
+
 async def test_sessions_created_renamed_and_deleted(collab, jp_fetch, jp_root_dir):
     tables = await open_tables(collab)
     write_notebook(jp_root_dir, "s.ipynb", ["1"])
