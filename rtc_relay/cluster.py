@@ -58,6 +58,7 @@ from .config import redact
 from .redis_log import AWARENESS_PATTERN, RoomLog, awareness_channel
 from .redis_reader import RedisReader
 from .store import StoreUnavailable
+from .tasks import Ready, TaskSet
 
 if TYPE_CHECKING:
     from .room import Room
@@ -109,7 +110,9 @@ class Cluster:
         self._written_seq = 0
         self._run_id = ""
         self._follower: RedisReader | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.tasks = TaskSet(f"redis {redact(url)}")
+        self.tasks.on_death.append(self._loop_died)
+        self._dead: str | None = None  # a background loop that stopped, and why
         self._closing = False
         self._recovering: asyncio.Task[None] | None = None
 
@@ -136,13 +139,18 @@ class Cluster:
             await self._close_clients()
             raise StoreUnavailable(f"cannot reach Redis at {redact(self.url)}: {exc}") from None
         self._set_up()
-        loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._write_loop(), name="redis writer"),
-            loop.create_task(self._read_loop(), name="redis reader"),
-            loop.create_task(self._awareness_loop(), name="redis awareness"),
-            loop.create_task(self._heartbeat_loop(), name="redis heartbeat"),
-        ]
+        try:
+            for name, loop_fn in (
+                ("redis writer", self._write_loop),
+                ("redis reader", self._read_loop),
+                ("redis awareness", self._awareness_loop),
+                ("redis heartbeat", self._heartbeat_loop),
+            ):
+                await self.tasks.start(loop_fn, name)
+        except BaseException:
+            await self.tasks.stop()
+            await self._close_clients()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -159,13 +167,11 @@ class Cluster:
                 )
         finally:
             self._closing = True
-            tasks = [*self._tasks, *([self._recovering] if self._recovering else [])]
-            for task in tasks:
-                task.cancel()
+            self.tasks.cancel()
             # redis-py may swallow a cancellation during a blocking read: closing the sockets ends it.
             await self._reader.connection_pool.disconnect()
             await self._pubsub.aclose()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.tasks.stop()
             await self._close_clients()
 
     async def _close_clients(self) -> None:
@@ -185,7 +191,19 @@ class Cluster:
 
     @property
     def healthy(self) -> bool:
-        return self.connected
+        return self.connected and self._dead is None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the cluster is not healthy (None when it is)."""
+        if self._dead is not None:
+            return self._dead
+        return None if self.connected else f"Redis at {redact(self.url)} is unreachable"
+
+    def _loop_died(self, name: str, reason: str) -> None:
+        """A background loop stopped while the relay runs: unhealthy for good, and flush waiters fail now."""
+        self._dead = f"{name} stopped: {reason}"
+        self._notify()
 
     def _set_up(self) -> None:
         self.connected = True
@@ -206,8 +224,8 @@ class Cluster:
                 exc,
             )
             self._notify()
-        if self._recovering is None or self._recovering.done():
-            self._recovering = asyncio.get_running_loop().create_task(self._recover(), name="redis recovery")
+        if (self._recovering is None or self._recovering.done()) and not self.tasks.closed:
+            self._recovering = self.tasks.spawn(self._recover(), "redis recovery")
 
     async def _recover(self) -> None:
         delay = self._retry_delay
@@ -289,8 +307,8 @@ class Cluster:
         Redis is unreachable."""
         target = self._queued_seq
         while self._written_seq < target:
-            if not self.connected:
-                raise StoreUnavailable(f"Redis at {redact(self.url)} is unreachable")
+            if not self.healthy:
+                raise StoreUnavailable(self.problem or f"Redis at {redact(self.url)} is unreachable")
             await self._progress.wait()
 
     def _notify(self) -> None:
@@ -316,7 +334,8 @@ class Cluster:
 
     # -- tasks ------------------------------------------------------------------------------------
 
-    async def _write_loop(self) -> None:
+    async def _write_loop(self, ready: Ready) -> None:
+        ready()
         while not self._closing:
             await self._wake.wait()
             self._wake.clear()
@@ -353,7 +372,8 @@ class Cluster:
             self._written_seq = seq
             self._notify()
 
-    async def _read_loop(self) -> None:
+    async def _read_loop(self, ready: Ready) -> None:
+        ready()
         while not self._closing:
             await self._up.wait()
             try:
@@ -361,8 +381,9 @@ class Cluster:
             except _FAILURES as exc:
                 self._lost(exc)
 
-    async def _heartbeat_loop(self) -> None:
+    async def _heartbeat_loop(self, ready: Ready) -> None:
         """While Redis is up, PING it: a hang with no traffic must be seen too (the PING times out)."""
+        ready()
         while not self._closing:
             await self._up.wait()
             try:
@@ -372,7 +393,8 @@ class Cluster:
                 continue
             await asyncio.sleep(HEARTBEAT_S)
 
-    async def _awareness_loop(self) -> None:
+    async def _awareness_loop(self, ready: Ready) -> None:
+        ready()
         while not self._closing:
             await self._up.wait()
             pubsub = self._pubsub

@@ -161,7 +161,7 @@ class RelayCore:
         if stopped:
             body["stopped"] = stopped
         if self.bus is not None:
-            body["redis"] = "connected" if healthy else "unreachable"
+            body["redis"] = "connected" if getattr(self.store, "connected", healthy) else "unreachable"
         body.update(rooms=len(self.rooms), clients=self.client_count())
         return ok, body
 

@@ -119,11 +119,15 @@ class TaskSet:
         if not task.cancelled() and task.exception() is not None:
             log.error("task %r failed", task.get_name(), exc_info=task.exception())
 
+    def cancel(self) -> None:
+        """Refuse new tasks and cancel every task still running (:meth:`stop` then waits for them)."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+
     async def stop(self) -> None:
         """Cancel every task still running and wait for them to end."""
-        self._closed = True
+        self.cancel()
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
         if tasks:
             await asyncio.wait(tasks)

@@ -179,3 +179,21 @@ async def test_a_store_writer_that_stops_is_reported_and_fails_its_waiters(start
         room.doc.get("t", type=Text).insert(5, " and more")
         status, took = await _answer_to_save(room, 2, 5)
         assert status == "failed" and took < 1.0, (status, took)
+
+
+async def test_a_redis_loop_that_stops_is_reported_and_fails_its_waiters(start_relay, redis_server):
+    relay = await start_relay(store="", redis_url=redis_server.url)
+    async with RelayClient(relay.url) as client:
+        room = await client.join("r")
+        room.doc.get("t", type=Text).insert(0, "saved")
+        assert (await _answer_to_save(room, 1, 5))[0] == "success"
+
+        (writer,) = [t for t in asyncio.all_tasks() if t.get_name() == "redis writer"]
+        writer.cancel()
+        await eventually(lambda: relay.store.tasks.failed, what="the writer's death to be recorded")
+        ok, body = relay.health()
+        assert not ok and body["status"] == "degraded" and "redis writer" in body["stopped"]
+        assert body["redis"] == "connected"  # Redis itself is fine: the loop is what stopped
+        room.doc.get("t", type=Text).insert(5, " and more")
+        status, took = await _answer_to_save(room, 2, 5)
+        assert status == "failed" and took < 1.0, (status, took)
