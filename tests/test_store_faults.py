@@ -20,10 +20,12 @@ import time
 from pathlib import Path
 
 import pytest
-from pycrdt import Text
+from pycrdt import Doc, Text
 
 from helpers import close_code_of, eventually, http_get, raw_ws
 from rtc_client import RelayClient
+from rtc_relay import Relay, RelayConfig
+from rtc_relay.sqlite_store import SQLiteStore
 
 
 async def _health(url: str) -> tuple[int, dict]:
@@ -197,3 +199,42 @@ async def test_a_redis_loop_that_stops_is_reported_and_fails_its_waiters(start_r
         room.doc.get("t", type=Text).insert(5, " and more")
         status, took = await _answer_to_save(room, 2, 5)
         assert status == "failed" and took < 1.0, (status, took)
+
+
+class _CompactionFails(SQLiteStore):
+    """A real SQLite store whose compaction raises for room ``poison`` (the fault under test)."""
+
+    def compact(self, room: str, snapshot: bytes) -> None:
+        if room == "poison":
+            raise RuntimeError("injected: compaction of poison fails")
+        super().compact(room, snapshot)
+
+
+async def test_a_room_that_fails_to_compact_costs_no_other_room_its_updates(tmp_path: Path, caplog):
+    path = tmp_path / "rooms.sqlite"
+    relay = Relay(RelayConfig(port=0, cleanup_delay=0.1), store=_CompactionFails(path))
+    await relay.__aenter__()
+    try:
+        async with RelayClient(relay.url) as client:
+            poison, good = await client.join("poison"), await client.join("good")
+            poison.doc.get("t", type=Text).insert(0, "poisoned but kept")
+            good.doc.get("t", type=Text).insert(0, "good")
+            await poison.flush()
+            await good.flush()
+            await poison.close()  # freed after 0.1 s: its compaction fails, it is forgotten all the same
+            await eventually(lambda: "poison" not in relay.rooms.rooms, what="the room freed")
+            assert "compacting it as it is freed failed" in caplog.text
+            again = await client.join("poison")
+            text = again.doc.get("t", type=Text)
+            await again.wait_for(lambda: str(text) == "poisoned but kept")
+            good.doc.get("t", type=Text).insert(4, " and last")
+            await good.flush()
+    finally:
+        await relay.stop()  # shutdown compacts every room: poison fails again, good's last update is written
+
+    async with SQLiteStore(path) as store:
+        for room, expected in (("good", "good and last"), ("poison", "poisoned but kept")):
+            doc = Doc()
+            for update in await store.load(room):
+                doc.apply_update(update)
+            assert str(doc.get("t", type=Text)) == expected
