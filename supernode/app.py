@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_core.paths import jupyter_data_dir
+from rtc_common.server_log import join_server_log
 from traitlets import Bool, Float, Int, Unicode
 
+from . import jc_settings
 from .documents import DocumentManager
 from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
@@ -35,7 +37,10 @@ class SupernodeExtension(ExtensionApp):
         help="Longest time in seconds a change waits to be saved, however often the document keeps changing.",
     )
     file_poll_interval = Float(
-        1.0, config=True, help="Seconds between checks of an open document's file for renames and edits on disk."
+        1.0,
+        config=True,
+        help="Seconds between checks of an open document's file for renames and edits on disk; 0: no poll "
+        "(edits on disk are still taken in before each save, and renames through Jupyter followed at once).",
     )
 
     output_interval = Float(
@@ -77,6 +82,10 @@ class SupernodeExtension(ExtensionApp):
     )
 
     def initialize_settings(self) -> None:
+        join_server_log("supernode", self.serverapp.log)
+        jc_settings.adopt(self)
+        for name, instead in jc_settings.unhonoured(self.config).items():
+            jc_settings.log.warning("jupyter-rtc: YDocExtension.%s is not honoured: %s", name, instead)
         relay = self.settings.get("rtc_relay")
         self.documents: DocumentManager | None = None
         if relay is None:
@@ -128,9 +137,11 @@ class SupernodeExtension(ExtensionApp):
                 poll_interval=self.tables_poll_interval,
                 executions_limit=self.tables_executions_limit,
             )
+        page_config = self.serverapp.web_app.settings.setdefault("page_config_data", {})
         if self.server_side_execution:
-            page_config = self.serverapp.web_app.settings.setdefault("page_config_data", {})
             page_config["serverSideExecution"] = True
+        if (self.config.get(jc_settings.JC_SECTION) or {}).get("disable_rtc"):
+            page_config.setdefault("disableRTC", True)
 
     def initialize_handlers(self) -> None:
         if getattr(self, "documents", None) is not None:

@@ -289,6 +289,8 @@ class LiveDocument:
     async def _watch_file(self) -> None:
         """Poll the file: follow renames, take in edits made by someone else."""
         interval = self.manager.file_poll_interval
+        if interval <= 0:
+            return  # no poll: each save still takes in what changed on disk first
         cm = self.manager.contents_manager
         unreadable = None  # the stamp of a version of the file that could not be read
         while True:
