@@ -2,7 +2,7 @@
 
 The code run is each cell's current source in the shared document. While a cell
 runs the document shows ``execution_state`` ``running`` and the outputs as they
-arrive (:mod:`supernode.outputs`); at the end ``execution_count`` and
+arrive (:mod:`supernode.output_writer`); at the end ``execution_count`` and
 ``execution_state`` ``idle`` are written in one transaction, the record is
 journalled and the file saved at once. The notebook's room is held open while
 executions are queued or running, so no output ever goes to a document nobody
@@ -65,7 +65,7 @@ class NotebookExecutor:
         self._interrupt_pending = False
         self._client: Any = None
         self._kernel_id: str | None = None
-        from .outputs import DisplayIndex
+        from .display_index import DisplayIndex
 
         self.displays = DisplayIndex()
 
@@ -173,7 +173,7 @@ class NotebookExecutor:
         execution.status = "ok"
 
     async def _run_cell(self, execution: Execution, step: CellRun, live: LiveDocument, client: Any) -> bool:
-        from .outputs import OutputWriter
+        from .output_writer import OutputWriter
 
         document = live.document
         ycell = find_cell(document, step.cell_id)
