@@ -129,6 +129,8 @@ class NotebookExecutor:
                     self.current = None
                     self._cell_task = None
                     await self._save(live)
+                    if self.manager.output_log is not None:
+                        self.manager.output_log.ended(execution.id)  # its outputs are in the file now
             self.manager.heap.trim()  # the burst is over: give its freed memory back
         finally:
             live.hold(False)
@@ -186,7 +188,11 @@ class NotebookExecutor:
             self._interrupt_pending = False
             raise CellAborted("interrupted before it ran")
         code = str(ycell["source"])
-        writer = OutputWriter(document, step.cell_id, self.displays, min_interval=self.manager.output_interval)
+        outputs_log = self.manager.output_log
+        cell_log = outputs_log.cell(execution.id, self.path, step.cell_id) if outputs_log is not None else None
+        writer = OutputWriter(
+            document, step.cell_id, self.displays, min_interval=self.manager.output_interval, log=cell_log
+        )
         with document.ydoc.transaction():
             ycell["execution_state"] = "running"
             writer.start()

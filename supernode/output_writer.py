@@ -66,7 +66,7 @@ import asyncio
 import copy
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_ydoc import YNotebook
 from pycrdt import Array, Map, Text
@@ -74,6 +74,9 @@ from pycrdt import Array, Map, Text
 from .cell_outputs import DISPLAY_TYPES, item_id, locate_cell, outputs_of, to_ymap
 from .display_index import DisplayIndex, DisplayTarget
 from .stream_text import StreamText
+
+if TYPE_CHECKING:
+    from .output_log import CellLog
 
 __all__ = ["OutputWriter", "OUTPUT_MSG_TYPES"]
 
@@ -103,6 +106,8 @@ class OutputWriter:
     See the module docstring. ``autoflush``: schedule a flush on the running loop after each
     message. ``max_pending_chars``: flush at once when this much stream text is pending.
     ``min_interval``: seconds between the transactions of scheduled flushes (pacing).
+    ``log``: a :class:`~supernode.output_log.CellLog` of this run, or None; every output message
+    is added to it as it is handled, and it is committed before each write into the document.
     """
 
     def __init__(
@@ -114,6 +119,7 @@ class OutputWriter:
         autoflush: bool = True,
         max_pending_chars: int = 1 << 20,
         min_interval: float = 0.0,
+        log: CellLog | None = None,
     ) -> None:
         self.notebook = notebook
         self.cell_id = cell_id
@@ -121,6 +127,7 @@ class OutputWriter:
         self.autoflush = autoflush
         self.max_pending_chars = max_pending_chars
         self.min_interval = min_interval
+        self.log = log
         self._last_write = float("-inf")  # loop time of the last transaction
         #: iopub messages (and start() calls) whose write was dropped: the cell was not in the document.
         self.dropped = 0
@@ -176,6 +183,8 @@ class OutputWriter:
 
     def handle(self, msg_type: str, content: dict[str, Any]) -> bool:
         """Take one iopub message; returns whether it concerns outputs (others are ignored)."""
+        if self.log is not None and msg_type in OUTPUT_MSG_TYPES:
+            self.log.add(msg_type, content)
         if msg_type == "stream":
             text = content.get("text", "")
             if not isinstance(text, str):
@@ -326,6 +335,8 @@ class OutputWriter:
         self._cancel_flush()
         if not self._pending_msgs:
             return
+        if self.log is not None:
+            self.log.commit()  # on disk before in the document: a save never holds what the log lacks
         pending_msgs, pending_clear, updates = self._pending_msgs, self._pending_clear, self._pending_updates
         self._reset_pending()
         try:
