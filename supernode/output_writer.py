@@ -107,7 +107,8 @@ class OutputWriter:
     message. ``max_pending_chars``: flush at once when this much stream text is pending.
     ``min_interval``: seconds between the transactions of scheduled flushes (pacing).
     ``log``: a :class:`~supernode.output_log.CellLog` of this run, or None; every output message
-    is added to it as it is handled, and it is committed before each write into the document.
+    is added to it as it is handled, and it is committed (or replaced by a snapshot of the model,
+    when it asks for one) before each write into the document.
     """
 
     def __init__(
@@ -136,6 +137,8 @@ class OutputWriter:
         self._model: list[StreamText | dict[str, Any]] = []
         self._model_displays: dict[str, list[int]] = {}
         self._clear_next = False
+        # The last data shown for each display id, here or (through the DisplayIndex) in other cells.
+        self._shown: dict[str, tuple[Any, Any]] = {}
         self._cell_hint: int | None = None
         self._reset_pending()
         self._doc_synced = 0  # self._model[:_doc_synced] has a Map in the document
@@ -160,6 +163,36 @@ class OutputWriter:
             else:
                 result.append(copy.deepcopy(entry))
         return result
+
+    def model_state(self) -> dict[str, Any]:
+        """The model as JSON values: a writer given it by :meth:`restore_model` goes on exactly as this one.
+
+        Costs O(the outputs so far); the output log stores it now and then instead of the messages.
+        """
+        model = [
+            {"stream": entry.state()} if isinstance(entry, StreamText) else {"output": copy.deepcopy(entry)}
+            for entry in self._model
+        ]
+        return {
+            "model": model,
+            "displays": copy.deepcopy(self._model_displays),
+            "clear_next": self._clear_next,
+            "shown": copy.deepcopy(self._shown),
+        }
+
+    def restore_model(self, state: dict[str, Any]) -> None:
+        """Take the model of :meth:`model_state` (the document is not touched)."""
+        self._model = [
+            StreamText.restore(entry["stream"]) if "stream" in entry else entry["output"] for entry in state["model"]
+        ]
+        self._model_displays = {key: list(value) for key, value in state["displays"].items()}
+        self._clear_next = bool(state["clear_next"])
+        self._shown = {key: (data, metadata) for key, (data, metadata) in state["shown"].items()}
+
+    @property
+    def shown(self) -> dict[str, tuple[Any, Any]]:
+        """The last ``(data, metadata)`` this writer showed for each display id."""
+        return self._shown
 
     def start(self) -> None:
         """A new execution: forget everything and clear the cell's outputs now."""
@@ -271,11 +304,19 @@ class OutputWriter:
         self.displays.forget_cell(self.cell_id)
 
     def _update_display(self, display_id: str, data: Any, metadata: Any) -> None:
+        self.update_model_display(display_id, data, metadata)
+        self._pending_updates[display_id] = (data, metadata)
+        self._shown[display_id] = (data, metadata)
+
+    def update_model_display(self, display_id: str, data: Any, metadata: Any) -> None:
+        """Another writer showed ``display_id`` again: update the model's outputs showing it.
+
+        The document is not touched (the other writer's flush updates it through the DisplayIndex).
+        """
         for index in self._model_displays.get(display_id, ()):
             entry = self._model[index]
             assert isinstance(entry, dict)
             self._model[index] = {**entry, "data": data, "metadata": metadata}
-        self._pending_updates[display_id] = (data, metadata)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -335,8 +376,11 @@ class OutputWriter:
         self._cancel_flush()
         if not self._pending_msgs:
             return
-        if self.log is not None:
-            self.log.commit()  # on disk before in the document: a save never holds what the log lacks
+        if self.log is not None:  # on disk before in the document: a save never holds what the log lacks
+            if self.log.wants_snapshot():
+                self.log.snapshot(self.model_state())
+            else:
+                self.log.commit()
         pending_msgs, pending_clear, updates = self._pending_msgs, self._pending_clear, self._pending_updates
         self._reset_pending()
         try:

@@ -14,12 +14,14 @@ API::
     stream.text()                       # everything so far, processed
     stream.head, stream.line            # complete lines (pieces ending with "\\n"), the current line
     collapse_stream_text(text_or_chunks)  # the same in one call
+    StreamText.restore(stream.state())  # a copy that goes on exactly as the original would
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["StreamText", "collapse_stream_text"]
 
@@ -55,6 +57,23 @@ class StreamText:
             self._joined += "".join(self.head[self._joined_upto :])
             self._joined_upto = len(self.head)
         return self._joined + self.line
+
+    def state(self) -> dict[str, Any]:
+        """What :meth:`restore` needs to go on exactly from here (JSON values)."""
+        line, text = self.line, self.text()
+        return {"name": self.name, "head": text[: len(text) - len(line)], "line": line, "cursor": self.cursor}
+
+    @classmethod
+    def restore(cls, state: dict[str, Any]) -> StreamText:
+        """The stream whose :meth:`state` was ``state``."""
+        stream = cls(state["name"])
+        if state["head"]:
+            stream.head = [state["head"]]
+        line = state["line"]
+        stream.parts = [line] if line else []
+        stream.line_len = len(line)
+        stream.cursor = state["cursor"]
+        return stream
 
     def write(self, text: str) -> None:
         if not text:

@@ -107,6 +107,7 @@ async def test_sigkill_mid_run_loses_no_output_sent_a_second_before(tmp_path):
             lags.append(killed_at - missing[0] if missing else 0.0)
             outputs = after["cells"][0]["outputs"]
             assert "".join(o.get("text", "") for o in outputs).splitlines() == kept  # the record has them too
+            assert not list((tmp_path / "journal.outputs").iterdir())  # replayed once, then deleted
     finally:
         await server.stop()
         for round_ in range(ROUNDS):

@@ -12,6 +12,7 @@ import json
 import random
 
 import nbformat
+import pytest
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager
 
 from supernode.display_index import DisplayIndex
@@ -50,7 +51,8 @@ async def save(cm, notebook, name: str) -> None:
     await cm.save({"type": "notebook", "format": "json", "content": notebook.get()}, name)
 
 
-async def test_replay_gives_the_document_at_the_crash_whatever_the_last_save_held(tmp_path):
+@pytest.mark.parametrize("snapshot_bytes", [1 << 20, 300], ids=["messages", "snapshots"])
+async def test_replay_gives_the_document_at_the_crash_whatever_the_last_save_held(tmp_path, snapshot_bytes):
     rng = random.Random(20261202)
     root = tmp_path / "root"
     root.mkdir()
@@ -64,7 +66,7 @@ async def test_replay_gives_the_document_at_the_crash_whatever_the_last_save_hel
         cells = [{"cell_id": cell_id, "status": "queued", "outputs": []} for cell_id in CELLS]
         record = {"id": execution_id, "path": name, "status": "running", "created": f"{round_:04d}", "cells": cells}
         await journal.write(record)
-        outputs_log = OutputLog(tmp_path / "outputs", sync_interval=0.01)
+        outputs_log = OutputLog(tmp_path / "outputs", sync_interval=0.01, snapshot_bytes=snapshot_bytes)
         displays = DisplayIndex()
         runs = rng.sample([*CELLS, "c1"], rng.randint(1, 4))
         for n, cell_id in enumerate(runs, 1):
@@ -107,12 +109,32 @@ async def test_an_ended_execution_leaves_nothing_to_replay(tmp_path):
 
 def test_a_torn_last_line_is_ignored() -> None:
     lines = [
-        json.dumps({"execution": "e1", "path": "nb.ipynb"}),
-        json.dumps({"cell": "c1", "run": 1}),
+        json.dumps({"execution": "e1", "path": "nb.ipynb", "cell": "c1", "run": 1}),
         json.dumps(["stream", {"name": "stdout", "text": "one\n"}]),
         json.dumps(["stream", {"name": "stdout", "text": "two\n"}]),
         json.dumps(["stream", {"name": "stdout", "text": "three\n"}])[:20],
     ]
-    header, cells = parse("\n".join(lines))
-    assert header == {"execution": "e1", "path": "nb.ipynb"}
+    path, cells = parse(["\n".join(lines)])
+    assert path == "nb.ipynb"
     assert cells == {"c1": [{"output_type": "stream", "name": "stdout", "text": "one\ntwo\n"}]}
+
+
+async def test_a_display_updated_for_hours_keeps_a_log_the_size_of_its_outputs(tmp_path):
+    outputs_log = OutputLog(tmp_path / "outputs", snapshot_bytes=64 * 1024)
+    notebook = make_notebook("c1")
+    writer = OutputWriter(notebook, "c1", log=outputs_log.cell("e1", "nb.ipynb", "c1"))
+    writer.start()
+    writer.handle(*display("0" * 1000, "progress"))
+    largest = 0
+    for i in range(5_000):  # 5 MB of messages
+        writer.handle(*update(f"{i:04d}" + "." * 996, "progress"))
+        writer.handle(*stream(f"\r{i}"))
+        if i % 10 == 0:
+            writer.flush()
+            largest = max(largest, sum(f.stat().st_size for f in (tmp_path / "outputs").iterdir()))
+    writer.flush()
+    assert largest < 200 * 1024
+    files = sorted((tmp_path / "outputs").glob("*.jsonl"))
+    path, cells = parse([f.read_text() for f in files])
+    assert normal(cells["c1"]) == normal(doc_outputs(notebook, "c1"))
+    await outputs_log.close()
