@@ -138,3 +138,20 @@ async def test_a_display_updated_for_hours_keeps_a_log_the_size_of_its_outputs(t
     path, cells = parse([f.read_text() for f in files])
     assert normal(cells["c1"]) == normal(doc_outputs(notebook, "c1"))
     await outputs_log.close()
+
+
+async def test_a_log_that_cannot_be_written_is_dropped_and_the_cell_runs_on(tmp_path, caplog):
+    directory = tmp_path / "outputs"
+    directory.mkdir()
+    (directory / "e1.000001.jsonl").symlink_to("/dev/full")  # every write fails: ENOSPC
+    outputs_log = OutputLog(directory)
+    notebook = make_notebook("c1")
+    writer = OutputWriter(notebook, "c1", log=outputs_log.cell("e1", "nb.ipynb", "c1"))
+    assert writer.log is None
+    writer.start()
+    writer.handle(*stream("still shown\n"))
+    writer.flush()
+    assert doc_outputs(notebook, "c1") == [{"output_type": "stream", "name": "stdout", "text": "still shown\n"}]
+    assert not list(directory.iterdir())  # nothing partial left to replay
+    assert "writing the output log of execution e1 failed" in caplog.text
+    await outputs_log.close()
