@@ -189,7 +189,7 @@ class NotebookExecutor:
             raise CellAborted("interrupted before it ran")
         code = str(ycell["source"])
         outputs_log = self.manager.output_log
-        cell_log = outputs_log.cell(execution.id, self.path, step.cell_id) if outputs_log is not None else None
+        cell_log = outputs_log.cell(execution.id, live.path, step.cell_id) if outputs_log is not None else None
         writer = OutputWriter(
             document, step.cell_id, self.displays, min_interval=self.manager.output_interval, log=cell_log
         )

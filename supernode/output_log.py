@@ -31,7 +31,9 @@ final save was attempted. What is left in the directory at start is the outputs 
 previous process did not finish: :meth:`OutputLog.replay` rebuilds each cell's outputs from its
 messages (streams merged by name, ``\\r``/``\\b``, ``clear_output`` and display updates applied,
 exactly as the writer does), writes them over that cell's outputs in the notebook file (through
-the contents manager; also into the journalled record), then deletes the files.
+the contents manager; also into the journalled record), then deletes the files. A replay replaces
+outputs, never appends: one cut short by another crash is simply done again at the next start.
+A running cell's outputs that a collaborator changed come back as the kernel sent them.
 
 Error handling: a write that fails (disk full) deletes that run's file at once with a warning (the
 outputs still go to the notebook, and a replay never shrinks them to a partial log; only the crash
