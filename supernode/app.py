@@ -6,6 +6,8 @@ relay published in the tornado settings) and ``jupyter_server_fileid``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_core.paths import jupyter_data_dir
 from rtc_common.server_log import join_server_log
@@ -17,6 +19,7 @@ from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
 from .handlers import SessionHandler, SpecHandler
 from .journal import ExecutionJournal
+from .output_log import OutputLog
 from .table_feeds import TableFeeds
 from .table_handlers import HANDLERS as TABLE_HANDLERS
 from .tables import SharedTables
@@ -112,9 +115,10 @@ class SupernodeExtension(ExtensionApp):
         relay.add_policy(self.documents)
         self._unfollow_renames = self.documents.follow_renames(self.serverapp.event_logger)
         self.settings["supernode_documents"] = self.documents
-        journal = ExecutionJournal(
-            self.journal_path or f"{jupyter_data_dir()}/jupyter_rtc/executions.sqlite", limit=self.journal_limit
-        )
+        journal_path = self.journal_path or f"{jupyter_data_dir()}/jupyter_rtc/executions.sqlite"
+        journal = ExecutionJournal(journal_path, limit=self.journal_limit)
+        # Beside the journal: executions.sqlite -> executions.outputs/ (none for an in-memory journal).
+        output_log = OutputLog(Path(journal_path).with_suffix(".outputs")) if journal_path != ":memory:" else None
         self.executions = ExecutionManager(
             documents=self.documents,
             session_manager=self.serverapp.session_manager,
@@ -122,6 +126,7 @@ class SupernodeExtension(ExtensionApp):
             journal=journal,
             record_interval=self.save_max_wait,
             output_interval=self.output_interval,
+            output_log=output_log,
             tasks=self.tasks,
         )
         self.settings["supernode_executions"] = self.executions

@@ -17,6 +17,7 @@ from .errors import ApiError
 from .heap import HeapTrimmer
 from .executor import NotebookExecutor, find_cell
 from .journal import ExecutionJournal
+from .output_log import OutputLog
 from .records import CellRun, Execution, source_hash
 from .tasks import TaskSet
 
@@ -39,6 +40,7 @@ class ExecutionManager:
         record_interval: float,
         tasks: TaskSet,
         output_interval: float = 0.0,
+        output_log: OutputLog | None = None,
     ) -> None:
         self.documents = documents
         self.session_manager = session_manager
@@ -46,6 +48,7 @@ class ExecutionManager:
         self.journal = journal
         self.record_interval = record_interval
         self.output_interval = output_interval
+        self.output_log = output_log  # outputs of running cells, replayed into their files after a crash
         self.heap = HeapTrimmer()  # trimmed when a notebook's queue drains
         self.executors: dict[str, NotebookExecutor] = {}
         self.active: dict[str, Execution] = {}
@@ -68,6 +71,8 @@ class ExecutionManager:
             log.warning(
                 "execution %s of %s was unfinished when the server stopped: aborted", record["id"], record["path"]
             )
+        if self.output_log is not None:
+            await self.output_log.replay(self.documents.contents_manager, self.journal)
         await self.journal.prune()
 
     async def stop(self) -> None:
@@ -79,6 +84,8 @@ class ExecutionManager:
                 execution.abort_rest("the server stopped")
                 await self.record(execution)
         self._stopped = True
+        if self.output_log is not None:
+            await self.output_log.close()
         if self._opened is not None:
             await self.journal.close()
 

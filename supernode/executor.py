@@ -2,7 +2,7 @@
 
 The code run is each cell's current source in the shared document. While a cell
 runs the document shows ``execution_state`` ``running`` and the outputs as they
-arrive (:mod:`supernode.outputs`); at the end ``execution_count`` and
+arrive (:mod:`supernode.output_writer`); at the end ``execution_count`` and
 ``execution_state`` ``idle`` are written in one transaction, the record is
 journalled and the file saved at once. The notebook's room is held open while
 executions are queued or running, so no output ever goes to a document nobody
@@ -65,7 +65,7 @@ class NotebookExecutor:
         self._interrupt_pending = False
         self._client: Any = None
         self._kernel_id: str | None = None
-        from .outputs import DisplayIndex
+        from .display_index import DisplayIndex
 
         self.displays = DisplayIndex()
 
@@ -129,6 +129,8 @@ class NotebookExecutor:
                     self.current = None
                     self._cell_task = None
                     await self._save(live)
+                    if self.manager.output_log is not None:
+                        self.manager.output_log.ended(execution.id)  # its outputs are in the file now
             self.manager.heap.trim()  # the burst is over: give its freed memory back
         finally:
             live.hold(False)
@@ -173,7 +175,7 @@ class NotebookExecutor:
         execution.status = "ok"
 
     async def _run_cell(self, execution: Execution, step: CellRun, live: LiveDocument, client: Any) -> bool:
-        from .outputs import OutputWriter
+        from .output_writer import OutputWriter
 
         document = live.document
         ycell = find_cell(document, step.cell_id)
@@ -186,7 +188,11 @@ class NotebookExecutor:
             self._interrupt_pending = False
             raise CellAborted("interrupted before it ran")
         code = str(ycell["source"])
-        writer = OutputWriter(document, step.cell_id, self.displays, min_interval=self.manager.output_interval)
+        outputs_log = self.manager.output_log
+        cell_log = outputs_log.cell(execution.id, live.path, step.cell_id) if outputs_log is not None else None
+        writer = OutputWriter(
+            document, step.cell_id, self.displays, min_interval=self.manager.output_interval, log=cell_log
+        )
         with document.ydoc.transaction():
             ycell["execution_state"] = "running"
             writer.start()

@@ -60,6 +60,8 @@ async def test_a_restart_mid_run_aborts_the_record_and_keeps_the_outputs(tmp_pat
         assert after["status"] == "aborted"
         assert after["cells"][0]["status"] == "aborted"
         assert lines_on_disk(notebook) == kept  # the restart added and removed nothing
+        outputs_log = tmp_path / "journal.outputs"
+        assert not outputs_log.exists() or not list(outputs_log.iterdir())  # no output log left behind
     finally:
         await server.stop()
     json.dumps(after)

@@ -1,4 +1,5 @@
-"""supernode.outputs: a cell's outputs written into a YNotebook as iopub messages arrive.
+"""supernode.output_writer (and its parts: stream_text, display_index, cell_outputs): a cell's outputs
+written into a YNotebook as iopub messages arrive.
 
 Unit tests on an in-memory notebook, a replay of every transaction through the observer logic of
 the JupyterLab 4 frontend (``FrontendView``), and a cross-check against nbclient with real kernels.
@@ -20,7 +21,9 @@ from jupyter_ydoc import YNotebook
 from pycrdt import Array, Doc, Map, Text
 
 from helpers import eventually
-from supernode.outputs import DisplayIndex, OutputWriter, collapse_stream_text
+from supernode.display_index import DisplayIndex
+from supernode.output_writer import OutputWriter
+from supernode.stream_text import collapse_stream_text
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
