@@ -15,6 +15,7 @@ from traitlets import Bool, Float, Int, Unicode
 
 from . import jc_settings
 from .documents import DocumentManager
+from .events import DocumentEvents
 from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
 from .handlers import SessionHandler, SpecHandler
@@ -111,6 +112,7 @@ class SupernodeExtension(ExtensionApp):
             save_max_wait=self.save_max_wait,
             file_poll_interval=self.file_poll_interval,
             tasks=self.tasks,
+            events=DocumentEvents(self.serverapp.event_logger),
         )
         relay.add_policy(self.documents)
         self._unfollow_renames = self.documents.follow_renames(self.serverapp.event_logger)

@@ -224,6 +224,7 @@ class LiveDocument:
                 self._set_state(dirty=True)
                 if not (self._closing or self._deleted):
                     self._schedule.retry(retry)
+                self.manager.events.emit("save_failed", room=self.key.room, path=self.path, reason=reason, error=why)
                 raise SaveFailed(why) from exc
             if self._failures:
                 log.info("saved %s again after %d failed attempt(s)", self.path, self._failures)
@@ -236,7 +237,11 @@ class LiveDocument:
                 self._schedule.changed()
             # The file's hash needs the file read back: the caller need not wait for it.
             self.manager.spawn(self._stamp_hash(), f"hash {self.path}")
-            log.debug("saved %s (%s) in %.3fs", self.path, reason, time.monotonic() - started)
+            took = time.monotonic() - started
+            log.debug("saved %s (%s) in %.3fs", self.path, reason, took)
+            self.manager.events.emit(
+                "saved", room=self.key.room, path=self.path, reason=reason, duration_ms=round(took * 1000, 3)
+            )
 
     async def _stamp_hash(self) -> None:
         """Read the saved file back: stamp its hash, and check that it holds what we wrote.
@@ -277,8 +282,9 @@ class LiveDocument:
         """The file was renamed (or moved) to ``path``: save there from now on."""
         if path != self.path:
             log.info("%s was renamed to %s", self.path, path)
-            self.path = path
+            old, self.path = self.path, path
             self._set_state(path=path)
+            self.manager.events.emit("renamed", room=self.key.room, path=path, old_path=old)
 
     def _follow_file_id(self) -> None:
         """Take the path the file id points to now (a rename the event bus has not told us of yet)."""
@@ -301,6 +307,7 @@ class LiveDocument:
                     if not self._deleted:
                         log.warning("%s was deleted; its room keeps the content (unsaved)", self.path)
                         self._deleted = True
+                        self.manager.events.emit("deleted", room=self.key.room, path=self.path)
                         self._set_state(dirty=True)
                     continue
                 self._deleted = False
@@ -347,6 +354,7 @@ class LiveDocument:
         if merged != live:
             self.document.set(merged)
         log.info("%s changed on disk; merged into its room", self.path)
+        self.manager.events.emit("merged_from_disk", room=self.key.room, path=self.path)
         self._base, self._base_update = disk, None
         self.stamp = file_stamp(model)
         if snapshot(self.key, self.document) == disk:

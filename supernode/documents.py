@@ -31,6 +31,7 @@ from tornado.web import HTTPError
 from .catalogue import close_code
 from .content import load_update, model_for_save
 from .document import LiveDocument, SaveFailed
+from .events import DocumentEvents
 from .keys import DocumentKey
 from .tasks import TaskSet
 
@@ -69,6 +70,7 @@ class DocumentManager:
         save_max_wait: float,
         file_poll_interval: float,
         tasks: TaskSet,
+        events: DocumentEvents | None = None,
     ) -> None:
         self.relay = relay
         self.contents_manager = contents_manager
@@ -78,6 +80,7 @@ class DocumentManager:
         self.file_poll_interval = file_poll_interval
         self.live: dict[str, LiveDocument] = {}
         self.tasks = tasks
+        self.events = events or DocumentEvents(None)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` as a task of the extension's supervisor."""
@@ -128,6 +131,7 @@ class DocumentManager:
         if path is None:
             raise DocumentLoadError("room_not_found", f"no file has id {key.file_id}")
         cm = self.contents_manager
+        started = time.monotonic()
         try:
             model = await ensure_async(cm.get(path, content=True, type=key.type, format=key.format, require_hash=True))
         except HTTPError as exc:
@@ -141,6 +145,7 @@ class DocumentManager:
         live.attach(self.relay.open_direct(name, label=f"supernode {path}"))
         self.spawn(self._follow(name, live), f"document {path}")
         log.info("opened %s in room %s", path, name)
+        self.events.emit("loaded", room=name, path=path, duration_ms=round((time.monotonic() - started) * 1000, 3))
         return live.document.ydoc  # the room's document itself: one copy in memory
 
     async def _follow(self, name: str, live: LiveDocument) -> None:
@@ -170,6 +175,7 @@ class DocumentManager:
         root, ext = posixpath.splitext(live.path)
         copy_path = f"{root}.conflict-{time.strftime('%Y%m%d-%H%M%S')}{ext}"
         await ensure_async(self.contents_manager.save(model_for_save(live.key, stale.get()), copy_path))
+        self.events.emit("conflict", room=name, path=live.path, conflict_path=copy_path)
         log.warning(
             "room %s: a client of an earlier load of %s held unsaved content; kept it in %s",
             name,
@@ -204,7 +210,9 @@ class DocumentManager:
 
     def on_freed(self, name: str) -> None:
         # Its direct connection is closed: the document stops watching its file on its own.
-        self.live.pop(name, None)
+        live = self.live.pop(name, None)
+        if live is not None:
+            self.events.emit("freed", room=name, path=live.path)
         log.debug("room %s freed", name)
 
     # -- API for the session endpoint and other extensions -----------------------------------

@@ -96,3 +96,38 @@ async def test_a_file_that_cannot_be_opened_gets_the_frontends_load_error(
     told = [r for r in caplog.records if r.name == "supernode.documents" and "cannot be opened" in r.getMessage()]
     assert len(told) == 2 and name in told[0].getMessage()  # one line for the PUT's load, one for the join's
     assert all(r.exc_info is None for r in caplog.records if r.levelname in ("WARNING", "ERROR"))
+
+
+async def test_document_events_on_the_servers_event_bus(collab, jp_root_dir, jp_serverapp, jp_fetch):
+    from supernode.events import DOCUMENT_EVENTS, JC_SESSION_EVENTS
+
+    seen: list[tuple[str, dict]] = []
+
+    async def listener(logger, schema_id, data):
+        seen.append((schema_id, dict(data)))
+
+    for schema_id in (DOCUMENT_EVENTS, JC_SESSION_EVENTS):
+        jp_serverapp.event_logger.add_listener(schema_id=schema_id, listener=listener)
+    path = write_notebook(jp_root_dir, "evented.ipynb", ["a = 1"])
+    alice, session = await collab.open(path)
+    source = YNotebook(alice.doc).ycells[0]["source"]
+    source += "  # typed"
+    await alice.flush()
+    alice.save(1)
+    await alice.wait_for(lambda: any(n.get("responseTo") == 1 for n in alice.notices), timeout=10)
+    write_notebook(jp_root_dir, "evented.ipynb", ["b = 2"])  # another program writes the file
+    alice.save(2)  # (no poll in this module: the save takes the disk's change in first)
+    await alice.wait_for(lambda: str(YNotebook(alice.doc).ycells[0]["source"]) == "b = 2", timeout=10)
+    await jp_fetch("api", "contents", path, method="PATCH", body='{"path": "moved.ipynb"}')
+    await alice.close()
+    await eventually(lambda: any(d["action"] == "freed" for _, d in seen), timeout=10, what="the freed event")
+
+    ours = [d for s, d in seen if s == DOCUMENT_EVENTS]
+    actions = [d["action"] for d in ours]
+    assert actions[0] == "loaded" and ours[0]["room"] == session.room and ours[0]["path"] == path
+    assert "saved" in actions and "merged_from_disk" in actions and actions[-1] == "freed"
+    renamed = next(d for d in ours if d["action"] == "renamed")
+    assert renamed == {"action": "renamed", "room": session.room, "path": "moved.ipynb", "old_path": path}
+    jc = [(d["action"], d["level"]) for s, d in seen if s == JC_SESSION_EVENTS]
+    assert jc[0] == ("initialize", "INFO") and ("save", "INFO") in jc and ("overwrite", "INFO") in jc
+    assert jc[-1] == ("clean", "INFO")

@@ -85,7 +85,7 @@ async def test_sigkill_mid_run_loses_no_output_sent_a_second_before(tmp_path):
             cell_id = write_notebook(notebook, truth)
             status, record = await server.request("POST", "/api/rtc/executions", {"path": name, "cell_ids": [cell_id]})
             assert status == 202, record
-            await wait_for(lambda: truth.exists() and "line 0 " in truth.read_text(), 60, "the first line", server)
+            await wait_for(lambda truth=truth: truth.exists() and "line 0 " in truth.read_text(), 60, "the first line", server)
             await asyncio.sleep(rng.uniform(1.5, 4.0))  # the fault's random moment, not a wait on an event
 
             killed_at = time.time()
