@@ -532,10 +532,10 @@ class Room:
             if peer in self.peers:
                 peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
 
+        save_id = read_var_uint(msg, pos)[0] if text == "save" else 0  # the client's bytes checked here
         if self.policy.on_custom(self.name, text, msg[pos:], reply, peer.can_write):
             return
         if text == "save":
-            save_id, _ = read_var_uint(msg, pos)
             self._request_save(peer, save_id)
         else:
             log.debug("room %r: ignoring custom message %r from %s", self.name, text[:40], peer.label)

@@ -263,3 +263,32 @@ async def test_jupyter_closes_with_1011_when_a_document_observer_raises(collab, 
     assert await editor.wait_closed() == CloseCode.INTERNAL_ERROR
     assert "internal error (a bug in the server, not in the client's message)" in caplog.text
     await watcher.wait_for(lambda: str(watcher.doc.get("t", type=Text)) == "hello")
+
+
+# -- Ctrl+S held down: save requests coalesce ------------------------------------------------------------------
+
+
+async def test_many_save_requests_at_once_cost_at_most_two_store_flushes(connect, tmp_path):
+    from rtc_relay import Relay, RelayConfig
+    from rtc_relay.store import SQLiteStore
+
+    class CountingStore(SQLiteStore):  # the real SQLite store, counting the flushes asked of it
+        flushes = 0
+
+        async def flush(self) -> None:
+            self.flushes += 1
+            await super().flush()
+
+    store = CountingStore(tmp_path / "relay.sqlite")
+    async with Relay(RelayConfig(port=0), store=store) as relay:
+        client = await connect(relay.url + "ctrl-s")
+        await client.wait_synced()
+        store.flushes = 0  # loading the room flushed once
+        client.doc.get("t", type=Text).insert(0, "keep me")
+        for request in range(50):  # Ctrl+S held down: 50 requests in one burst
+            client.save(request)
+        await client.wait_for(lambda: sum(n.get("type") == "save" for n in client.notices) == 50, timeout=20)
+        answers = {n["responseTo"]: n["status"] for n in client.notices if n.get("type") == "save"}
+        assert answers == {request: "success" for request in range(50)}
+        assert 1 <= store.flushes <= 2  # one flush in flight, one queued: not one per request
+        await client.close()
