@@ -236,8 +236,7 @@ class Connection(asyncio.Protocol):
     def _internal_error(self) -> None:
         """Our code raised while handling the client's message: the client is not to blame."""
         log.exception(
-            "%s room %r: internal error (a bug in the server, not in the client's message) while handling "
-            "a message",
+            "%s room %r: internal error (a bug in the server, not in the client's message) while handling a message",
             self.label,
             self.room_name,
         )

@@ -67,4 +67,3 @@ class Flusher:
         for conn in pending:
             conn.queued = False
             conn.flush_outbox()
-

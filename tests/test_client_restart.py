@@ -103,7 +103,6 @@ async def test_a_notebook_open_across_a_restart_ends_with_session_expired(server
             assert [cell.source for cell in again.cells] == ["x = 1"]
 
 
-
 async def test_a_server_that_stops_answering_is_noticed_and_the_client_reconnects_once_it_answers(server):
     await server.start()
     async with JupyterClient(server.url, server.token) as api:

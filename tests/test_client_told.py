@@ -69,9 +69,7 @@ async def write_until(writer: RoomClient, done, timeout: float = 60.0) -> None:
 # -- slow consumer: standalone relay ------------------------------------------------------------------
 
 
-async def test_a_client_that_stops_reading_reads_a_4429_close_frame_when_it_reads_again(
-    start_relay, connect, caplog
-):
+async def test_a_client_that_stops_reading_reads_a_4429_close_frame_when_it_reads_again(start_relay, connect, caplog):
     relay = await start_relay(max_outbox=64 * 1024)
     writer = await connect(relay.url + "room")
     await writer.wait_synced()
