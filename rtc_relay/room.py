@@ -376,10 +376,10 @@ class Room:
         is a fault on the server's side (a policy hook, an observer of the room's document) and
         propagates: the connection closes with 1011 and logs it, the client is not blamed.
         """
-        if self._refused and peer in self._refused:
-            self._receive_refused(peer, msg)
-            return
         try:
+            if self._refused and peer in self._refused:
+                self._receive_refused(peer, msg)
+                return
             if not msg:
                 raise DecodeError("truncated message")
             kind = msg[0]
