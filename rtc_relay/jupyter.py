@@ -237,8 +237,9 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def close(self, code: int | None = None, reason: str | None = None, *, detail: str = "") -> None:  # type: ignore[override]
         """Close with a catalogued code (also tornado's close, which this extends); ``reason`` goes to the
-        client, ``detail`` only to the log. What is still queued for the client is dropped; the close
-        frame goes behind what was already written."""
+        client, ``detail`` only to the log. What is queued for the client goes out before the close frame,
+        except for a slow consumer (4429), whose queue is dropped: its frame goes behind what was already
+        written."""
         if not self._closing and code is not None and code in CloseCode.__members__.values():
             name = CloseCode(code).name.lower()
             level = logging.INFO if code in (CloseCode.NORMAL, CloseCode.GOING_AWAY) else logging.WARNING
@@ -305,7 +306,9 @@ class RelayExtension(ExtensionApp):
         1024**3, config=True, help="Largest message a client may send, in bytes (a notebook with big outputs is big)."
     )
     max_outbox = Int(
-        256 * 1024**2, config=True, help="Bytes a client may leave unread before it is dropped as a slow consumer."
+        256 * 1024**2,
+        config=True,
+        help="Bytes a client may leave unread before it is closed as a slow consumer (close code 4429).",
     )
 
     def initialize_settings(self) -> None:

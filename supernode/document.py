@@ -8,7 +8,8 @@ in-process channel until the relay frees it, then saves what is unsaved.
 
 While it runs it keeps ``state.dirty``, ``state.path`` and ``state.hash`` true;
 saves through the contents manager after a quiet period, never later than the
-maximum wait after the first unsaved change, and at once on request; watches
+maximum wait after the first unsaved change, and at once on request (requests
+coalesce: one save in flight and one queued, see :meth:`LiveDocument.request_save`); watches
 the file for edits made by someone else (merged in, keeping concurrent edits to
 cells the disk change did not touch) and for renames.
 
