@@ -12,7 +12,8 @@ Resource handling: a client's messages that arrive while its room loads are not
 buffered: :meth:`RoomWebsocketHandler.on_message` returns an awaitable until the
 room admits it, and tornado reads the next frame only once that is done, so unread
 input stays in the kernel's buffers. A client that leaves more than ``max_outbox``
-bytes unwritten is a slow consumer: what is queued for it is dropped, it leaves its
+bytes unwritten behind the write in progress (which may be one message larger than
+the limit) is a slow consumer: what is queued for it is dropped, it leaves its
 room and gets the close frame 4429 behind what it has not read (tornado drops the
 connection if the client does not answer within 5 s). When the extension stops,
 every room websocket is closed with 1001 (going away).
@@ -25,6 +26,7 @@ import itertools
 import json
 import logging
 import os
+from collections import deque
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_core.utils import ensure_async
@@ -108,6 +110,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._admitted = False
         self._admission: asyncio.Future[None] | None = None  # set once the room admitted us (or we closed)
         self._unwritten = 0  # bytes handed to the stream and not yet on the wire
+        self._writes: deque[int] = deque()  # their sizes, oldest first (tornado finishes writes in order)
         self._closing = False
 
     @property
@@ -216,7 +219,9 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             return
         core = self.core
         limit = core.config.max_outbox
-        if self._unwritten > limit:
+        # The write on the wire now is not held against the client: one message bigger than the limit
+        # (a large notebook's first sync) takes as long as it takes; what queues up behind it counts.
+        if self._unwritten - (self._writes[0] if self._writes else 0) > limit:
             unread = f"{self._unwritten} bytes unread"
             self.close(CloseCode.SLOW_CONSUMER, f"more than {limit} bytes unread", detail=unread)
             return
@@ -227,11 +232,14 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 return
             size = len(chunk)
             self._unwritten += size
+            self._writes.append(size)
             written.add_done_callback(lambda fut, size=size: self._wrote(fut, size))
             core.metrics.bytes_out += size
 
     def _wrote(self, fut: asyncio.Future[None], size: int) -> None:
         self._unwritten -= size
+        if self._writes:
+            self._writes.popleft()
         if not fut.cancelled():
             fut.exception()  # a closed stream is reported by on_close
 

@@ -120,10 +120,18 @@ async def test_jupyter_drops_a_client_past_max_outbox_with_a_4429_it_can_read(
     assert core.config.max_outbox == 64 * 1024  # the documented setting, not raised behind its back
     writer = await collab.join("plain-room")
     await writer.wait_synced()
+    writer.doc.get("t", type=Text).insert(0, "z" * 8_000_000)  # a room far bigger than the limit
+    await writer.flush()
     path = f"{jp_base_url}api/collaboration/room/plain-room"
     reader, raw = await stuck_client(jp_http_port, path, jp_auth_header)
-    await eventually(lambda: len(core.rooms.rooms["plain-room"].subscribers) == 2, what="stuck client subscribed")
-
+    room = core.rooms.rooms["plain-room"]
+    await eventually(lambda: len(room.subscribers) == 2, what="stuck client subscribed")
+    # Its first sync (one 8 MB message) is not held against it while it is on the wire ...
+    stuck = next(peer for peer in room.subscribers if getattr(peer, "_unwritten", 0) > 64 * 1024)
+    writer.doc.get("t", type=Text).insert(0, "a")
+    await writer.flush()  # the update went to the stuck client's stream behind its first sync
+    assert stuck._unwritten > 1_000_000 and core.metrics.closed["slow_consumer"] == 0
+    # ... what queues up behind it is.
     await write_until(writer, lambda: core.metrics.closed["slow_consumer"] == 1)
     assert "closing with 4429 slow_consumer" in caplog.text
     assert await read_server_frames_until_close(reader, timeout=10) == CloseCode.SLOW_CONSUMER
