@@ -13,7 +13,8 @@ closes it with ``INTERNAL_ERROR`` and logs the traceback. Nothing propagates to
 the room's other connections.
 
 Resource handling: the outbox is bounded by ``max_outbox`` (the bytes the kernel
-would not take yet); past it the client is dropped as a slow consumer: what is
+would not take yet, beyond the largest message still on its way, which may be one
+message bigger than the limit); past it the client is dropped as a slow consumer: what is
 still queued for it is discarded, it leaves its room, and a close frame 4429 is
 written behind what it has not read yet. The connection is kept
 ``SLOW_CONSUMER_GRACE`` seconds for the client to read up to that frame, then
@@ -74,6 +75,7 @@ class Connection(asyncio.Protocol):
         self.params: dict[str, str] = {}
         self.outbox: list[bytes] = []
         self.queued = False
+        self._largest_unsent = 0  # bytes of the largest write since the transport's buffer was last empty
         self.last_seen = 0.0
         self.room: Room | None = None
         self.room_name: str | None = None
@@ -287,8 +289,12 @@ class Connection(asyncio.Protocol):
             outbox.clear()
             return
         backlog = transport.get_write_buffer_size()
+        if backlog == 0:
+            self._largest_unsent = 0
         limit = self.relay.config.max_outbox
-        if backlog > limit:
+        # The largest message still on its way is not held against the client: one message bigger than
+        # the limit (a large room's first sync) takes as long as it takes; what queues up behind it counts.
+        if backlog - self._largest_unsent > limit:
             outbox.clear()  # what was not sent yet reaches the client when it syncs again
             self.close(
                 CloseCode.SLOW_CONSUMER,
@@ -301,6 +307,7 @@ class Connection(asyncio.Protocol):
         outbox.clear()
         for chunk in chunks:
             transport.write(chunk)
+            self._largest_unsent = max(self._largest_unsent, len(chunk))
             self.relay.metrics.bytes_out += len(chunk)
 
     def close(self, code: CloseCode, reason: str, *, detail: str = "", grace: float = _CLOSE_GRACE) -> None:
