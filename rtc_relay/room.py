@@ -547,8 +547,9 @@ class Room:
         one is queued is answered by that one.
         """
         if self._save_waiters is None:
-            self._save_waiters = []
-            self._tasks.spawn(self._save(self._save_waiters), name=f"save {self.name}")
+            waiters: list[tuple[Peer, int]] = []
+            self._tasks.spawn(self._save(waiters), name=f"save {self.name}")
+            self._save_waiters = waiters
         self._save_waiters.append((peer, save_id))
 
     async def _save(self, waiters: list[tuple[Peer, int]]) -> None:

@@ -217,11 +217,11 @@ class LiveDocument:
                 await self._write(reason)
         except SaveFailed as exc:
             done.set_exception(exc)
-        except BaseException:
+        except BaseException as exc:  # cancelled (the server is stopping), or a bug: waiters are told
             if self._queued_save is done:
                 self._queued_save = None
             if not done.done():
-                done.set_exception(SaveFailed("the save was cancelled"))
+                done.set_exception(SaveFailed(f"the save did not finish ({type(exc).__name__})"))
             raise
         else:
             done.set_result(None)
