@@ -13,8 +13,13 @@ closes it with ``INTERNAL_ERROR`` and logs the traceback. Nothing propagates to
 the room's other connections.
 
 Resource handling: the outbox is bounded by ``max_outbox`` (the bytes the kernel
-would not take yet); past it the client is dropped as a slow consumer. Reading is
-paused while the room loads, so unread input stays in the kernel's buffers.
+would not take yet, beyond the largest message still on its way, which may be one
+message bigger than the limit); past it the client is dropped as a slow consumer: what is
+still queued for it is discarded, it leaves its room, and a close frame 4429 is
+written behind what it has not read yet. The connection is kept
+``SLOW_CONSUMER_GRACE`` seconds for the client to read up to that frame, then
+dropped. Reading is paused while the room loads, so unread input stays in the
+kernel's buffers.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from .endpoints import HEALTH, METRICS, ROOMS
 from .http import MAX_HEAD_BYTES, Request, parse_head, response
 from .listing import room_list
 from .names import room_name_from_path
-from .outbox import coalesce, report_slow_consumer
+from .outbox import SLOW_CONSUMER_GRACE, coalesce
 from .websocket import (
     OP_BINARY,
     OP_CLOSE,
@@ -70,6 +75,7 @@ class Connection(asyncio.Protocol):
         self.params: dict[str, str] = {}
         self.outbox: list[bytes] = []
         self.queued = False
+        self._largest_unsent = 0  # bytes of the largest write since the transport's buffer was last empty
         self.last_seen = 0.0
         self.room: Room | None = None
         self.room_name: str | None = None
@@ -227,8 +233,16 @@ class Connection(asyncio.Protocol):
         except RelayError as exc:
             self.close(exc.code, exc.reason)
         except Exception:
-            log.exception("%s room %r: unexpected error while handling a message", self.label, self.room_name)
-            self.close(CloseCode.INTERNAL_ERROR, "internal error")
+            self._internal_error()
+
+    def _internal_error(self) -> None:
+        """Our code raised while handling the client's message: the client is not to blame."""
+        log.exception(
+            "%s room %r: internal error (a bug in the server, not in the client's message) while handling a message",
+            self.label,
+            self.room_name,
+        )
+        self.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     def _closed_by_client(self, payload: bytes) -> None:
         code, reason = parse_close(payload)
@@ -255,6 +269,9 @@ class Connection(asyncio.Protocol):
         except RelayError as exc:
             self.close(exc.code, exc.reason)
             return
+        except Exception:
+            self._internal_error()
+            return
         if self._state == _OPEN and self._transport is not None:
             self._transport.resume_reading()
 
@@ -272,18 +289,33 @@ class Connection(asyncio.Protocol):
             outbox.clear()
             return
         backlog = transport.get_write_buffer_size()
-        if backlog > self.relay.config.max_outbox:
-            outbox.clear()
-            self._drop_slow_consumer(backlog)
+        if backlog == 0:
+            self._largest_unsent = 0
+        limit = self.relay.config.max_outbox
+        # The largest message still on its way is not held against the client: one message bigger than
+        # the limit (a large room's first sync) takes as long as it takes; what queues up behind it counts.
+        if backlog - self._largest_unsent > limit:
+            outbox.clear()  # what was not sent yet reaches the client when it syncs again
+            self.close(
+                CloseCode.SLOW_CONSUMER,
+                f"more than {limit} bytes unread",
+                detail=f"{backlog} bytes unread",
+                grace=SLOW_CONSUMER_GRACE,
+            )
             return
         chunks = coalesce(outbox)
         outbox.clear()
         for chunk in chunks:
             transport.write(chunk)
+            self._largest_unsent = max(self._largest_unsent, len(chunk))
             self.relay.metrics.bytes_out += len(chunk)
 
-    def close(self, code: CloseCode, reason: str, *, detail: str = "") -> None:
-        """Close with a catalogued ``code``; ``reason`` goes to the client, ``detail`` only to the log."""
+    def close(self, code: CloseCode, reason: str, *, detail: str = "", grace: float = _CLOSE_GRACE) -> None:
+        """Close with a catalogued ``code``; ``reason`` goes to the client, ``detail`` only to the log.
+
+        The close frame goes behind everything already written; the TCP connection is dropped if the
+        client has not answered it within ``grace`` seconds.
+        """
         if self._state != _OPEN:
             return
         level = logging.INFO if code in (CloseCode.NORMAL, CloseCode.GOING_AWAY) else logging.WARNING
@@ -303,7 +335,7 @@ class Connection(asyncio.Protocol):
         assert self._transport is not None
         self._transport.write(close_frame(code, reason))
         self._transport.resume_reading()  # to see the client's close frame
-        self._timer = self.relay.loop.call_later(_CLOSE_GRACE, self._transport.abort)
+        self._timer = self.relay.loop.call_later(grace, self._transport.abort)
         self._leave_room()
 
     def shutdown(self) -> None:
@@ -317,13 +349,6 @@ class Connection(asyncio.Protocol):
         """Drop the TCP connection now."""
         if self._transport is not None:
             self._transport.abort()
-
-    def _drop_slow_consumer(self, backlog: int) -> None:
-        report_slow_consumer(self.relay.metrics, self.label, self.room_name, backlog, self.relay.config.max_outbox)
-        self._state = _CLOSED
-        assert self._transport is not None
-        self._transport.abort()
-        self._finish()
 
     def _leave_room(self) -> None:
         room, self.room = self.room, None

@@ -7,6 +7,16 @@ relay (its updates are dropped, it is told, its presence still shows). The
 relay's :class:`~rtc_relay.core.RelayCore` is published in the tornado settings
 under ``"rtc_relay"`` for other extensions (the supernode registers its document
 policy there).
+
+Resource handling: a client's messages that arrive while its room loads are not
+buffered: :meth:`RoomWebsocketHandler.on_message` returns an awaitable until the
+room admits it, and tornado reads the next frame only once that is done, so unread
+input stays in the kernel's buffers. A client that leaves more than ``max_outbox``
+bytes unwritten behind the write in progress (which may be one message larger than
+the limit) is a slow consumer: what is queued for it is dropped, it leaves its
+room and gets the close frame 4429 behind what it has not read (tornado drops the
+connection if the client does not answer within 5 s). When the extension stops,
+every room websocket is closed with 1001 (going away).
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import itertools
 import json
 import logging
 import os
+from collections import deque
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_core.utils import ensure_async
@@ -33,7 +44,7 @@ from .config import RelayConfig
 from .core import RelayCore
 from .listing import room_list
 from .names import is_valid_room_name
-from .outbox import coalesce, report_slow_consumer
+from .outbox import coalesce
 from .room import Room
 from .store import StoreUnavailable
 
@@ -43,6 +54,35 @@ log = logging.getLogger("rtc_relay.jupyter")
 _ids = itertools.count(1)
 
 SETTINGS_KEY = "rtc_relay"
+SOCKETS_KEY = "rtc_relay_sockets"
+_STOP_GRACE = 2.0  # seconds clients get to answer the close frame (1001) when the server stops
+
+
+class OpenSockets:
+    """The room websockets currently open, so that stopping the server can close them (1001)."""
+
+    def __init__(self) -> None:
+        self._open: set[RoomWebsocketHandler] = set()
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def add(self, handler: RoomWebsocketHandler) -> None:
+        self._open.add(handler)
+        self._empty.clear()
+
+    def discard(self, handler: RoomWebsocketHandler) -> None:
+        self._open.discard(handler)
+        if not self._open:
+            self._empty.set()
+
+    async def close_all(self, grace: float) -> None:
+        """Close every socket with 1001 and wait up to ``grace`` seconds for the clients to answer."""
+        for handler in list(self._open):
+            handler.close(CloseCode.GOING_AWAY, "the server is shutting down")
+        try:
+            await asyncio.wait_for(self._empty.wait(), grace)
+        except asyncio.TimeoutError:
+            log.info("%d room websocket(s) did not answer the close frame within %ss", len(self._open), grace)
 
 
 def conflicting_extension(serverapp) -> str | None:
@@ -68,8 +108,9 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.room: Room | None = None
         self.room_name = ""
         self._admitted = False
-        self._early: list[bytes] = []
+        self._admission: asyncio.Future[None] | None = None  # set once the room admitted us (or we closed)
         self._unwritten = 0  # bytes handed to the stream and not yet on the wire
+        self._writes: deque[int] = deque()  # their sizes, oldest first (tornado finishes writes in order)
         self._closing = False
 
     @property
@@ -106,42 +147,63 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.set_nodelay(True)
         core = self.core
         core.metrics.connections_total += 1
+        self.settings[SOCKETS_KEY].add(self)
         if not is_valid_room_name(self.room_name):
             self.close(CloseCode.BAD_MESSAGE, "invalid room name")
             return
         self.room = core.rooms.join(self.room_name, self)
 
-    def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
+        """Handle one message; until the room admits us, an awaitable that ends once it is handled
+        (tornado reads no further frame meanwhile: that is what bounds a loading room's input)."""
         if self._closing:
-            return
+            return None
+        if not self._admitted:
+            if self._admission is None:
+                self._admission = asyncio.get_running_loop().create_future()
+            return asyncio.ensure_future(self._after_admission(message))
+        self._handle(message)
+        return None
+
+    async def _after_admission(self, message: str | bytes) -> None:
+        assert self._admission is not None
+        await self._admission
+        if self._admitted and self.room is not None and not self._closing:
+            self._handle(message)
+
+    def _handle(self, message: str | bytes) -> None:
         self.core.metrics.bytes_in += len(message)
         try:
             if isinstance(message, str):
                 raise RelayError(CloseCode.UNSUPPORTED_DATA, "text frames are not supported")
-            if self._admitted:
-                self.room.receive(self, message)  # type: ignore[union-attr]
-            else:
-                self._early.append(message)
+            self.room.receive(self, message)  # type: ignore[union-attr]
         except RelayError as exc:
             self.close(exc.code, exc.reason)
         except Exception:
-            log.exception("%s room %r: unexpected error while handling a message", self.label, self.room_name)
+            log.exception(
+                "%s room %r: internal error (a bug in the server, not in the client's message) while handling "
+                "a message",
+                self.label,
+                self.room_name,
+            )
             self.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     def on_close(self) -> None:
         if not self._closing:
             self.core.metrics.closed["disconnected" if self.close_code is None else "client"] += 1
         self._leave()
+        self.settings[SOCKETS_KEY].discard(self)
 
     # -- Peer ---------------------------------------------------------------------------
 
     def attached(self) -> None:
         self._admitted = True
-        early, self._early = self._early, []
-        for message in early:
-            if self._closing:
-                return
-            self.on_message(message)
+        self._admit_waiting()
+
+    def _admit_waiting(self) -> None:
+        """Let the message tornado is waiting on go on (handled if we are still open)."""
+        if self._admission is not None and not self._admission.done():
+            self._admission.set_result(None)
 
     def send(self, data: bytes) -> None:
         self.core.flusher.queue(self, data)
@@ -156,11 +218,12 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         if conn is None or self._closing:
             return
         core = self.core
-        if self._unwritten > core.config.max_outbox:
-            report_slow_consumer(core.metrics, self.label, self.room_name, self._unwritten, core.config.max_outbox)
-            self._closing = True
-            conn.stream.close()
-            self._leave()
+        limit = core.config.max_outbox
+        # The write on the wire now is not held against the client: one message bigger than the limit
+        # (a large notebook's first sync) takes as long as it takes; what queues up behind it counts.
+        if self._unwritten - (self._writes[0] if self._writes else 0) > limit:
+            unread = f"{self._unwritten} bytes unread"
+            self.close(CloseCode.SLOW_CONSUMER, f"more than {limit} bytes unread", detail=unread)
             return
         for chunk in chunks:
             try:
@@ -169,22 +232,38 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                 return
             size = len(chunk)
             self._unwritten += size
+            self._writes.append(size)
             written.add_done_callback(lambda fut, size=size: self._wrote(fut, size))
             core.metrics.bytes_out += size
 
     def _wrote(self, fut: asyncio.Future[None], size: int) -> None:
         self._unwritten -= size
+        if self._writes:
+            self._writes.popleft()
         if not fut.cancelled():
             fut.exception()  # a closed stream is reported by on_close
 
-    def close(self, code: int | None = None, reason: str | None = None) -> None:  # type: ignore[override]
-        """Close with a catalogued code (also tornado's close, which this extends)."""
+    def close(self, code: int | None = None, reason: str | None = None, *, detail: str = "") -> None:  # type: ignore[override]
+        """Close with a catalogued code (also tornado's close, which this extends); ``reason`` goes to the
+        client, ``detail`` only to the log. What is queued for the client goes out before the close frame,
+        except for a slow consumer (4429), whose queue is dropped: its frame goes behind what was already
+        written."""
         if not self._closing and code is not None and code in CloseCode.__members__.values():
             name = CloseCode(code).name.lower()
             level = logging.INFO if code in (CloseCode.NORMAL, CloseCode.GOING_AWAY) else logging.WARNING
-            log.log(level, "%s room %r: closing with %d %s: %s", self.label, self.room_name, code, name, reason)
+            log.log(
+                level,
+                "%s room %r: closing with %d %s: %s%s",
+                self.label,
+                self.room_name,
+                code,
+                name,
+                reason,
+                f" ({detail})" if detail else "",
+            )
             self.core.metrics.closed[name] += 1
-        self.flush_outbox()
+        if code != CloseCode.SLOW_CONSUMER:
+            self.flush_outbox()
         self._closing = True
         self._leave()
         super().close(code, reason)
@@ -194,6 +273,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         if room is not None:
             self.core.rooms.leave(room, self)
         self.outbox.clear()
+        self._admit_waiting()
 
 
 class RoomListHandler(APIHandler):
@@ -240,7 +320,9 @@ class RelayExtension(ExtensionApp):
         1024**3, config=True, help="Largest message a client may send, in bytes (a notebook with big outputs is big)."
     )
     max_outbox = Int(
-        256 * 1024**2, config=True, help="Bytes a client may leave unread before it is dropped as a slow consumer."
+        256 * 1024**2,
+        config=True,
+        help="Bytes a client may leave unread before it is closed as a slow consumer (close code 4429).",
     )
 
     def initialize_settings(self) -> None:
@@ -257,10 +339,12 @@ class RelayExtension(ExtensionApp):
             redis_timeout=self.redis_timeout,
             cleanup_delay=self.cleanup_delay,
             max_message_size=self.max_message_size,
-            max_outbox=max(self.max_outbox, self.max_message_size),
+            max_outbox=self.max_outbox,
         )
         self.core = RelayCore(config)
         self.settings[SETTINGS_KEY] = self.core
+        self.sockets = OpenSockets()
+        self.settings[SOCKETS_KEY] = self.sockets
 
     def initialize_handlers(self) -> None:
         other = conflicting_extension(self.serverapp)
@@ -285,4 +369,7 @@ class RelayExtension(ExtensionApp):
             raise
 
     async def stop_extension(self) -> None:
+        """Close every room websocket with 1001 (clients reconnect once the server is back), then free
+        the rooms and flush the store."""
+        await self.sockets.close_all(_STOP_GRACE)
         await self.core.stop()

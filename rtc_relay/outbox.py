@@ -10,15 +10,13 @@ system call instead of N — the reason this relay outpaces a per-frame relay.
 from __future__ import annotations
 
 import asyncio
-import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .metrics import Metrics
+__all__ = ["SLOW_CONSUMER_GRACE", "Flusher", "coalesce"]
 
-log = logging.getLogger("rtc_relay.connection")
-
-__all__ = ["Flusher", "coalesce", "report_slow_consumer"]
+# Seconds a client dropped as a slow consumer has to read up to its close frame (4429) before its
+# TCP connection is dropped: what it left unread stays in memory until then.
+SLOW_CONSUMER_GRACE = 5.0
 
 # A piece at least this large is written on its own rather than copied into one buffer.
 _LARGE = 1 << 20
@@ -69,11 +67,3 @@ class Flusher:
         for conn in pending:
             conn.queued = False
             conn.flush_outbox()
-
-
-def report_slow_consumer(metrics: Metrics, label: str, room: str | None, backlog: int, limit: int) -> None:
-    """Log and count a client dropped because it left more than ``limit`` bytes unread."""
-    log.warning(
-        "%s room %r: closing with %d slow_consumer: %d bytes unread > limit %d", label, room, 4429, backlog, limit
-    )
-    metrics.closed["slow_consumer"] += 1

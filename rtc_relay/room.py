@@ -73,6 +73,11 @@ _CODES = frozenset(int(code) for code in CloseCode)
 _LARGE = 1 << 20
 # Seconds a refused client has to send its document before it is closed anyway.
 _RECOVER_TIMEOUT = 5.0
+# What pycrdt raises when an observer of a document raised while an update was applied.
+try:
+    _ObserverErrors: type[BaseException] = BaseExceptionGroup  # type: ignore[name-defined]
+except NameError:  # pragma: no cover - Python 3.10: pycrdt raises the backport's group
+    from exceptiongroup import BaseExceptionGroup as _ObserverErrors  # type: ignore[no-redef]
 
 
 class Bus(Protocol):
@@ -159,6 +164,9 @@ class Room:
         # The room is applying a client's update to its document (a direct connection does not echo it).
         self.applying = False
         self.direct: Peer | None = None  # the in-process writer's DirectConnection, if one is attached
+        # Save requests waiting for a store flush that has not started yet, and the flush in flight.
+        self._save_waiters: list[tuple[Peer, int]] | None = None
+        self._save_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self.members)}>"
@@ -392,13 +400,22 @@ class Room:
     # -- messages ----------------------------------------------------------------
 
     def receive(self, peer: Peer, msg: bytes) -> None:
-        """Handle one y-protocol message from ``peer``. Raises :class:`RelayError` on bad input."""
-        if self._refused and peer in self._refused:
-            self._receive_refused(peer, msg)
-            return
+        """Handle one y-protocol message from ``peer``.
+
+        Raises :class:`RelayError` (4400) when the client's bytes do not decode. Any other exception
+        is a fault on the server's side (a policy hook, an observer of the room's document) and
+        propagates: the connection closes with 1011 and logs it, the client is not blamed.
+        """
         try:
+            if self._refused and peer in self._refused:
+                self._receive_refused(peer, msg)
+                return
+            if not msg:
+                raise DecodeError("truncated message")
             kind = msg[0]
             if kind == MSG_SYNC:
+                if len(msg) < 2:
+                    raise DecodeError("truncated message")
                 sub = msg[1]
                 data, end = read_var_uint8array(msg, 2)
                 if end != len(msg):
@@ -426,8 +443,6 @@ class Room:
                     peer.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(states)))
             else:
                 raise DecodeError(f"unknown message type {kind}")
-        except IndexError:
-            raise RelayError(CloseCode.BAD_MESSAGE, "truncated message") from None
         except DecodeError as exc:
             raise RelayError(CloseCode.BAD_MESSAGE, str(exc)) from None
 
@@ -464,9 +479,14 @@ class Room:
             return
         doc = self.doc
         before = doc.get_state()
+        observer_failed: BaseException | None = None
         self.applying = True
         try:
             doc.apply_update(update)
+        except _ObserverErrors as exc:
+            # An observer of the document (the server's code) raised; the update is in the document,
+            # so it still goes to the other clients and the store before the fault is reported.
+            observer_failed = exc
         except Exception as exc:
             raise DecodeError(f"update does not decode ({exc})") from None
         finally:
@@ -480,6 +500,8 @@ class Room:
         if self.policy.persist:
             self._store.append(self.name, update)
             self._grow_history(update)
+        if observer_failed is not None:
+            raise observer_failed
 
     def _grow_history(self, update: bytes) -> None:
         self._history_cost += len(update) + _ROW_OVERHEAD
@@ -540,25 +562,41 @@ class Room:
             if peer in self.peers:
                 peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
 
+        save_id = read_var_uint(msg, pos)[0] if text == "save" else 0  # the client's bytes checked here
         if self.policy.on_custom(self.name, text, msg[pos:], reply, peer.can_write):
             return
         if text == "save":
-            save_id, _ = read_var_uint(msg, pos)
-            self._tasks.spawn(self._save(peer, save_id), name=f"save {self.name}")
+            self._request_save(peer, save_id)
         else:
             log.debug("room %r: ignoring custom message %r from %s", self.name, text[:40], peer.label)
 
-    async def _save(self, peer: Peer, save_id: int) -> None:
-        """Answer a save request once everything received so far is in the store."""
-        try:
-            await self._store.flush()
-            status = "success" if self._store.healthy else "failed"
-        except StoreUnavailable as exc:  # the store logged the outage once; the client is told
-            log.info("room %r: save request %d from %s failed: %s", self.name, save_id, peer.label, exc)
-            status = "failed"
-        except Exception:
-            log.exception("room %r: save request %d from %s failed", self.name, save_id, peer.label)
-            status = "failed"
-        reply = {"type": "save", "responseTo": save_id, "status": status}
-        if peer in self.peers:
-            peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(reply))))
+    def _request_save(self, peer: Peer, save_id: int) -> None:
+        """Answer ``save_id`` once a store flush that starts after this request has ended.
+
+        Requests coalesce: at most one flush is in flight and one queued; every request made while
+        one is queued is answered by that one.
+        """
+        if self._save_waiters is None:
+            waiters: list[tuple[Peer, int]] = []
+            self._tasks.spawn(self._save(waiters), name=f"save {self.name}")
+            self._save_waiters = waiters
+        self._save_waiters.append((peer, save_id))
+
+    async def _save(self, waiters: list[tuple[Peer, int]]) -> None:
+        """Flush the store for ``waiters`` (after the flush in flight, if any) and answer each of them."""
+        async with self._save_lock:
+            if self._save_waiters is waiters:
+                self._save_waiters = None  # requests from now on need a flush that starts after this one
+            try:
+                await self._store.flush()
+                status = "success" if self._store.healthy else "failed"
+            except StoreUnavailable as exc:  # the store logged the outage once; the clients are told
+                log.info("room %r: %d save request(s) failed: %s", self.name, len(waiters), exc)
+                status = "failed"
+            except Exception:
+                log.exception("room %r: %d save request(s) failed", self.name, len(waiters))
+                status = "failed"
+        for peer, save_id in waiters:
+            if peer in self.peers:
+                reply = {"type": "save", "responseTo": save_id, "status": status}
+                peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(reply))))

@@ -12,7 +12,8 @@ file never waits on the previous one.
 
 While it runs it keeps ``state.dirty``, ``state.path`` and ``state.hash`` true;
 saves through the contents manager after a quiet period, never later than the
-maximum wait after the first unsaved change, and at once on request; watches
+maximum wait after the first unsaved change, and at once on request (requests
+coalesce: one save in flight and one queued, see :meth:`LiveDocument.request_save`); watches
 the file for edits made by someone else (merged in, keeping concurrent edits to
 cells the disk change did not touch) and for renames.
 
@@ -69,6 +70,12 @@ class SaveFailed(Exception):
     """The file could not be written; the message says why."""
 
 
+def _consume(done: asyncio.Future[None]) -> None:
+    """Mark a save's outcome as seen: a failure nobody waited for is already logged."""
+    if not done.cancelled():
+        done.exception()
+
+
 class LiveDocument:
     """One file in one room. ``epoch`` names this load: a client of another load is stale."""
 
@@ -84,7 +91,8 @@ class LiveDocument:
         self._base: Any = None
         self._base_update: bytes | None = None
         self._version = 0  # bumped by every change from the room
-        self._save_lock = asyncio.Lock()
+        self._save_lock = asyncio.Lock()  # held by the save in flight (and by merges from disk)
+        self._queued_save: asyncio.Future[None] | None = None  # the save that starts after the one in flight
         self._schedule = SaveSchedule(self._save_due, delay=manager.save_delay, max_wait=manager.save_max_wait)
         self._writing_state = False
         self._deleted = False
@@ -121,7 +129,7 @@ class LiveDocument:
 
         Unsaved changes start a save now and keep the room; the relay asks again later.
         """
-        if self._save_lock.locked():
+        if self._save_lock.locked() or self._queued_save is not None:
             return "a save is in flight"
         if self._deleted or self._closing:
             return None  # a deleted file is not written back
@@ -195,53 +203,100 @@ class LiveDocument:
             pass  # logged in save()
 
     async def save(self, reason: str) -> None:
-        """Write the document to its file now. Raises :class:`SaveFailed` (already logged)."""
-        async with self._save_lock:
-            self._schedule.cancel()
-            cm = self.manager.contents_manager
-            version = self._version
-            data = snapshot(self.key, self.document)
-            started = time.monotonic()
-            try:
-                self._follow_file_id()
-                current = await ensure_async(cm.get(self.path, content=False))
-                if self.stamp[0] is not None and file_stamp(current) != self.stamp:
-                    # Someone else wrote the file: take their changes in before writing ours.
-                    await self._merge_from_disk()
-                    data = snapshot(self.key, self.document)
-                model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
-            except Exception as exc:
-                why = getattr(exc, "log_message", None) or str(exc) or type(exc).__name__
-                self._failures += 1
-                retry = min(self._schedule.max_wait * 2 ** (self._failures - 1), _RETRY_MAX)
-                log.error(
-                    "saving %s failed (%s): %s; the room keeps its content, unsaved%s",
-                    self.path,
-                    reason,
-                    why,
-                    "" if self._closing or self._deleted else f"; trying again in {retry:g}s",
-                )
-                self._set_state(dirty=True)
-                if not (self._closing or self._deleted):
-                    self._schedule.retry(retry)
-                self.manager.events.emit("save_failed", room=self.key.room, path=self.path, reason=reason, error=why)
-                raise SaveFailed(why) from exc
-            if self._failures:
-                log.info("saved %s again after %d failed attempt(s)", self.path, self._failures)
-                self._failures = 0
-            self.stamp = file_stamp(model)
-            self._base, self._base_update = data, None
-            if self._version == version:
-                self._set_state(dirty=False)
-            else:
-                self._schedule.changed()
-            # The file's hash needs the file read back: the caller need not wait for it.
-            self.manager.spawn(self._stamp_hash(), f"hash {self.path}")
-            took = time.monotonic() - started
-            log.debug("saved %s (%s) in %.3fs", self.path, reason, took)
-            self.manager.events.emit(
-                "saved", room=self.key.room, path=self.path, reason=reason, duration_ms=round(took * 1000, 3)
+        """Write the document to its file; return once a save that started after this call has ended.
+
+        Saves coalesce (see :meth:`request_save`); the first caller with no save queued runs the save
+        in its own task. Raises :class:`SaveFailed` (already logged) if that save failed.
+        """
+        queued = self._queued_save
+        if queued is None:
+            queued = self._queue_save()
+            await self._run_save(queued, reason)
+        await asyncio.shield(queued)
+
+    def request_save(self, reason: str) -> asyncio.Future[None]:
+        """A save that starts after this call: the one already queued (waiting for the save in flight),
+        or a new one. At most one save is in flight and one queued, however many requests come in.
+
+        The future ends when that save has ended; it holds :class:`SaveFailed` (already logged) if the
+        save failed or was cancelled. Never raises.
+        """
+        queued = self._queued_save
+        if queued is None:
+            queued = self._queue_save()
+            self.manager.spawn(self._run_save(queued, reason), f"save {self.path}")
+        return queued
+
+    def _queue_save(self) -> asyncio.Future[None]:
+        queued = self._queued_save = asyncio.get_running_loop().create_future()
+        queued.add_done_callback(_consume)
+        return queued
+
+    async def _run_save(self, done: asyncio.Future[None], reason: str) -> None:
+        """Run the queued save ``done`` once the save in flight (if any) has ended; settle ``done``."""
+        try:
+            async with self._save_lock:
+                if self._queued_save is done:
+                    self._queued_save = None  # a request from now on needs a save that starts after this one
+                await self._write(reason)
+        except SaveFailed as exc:
+            done.set_exception(exc)
+        except BaseException as exc:  # cancelled (the server is stopping), or a bug: waiters are told
+            if self._queued_save is done:
+                self._queued_save = None
+            if not done.done():
+                done.set_exception(SaveFailed(f"the save did not finish ({type(exc).__name__})"))
+            raise
+        else:
+            done.set_result(None)
+
+    async def _write(self, reason: str) -> None:
+        """Write the document to its file now (the caller holds the save lock). Raises :class:`SaveFailed`."""
+        self._schedule.cancel()
+        cm = self.manager.contents_manager
+        version = self._version
+        data = snapshot(self.key, self.document)
+        started = time.monotonic()
+        try:
+            self._follow_file_id()
+            current = await ensure_async(cm.get(self.path, content=False))
+            if self.stamp[0] is not None and file_stamp(current) != self.stamp:
+                # Someone else wrote the file: take their changes in before writing ours.
+                await self._merge_from_disk()
+                data = snapshot(self.key, self.document)
+            model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
+        except Exception as exc:
+            why = getattr(exc, "log_message", None) or str(exc) or type(exc).__name__
+            self._failures += 1
+            retry = min(self._schedule.max_wait * 2 ** (self._failures - 1), _RETRY_MAX)
+            log.error(
+                "saving %s failed (%s): %s; the room keeps its content, unsaved%s",
+                self.path,
+                reason,
+                why,
+                "" if self._closing or self._deleted else f"; trying again in {retry:g}s",
             )
+            self._set_state(dirty=True)
+            if not (self._closing or self._deleted):
+                self._schedule.retry(retry)
+            self.manager.events.emit("save_failed", room=self.key.room, path=self.path, reason=reason, error=why)
+            raise SaveFailed(why) from exc
+        if self._failures:
+            log.info("saved %s again after %d failed attempt(s)", self.path, self._failures)
+            self._failures = 0
+        self.stamp = file_stamp(model)
+        self._base, self._base_update = data, None
+        if self._version == version:
+            self._set_state(dirty=False)
+        else:
+            self._schedule.changed()
+        # The file's hash needs the file read back: the caller need not wait for it.
+        self.manager.spawn(self._stamp_hash(), f"hash {self.path}")
+        took = time.monotonic() - started
+        log.debug("saved %s (%s) in %.3fs", self.path, reason, took)
+        self.manager.events.emit(
+            "saved", room=self.key.room, path=self.path, reason=reason, duration_ms=round(took * 1000, 3)
+        )
 
     async def _stamp_hash(self) -> None:
         """Read the saved file back: stamp its hash, and check that it holds what we wrote.

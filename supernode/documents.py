@@ -192,17 +192,12 @@ class DocumentManager:
             status = "failed" if live is None else "skipped"
             reply({"type": "save", "responseTo": request, "status": status})
             return True
-        self.spawn(self._save_request(live, request, reply), f"save {live.path}")
+        # The room applied the client's edits to the document before this request: all are in it. Requests
+        # coalesce: however often Ctrl+S is pressed, one save is in flight and one queued (see request_save).
+        live.request_save("save request").add_done_callback(
+            lambda done: reply({"type": "save", "responseTo": request, "status": _save_status(done)})
+        )
         return True
-
-    async def _save_request(self, live: LiveDocument, request: int, reply: Callable[[dict], None]) -> None:
-        try:
-            # The room applied the client's edits to the document before this request: all are in it.
-            await live.save("save request")
-            status = "success"
-        except SaveFailed:
-            status = "failed"
-        reply({"type": "save", "responseTo": request, "status": status})
 
     def keep(self, name: str) -> str | None:
         live = self.live.get(name)
@@ -264,6 +259,11 @@ class DocumentManager:
         if not copy:
             return live.document
         return load_update(live.key, live.document.ydoc.get_update())
+
+
+def _save_status(done: asyncio.Future[None]) -> str:
+    """The answer to a save request from the outcome of the save that served it."""
+    return "failed" if done.cancelled() or done.exception() is not None else "success"
 
 
 def _has_unseen_content(stale: YBaseDoc, current: YBaseDoc) -> bool:

@@ -135,6 +135,27 @@ async def test_a_save_request_is_answered_and_writes_the_file(collab, jp_root_di
     assert disk_sources(jp_root_dir, path) == ["xyz"]
 
 
+async def test_many_save_requests_at_once_write_the_file_at_most_twice(collab, jp_root_dir, jp_serverapp):
+    path = write_notebook(jp_root_dir, "ctrl-s.ipynb", ["x"])
+    client, _ = await collab.open(path)
+    writes: list[str] = []
+
+    def count(model, path, contents_manager, **kwargs):  # every write of the file goes through here
+        if path.endswith("ctrl-s.ipynb"):
+            writes.append(path)
+
+    jp_serverapp.contents_manager.register_pre_save_hook(count)
+    source = YNotebook(client.doc).ycells[0]["source"]
+    source += "yz"
+    for request in range(50):  # Ctrl+S held down: 50 requests in one burst
+        client.save(request)
+    await client.wait_for(lambda: sum(n.get("type") == "save" for n in client.notices) == 50, timeout=20)
+    answers = {n["responseTo"]: n["status"] for n in client.notices if n.get("type") == "save"}
+    assert answers == {request: "success" for request in range(50)}
+    assert 1 <= len(writes) <= 2, writes  # one save in flight, one queued: not one save per request
+    assert disk_sources(jp_root_dir, path) == ["xyz"]
+
+
 async def test_edits_on_disk_are_merged_keeping_concurrent_edits_of_other_cells(collab, jp_root_dir):
     path = write_notebook(jp_root_dir, "g.ipynb", ["alpha", "beta", "gamma"])
     client, _ = await collab.open(path)

@@ -17,6 +17,8 @@ from .errors import ConnectionClosed
 
 __all__ = ["Channel", "WebsocketChannel"]
 
+_CLOSE_TIMEOUT = 10.0  # seconds the closing handshake may take before the TCP connection is dropped
+
 
 class Channel(Protocol):
     close_code: int | None
@@ -38,12 +40,34 @@ class WebsocketChannel:
         self.close_reason = ""
 
     @classmethod
-    async def connect(cls, url: str, *, token: str | None = None, headers: dict[str, str] | None = None):
-        """Open the websocket; ``token`` goes in an ``Authorization: Bearer`` header."""
+    async def connect(
+        cls,
+        url: str,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        keepalive: float | None = None,
+        open_timeout: float = 10.0,
+    ):
+        """Open the websocket; ``token`` goes in an ``Authorization: Bearer`` header.
+
+        ``keepalive`` (seconds): ping the server this often and drop the connection when a pong takes
+        longer than that (a server that stopped answering, e.g. suspended or cut off, is noticed instead
+        of waited on forever); None sends no pings. ``open_timeout`` (seconds) bounds the opening
+        handshake; the closing handshake waits at most 10 s, or ``keepalive`` if shorter. Raises what websockets raises (a refused upgrade, a timeout, an OS error).
+        """
         all_headers = dict(headers or {})
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
-        ws = await connect(url, max_size=None, additional_headers=all_headers or None, ping_interval=None)
+        ws = await connect(
+            url,
+            max_size=None,
+            additional_headers=all_headers or None,
+            ping_interval=keepalive,
+            ping_timeout=keepalive,
+            open_timeout=open_timeout,
+            close_timeout=min(keepalive or _CLOSE_TIMEOUT, _CLOSE_TIMEOUT),
+        )
         return cls(ws)
 
     async def send(self, message: bytes) -> None:

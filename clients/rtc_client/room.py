@@ -21,7 +21,10 @@ connection both sides exchange state vectors (SyncStep1/SyncStep2), so edits mad
 while disconnected reach the room and the room's reach us, each exactly once (CRDT
 updates are idempotent). ``connected`` is set while a connection is open and
 ``reconnects`` counts the new connections. A refusal (bad token, bad room, a stale
-session) is final.
+session) is final: :attr:`RoomClient.error` says why (``SessionExpired`` for a document reloaded
+since, after a server restart for instance). A server that stops answering without closing (suspended,
+cut off) is noticed by the keepalive pings (``keepalive`` seconds, 20 by default) and treated as a
+dropped connection, so no wait of this client outlives its deadline.
 
 Resource handling: one task per client (it runs the reader and a sender per
 connection), owned by the ``async with`` block; leaving the block closes the
@@ -57,7 +60,8 @@ _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 2.5  # seconds
 class RoomClient:
     """One connection to one relay room, syncing ``doc`` (a new Doc by default).
 
-    ``target`` is a websocket URL, or an already open :class:`~rtc_client.channel.Channel`.
+    ``target`` is a websocket URL, or an already open :class:`~rtc_client.channel.Channel`;
+    ``keepalive``: seconds between pings, and the longest wait for their pong (None: no pings).
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class RoomClient:
         send_step1: bool = True,
         reconnect: bool = False,
         reconnect_for: float = 60.0,
+        keepalive: float | None = 20.0,
     ) -> None:
         self.url = target if isinstance(target, str) else getattr(target, "path", "channel")
         self._channel: Channel | None = None if isinstance(target, str) else target
@@ -85,6 +90,7 @@ class RoomClient:
         self.reconnects = 0
         self._reconnect = reconnect and isinstance(target, str)
         self._reconnect_for = reconnect_for
+        self._keepalive = keepalive
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed = asyncio.Event()
@@ -106,7 +112,9 @@ class RoomClient:
 
     async def __aenter__(self) -> RoomClient:
         if self._channel is None:
-            self._channel = await WebsocketChannel.connect(self.url, token=self.token, headers=self._headers)
+            self._channel = await WebsocketChannel.connect(
+                self.url, token=self.token, headers=self._headers, keepalive=self._keepalive
+            )
         self._doc_sub = self.doc.observe(self._on_doc_change)
         self._aw_sub = self.awareness.observe(self._on_awareness_change)
         self._greet()
@@ -209,7 +217,9 @@ class RoomClient:
         while not self._finished:
             await asyncio.sleep(delay)
             try:
-                self._channel = await WebsocketChannel.connect(self.url, token=self.token, headers=self._headers)
+                self._channel = await WebsocketChannel.connect(
+                    self.url, token=self.token, headers=self._headers, keepalive=self._keepalive
+                )
             except Exception as exc:  # refused, reset, unreachable, or the server refused the upgrade
                 error = error_for_connect(exc, self.url)
                 log.info("rtc_client %s: reconnect failed: %s", self.url, error)
