@@ -34,6 +34,7 @@ from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.application import ExtensionApp
+from rtc_common.server_log import join_server_log
 from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
@@ -121,6 +122,20 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     def max_message_size(self) -> int:
         return self.core.config.max_message_size
 
+    @property
+    def ping_interval(self) -> float:
+        """Milliseconds between keep-alive pings (Jupyter's ping loop): ``ServerApp.websocket_ping_interval``
+        (seconds) when set, else Jupyter's ``ws_ping_interval`` default (30 s)."""
+        seconds = self.settings.get("websocket_ping_interval")
+        return seconds * 1000 if seconds else super().ping_interval
+
+    @property
+    def ping_timeout(self) -> float:
+        """Milliseconds without a pong after which the client is dropped (and its presence removed):
+        ``ServerApp.websocket_ping_timeout`` (seconds) when set, else Jupyter's default."""
+        seconds = self.settings.get("websocket_ping_timeout")
+        return seconds * 1000 if seconds else super().ping_timeout
+
     def set_default_headers(self) -> None:
         """Websockets take none of JupyterHandler's default headers."""
 
@@ -134,8 +149,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
             raise web.HTTPError(403, "contents:read is required to join a room")
         self.can_write = bool(await ensure_async(self.authorizer.is_authorized(self, user, "write", "contents")))
         await self.core.ensure_started()
-        name = args[0] if args else ""
-        self.room_name = name.rsplit("/", 1)[-1]
+        self.room_name = args[0] if args else ""  # the whole path: a/x and b/x are not the same room
         self.label = f"#j{self.id} {self.request.remote_ip} {getattr(user, 'username', user)}"
         self.params = {key: self.get_argument(key) for key in self.request.query_arguments}
         await super().get(*args, **kwargs)
@@ -326,6 +340,8 @@ class RelayExtension(ExtensionApp):
     )
 
     def initialize_settings(self) -> None:
+        join_server_log("rtc_relay", self.serverapp.log)
+        self._adopt_jc_cleanup_delay()
         store = self.store
         if self.redis_url:
             store = ""  # Redis is the store
@@ -345,6 +361,19 @@ class RelayExtension(ExtensionApp):
         self.settings[SETTINGS_KEY] = self.core
         self.sockets = OpenSockets()
         self.settings[SOCKETS_KEY] = self.sockets
+
+    def _adopt_jc_cleanup_delay(self) -> None:
+        """jupyter-collaboration's ``YDocExtension.document_cleanup_delay`` when ours is not set (see
+        :mod:`supernode.jc_settings`); its None (keep forever) becomes ten years."""
+        ours = self.config.get(type(self).__name__)
+        jc = self.config.get("YDocExtension")
+        if not hasattr(jc, "get") or "document_cleanup_delay" not in jc:
+            return
+        if hasattr(ours, "get") and "cleanup_delay" in ours:
+            return
+        value = jc["document_cleanup_delay"]
+        self.cleanup_delay = 10 * 365 * 86400.0 if value is None else float(value)
+        log.info("jupyter-rtc: RelayExtension.cleanup_delay = %r, from YDocExtension.document_cleanup_delay", value)
 
     def initialize_handlers(self) -> None:
         other = conflicting_extension(self.serverapp)

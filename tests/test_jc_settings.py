@@ -18,6 +18,7 @@ def jp_server_config():
             "server_side_execution": False,
             "ystore_class": "some.YStore",  # cannot be honoured
             "disable_rtc": True,
+            "document_cleanup_delay": 7,  # taken by the relay extension
         },
     }
 
@@ -28,6 +29,7 @@ async def test_yDocExtension_settings_configure_ours_unless_ours_are_set(jp_serv
     assert supernode.file_poll_interval == 0.5
     assert supernode.server_side_execution is False
     assert supernode.documents.save_delay == 0.25
+    assert jp_serverapp.web_app.settings["rtc_relay"].config.cleanup_delay == 7
     page_config = jp_serverapp.web_app.settings["page_config_data"]
     assert page_config.get("disableRTC") is True and "serverSideExecution" not in page_config
     log = "\n".join(r.getMessage() for r in caplog.get_records("setup"))  # logged as the server started
