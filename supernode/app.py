@@ -113,6 +113,7 @@ class SupernodeExtension(ExtensionApp):
             record_interval=self.save_max_wait,
             output_interval=self.output_interval,
             tasks=self.tasks,
+            event_logger=getattr(self.serverapp, "event_logger", None),
         )
         self.settings["supernode_executions"] = self.executions
         self.shared_tables: SharedTables | None = None

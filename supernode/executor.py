@@ -8,8 +8,18 @@ journalled and the file saved at once. The notebook's room is held open while
 executions are queued or running, so no output ever goes to a document nobody
 saves. A cell that fails stops its execution; the cells after it are not run.
 
-Error handling: a kernel that dies or restarts aborts the running cell and the
-rest of its execution; a cell deleted before it runs fails its execution.
+Every execution ends, and the worker goes on with the next one:
+
+- its notebook deleted or renamed before it starts: ``aborted`` (not run);
+- the journal cannot be written when it would start: ``aborted`` (not run: its
+  record could not outlive the server);
+- its kernel dies, is restarted or shut down while a cell runs: ``aborted``, the
+  cells after it not run (the next execution gets a fresh kernel client);
+- a cell deleted before its turn: ``error`` (``CellNotFound``), the rest not run.
+
+Resource handling: the executor owns one kernel client (its zmq sockets and its
+heartbeat thread) while its kernel lives; :meth:`NotebookExecutor.kernel_gone`
+closes it when the kernel is shut down or restarted, and :meth:`close` at stop.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ log = logging.getLogger("supernode.executions")
 
 _OUTPUT_TYPES = frozenset(("stream", "display_data", "execute_result", "error", "clear_output", "update_display_data"))
 _POLL = 1.0  # seconds between checks that the kernel is alive while a cell is silent
+_KERNEL_WAIT = 60.0  # seconds a kernel (re)starting may take before an execution gives up on it
 _DIGEST_HISTORY = 4096  # messages whose signatures the kernel client remembers (replay protection)
 
 
@@ -73,6 +84,11 @@ class NotebookExecutor:
     def busy(self) -> bool:
         return self.current is not None or bool(self.queue)
 
+    @property
+    def closed(self) -> bool:
+        """No kernel client is open (none yet, or its kernel is gone)."""
+        return self._client is None
+
     def submit(self, execution: Execution) -> None:
         self.queue.append(execution)
         if self._worker is None or self._worker.done():
@@ -100,23 +116,47 @@ class NotebookExecutor:
         kernel_id = self._kernel_id or await self._find_kernel()
         if kernel_id is None:
             raise ApiError("not_found", f"{self.path} has no kernel")
-        if self._cell_task is not None and not self._cell_task.done():
-            self._abort_reason = "the kernel was restarted"
-            self._cell_task.cancel()
+        self._abort_cell("the kernel was restarted")
         await self.manager.kernel_manager.restart_kernel(kernel_id)
         self.close()  # a fresh client waits for the restarted kernel to be ready
+
+    def kernel_gone(self, kernel_id: str, reason: str) -> None:
+        """Kernel ``kernel_id`` died, was restarted or shut down (``reason`` says which, for the record).
+
+        Its running cell (if it runs there) is aborted with ``reason``; the client is closed, so
+        the next execution connects afresh (a kernel restarted after dying listens on new ports).
+        """
+        if kernel_id != self._kernel_id:
+            return
+        self._abort_cell(reason)
+        self.close()
+
+    def _abort_cell(self, reason: str) -> None:
+        if self._cell_task is not None and not self._cell_task.done():
+            self._abort_reason = self._abort_reason or reason
+            self._cell_task.cancel()
 
     # -- the worker ---------------------------------------------------------------------------
 
     async def _work(self) -> None:
-        live = await self.manager.documents.document_for_path(self.path)
-        live.hold(True)  # the room outlives every browser while there is work
+        held: LiveDocument | None = None  # the room kept open for the work: the current execution's
         try:
             while self.queue:
                 execution = self.queue.popleft()
                 self.current = execution
                 self._interrupt_pending = False
+                live = None
                 try:
+                    live = await self.manager.documents.document_for_path(execution.path)
+                    if live is None:
+                        execution.status = "aborted"
+                        execution.abort_rest(f"the notebook {execution.path} was deleted or renamed before it ran")
+                        continue
+                    if live is not held:
+                        live.hold(True)  # the room outlives every browser while there is work
+                        if held is not None:
+                            held.hold(False)
+                        held = live
                     await self._run(execution, live)
                 except Exception:
                     log.exception("execution %s of %s failed", execution.id, self.path)
@@ -128,10 +168,13 @@ class NotebookExecutor:
                     execution.done.set()
                     self.current = None
                     self._cell_task = None
-                    await self._save(live)
+                    if live is not None:
+                        await self._save(live)
             self.manager.heap.trim()  # the burst is over: give its freed memory back
         finally:
-            live.hold(False)
+            if held is not None:
+                held.hold(False)
+            self.manager.idle(self)
 
     async def _save(self, live: LiveDocument) -> None:
         from .document import SaveFailed
@@ -144,7 +187,11 @@ class NotebookExecutor:
     async def _run(self, execution: Execution, live: LiveDocument) -> None:
         execution.status = "running"
         execution.started = now()
-        await self.manager.record(execution)
+        if not await self.manager.record(execution):
+            execution.status = "aborted"
+            execution.started = None
+            execution.abort_rest(f"not started: the execution journal cannot be written ({self.manager.journal_error})")
+            return
         try:
             client = await self._kernel_client(live, execution.kernel_hint)
         except Exception as exc:
@@ -163,9 +210,10 @@ class NotebookExecutor:
                 ok = False
                 self._finish_cell(live, step, None, "aborted")
             except CellAborted as exc:
-                self._abort_reason = str(exc)
+                self._abort_reason = self._abort_reason or str(exc)
                 ok = False
                 self._finish_cell(live, step, None, "aborted")
+                self.close()  # a dead kernel comes back on new ports: the next execution connects afresh
             if not ok:
                 execution.status = "aborted" if step.status == "aborted" else "error"
                 execution.abort_rest(self._abort_reason or f"cell {step.cell_id} failed")
@@ -181,6 +229,7 @@ class NotebookExecutor:
             step.status = "error"
             step.error = {"ename": "CellNotFound", "evalue": f"no code cell {step.cell_id}", "traceback": []}
             step.finished = now()
+            self._abort_reason = f"cell {step.cell_id} was deleted (or is no longer code) before it ran"
             return False
         if self._interrupt_pending:
             self._interrupt_pending = False
@@ -308,7 +357,8 @@ class NotebookExecutor:
         return None
 
     async def _kernel_client(self, live: LiveDocument, hint: str | None = None) -> Any:
-        kernel_id = hint if hint is not None and hint in self.manager.kernel_manager else await self._find_kernel()
+        km = self.manager.kernel_manager
+        kernel_id = hint if hint is not None and hint in km else await self._find_kernel()
         if kernel_id is None:
             meta = live.document._ymeta.get("metadata")
             spec = (meta.to_py() if meta is not None else {}).get("kernelspec") or {}
@@ -321,21 +371,64 @@ class NotebookExecutor:
             kernel_id = model["kernel"]["id"]
             log.info("started kernel %s for %s", kernel_id, self.path)
         if kernel_id != self._kernel_id or self._client is None:
-            if self._client is not None:
-                self._client.stop_channels()
-            client = self.manager.kernel_manager.get_kernel(kernel_id).client()
-            # Replay protection remembers a digest per message read (2**16 by default, ~12 MB);
-            # a bounded, smaller window keeps a long-lived server's memory flat.
-            client.session.digest_history_size = _DIGEST_HISTORY
-            client.start_channels()
-            await client.wait_for_ready(timeout=60)
-            self._client, self._kernel_id = client, kernel_id
+            self.close()
+            self._client = await self._connect(kernel_id)
+            self._kernel_id = kernel_id
+            self._watch(kernel_id)
         return self._client
 
+    async def _connect(self, kernel_id: str) -> Any:
+        """A ready client of kernel ``kernel_id``, waiting (up to ``_KERNEL_WAIT``) for a kernel that is
+        being restarted (after a death its restarter brings it back on new ports)."""
+        km = self.manager.kernel_manager
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _KERNEL_WAIT
+        while True:
+            if kernel_id not in km:
+                raise RuntimeError(f"kernel {kernel_id} was shut down")
+            if await _maybe_await(km.get_kernel(kernel_id).is_alive()):
+                client = km.get_kernel(kernel_id).client()
+                # Replay protection remembers a digest per message read (2**16 by default, ~12 MB);
+                # a bounded, smaller window keeps a long-lived server's memory flat.
+                client.session.digest_history_size = _DIGEST_HISTORY
+                client.start_channels()
+                try:
+                    await client.wait_for_ready(timeout=max(deadline - loop.time(), 1.0))
+                    return client
+                except RuntimeError:  # died again before answering: its restarter may bring it back
+                    client.stop_channels()
+                    if loop.time() >= deadline:
+                        raise
+            elif loop.time() >= deadline:
+                raise RuntimeError(f"kernel {kernel_id} is dead")
+            await asyncio.sleep(0.1)
+
+    def _watch(self, kernel_id: str) -> None:
+        """Hear of the kernel's death at once (its restarter's callbacks), not at the next liveness poll."""
+        try:
+            for event in ("restart", "dead"):
+                self.manager.kernel_manager.add_restart_callback(kernel_id, self._died, event)
+        except Exception:  # a kernel manager without restarters (a gateway): the liveness poll remains
+            log.debug("no restart callbacks for kernel %s", kernel_id, exc_info=True)
+
+    def _died(self) -> None:
+        # Called while the restarter walks its callback list: closing (which removes this callback)
+        # must wait for the walk to end, or the callbacks after this one would be skipped.
+        if self._kernel_id is not None:
+            asyncio.get_running_loop().call_soon(self.kernel_gone, self._kernel_id, "the kernel died")
+
     def close(self) -> None:
-        if self._client is not None:
-            self._client.stop_channels()
-            self._client = None
+        """Close the kernel client (its sockets and heartbeat thread) and forget the kernel's callbacks."""
+        client, kernel_id = self._client, self._kernel_id
+        self._client = None
+        if kernel_id is not None and kernel_id in self.manager.kernel_manager:
+            for event in ("restart", "dead"):
+                try:
+                    self.manager.kernel_manager.remove_restart_callback(kernel_id, self._died, event)
+                except Exception:
+                    pass  # never added (no restarter), or the kernel is already gone
+        if client is not None:
+            client.stop_channels()
 
 
 async def _maybe_await(value: Any) -> Any:
