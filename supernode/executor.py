@@ -31,6 +31,7 @@ import queue
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from jupyter_client.session import Session
 from pycrdt import Map
 
 from .errors import ApiError
@@ -386,11 +387,18 @@ class NotebookExecutor:
         while True:
             if kernel_id not in km:
                 raise RuntimeError(f"kernel {kernel_id} was shut down")
-            if await _maybe_await(km.get_kernel(kernel_id).is_alive()):
-                client = km.get_kernel(kernel_id).client()
-                # Replay protection remembers a digest per message read (2**16 by default, ~12 MB);
-                # a bounded, smaller window keeps a long-lived server's memory flat.
-                client.session.digest_history_size = _DIGEST_HISTORY
+            kernel = km.get_kernel(kernel_id)
+            if await _maybe_await(kernel.is_alive()):
+                # A session of its own: the kernel manager's would give every client of the kernel the
+                # same socket identity, and the kernel's replies would reach only one of them (two
+                # notebooks on one kernel would hang). Replay protection remembers a digest per message
+                # read (2**16 by default, ~12 MB); a smaller window keeps a long-lived server's memory flat.
+                session = Session(
+                    key=kernel.session.key,
+                    signature_scheme=kernel.session.signature_scheme,
+                    digest_history_size=_DIGEST_HISTORY,
+                )
+                client = kernel.client(session=session)
                 client.start_channels()
                 try:
                     await client.wait_for_ready(timeout=max(deadline - loop.time(), 1.0))
