@@ -5,8 +5,8 @@ requested, finished) is written here before or as the notebook shows it, so the
 record outlives browsers, rooms and the server process. At start-up, executions a
 previous process left queued or running are marked ``aborted`` (their kernel is
 gone with that process); the outputs they produced are already in the notebook
-file, which was saved while they ran. The newest ``limit`` finished records are
-kept: each finished record written forgets the finished ones beyond them.
+file, which was saved while they ran. The ``limit`` finished records written last
+(the last to finish) are kept: each finished record written forgets the older ones.
 
 Resource handling: one connection, used from one dedicated thread, in call order.
 
@@ -38,7 +38,6 @@ CREATE TABLE IF NOT EXISTS executions (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executions_by_path ON executions (path, created);
-CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created);
 """
 
 _UNFINISHED = ("queued", "running")
@@ -133,14 +132,16 @@ class ExecutionJournal:
         return [json.loads(text) for (text,) in rows]
 
     async def prune(self) -> None:
-        """Forget finished records beyond the newest ``limit`` finished ones (unfinished ones stay)."""
+        """Forget finished records beyond the ``limit`` written last (unfinished ones stay)."""
         await self._run(self._prune)
 
     def _prune(self) -> None:
         assert self._db is not None
+        # INSERT OR REPLACE gives a row a new rowid on every write: rowid order is the order of the
+        # last writes, so a long execution that just finished is kept however old its creation.
         self._db.execute(
-            "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE status NOT IN (?, ?) "
-            "ORDER BY created DESC LIMIT -1 OFFSET ?)",
+            "DELETE FROM executions WHERE rowid IN (SELECT rowid FROM executions WHERE status NOT IN (?, ?) "
+            "ORDER BY rowid DESC LIMIT -1 OFFSET ?)",
             (*_UNFINISHED, self.limit),
         )
 

@@ -429,13 +429,12 @@ class TableFeeds:
         known = self._known_executions
         known[execution_id] = None
         known.move_to_end(execution_id)
-        while len(known) > self.executions_limit:
-            oldest = next(iter(known))
+        for old in list(known)[: max(len(known) - self.executions_limit, 0)]:
             rows = self.tables.rows["executions"]
-            if any(rows[k]["status"] in ("queued", "running") for k in rows if k.startswith(oldest + "/")):
-                break  # unfinished work stays listed
-            del known[oldest]
-            self.tables.replace("executions", [], lambda key, oldest=oldest: key.startswith(oldest + "/"))
+            if any(rows[k]["status"] in ("queued", "running") for k in rows if k.startswith(old + "/")):
+                continue  # unfinished work stays listed (and does not keep older finished rows listed)
+            del known[old]
+            self.tables.replace("executions", [], lambda key, old=old: key.startswith(old + "/"))
 
     # -- plumbing ---------------------------------------------------------------------------
 
