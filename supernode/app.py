@@ -52,7 +52,11 @@ class SupernodeExtension(ExtensionApp):
         config=True,
         help="SQLite file of the execution journal; default: jupyter_rtc/executions.sqlite in the Jupyter data dir.",
     )
-    journal_limit = Int(10_000, config=True, help="How many finished execution records the journal keeps.")
+    journal_limit = Int(
+        10_000,
+        config=True,
+        help="How many finished execution records the journal keeps (those that finished last; unfinished ones always).",
+    )
     server_side_execution = Bool(
         True,
         config=True,

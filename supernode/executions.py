@@ -194,7 +194,7 @@ class ExecutionManager:
         if reason is None or not kernel_id or data.get("status") == "error":
             return
         for executor in list(self.executors.values()):
-            executor.kernel_gone(kernel_id, reason)
+            executor.kernel_gone(kernel_id, reason, restarted=data["action"] == "restart")
             if data["action"] == "shutdown":
                 self.idle(executor)
 

@@ -77,6 +77,7 @@ class NotebookExecutor:
         self._interrupt_pending = False
         self._client: Any = None
         self._kernel_id: str | None = None
+        self._kernel_pid: int | None = None  # the kernel's process when the client became ready
         from .outputs import DisplayIndex
 
         self.displays = DisplayIndex()
@@ -121,14 +122,19 @@ class NotebookExecutor:
         await self.manager.kernel_manager.restart_kernel(kernel_id)
         self.close()  # a fresh client waits for the restarted kernel to be ready
 
-    def kernel_gone(self, kernel_id: str, reason: str) -> None:
+    def kernel_gone(self, kernel_id: str, reason: str, *, restarted: bool = False) -> None:
         """Kernel ``kernel_id`` died, was restarted or shut down (``reason`` says which, for the record).
 
         Its running cell (if it runs there) is aborted with ``reason``; the client is closed, so
         the next execution connects afresh (a kernel restarted after dying listens on new ports).
+        ``restarted``: told after a restart ended, so a client that connected to the new process
+        since (the next execution, quicker than the news) is left alone.
         """
         if kernel_id != self._kernel_id:
             return
+        if restarted and self._client is not None and self._kernel_pid is not None:
+            if _pid(self.manager.kernel_manager, kernel_id) == self._kernel_pid:
+                return
         self._abort_cell(reason)
         self.close()
 
@@ -402,6 +408,7 @@ class NotebookExecutor:
                 client.start_channels()
                 try:
                     await client.wait_for_ready(timeout=max(deadline - loop.time(), 1.0))
+                    self._kernel_pid = _pid(km, kernel_id)
                     return client
                 except RuntimeError:  # died again before answering: its restarter may bring it back
                     client.stop_channels()
@@ -437,6 +444,13 @@ class NotebookExecutor:
                     pass  # never added (no restarter), or the kernel is already gone
         if client is not None:
             client.stop_channels()
+
+
+def _pid(km: Any, kernel_id: str) -> int | None:
+    """The process id of kernel ``kernel_id`` (None: gone, or a provisioner that does not tell)."""
+    if kernel_id not in km:
+        return None
+    return getattr(getattr(km.get_kernel(kernel_id), "provisioner", None), "pid", None)
 
 
 async def _maybe_await(value: Any) -> Any:
