@@ -33,6 +33,7 @@ log = logging.getLogger("supernode.executions")
 
 KERNEL_EVENTS = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 _KERNEL_ENDS = {"shutdown": "the kernel was shut down", "restart": "the kernel was restarted"}
+_RETRY_FIRST, _RETRY_MAX = 0.25, 2.0  # seconds between tries to write what the journal refused
 
 
 class ExecutionManager:
@@ -68,6 +69,7 @@ class ExecutionManager:
         self.kernel_restarts: Callable[[str | None], int | None] = lambda kernel_id: None
         self.journal_error: str | None = None  # why the last journal write failed; None once one succeeds
         self._unjournalled: set[str] = set()  # ids (in self.active) whose latest record is not in the journal
+        self._retrying: asyncio.Task[None] | None = None
         self.event_logger = event_logger
         if event_logger is not None:
             event_logger.add_listener(schema_id=KERNEL_EVENTS, listener=self._on_kernel_event)
@@ -109,6 +111,7 @@ class ExecutionManager:
                 execution.status = "aborted"
                 execution.abort_rest("the server stopped")
                 await self.record(execution)
+        await self._write_unjournalled()
         if self._unjournalled:
             log.error(
                 "%d execution record(s) could not be journalled before the server stopped (%s)",
@@ -156,6 +159,8 @@ class ExecutionManager:
                 )
             self.journal_error = str(exc)
             self._unjournalled.add(execution.id)
+            if self._retrying is None or self._retrying.done():
+                self._retrying = self.spawn(self._retry(), "execution journal retry")
             return False
         self._unjournalled.discard(execution.id)
         self._forget_if_finished(execution)
@@ -165,12 +170,26 @@ class ExecutionManager:
             await self._write_unjournalled()
         return True
 
+    async def _retry(self) -> None:
+        """Write what the journal refused as soon as it can be written: tried after 0.25 s, then
+        twice as long each time, never more than 2 s apart."""
+        delay = _RETRY_FIRST
+        while self._unjournalled and not self._stopped:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX)
+            await self._write_unjournalled()
+        if self.journal_error is not None and not self._unjournalled and not self._stopped:
+            self.journal_error = None
+            log.info("the execution journal %s is written again", self.journal.path)
+
     async def _write_unjournalled(self) -> None:
         for execution_id in list(self._unjournalled):
             execution = self.active.get(execution_id)
             if execution is None:
                 self._unjournalled.discard(execution_id)
                 continue
+            if self._stopped:
+                return
             try:
                 await self.journal.write(execution.to_json())
             except JournalError as exc:

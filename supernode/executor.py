@@ -313,8 +313,9 @@ class NotebookExecutor:
                 first = await client.get_iopub_msg(timeout=_POLL)
                 break
             except queue.Empty:
-                if not await self._kernel_alive():
-                    raise CellAborted("the kernel died") from None
+                ended = await self._kernel_ended()
+                if ended:
+                    raise CellAborted(ended) from None
         batch = [first]
         while len(batch) < 1000 and await client.iopub_channel.msg_ready():
             batch.append(await client.get_iopub_msg())
@@ -325,8 +326,9 @@ class NotebookExecutor:
             try:
                 msg = await client.get_shell_msg(timeout=_POLL)
             except queue.Empty:
-                if not await self._kernel_alive():
-                    raise CellAborted("the kernel died") from None
+                ended = await self._kernel_ended()
+                if ended:
+                    raise CellAborted(ended) from None
                 continue
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg
@@ -350,11 +352,17 @@ class NotebookExecutor:
 
     # -- the kernel ---------------------------------------------------------------------------
 
-    async def _kernel_alive(self) -> bool:
+    async def _kernel_ended(self) -> str | None:
+        """Why the kernel can no longer answer (shut down, or died), or None while it is alive."""
         km = self.manager.kernel_manager
         if self._kernel_id is None or self._kernel_id not in km:
-            return False
-        return bool(await _maybe_await(km.get_kernel(self._kernel_id).is_alive()))
+            return "the kernel was shut down"
+        kernel = km.get_kernel(self._kernel_id)
+        if getattr(kernel, "shutting_down", False):
+            return "the kernel was shut down"
+        if not await _maybe_await(kernel.is_alive()):
+            return "the kernel died"
+        return None
 
     async def _find_kernel(self) -> str | None:
         sessions = await self.manager.session_manager.list_sessions()

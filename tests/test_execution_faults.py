@@ -177,19 +177,22 @@ async def test_a_journal_on_a_full_disk_ends_executions_and_the_next_one_runs_on
     assert "full" in aborted["abort_reason"]
     await eventually(lambda: room not in rooms(jp_serverapp), timeout=10, what="the room let go")
 
-    journal_disk.free()
+    def journalled() -> dict[str, str]:
+        db = sqlite3.connect(journal_disk.path / "journal.sqlite")  # read as another program would
+        try:
+            return dict(db.execute("SELECT id, status FROM executions").fetchall())
+        finally:
+            db.close()
+
+    journal_disk.free()  # what was kept in memory reaches the journal, as it ended, with no request
+    ended = {running["id"]: "ok", queued["id"]: "aborted"}
+    await eventually(lambda: journalled() == ended, timeout=3, what=f"{ended} journalled")
+
     code, after, _ = await api.run(path, [fourth])
     assert code == 202, after
     done = await api.finished(after["id"])
     assert done["status"] == "ok" and stream_text(done["cells"][0]["outputs"]) == "after\n"
-
-    # What was kept in memory is in the journal now, as it ended.
-    db = sqlite3.connect(journal_disk.path / "journal.sqlite")
-    try:
-        on_disk = dict(db.execute("SELECT id, status FROM executions").fetchall())
-    finally:
-        db.close()
-    assert on_disk == {running["id"]: "ok", queued["id"]: "aborted", after["id"]: "ok"}
+    assert journalled() == {**ended, after["id"]: "ok"}
 
 
 async def test_a_kernel_restarted_through_jupyter_mid_cell_aborts_the_execution_and_the_next_one_runs(
@@ -213,3 +216,25 @@ async def test_a_kernel_restarted_through_jupyter_mid_cell_aborts_the_execution_
     done = await api.finished(after["id"], WAIT)
     assert done["status"] == "ok" and stream_text(done["cells"][0]["outputs"]) == "next\n"
     assert done["cells"][0]["kernel_id"] == kernel_id and done["cells"][0]["execution_count"] == 1
+
+
+async def test_a_kernel_shut_down_mid_cell_aborts_the_execution_and_the_next_one_gets_a_new_kernel(
+    api, collab, jp_root_dir, jp_fetch
+):
+    path = write_notebook(
+        jp_root_dir, "shutdown.ipynb", ["import time\nprint('busy', flush=True)\ntime.sleep(60)", "print('next')"]
+    )
+    busy, later = cell_ids(jp_root_dir, path)
+    _, record, _ = await api.run(path, [busy])
+    started = await api.printed(record["id"], "busy")
+    kernel_id = started["cells"][0]["kernel_id"]
+    await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+
+    done = await api.finished(record["id"])
+    assert_valid_record(done)
+    assert done["status"] == "aborted" and done["abort_reason"] == "the kernel was shut down"
+
+    _, after, _ = await api.run(path, [later])
+    done = await api.finished(after["id"], WAIT)
+    assert done["status"] == "ok" and stream_text(done["cells"][0]["outputs"]) == "next\n"
+    assert done["cells"][0]["kernel_id"] != kernel_id
