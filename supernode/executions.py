@@ -199,7 +199,11 @@ class ExecutionManager:
             self._forget_if_finished(execution)
 
     def _forget_if_finished(self, execution: Execution) -> None:
-        if execution.finished_ and execution.id not in self._unjournalled and self.active.get(execution.id) is execution:
+        if (
+            execution.finished_
+            and execution.id not in self._unjournalled
+            and self.active.get(execution.id) is execution
+        ):
             del self.active[execution.id]
 
     def idle(self, executor: NotebookExecutor) -> None:
@@ -255,7 +259,8 @@ class ExecutionManager:
             del self.active[execution.id]
             self._unjournalled.discard(execution.id)
             raise ApiError(
-                "journal_unavailable", f"the execution journal cannot be written ({self.journal_error}); nothing was queued"
+                "journal_unavailable",
+                f"the execution journal cannot be written ({self.journal_error}); nothing was queued",
             )
         self._tell(record)
         executor = self.executors.get(path)

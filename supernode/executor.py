@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import posixpath
 import queue
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from jupyter_client.session import Session
 from pycrdt import Map
 
 from .errors import ApiError
+from .kernel_link import KernelLink
 from .records import CellRun, Execution, now
 
 if TYPE_CHECKING:
@@ -48,7 +47,6 @@ log = logging.getLogger("supernode.executions")
 _OUTPUT_TYPES = frozenset(("stream", "display_data", "execute_result", "error", "clear_output", "update_display_data"))
 _POLL = 1.0  # seconds between checks that the kernel is alive while a cell is silent
 _KERNEL_WAIT = 60.0  # seconds a kernel (re)starting may take before an execution gives up on it
-_DIGEST_HISTORY = 4096  # messages whose signatures the kernel client remembers (replay protection)
 
 
 def find_cell(document: Any, cell_id: str) -> Map | None:
@@ -75,9 +73,13 @@ class NotebookExecutor:
         self._cell_task: asyncio.Task[bool] | None = None
         self._abort_reason = ""
         self._interrupt_pending = False
-        self._client: Any = None
-        self._kernel_id: str | None = None
-        self._kernel_pid: int | None = None  # the kernel's process when the client became ready
+        self.kernel = KernelLink(
+            path=path,
+            kernel_manager=manager.kernel_manager,
+            session_manager=manager.session_manager,
+            on_death=lambda kernel_id: self.kernel_gone(kernel_id, "the kernel died"),
+            wait=_KERNEL_WAIT,
+        )
         from .outputs import DisplayIndex
 
         self.displays = DisplayIndex()
@@ -89,7 +91,7 @@ class NotebookExecutor:
     @property
     def closed(self) -> bool:
         """No kernel client is open (none yet, or its kernel is gone)."""
-        return self._client is None
+        return self.kernel.closed
 
     def submit(self, execution: Execution) -> None:
         self.queue.append(execution)
@@ -108,14 +110,14 @@ class NotebookExecutor:
     async def interrupt(self, execution: Execution) -> None:
         if self.current is not execution:
             raise ApiError("not_running", f"execution {execution.id} is {execution.status}, not running")
-        if self._cell_task is None or self._kernel_id is None:
+        if self._cell_task is None or self.kernel.kernel_id is None:
             self._interrupt_pending = True  # its kernel is still starting: stop before the first cell
             return
-        await self.manager.kernel_manager.interrupt_kernel(self._kernel_id)
+        await self.manager.kernel_manager.interrupt_kernel(self.kernel.kernel_id)
 
     async def restart(self) -> None:
         """Restart the notebook's kernel; the running cell and the rest of its execution are aborted."""
-        kernel_id = self._kernel_id or await self._find_kernel()
+        kernel_id = self.kernel.kernel_id or await self.kernel.find()
         if kernel_id is None:
             raise ApiError("not_found", f"{self.path} has no kernel")
         self._abort_cell("the kernel was restarted")
@@ -130,11 +132,8 @@ class NotebookExecutor:
         ``restarted``: told after a restart ended, so a client that connected to the new process
         since (the next execution, quicker than the news) is left alone.
         """
-        if kernel_id != self._kernel_id:
+        if kernel_id != self.kernel.kernel_id or (restarted and self.kernel.talks_to_current_process()):
             return
-        if restarted and self._client is not None and self._kernel_pid is not None:
-            if _pid(self.manager.kernel_manager, kernel_id) == self._kernel_pid:
-                return
         self._abort_cell(reason)
         self.close()
 
@@ -200,7 +199,9 @@ class NotebookExecutor:
             execution.abort_rest(f"not started: the execution journal cannot be written ({self.manager.journal_error})")
             return
         try:
-            client = await self._kernel_client(live, execution.kernel_hint)
+            meta = live.document._ymeta.get("metadata")
+            kernelspec = (meta.to_py() if meta is not None else {}).get("kernelspec") or {}
+            client = await self.kernel.client(kernelspec, execution.kernel_hint)
         except Exception as exc:
             log.error("no kernel for %s: %s", self.path, exc)
             execution.status = "aborted"
@@ -248,8 +249,8 @@ class NotebookExecutor:
             writer.start()
         step.status = "running"
         step.started = now()
-        step.kernel_id = self._kernel_id
-        step.kernel_restarts = self.manager.kernel_restarts(self._kernel_id)
+        step.kernel_id = self.kernel.kernel_id
+        step.kernel_restarts = self.manager.kernel_restarts(self.kernel.kernel_id)
         await self.manager.record(execution)
 
         msg_id = client.execute(code, store_history=True, allow_stdin=True, stop_on_error=False)
@@ -313,7 +314,7 @@ class NotebookExecutor:
                 first = await client.get_iopub_msg(timeout=_POLL)
                 break
             except queue.Empty:
-                ended = await self._kernel_ended()
+                ended = await self.kernel.ended()
                 if ended:
                     raise CellAborted(ended) from None
         batch = [first]
@@ -326,7 +327,7 @@ class NotebookExecutor:
             try:
                 msg = await client.get_shell_msg(timeout=_POLL)
             except queue.Empty:
-                ended = await self._kernel_ended()
+                ended = await self.kernel.ended()
                 if ended:
                     raise CellAborted(ended) from None
                 continue
@@ -350,116 +351,6 @@ class NotebookExecutor:
             client.input(value)
             await self.manager.record(execution)
 
-    # -- the kernel ---------------------------------------------------------------------------
-
-    async def _kernel_ended(self) -> str | None:
-        """Why the kernel can no longer answer (shut down, or died), or None while it is alive."""
-        km = self.manager.kernel_manager
-        if self._kernel_id is None or self._kernel_id not in km:
-            return "the kernel was shut down"
-        kernel = km.get_kernel(self._kernel_id)
-        if getattr(kernel, "shutting_down", False):
-            return "the kernel was shut down"
-        if not await _maybe_await(kernel.is_alive()):
-            return "the kernel died"
-        return None
-
-    async def _find_kernel(self) -> str | None:
-        sessions = await self.manager.session_manager.list_sessions()
-        for session in sessions:
-            if session.get("path") == self.path and session.get("kernel"):
-                return session["kernel"]["id"]
-        return None
-
-    async def _kernel_client(self, live: LiveDocument, hint: str | None = None) -> Any:
-        km = self.manager.kernel_manager
-        kernel_id = hint if hint is not None and hint in km else await self._find_kernel()
-        if kernel_id is None:
-            meta = live.document._ymeta.get("metadata")
-            spec = (meta.to_py() if meta is not None else {}).get("kernelspec") or {}
-            model = await self.manager.session_manager.create_session(
-                path=self.path,
-                name=posixpath.basename(self.path),
-                type="notebook",
-                kernel_name=spec.get("name") or None,
-            )
-            kernel_id = model["kernel"]["id"]
-            log.info("started kernel %s for %s", kernel_id, self.path)
-        if kernel_id != self._kernel_id or self._client is None:
-            self.close()
-            self._client = await self._connect(kernel_id)
-            self._kernel_id = kernel_id
-            self._watch(kernel_id)
-        return self._client
-
-    async def _connect(self, kernel_id: str) -> Any:
-        """A ready client of kernel ``kernel_id``, waiting (up to ``_KERNEL_WAIT``) for a kernel that is
-        being restarted (after a death its restarter brings it back on new ports)."""
-        km = self.manager.kernel_manager
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _KERNEL_WAIT
-        while True:
-            if kernel_id not in km:
-                raise RuntimeError(f"kernel {kernel_id} was shut down")
-            kernel = km.get_kernel(kernel_id)
-            if await _maybe_await(kernel.is_alive()):
-                # A session of its own: the kernel manager's would give every client of the kernel the
-                # same socket identity, and the kernel's replies would reach only one of them (two
-                # notebooks on one kernel would hang). Replay protection remembers a digest per message
-                # read (2**16 by default, ~12 MB); a smaller window keeps a long-lived server's memory flat.
-                session = Session(
-                    key=kernel.session.key,
-                    signature_scheme=kernel.session.signature_scheme,
-                    digest_history_size=_DIGEST_HISTORY,
-                )
-                client = kernel.client(session=session)
-                client.start_channels()
-                try:
-                    await client.wait_for_ready(timeout=max(deadline - loop.time(), 1.0))
-                    self._kernel_pid = _pid(km, kernel_id)
-                    return client
-                except RuntimeError:  # died again before answering: its restarter may bring it back
-                    client.stop_channels()
-                    if loop.time() >= deadline:
-                        raise
-            elif loop.time() >= deadline:
-                raise RuntimeError(f"kernel {kernel_id} is dead")
-            await asyncio.sleep(0.1)
-
-    def _watch(self, kernel_id: str) -> None:
-        """Hear of the kernel's death at once (its restarter's callbacks), not at the next liveness poll."""
-        try:
-            for event in ("restart", "dead"):
-                self.manager.kernel_manager.add_restart_callback(kernel_id, self._died, event)
-        except Exception:  # a kernel manager without restarters (a gateway): the liveness poll remains
-            log.debug("no restart callbacks for kernel %s", kernel_id, exc_info=True)
-
-    def _died(self) -> None:
-        # Called while the restarter walks its callback list: closing (which removes this callback)
-        # must wait for the walk to end, or the callbacks after this one would be skipped.
-        if self._kernel_id is not None:
-            asyncio.get_running_loop().call_soon(self.kernel_gone, self._kernel_id, "the kernel died")
-
     def close(self) -> None:
-        """Close the kernel client (its sockets and heartbeat thread) and forget the kernel's callbacks."""
-        client, kernel_id = self._client, self._kernel_id
-        self._client = None
-        if kernel_id is not None and kernel_id in self.manager.kernel_manager:
-            for event in ("restart", "dead"):
-                try:
-                    self.manager.kernel_manager.remove_restart_callback(kernel_id, self._died, event)
-                except Exception:
-                    pass  # never added (no restarter), or the kernel is already gone
-        if client is not None:
-            client.stop_channels()
-
-
-def _pid(km: Any, kernel_id: str) -> int | None:
-    """The process id of kernel ``kernel_id`` (None: gone, or a provisioner that does not tell)."""
-    if kernel_id not in km:
-        return None
-    return getattr(getattr(km.get_kernel(kernel_id), "provisioner", None), "pid", None)
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if asyncio.iscoroutine(value) else value
+        """Close the kernel client (see :class:`KernelLink`)."""
+        self.kernel.close()

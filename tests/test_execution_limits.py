@@ -60,9 +60,7 @@ async def start_long(api, root, gate) -> str:
     return record["id"]
 
 
-async def test_the_journal_keeps_the_last_finished_records_and_every_unfinished_one(
-    api, collab, jp_root_dir, tmp_path
-):
+async def test_the_journal_keeps_the_last_finished_records_and_every_unfinished_one(api, collab, jp_root_dir, tmp_path):
     gate = tmp_path / "gate"
     long = await start_long(api, jp_root_dir, gate)
     ids = await run_five(api, jp_root_dir)

@@ -28,11 +28,13 @@ def threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-async def test_notebooks_whose_kernel_was_shut_down_leave_no_thread_behind(
-    collab, jp_serverapp, jp_fetch, jp_root_dir
-):
+async def test_notebooks_whose_kernel_was_shut_down_leave_no_thread_behind(collab, jp_serverapp, jp_fetch, jp_root_dir):
     settings = jp_serverapp.web_app.settings
-    executions, file_ids, km = settings["supernode_executions"], settings["file_id_manager"], jp_serverapp.kernel_manager
+    executions, file_ids, km = (
+        settings["supernode_executions"],
+        settings["file_id_manager"],
+        jp_serverapp.kernel_manager,
+    )
     paths = [write_notebook(jp_root_dir, f"nb{i:03}.ipynb", [f"print({i})"]) for i in range(NOTEBOOKS)]
 
     async def run_one(kernel_id: str, path: str) -> None:
