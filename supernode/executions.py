@@ -165,10 +165,14 @@ class ExecutionManager:
         self._unjournalled.discard(execution.id)
         self._forget_if_finished(execution)
         if self.journal_error is not None:
-            self.journal_error = None
-            log.info("the execution journal %s is written again", self.journal.path)
+            self._journal_works()
             await self._write_unjournalled()
         return True
+
+    def _journal_works(self) -> None:
+        if self.journal_error is not None:
+            self.journal_error = None
+            log.info("the execution journal %s is written again", self.journal.path)
 
     async def _retry(self) -> None:
         """Write what the journal refused as soon as it can be written: tried after 0.25 s, then
@@ -178,9 +182,6 @@ class ExecutionManager:
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX)
             await self._write_unjournalled()
-        if self.journal_error is not None and not self._unjournalled and not self._stopped:
-            self.journal_error = None
-            log.info("the execution journal %s is written again", self.journal.path)
 
     async def _write_unjournalled(self) -> None:
         for execution_id in list(self._unjournalled):
@@ -195,6 +196,7 @@ class ExecutionManager:
             except JournalError as exc:
                 self.journal_error = str(exc)
                 return
+            self._journal_works()
             self._unjournalled.discard(execution_id)
             self._forget_if_finished(execution)
 
