@@ -61,7 +61,11 @@ class SupernodeExtension(ExtensionApp):
         config=True,
         help="SQLite file of the execution journal; default: jupyter_rtc/executions.sqlite in the Jupyter data dir.",
     )
-    journal_limit = Int(10_000, config=True, help="How many finished execution records the journal keeps.")
+    journal_limit = Int(
+        10_000,
+        config=True,
+        help="How many finished execution records the journal keeps (those that finished last; unfinished ones always).",
+    )
     server_side_execution = Bool(
         True,
         config=True,
@@ -130,6 +134,7 @@ class SupernodeExtension(ExtensionApp):
             output_interval=self.output_interval,
             output_log=output_log,
             tasks=self.tasks,
+            event_logger=getattr(self.serverapp, "event_logger", None),
         )
         self.settings["supernode_executions"] = self.executions
         self.shared_tables: SharedTables | None = None

@@ -75,6 +75,15 @@ def _errors(*codes: str) -> dict:
     return {code: {"description": texts[code], **_json(_ERROR)} for code in codes}
 
 
+_JOURNAL_FULL = {
+    "503": {
+        "description": "The execution journal cannot be written, e.g. its disk is full (error journal_unavailable): "
+        "nothing was queued.",
+        **_json(_ERROR),
+    }
+}
+
+
 PATHS.update(
     {
         "/api/rtc/executions": {
@@ -90,6 +99,7 @@ PATHS.update(
                         **_json(_RECORD),
                     },
                     **_errors("400", "403", "404", "409"),
+                    **_JOURNAL_FULL,
                 },
             },
             "get": {
@@ -138,6 +148,7 @@ PATHS.update(
                     "200": {"description": "Restarted.", **_json({"$ref": "#/components/schemas/KernelRestarted"})},
                     "202": {"description": "Restarted; every code cell queued (the record).", **_json(_RECORD)},
                     **_errors("400", "404"),
+                    **_JOURNAL_FULL,
                 },
             },
         },
@@ -158,6 +169,7 @@ PATHS.update(
                 "responses": {
                     "202": {"description": "Queued; Location is the record's URL.", **_json(_RECORD)},
                     **_errors("400", "403", "404"),
+                    **_JOURNAL_FULL,
                 },
             },
         },

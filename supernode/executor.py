@@ -8,15 +8,24 @@ journalled and the file saved at once. The notebook's room is held open while
 executions are queued or running, so no output ever goes to a document nobody
 saves. A cell that fails stops its execution; the cells after it are not run.
 
-Error handling: a kernel that dies or restarts aborts the running cell and the
-rest of its execution; a cell deleted before it runs fails its execution.
+Every execution ends, and the worker goes on with the next one:
+
+- its notebook deleted or renamed before it starts: ``aborted`` (not run);
+- the journal cannot be written when it would start: ``aborted`` (not run: its
+  record could not outlive the server);
+- its kernel dies, is restarted or shut down while a cell runs: ``aborted``, the
+  cells after it not run (the next execution gets a fresh kernel client);
+- a cell deleted before its turn: ``error`` (``CellNotFound``), the rest not run.
+
+Resource handling: the executor owns one kernel client (its zmq sockets and its
+heartbeat thread) while its kernel lives; :meth:`NotebookExecutor.kernel_gone`
+closes it when the kernel is shut down or restarted, and :meth:`close` at stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import posixpath
 import queue
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -24,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pycrdt import Map
 
 from .errors import ApiError
+from .kernel_link import KernelLink
 from .records import CellRun, Execution, now
 
 if TYPE_CHECKING:
@@ -36,7 +46,7 @@ log = logging.getLogger("supernode.executions")
 
 _OUTPUT_TYPES = frozenset(("stream", "display_data", "execute_result", "error", "clear_output", "update_display_data"))
 _POLL = 1.0  # seconds between checks that the kernel is alive while a cell is silent
-_DIGEST_HISTORY = 4096  # messages whose signatures the kernel client remembers (replay protection)
+_KERNEL_WAIT = 60.0  # seconds a kernel (re)starting may take before an execution gives up on it
 
 
 def find_cell(document: Any, cell_id: str) -> Map | None:
@@ -63,8 +73,13 @@ class NotebookExecutor:
         self._cell_task: asyncio.Task[bool] | None = None
         self._abort_reason = ""
         self._interrupt_pending = False
-        self._client: Any = None
-        self._kernel_id: str | None = None
+        self.kernel = KernelLink(
+            path=path,
+            kernel_manager=manager.kernel_manager,
+            session_manager=manager.session_manager,
+            on_death=lambda kernel_id: self.kernel_gone(kernel_id, "the kernel died"),
+            wait=_KERNEL_WAIT,
+        )
         from .display_index import DisplayIndex
 
         self.displays = DisplayIndex()
@@ -72,6 +87,11 @@ class NotebookExecutor:
     @property
     def busy(self) -> bool:
         return self.current is not None or bool(self.queue)
+
+    @property
+    def closed(self) -> bool:
+        """No kernel client is open (none yet, or its kernel is gone)."""
+        return self.kernel.closed
 
     def submit(self, execution: Execution) -> None:
         self.queue.append(execution)
@@ -90,33 +110,59 @@ class NotebookExecutor:
     async def interrupt(self, execution: Execution) -> None:
         if self.current is not execution:
             raise ApiError("not_running", f"execution {execution.id} is {execution.status}, not running")
-        if self._cell_task is None or self._kernel_id is None:
+        if self._cell_task is None or self.kernel.kernel_id is None:
             self._interrupt_pending = True  # its kernel is still starting: stop before the first cell
             return
-        await self.manager.kernel_manager.interrupt_kernel(self._kernel_id)
+        await self.manager.kernel_manager.interrupt_kernel(self.kernel.kernel_id)
 
     async def restart(self) -> None:
         """Restart the notebook's kernel; the running cell and the rest of its execution are aborted."""
-        kernel_id = self._kernel_id or await self._find_kernel()
+        kernel_id = self.kernel.kernel_id or await self.kernel.find()
         if kernel_id is None:
             raise ApiError("not_found", f"{self.path} has no kernel")
-        if self._cell_task is not None and not self._cell_task.done():
-            self._abort_reason = "the kernel was restarted"
-            self._cell_task.cancel()
+        self._abort_cell("the kernel was restarted")
         await self.manager.kernel_manager.restart_kernel(kernel_id)
         self.close()  # a fresh client waits for the restarted kernel to be ready
+
+    def kernel_gone(self, kernel_id: str, reason: str, *, restarted: bool = False) -> None:
+        """Kernel ``kernel_id`` died, was restarted or shut down (``reason`` says which, for the record).
+
+        Its running cell (if it runs there) is aborted with ``reason``; the client is closed, so
+        the next execution connects afresh (a kernel restarted after dying listens on new ports).
+        ``restarted``: told after a restart ended, so a client that connected to the new process
+        since (the next execution, quicker than the news) is left alone.
+        """
+        if kernel_id != self.kernel.kernel_id or (restarted and self.kernel.talks_to_current_process()):
+            return
+        self._abort_cell(reason)
+        self.close()
+
+    def _abort_cell(self, reason: str) -> None:
+        if self._cell_task is not None and not self._cell_task.done():
+            self._abort_reason = self._abort_reason or reason
+            self._cell_task.cancel()
 
     # -- the worker ---------------------------------------------------------------------------
 
     async def _work(self) -> None:
-        live = await self.manager.documents.document_for_path(self.path)
-        live.hold(True)  # the room outlives every browser while there is work
+        held: LiveDocument | None = None  # the room kept open for the work: the current execution's
         try:
             while self.queue:
                 execution = self.queue.popleft()
                 self.current = execution
                 self._interrupt_pending = False
+                live = None
                 try:
+                    live = await self.manager.documents.document_for_path(execution.path)
+                    if live is None:
+                        execution.status = "aborted"
+                        execution.abort_rest(f"the notebook {execution.path} was deleted or renamed before it ran")
+                        continue
+                    if live is not held:
+                        live.hold(True)  # the room outlives every browser while there is work
+                        if held is not None:
+                            held.hold(False)
+                        held = live
                     await self._run(execution, live)
                 except Exception:
                     log.exception("execution %s of %s failed", execution.id, self.path)
@@ -128,12 +174,15 @@ class NotebookExecutor:
                     execution.done.set()
                     self.current = None
                     self._cell_task = None
-                    await self._save(live)
+                    if live is not None:
+                        await self._save(live)
                     if self.manager.output_log is not None:
                         self.manager.output_log.ended(execution.id)  # its outputs are in the file now
             self.manager.heap.trim()  # the burst is over: give its freed memory back
         finally:
-            live.hold(False)
+            if held is not None:
+                held.hold(False)
+            self.manager.idle(self)
 
     async def _save(self, live: LiveDocument) -> None:
         from .document import SaveFailed
@@ -146,9 +195,15 @@ class NotebookExecutor:
     async def _run(self, execution: Execution, live: LiveDocument) -> None:
         execution.status = "running"
         execution.started = now()
-        await self.manager.record(execution)
+        if not await self.manager.record(execution):
+            execution.status = "aborted"
+            execution.started = None
+            execution.abort_rest(f"not started: the execution journal cannot be written ({self.manager.journal_error})")
+            return
         try:
-            client = await self._kernel_client(live, execution.kernel_hint)
+            meta = live.document._ymeta.get("metadata")
+            kernelspec = (meta.to_py() if meta is not None else {}).get("kernelspec") or {}
+            client = await self.kernel.client(kernelspec, execution.kernel_hint)
         except Exception as exc:
             log.error("no kernel for %s: %s", self.path, exc)
             execution.status = "aborted"
@@ -165,9 +220,10 @@ class NotebookExecutor:
                 ok = False
                 self._finish_cell(live, step, None, "aborted")
             except CellAborted as exc:
-                self._abort_reason = str(exc)
+                self._abort_reason = self._abort_reason or str(exc)
                 ok = False
                 self._finish_cell(live, step, None, "aborted")
+                self.close()  # a dead kernel comes back on new ports: the next execution connects afresh
             if not ok:
                 execution.status = "aborted" if step.status == "aborted" else "error"
                 execution.abort_rest(self._abort_reason or f"cell {step.cell_id} failed")
@@ -183,6 +239,7 @@ class NotebookExecutor:
             step.status = "error"
             step.error = {"ename": "CellNotFound", "evalue": f"no code cell {step.cell_id}", "traceback": []}
             step.finished = now()
+            self._abort_reason = f"cell {step.cell_id} was deleted (or is no longer code) before it ran"
             return False
         if self._interrupt_pending:
             self._interrupt_pending = False
@@ -198,8 +255,8 @@ class NotebookExecutor:
             writer.start()
         step.status = "running"
         step.started = now()
-        step.kernel_id = self._kernel_id
-        step.kernel_restarts = self.manager.kernel_restarts(self._kernel_id)
+        step.kernel_id = self.kernel.kernel_id
+        step.kernel_restarts = self.manager.kernel_restarts(self.kernel.kernel_id)
         await self.manager.record(execution)
 
         msg_id = client.execute(code, store_history=True, allow_stdin=True, stop_on_error=False)
@@ -263,8 +320,9 @@ class NotebookExecutor:
                 first = await client.get_iopub_msg(timeout=_POLL)
                 break
             except queue.Empty:
-                if not await self._kernel_alive():
-                    raise CellAborted("the kernel died") from None
+                ended = await self.kernel.ended()
+                if ended:
+                    raise CellAborted(ended) from None
         batch = [first]
         while len(batch) < 1000 and await client.iopub_channel.msg_ready():
             batch.append(await client.get_iopub_msg())
@@ -275,8 +333,9 @@ class NotebookExecutor:
             try:
                 msg = await client.get_shell_msg(timeout=_POLL)
             except queue.Empty:
-                if not await self._kernel_alive():
-                    raise CellAborted("the kernel died") from None
+                ended = await self.kernel.ended()
+                if ended:
+                    raise CellAborted(ended) from None
                 continue
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg
@@ -298,51 +357,6 @@ class NotebookExecutor:
             client.input(value)
             await self.manager.record(execution)
 
-    # -- the kernel ---------------------------------------------------------------------------
-
-    async def _kernel_alive(self) -> bool:
-        km = self.manager.kernel_manager
-        if self._kernel_id is None or self._kernel_id not in km:
-            return False
-        return bool(await _maybe_await(km.get_kernel(self._kernel_id).is_alive()))
-
-    async def _find_kernel(self) -> str | None:
-        sessions = await self.manager.session_manager.list_sessions()
-        for session in sessions:
-            if session.get("path") == self.path and session.get("kernel"):
-                return session["kernel"]["id"]
-        return None
-
-    async def _kernel_client(self, live: LiveDocument, hint: str | None = None) -> Any:
-        kernel_id = hint if hint is not None and hint in self.manager.kernel_manager else await self._find_kernel()
-        if kernel_id is None:
-            meta = live.document._ymeta.get("metadata")
-            spec = (meta.to_py() if meta is not None else {}).get("kernelspec") or {}
-            model = await self.manager.session_manager.create_session(
-                path=self.path,
-                name=posixpath.basename(self.path),
-                type="notebook",
-                kernel_name=spec.get("name") or None,
-            )
-            kernel_id = model["kernel"]["id"]
-            log.info("started kernel %s for %s", kernel_id, self.path)
-        if kernel_id != self._kernel_id or self._client is None:
-            if self._client is not None:
-                self._client.stop_channels()
-            client = self.manager.kernel_manager.get_kernel(kernel_id).client()
-            # Replay protection remembers a digest per message read (2**16 by default, ~12 MB);
-            # a bounded, smaller window keeps a long-lived server's memory flat.
-            client.session.digest_history_size = _DIGEST_HISTORY
-            client.start_channels()
-            await client.wait_for_ready(timeout=60)
-            self._client, self._kernel_id = client, kernel_id
-        return self._client
-
     def close(self) -> None:
-        if self._client is not None:
-            self._client.stop_channels()
-            self._client = None
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if asyncio.iscoroutine(value) else value
+        """Close the kernel client (see :class:`KernelLink`)."""
+        self.kernel.close()

@@ -46,13 +46,12 @@ class ExecutionFeed(Feed):
         known = self._known
         known[execution_id] = None
         known.move_to_end(execution_id)
-        while len(known) > self.limit:
-            oldest = next(iter(known))
+        for old in list(known)[: max(len(known) - self.limit, 0)]:
             rows = self.tables.rows["executions"]
-            if any(rows[k]["status"] in ("queued", "running") for k in rows if k.startswith(oldest + "/")):
-                break  # unfinished work stays listed
-            del known[oldest]
-            self.tables.replace("executions", [], lambda key, oldest=oldest: key.startswith(oldest + "/"))
+            if any(rows[k]["status"] in ("queued", "running") for k in rows if k.startswith(old + "/")):
+                continue  # unfinished work stays listed (and does not keep older finished rows listed)
+            del known[old]
+            self.tables.replace("executions", [], lambda key, old=old: key.startswith(old + "/"))
 
     @staticmethod
     def _rows(record: dict[str, Any]) -> list[Row]:

@@ -5,21 +5,29 @@ requested, finished) is written here before or as the notebook shows it, so the
 record outlives browsers, rooms and the server process. At start-up, executions a
 previous process left queued or running are marked ``aborted`` (their kernel is
 gone with that process); the outputs they produced are already in the notebook
-file, which was saved while they ran.
+file, which was saved while they ran. The ``limit`` finished records written last
+(the last to finish) are kept: each finished record written forgets the older ones.
 
 Resource handling: one connection, used from one dedicated thread, in call order.
+
+Error handling: a write that SQLite refuses (disk full, I/O error, read-only file)
+raises :class:`JournalError`; the journal stays usable and the next write is tried
+afresh (the caller keeps what could not be written).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ExecutionJournal"]
+__all__ = ["ExecutionJournal", "JournalError"]
+
+log = logging.getLogger("supernode.executions")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -30,9 +38,14 @@ CREATE TABLE IF NOT EXISTS executions (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executions_by_path ON executions (path, created);
+CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status);
 """
 
 _UNFINISHED = ("queued", "running")
+
+
+class JournalError(Exception):
+    """A record could not be written; the message is SQLite's reason (e.g. ``database or disk is full``)."""
 
 
 class ExecutionJournal:
@@ -70,20 +83,32 @@ class ExecutionJournal:
                 if cell.get("status") in _UNFINISHED:
                     cell["status"] = "aborted"
                     cell["input_request"] = None
-            self._write(record)
+            self._write(record["id"], record["path"], record["status"], record["created"], json.dumps(record))
             aborted.append(record)
         return aborted
 
     async def write(self, record: dict[str, Any]) -> None:
-        """Store ``record`` (insert or replace by its ``id``)."""
-        await self._run(self._write, json.loads(json.dumps(record)))
+        """Store ``record`` (insert or replace by its ``id``); a finished one prunes the journal.
 
-    def _write(self, record: dict[str, Any]) -> None:
+        Raises :class:`JournalError` if SQLite cannot write it.
+        """
+        text = json.dumps(record)
+        try:
+            await self._run(self._write, record["id"], record["path"], record["status"], record["created"], text)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(str(exc) or type(exc).__name__) from exc
+
+    def _write(self, execution_id: str, path: str, status: str, created: str, text: str) -> None:
         assert self._db is not None
         self._db.execute(
             "INSERT OR REPLACE INTO executions (id, path, status, created, record) VALUES (?, ?, ?, ?, ?)",
-            (record["id"], record["path"], record["status"], record["created"], json.dumps(record)),
+            (execution_id, path, status, created, text),
         )
+        if status not in _UNFINISHED:
+            try:
+                self._prune()
+            except sqlite3.Error as exc:  # the record is written; the next finished one prunes again
+                log.warning("pruning the execution journal failed: %s", exc)
 
     async def get(self, execution_id: str) -> dict[str, Any] | None:
         return await self._run(self._get, execution_id)
@@ -108,15 +133,23 @@ class ExecutionJournal:
         return [json.loads(text) for (text,) in rows]
 
     async def prune(self) -> None:
-        """Forget finished records beyond the newest ``limit``."""
+        """Forget finished records beyond the ``limit`` written last (unfinished ones stay)."""
         await self._run(self._prune)
 
     def _prune(self) -> None:
         assert self._db is not None
+        # Counted on the status index (~1 ms for 10 000 rows); only the excess is then read.
+        (finished,) = self._db.execute(
+            "SELECT count(*) FROM executions WHERE status NOT IN (?, ?)", _UNFINISHED
+        ).fetchone()
+        if finished <= self.limit:
+            return
+        # INSERT OR REPLACE gives a row a new rowid on every write: rowid order is the order of the
+        # last writes, so a long execution that just finished is kept however old its creation.
         self._db.execute(
-            "DELETE FROM executions WHERE status NOT IN (?, ?) AND id NOT IN "
-            "(SELECT id FROM executions ORDER BY created DESC LIMIT ?)",
-            (*_UNFINISHED, self.limit),
+            "DELETE FROM executions WHERE rowid IN (SELECT rowid FROM executions WHERE status NOT IN (?, ?) "
+            "ORDER BY rowid LIMIT ?)",
+            (*_UNFINISHED, finished - self.limit),
         )
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ import time
 import pytest
 from jupyter_ydoc import YNotebook
 
+from execution_helpers import Api, cell_ids, disk_outputs, stream_text
 from helpers import eventually
 from jupyter_helpers import read_notebook, server_config, write_notebook
 
@@ -21,67 +22,9 @@ def jp_server_config(tmp_path):
     return config
 
 
-class Api:
-    def __init__(self, fetch) -> None:
-        self.fetch = fetch
-
-    async def call(self, method: str, *parts: str, body: dict | None = None, **params: str):
-        from tornado.httpclient import HTTPClientError
-
-        try:
-            r = await self.fetch(
-                *parts,
-                method=method,
-                body=json.dumps(body) if body is not None else ("{}" if method == "POST" else None),
-                params=params or None,
-            )
-        except HTTPClientError as err:
-            return err.code, json.loads(err.response.body) if err.response is not None else None, None
-        return r.code, json.loads(r.body), r.headers.get("Location")
-
-    async def run(self, path: str, cell_ids: list[str] | None = None, **extra):
-        body = {"path": path, **extra}
-        if cell_ids is not None:
-            body["cell_ids"] = cell_ids
-        return await self.call("POST", "api", "rtc", "executions", body=body)
-
-    async def record(self, execution_id: str) -> dict:
-        code, body, _ = await self.call("GET", "api", "rtc", "executions", execution_id)
-        assert code == 200, body
-        return body
-
-    async def finished(self, execution_id: str, timeout: float = 30.0) -> dict:
-        latest: dict = {}
-
-        async def poll() -> bool:
-            latest.update(await self.record(execution_id))
-            return latest["status"] in ("ok", "error", "aborted")
-
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not await poll():
-            assert asyncio.get_running_loop().time() < deadline, f"execution not finished: {latest}"
-            await asyncio.sleep(0.05)
-        return latest
-
-
 @pytest.fixture
 def api(jp_fetch) -> Api:
     return Api(jp_fetch)
-
-
-def cell_ids(root, path: str) -> list[str]:
-    return [c.id for c in read_notebook(root, path).cells]
-
-
-def disk_outputs(root, path: str) -> list[list[dict]] | None:
-    try:
-        return [c.get("outputs", []) for c in read_notebook(root, path).cells]
-    except (OSError, ValueError):
-        return None
-
-
-def stream_text(outputs: list[dict]) -> str:
-    return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
 
 
 async def test_a_cell_runs_by_id_and_its_outputs_reach_the_document_and_the_file(api, collab, jp_root_dir):
@@ -230,7 +173,9 @@ async def test_bad_requests_get_catalogued_errors(api, collab, jp_root_dir):
 
 
 async def test_cancel_a_queued_execution_and_interrupt_a_running_one(api, collab, jp_root_dir):
-    path = write_notebook(jp_root_dir, "stop.ipynb", ["import time\ntime.sleep(60)", "never = True"])
+    path = write_notebook(
+        jp_root_dir, "stop.ipynb", ["import time\nprint('sleeping', flush=True)\ntime.sleep(60)", "never = True"]
+    )
     slow, other = cell_ids(jp_root_dir, path)
     _, running, _ = await api.run(path, [slow])
     _, queued, _ = await api.run(path, [other])
@@ -243,7 +188,7 @@ async def test_cancel_a_queued_execution_and_interrupt_a_running_one(api, collab
         await asyncio.sleep(0.05)
     code, body, _ = await api.call("DELETE", "api", "rtc", "executions", running["id"])
     assert code == 409 and body["error"] == "not_cancellable"
-    await asyncio.sleep(0.5)  # let the kernel enter time.sleep
+    await api.printed(running["id"], "sleeping")  # the kernel is inside the cell, past its first line
     code, _, _ = await api.call("POST", "api", "rtc", "executions", running["id"], "interrupt")
     assert code == 200
     done = await api.finished(running["id"])
