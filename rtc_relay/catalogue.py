@@ -1,16 +1,15 @@
 """The close-code catalogue: every websocket close code the relay sends, with its meaning.
 
-The codes live in ``schema/close-codes.json``, shared with the clients and tests;
-this module turns them into :class:`CloseCode` and checks that the two agree, so a
-code cannot be used by the relay without being documented.
+The codes live in ``schema/close-codes.json`` (read by :mod:`rtc_common.close_codes`), shared
+with the supernode, the clients and the tests; this module turns them into :class:`CloseCode`
+and checks that the two agree, so a code cannot be used by the relay without being documented.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 
-from .schema import schema_path
+from rtc_common.close_codes import check, describe
 
 __all__ = ["CloseCode", "RelayError", "close_reason", "describe"]
 
@@ -45,19 +44,7 @@ class RelayError(Exception):
         self.reason = reason
 
 
-def _load() -> dict[int, dict]:
-    with open(schema_path("close-codes.json"), encoding="utf-8") as f:
-        entries = json.load(f)["codes"]
-    return {entry["code"]: entry for entry in entries}
-
-
-_CATALOGUE = _load()
-_missing = {int(c) for c in CloseCode} ^ set(_CATALOGUE)
-if _missing:  # pragma: no cover - guards against editing one side only
-    raise RuntimeError(f"close codes out of sync with schema/close-codes.json: {sorted(_missing)}")
-for _code in CloseCode:
-    if _CATALOGUE[int(_code)]["name"] != _code.name.lower():  # pragma: no cover
-        raise RuntimeError(f"close code {int(_code)} is named differently in the schema")
+check(CloseCode)  # a code cannot be used by the relay without being documented
 
 
 MAX_REASON_BYTES = 123  # RFC 6455: a close frame's payload is at most 125 bytes, 2 of them the code
@@ -69,9 +56,3 @@ def close_reason(text: str) -> str:
     if len(data) <= MAX_REASON_BYTES:
         return text
     return data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
-
-
-def describe(code: int) -> str:
-    """The documented meaning of ``code`` (or a note that it is not ours)."""
-    entry = _CATALOGUE.get(code)
-    return entry["meaning"] if entry else f"close code {code} is not in the catalogue"

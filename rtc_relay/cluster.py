@@ -58,7 +58,7 @@ from .config import redact
 from .redis_log import AWARENESS_PATTERN, RoomLog, awareness_channel
 from .redis_reader import RedisReader
 from .store import StoreUnavailable
-from .tasks import Ready, TaskSet
+from rtc_common.tasks import Ready, TaskSet
 
 if TYPE_CHECKING:
     from .room import Room

@@ -26,7 +26,7 @@ from .metrics import Metrics
 from .outbox import Flusher
 from .policy import RoomLoadError, RoomPolicy
 from .store import Store, open_store
-from .tasks import TaskSet
+from rtc_common.tasks import TaskSet
 
 __all__ = ["RelayCore"]
 
@@ -47,7 +47,7 @@ class RelayCore:
         self.bus = store if hasattr(store, "publish_awareness") else None
         self.metrics = Metrics()
         self.started = time.time()
-        self.tasks = TaskSet()
+        self.tasks = TaskSet("relay")
         self.policies: list[RoomPolicy] = []
         self.serving = False
         self._starting: asyncio.Future[None] | None = None

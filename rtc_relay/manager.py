@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .policy import RoomPolicy
     from .room import Bus, Peer
     from .store import Store
-    from .tasks import TaskSet
+    from rtc_common.tasks import TaskSet
 
 __all__ = ["RoomManager"]
 

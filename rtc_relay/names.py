@@ -6,7 +6,7 @@ import json
 import re
 
 from .endpoints import ROOM_PREFIXES
-from .schema import schema_path
+from rtc_common.schema import schema_path
 
 __all__ = ["is_valid_room_name", "room_name_from_path"]
 

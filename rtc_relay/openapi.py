@@ -6,7 +6,7 @@ import json
 
 from . import __version__
 from .endpoints import ENDPOINTS
-from .schema import schema_path
+from rtc_common.schema import schema_path
 
 __all__ = ["build_spec", "component_name", "render"]
 

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from .metrics import Metrics
     from .outbox import Flusher
     from .store import Store
-    from .tasks import TaskSet
+    from rtc_common.tasks import TaskSet
 
 __all__ = ["Peer", "Room"]
 

@@ -20,7 +20,7 @@ from .connection import Connection
 from .http import Request
 from .core import RelayCore
 from .store import Store
-from .tasks import Ready
+from rtc_common.tasks import Ready
 from .websocket import OP_PING, frame
 
 __all__ = ["Relay"]

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from .backlog import Backlog, RoomWrites
 from .store import StoreUnavailable
-from .tasks import Ready, TaskSet
+from rtc_common.tasks import Ready, TaskSet
 
 __all__ = ["SQLiteStore"]
 

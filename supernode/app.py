@@ -24,7 +24,7 @@ from .output_log import OutputLog
 from .table_feeds import TableFeeds
 from .table_handlers import HANDLERS as TABLE_HANDLERS
 from .tables import SharedTables
-from .tasks import TaskSet
+from rtc_common.tasks import TaskSet
 
 __all__ = ["SupernodeExtension"]
 
@@ -107,7 +107,7 @@ class SupernodeExtension(ExtensionApp):
         if file_ids is None:
             self.log.error("supernode: jupyter_server_fileid is not enabled; documents are not served")
             return
-        self.tasks = TaskSet()
+        self.tasks = TaskSet("supernode")
         self.documents = DocumentManager(
             relay=relay,
             contents_manager=self.serverapp.contents_manager,
@@ -148,6 +148,7 @@ class SupernodeExtension(ExtensionApp):
                 self.executions,
                 poll_interval=self.tables_poll_interval,
                 executions_limit=self.tables_executions_limit,
+                tasks=self.tasks,
             )
         page_config = self.serverapp.web_app.settings.setdefault("page_config_data", {})
         if self.server_side_execution:

@@ -149,7 +149,7 @@ class LiveDocument:
         room's direct connection. A room freed with unsaved changes (only when the relay stops:
         otherwise :meth:`keep_reason` keeps it until they are saved) is saved here.
         """
-        watcher = asyncio.create_task(self._watch_file(), name=f"watch {self.path}")
+        watcher = self.manager.spawn(self._watch_file(), f"watch {self.path}")
         try:
             await self._connection.wait_closed()
         finally:

@@ -28,12 +28,12 @@ from jupyter_ydoc.ybasedoc import YBaseDoc
 from pycrdt import Decoder, Doc
 from tornado.web import HTTPError
 
-from .catalogue import close_code
+from rtc_common.close_codes import close_code
 from .content import load_update, model_for_save
 from .document import LiveDocument, SaveFailed
 from .events import DocumentEvents
 from .keys import DocumentKey
-from .tasks import TaskSet
+from rtc_common.tasks import TaskSet
 
 __all__ = ["DocumentLoadError", "DocumentManager"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from .catalogue import schema_path
+from rtc_common.schema import schema_path
 
 __all__ = ["ApiError", "api_error"]
 

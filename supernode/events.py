@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .catalogue import schema_path
+from rtc_common.schema import schema_path
 
 __all__ = ["DOCUMENT_EVENTS", "JC_SESSION_EVENTS", "DocumentEvents"]
 

@@ -26,7 +26,7 @@ from .executor import NotebookExecutor, find_cell
 from .journal import ExecutionJournal, JournalError
 from .output_log import OutputLog
 from .records import CellRun, Execution, source_hash
-from .tasks import TaskSet
+from rtc_common.tasks import TaskSet
 
 __all__ = ["ExecutionManager"]
 

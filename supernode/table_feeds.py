@@ -24,6 +24,8 @@ import asyncio
 import logging
 from typing import Any
 
+from rtc_common.tasks import Ready, TaskSet
+
 from .errors import ApiError
 from .feed import Feed
 from .feed_contents import ContentsFeed
@@ -55,8 +57,11 @@ class TableFeeds:
         poll_interval: float = 1.0,
         kernelspec_every: int = 10,
         executions_limit: int = 100,
+        tasks: TaskSet | None = None,
     ) -> None:
+        """``tasks``: the supervisor the poll loop runs under (its death is logged), the extension's."""
         self.tables = tables
+        self._tasks = tasks or TaskSet("supernode tables")
         self.app = serverapp
         self.executions = executions
         self.poll_interval = poll_interval
@@ -91,7 +96,7 @@ class TableFeeds:
                 await self.refresh(table)
             except Exception:
                 log.exception("tables: the first read of %s failed", table)
-        self._task = asyncio.create_task(self._poll(), name="supernode tables poll")
+        self._task = await self._tasks.start(self._poll, "supernode tables poll")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -117,9 +122,10 @@ class TableFeeds:
             await feed.read()
         return self.tables.rows[table]
 
-    async def _poll(self) -> None:
+    async def _poll(self, ready: Ready) -> None:
         polled = {feed.table for feed in self.feeds.values() if feed.polled}
         turn = 0
+        ready()
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)

@@ -12,7 +12,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .catalogue import schema_path
+from rtc_common.schema import schema_path
 
 __all__ = ["ROOM", "TABLES", "TableSchema", "schemas"]
 

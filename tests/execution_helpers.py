@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from jupyter_helpers import read_notebook
 
-from supernode.catalogue import schema_path
+from rtc_common.schema import schema_path
 
 FINISHED = ("ok", "error", "aborted")
 

@@ -17,7 +17,7 @@ from tornado.httpclient import HTTPClientError
 from helpers import eventually
 from jupyter_helpers import EXTENSIONS, server_config, write_notebook
 
-from supernode.catalogue import schema_path
+from rtc_common.schema import schema_path
 
 ROOM = "supernode:tables"
 TABLES = ("kernelspecs", "status", "terminals", "kernels", "sessions", "contents", "executions")

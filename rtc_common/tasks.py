@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = ["Ready", "TaskSet"]
 
-log = logging.getLogger("rtc_relay.tasks")
+log = logging.getLogger(__name__)
 
 Ready = Callable[[], None]
 """What a loop started by :meth:`TaskSet.start` calls once it serves."""
@@ -35,7 +35,8 @@ class TaskSet:
     ``failed`` maps the name of every long-lived loop that died to the reason (empty while all is well).
     """
 
-    def __init__(self, name: str = "relay") -> None:
+    def __init__(self, name: str) -> None:
+        """``name`` says whose tasks these are in log lines and errors (``"relay"``, ``"supernode"``)."""
         self.name = name
         self.failed: dict[str, str] = {}
         self.on_death: list[Callable[[str, str], None]] = []

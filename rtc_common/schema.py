@@ -1,4 +1,4 @@
-"""Where the shared JSON schemas are: inside the wheel, or beside the package in a checkout."""
+"""Where the shared JSON schemas of ``schema/`` are: inside the wheel, or beside the packages in a checkout."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ _CANDIDATES = (_HERE / "schema", _HERE.parent / "schema")
 
 
 def schema_path(name: str) -> Path:
-    """Path of the schema file ``name`` (e.g. ``"close-codes.json"``).
+    """Path of the schema file ``name`` (e.g. ``"close-codes.json"``, ``"events/document.json"``).
 
     Raises ``FileNotFoundError`` naming the places searched.
     """
