@@ -221,8 +221,9 @@ class DocumentManager:
         return live.epoch
 
     async def document_for_path(self, path: str) -> LiveDocument | None:
-        """The live document of notebook ``path`` (its room loaded if needed), or None if there is no file."""
-        if not await ensure_async(self.contents_manager.file_exists(path)):
+        """The live document of notebook ``path`` (its room loaded if needed), or None if there is no file
+        (or ``path`` is not a path the contents manager accepts)."""
+        if not await self._exists(path):
             return None
         room = f"json:notebook:{self.file_ids.index(path)}"
         try:
@@ -230,6 +231,9 @@ class DocumentManager:
         except DocumentLoadError:
             return None
         return self.live[room]
+
+    async def _exists(self, path: str) -> bool:
+        return await _file_exists(self.contents_manager, path)
 
     async def get_document(
         self,
@@ -248,7 +252,7 @@ class DocumentManager:
         if room_id is None:
             if path is None or content_type is None or file_format is None:
                 raise ValueError("give room_id, or path with content_type and file_format")
-            if not await ensure_async(self.contents_manager.file_exists(path)):
+            if not await self._exists(path):
                 return None
             room_id = f"{file_format}:{content_type}:{self.file_ids.index(path)}"
         try:
@@ -259,6 +263,15 @@ class DocumentManager:
         if not copy:
             return live.document
         return load_update(live.key, live.document.ydoc.get_update())
+
+
+async def _file_exists(contents_manager: Any, path: str) -> bool:
+    try:
+        return bool(await ensure_async(contents_manager.file_exists(path)))
+    except HTTPError as exc:  # e.g. 404 "… is not a valid path" (a NUL byte, a path outside the root)
+        if exc.status_code in (400, 403, 404):
+            return False
+        raise
 
 
 def _save_status(done: asyncio.Future[None]) -> str:

@@ -163,7 +163,11 @@ class NotebookExecutor:
                         if held is not None:
                             held.hold(False)
                         held = live
-                    await self._run(execution, live)
+                    status = await self._run(execution, live)
+                    # The file holds the outputs before the record says the execution ended: a program that
+                    # reads the notebook once its execution is finished finds them there.
+                    await self._save(live)
+                    execution.status = status
                 except Exception:
                     log.exception("execution %s of %s failed", execution.id, self.path)
                     execution.status = "error"
@@ -174,8 +178,8 @@ class NotebookExecutor:
                     execution.done.set()
                     self.current = None
                     self._cell_task = None
-                    if live is not None:
-                        await self._save(live)
+                    if live is not None and live.dirty:
+                        await self._save(live)  # (an execution that failed in our code: save what it wrote)
                     if self.manager.output_log is not None:
                         self.manager.output_log.ended(execution.id)  # its outputs are in the file now
             self.manager.heap.trim()  # the burst is over: give its freed memory back
@@ -192,23 +196,22 @@ class NotebookExecutor:
         except SaveFailed:
             pass  # logged; the room keeps the outputs and stays dirty
 
-    async def _run(self, execution: Execution, live: LiveDocument) -> None:
+    async def _run(self, execution: Execution, live: LiveDocument) -> str:
+        """Run ``execution``'s cells; return its terminal status (the caller sets it once the file is saved)."""
         execution.status = "running"
         execution.started = now()
         if not await self.manager.record(execution):
-            execution.status = "aborted"
             execution.started = None
             execution.abort_rest(f"not started: the execution journal cannot be written ({self.manager.journal_error})")
-            return
+            return "aborted"
         try:
             meta = live.document._ymeta.get("metadata")
             kernelspec = (meta.to_py() if meta is not None else {}).get("kernelspec") or {}
             client = await self.kernel.client(kernelspec, execution.kernel_hint)
         except Exception as exc:
             log.error("no kernel for %s: %s", self.path, exc)
-            execution.status = "aborted"
             execution.abort_rest(f"no kernel could be started: {exc}")
-            return
+            return "aborted"
         for step in execution.cells:
             self._abort_reason = ""
             self._cell_task = asyncio.ensure_future(self._run_cell(execution, step, live, client))
@@ -225,10 +228,9 @@ class NotebookExecutor:
                 self._finish_cell(live, step, None, "aborted")
                 self.close()  # a dead kernel comes back on new ports: the next execution connects afresh
             if not ok:
-                execution.status = "aborted" if step.status == "aborted" else "error"
                 execution.abort_rest(self._abort_reason or f"cell {step.cell_id} failed")
-                return
-        execution.status = "ok"
+                return "aborted" if step.status == "aborted" else "error"
+        return "ok"
 
     async def _run_cell(self, execution: Execution, step: CellRun, live: LiveDocument, client: Any) -> bool:
         from .output_writer import OutputWriter
