@@ -141,6 +141,8 @@ class RelayCore:
 
     def client_count(self) -> int:
         """Remote clients currently in rooms."""
+        if not self.serving:
+            return 0
         return sum(room.remote_members for room in self.rooms.rooms.values())
 
     def health(self) -> tuple[bool, dict[str, object]]:
@@ -166,9 +168,17 @@ class RelayCore:
         return ok, body
 
     def render_metrics(self) -> str:
-        return self.metrics.render(
+        """The relay's metrics as Prometheus text (``GET /metrics``)."""
+        return self.metrics.render(self._gauges())
+
+    def metric_samples(self) -> list:
+        """The relay's metrics as :data:`rtc_relay.metrics.Sample` tuples (for a host's own registry)."""
+        return self.metrics.samples(self._gauges())
+
+    def _gauges(self) -> dict:
+        return (
             {
-                "rooms": ("Rooms in memory.", lambda: len(self.rooms)),
+                "rooms": ("Rooms in memory.", lambda: len(self.rooms) if self.serving else 0),
                 "clients": ("Websocket clients in rooms.", self.client_count),
                 "store_bytes": ("Size of the store (bytes on disk, or in memory).", self.store.size_bytes),
                 "store_backlog_bytes": (

@@ -34,6 +34,7 @@ from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.application import ExtensionApp
+from rtc_common.prometheus import add_source, remove_source
 from rtc_common.server_log import join_server_log
 from tornado import web
 from tornado.iostream import StreamClosedError
@@ -359,6 +360,7 @@ class RelayExtension(ExtensionApp):
         )
         self.core = RelayCore(config)
         self.settings[SETTINGS_KEY] = self.core
+        add_source(self, self.core.metric_samples)  # in the server's /metrics, as jupyter_rtc_relay_*
         self.sockets = OpenSockets()
         self.settings[SOCKETS_KEY] = self.sockets
 
@@ -402,3 +404,4 @@ class RelayExtension(ExtensionApp):
         the rooms and flush the store."""
         await self.sockets.close_all(_STOP_GRACE)
         await self.core.stop()
+        remove_source(self)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "Sample"]
+
+Sample = tuple[str, str, str, dict[str, str], float]
+"""One metric: ``(name, kind ("gauge" or "counter"), help, labels, value)``."""
 
 
 class Metrics:
@@ -42,36 +45,47 @@ class Metrics:
         self.rooms_freed = 0
         self.closed: Counter[str] = Counter()
 
+    def samples(self, gauges: dict[str, tuple[str, Callable[[], float]]]) -> list[Sample]:
+        """Every metric as ``(name, kind, help, labels, value)``; ``gauges`` maps a name to ``(help, read)``.
+
+        Names carry the ``rtc_relay_`` prefix; counters end in ``_total``.
+        """
+        out: list[Sample] = [(f"rtc_relay_{name}", "gauge", help_, {}, read()) for name, (help_, read) in gauges.items()]
+        counters = (
+            ("connections_total", "Websocket connections accepted.", self.connections_total),
+            ("updates_in_total", "Document updates received and applied.", self.updates_in),
+            ("updates_out_total", "Document updates delivered (one per recipient).", self.updates_out),
+            (
+                "updates_dropped_readonly_total",
+                "Document updates dropped because their connection is read-only.",
+                self.updates_dropped_readonly,
+            ),
+            ("awareness_in_total", "Awareness messages received.", self.awareness_in),
+            ("messages_out_total", "Websocket frames queued to clients.", self.messages_out),
+            ("bytes_in_total", "Bytes received from clients.", self.bytes_in),
+            ("bytes_out_total", "Bytes written to clients.", self.bytes_out),
+            ("rooms_opened_total", "Rooms loaded into memory.", self.rooms_opened),
+            ("rooms_freed_total", "Rooms freed after their cleanup delay.", self.rooms_freed),
+        )
+        out += [(f"rtc_relay_{name}", "counter", help_, {}, value) for name, help_, value in counters]
+        closed = "Connections closed, by reason."
+        out += [
+            ("rtc_relay_connections_closed_total", "counter", closed, {"reason": reason}, count)
+            for reason, count in sorted(self.closed.items())
+        ]
+        return out
+
     def render(self, gauges: dict[str, tuple[str, Callable[[], float]]]) -> str:
-        """Prometheus text exposition. ``gauges`` maps a name to ``(help, read)``."""
+        """Prometheus text exposition (``GET /metrics`` of the standalone relay)."""
         lines: list[str] = []
-
-        def emit(name: str, kind: str, help_: str, value: float) -> None:
-            lines.extend((f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value}"))
-
-        for name, (help_, read) in gauges.items():
-            emit(f"rtc_relay_{name}", "gauge", help_, read())
-        emit("rtc_relay_connections_total", "counter", "Websocket connections accepted.", self.connections_total)
-        emit("rtc_relay_updates_in_total", "counter", "Document updates received and applied.", self.updates_in)
-        emit(
-            "rtc_relay_updates_out_total",
-            "counter",
-            "Document updates delivered (one per recipient).",
-            self.updates_out,
-        )
-        emit(
-            "rtc_relay_updates_dropped_readonly_total",
-            "counter",
-            "Document updates dropped because their connection is read-only.",
-            self.updates_dropped_readonly,
-        )
-        emit("rtc_relay_awareness_in_total", "counter", "Awareness messages received.", self.awareness_in)
-        emit("rtc_relay_messages_out_total", "counter", "Websocket frames queued to clients.", self.messages_out)
-        emit("rtc_relay_bytes_in_total", "counter", "Bytes received from clients.", self.bytes_in)
-        emit("rtc_relay_bytes_out_total", "counter", "Bytes written to clients.", self.bytes_out)
-        emit("rtc_relay_rooms_opened_total", "counter", "Rooms loaded into memory.", self.rooms_opened)
-        emit("rtc_relay_rooms_freed_total", "counter", "Rooms freed after their cleanup delay.", self.rooms_freed)
-        name = "rtc_relay_connections_closed_total"
-        lines += [f"# HELP {name} Connections closed, by reason.", f"# TYPE {name} counter"]
-        lines += [f'{name}{{reason="{reason}"}} {count}' for reason, count in sorted(self.closed.items())]
+        described: set[str] = set()
+        for name, kind, help_, labels, value in self.samples(gauges):
+            if name not in described:
+                described.add(name)
+                lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
+            label = "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+            lines.append(f"{name}{label} {value}")
+        if "rtc_relay_connections_closed_total" not in described:
+            name = "rtc_relay_connections_closed_total"
+            lines += [f"# HELP {name} Connections closed, by reason.", f"# TYPE {name} counter"]
         return "\n".join(lines) + "\n"

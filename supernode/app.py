@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_core.paths import jupyter_data_dir
+from rtc_common.prometheus import add_source, remove_source
 from rtc_common.server_log import join_server_log
 from traitlets import Bool, Float, Int, Unicode
 
@@ -150,6 +151,7 @@ class SupernodeExtension(ExtensionApp):
                 executions_limit=self.tables_executions_limit,
                 tasks=self.tasks,
             )
+        add_source(self, self._metric_samples)  # in the server's /metrics, as jupyter_rtc_supernode_*
         page_config = self.serverapp.web_app.settings.setdefault("page_config_data", {})
         if self.server_side_execution:
             page_config["serverSideExecution"] = True
@@ -177,7 +179,28 @@ class SupernodeExtension(ExtensionApp):
             return None
         return await self.documents.get_document(**kwargs)
 
+    def _metric_samples(self) -> list:
+        """The supernode's metrics (see :mod:`rtc_common.prometheus`)."""
+        documents = self.documents
+        samples: list = [
+            ("supernode_documents_open", "gauge", "Documents held in collaboration rooms.", {}, len(documents.live)),
+        ]
+        samples += [
+            ("supernode_document_events_total", "counter", "Document events, by action.", {"action": a}, n)
+            for a, n in sorted(documents.events.counts.items())
+        ]
+        executors = list(self.executions.executors.values())
+        running = sum(1 for e in executors if e.current is not None)
+        queued = sum(len(e.queue) for e in executors)
+        help_ = "Executions waiting or running now."
+        samples += [
+            ("supernode_executions", "gauge", help_, {"status": "queued"}, queued),
+            ("supernode_executions", "gauge", help_, {"status": "running"}, running),
+        ]
+        return samples
+
     async def stop_extension(self) -> None:
+        remove_source(self)
         if getattr(self, "feeds", None) is not None:
             await self.feeds.stop()
             await self.shared_tables.stop()

@@ -15,6 +15,7 @@ schema); with no event logger (a document manager used on its own), nothing is e
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from rtc_common.schema import schema_path
@@ -42,6 +43,7 @@ class DocumentEvents:
     def __init__(self, event_logger: Any | None) -> None:
         self._logger = event_logger
         self._failed: set[str] = set()
+        self.counts: Counter[str] = Counter()  # events emitted so far, by action (for /metrics)
         if event_logger is None:
             return
         registered = getattr(event_logger, "schemas", None)
@@ -52,6 +54,7 @@ class DocumentEvents:
 
     def emit(self, action: str, *, room: str, path: str, **fields: Any) -> None:
         """Emit ``action`` of the document in ``room`` at ``path`` (extra ``fields`` per the schema)."""
+        self.counts[action] += 1
         if self._logger is None:
             return
         data = {"action": action, "room": room, "path": path, **{k: v for k, v in fields.items() if v is not None}}
