@@ -120,6 +120,8 @@ class SupernodeExtension(ExtensionApp):
             events=DocumentEvents(self.serverapp.event_logger),
         )
         relay.add_policy(self.documents)
+        # Extensions written for jupyter-collaboration find its API at this key: ours answers them.
+        self.serverapp.web_app.settings.setdefault("jupyter_server_ydoc", self)
         self._unfollow_renames = self.documents.follow_renames(self.serverapp.event_logger)
         self.settings["supernode_documents"] = self.documents
         journal_path = self.journal_path or f"{jupyter_data_dir()}/jupyter_rtc/executions.sqlite"

@@ -243,11 +243,15 @@ class DocumentManager:
         content_type: str | None = None,
         file_format: str | None = None,
         copy: bool = True,
+        create: bool = True,
     ) -> YBaseDoc | None:
         """The shared document of a file, by ``path`` (with ``content_type`` and ``file_format``) or ``room_id``.
 
         With ``copy=False`` the live document (changes made to it reach every client and
-        the file); with ``copy=True`` a detached copy. None if there is no such file.
+        the file); with ``copy=True`` a detached copy. With ``create=False`` only a document
+        already open in a room is returned (None otherwise), as jupyter-collaboration does by
+        default; with ``create=True`` (ours by default) the file is opened if it is not. None if
+        there is no such file.
         """
         if room_id is None:
             if path is None or content_type is None or file_format is None:
@@ -255,6 +259,8 @@ class DocumentManager:
             if not await self._exists(path):
                 return None
             room_id = f"{file_format}:{content_type}:{self.file_ids.index(path)}"
+        if not create and room_id not in self.live:
+            return None
         try:
             await self.session(room_id)
         except DocumentLoadError:

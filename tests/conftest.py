@@ -22,7 +22,7 @@ from rtc_relay import Relay, RelayConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "supernode.pytest_plugin"]
 
 
 @pytest.fixture
