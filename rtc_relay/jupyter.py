@@ -35,6 +35,7 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.application import ExtensionApp
 from rtc_common.prometheus import add_source, remove_source
+from rtc_common.schema import schema_path
 from rtc_common.server_log import join_server_log
 from tornado import web
 from tornado.iostream import StreamClosedError
@@ -56,6 +57,7 @@ log = logging.getLogger("rtc_relay.jupyter")
 _ids = itertools.count(1)
 
 SETTINGS_KEY = "rtc_relay"
+AWARENESS_EVENTS = "https://schema.jupyter.org/jupyter_collaboration/awareness/v1"
 SOCKETS_KEY = "rtc_relay_sockets"
 _STOP_GRACE = 2.0  # seconds clients get to answer the close frame (1001) when the server stops
 
@@ -214,6 +216,19 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     def attached(self) -> None:
         self._admitted = True
         self._admit_waiting()
+        self._emit_awareness("join")
+
+    def _emit_awareness(self, action: str) -> None:
+        """jupyter-collaboration's awareness event (a user joined or left a room), for its listeners."""
+        logger = self.settings.get("event_logger")
+        if logger is None:
+            return
+        user = self.current_user
+        name = getattr(user, "username", None) or str(user)
+        try:
+            logger.emit(schema_id=AWARENESS_EVENTS, data={"roomid": self.room_name, "username": name, "action": action})
+        except Exception:
+            log.exception("%s: emitting the awareness %s event failed", self.label, action)
 
     def _admit_waiting(self) -> None:
         """Let the message tornado is waiting on go on (handled if we are still open)."""
@@ -287,6 +302,8 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         room, self.room = self.room, None
         if room is not None:
             self.core.rooms.leave(room, self)
+            if self._admitted:
+                self._emit_awareness("leave")
         self.outbox.clear()
         self._admit_waiting()
 
@@ -360,6 +377,9 @@ class RelayExtension(ExtensionApp):
         )
         self.core = RelayCore(config)
         self.settings[SETTINGS_KEY] = self.core
+        logger = self.serverapp.event_logger
+        if AWARENESS_EVENTS not in set(getattr(logger.schemas, "schema_ids", ()) or ()):
+            logger.register_event_schema(schema_path("events/jc-awareness.json"))
         add_source(self, self.core.metric_samples)  # in the server's /metrics, as jupyter_rtc_relay_*
         self.sockets = OpenSockets()
         self.settings[SOCKETS_KEY] = self.sockets
