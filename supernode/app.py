@@ -17,6 +17,7 @@ from traitlets import Bool, Float, Int, Unicode
 from . import jc_settings
 from .documents import DocumentManager
 from .events import DocumentEvents
+from .execution_events import ExecutionEvents
 from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
 from .handlers import SessionHandler, SpecHandler
@@ -140,6 +141,7 @@ class SupernodeExtension(ExtensionApp):
             event_logger=getattr(self.serverapp, "event_logger", None),
         )
         self.settings["supernode_executions"] = self.executions
+        self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
         self.shared_tables: SharedTables | None = None
         self.feeds: TableFeeds | None = None
         if self.tables:

@@ -49,22 +49,3 @@ async def test_a_room_is_its_whole_path(collab, jp_root_dir):
         ws = await raw_ws(url, additional_headers=collab.auth_header)
         assert await close_code_of(ws, timeout=10) == 4400  # not the notebook's room under another name
     await asyncio.sleep(0)
-
-
-async def test_joins_and_leaves_are_jupyter_collaboration_awareness_events(collab, jp_root_dir, jp_serverapp):
-    from rtc_relay.jupyter import AWARENESS_EVENTS
-
-    seen: list[dict] = []
-
-    async def listener(logger, schema_id, data):
-        seen.append(dict(data))
-
-    jp_serverapp.event_logger.add_listener(schema_id=AWARENESS_EVENTS, listener=listener)
-    path = write_notebook(jp_root_dir, "aware.ipynb", ["x"])
-    client, session = await collab.open(path)
-    await client.close()
-    deadline = asyncio.get_running_loop().time() + 10
-    while [d["action"] for d in seen if d["roomid"] == session.room] != ["join", "leave"]:
-        assert asyncio.get_running_loop().time() < deadline, seen
-        await asyncio.sleep(0.02)
-    assert all(d["username"] for d in seen)
