@@ -72,3 +72,22 @@ async def test_a_late_joiner_sees_who_is_there_at_once(lab_server: JupyterLabSer
     started = time.monotonic()
     await bob.wait_for_collaborator(me_a["display_name"], timeout=10)
     assert time.monotonic() - started < 2.5, time.monotonic() - started
+
+
+async def test_clicking_a_collaborator_opens_their_current_document(lab_server: JupyterLabServer, new_user) -> None:
+    write_notebook(lab_server.root / "hers.ipynb")
+    alice = await new_user("alice")
+    await alice.open_notebook("hers.ipynb", min_cells=3)
+    me_a = await alice.identity()
+    bob = await new_user("bob")
+    await bob.page.goto(lab_server.lab_url(workspace=bob.workspace), wait_until="domcontentloaded")
+    await bob.page.locator(".jp-SideBar").first.wait_for(timeout=30_000)
+    await bob.wait_for_collaborator(me_a["display_name"], timeout=15)
+    panel = bob.page.locator(".jp-CollaboratorsList")
+    header = panel.locator(".jp-CollaboratorHeader", has_text=me_a["display_name"]).first
+    document = panel.get_by_text("hers.ipynb", exact=True).first
+    if not await document.is_visible():
+        await header.click()  # her entry unfolds into the documents she has open
+    await document.click()
+    bob.path = "hers.ipynb"
+    await bob.wait_notebook_ready(min_cells=3)  # her current document is open in Bob's JupyterLab
