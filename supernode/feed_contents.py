@@ -2,7 +2,8 @@
 
 A hook on the contents manager's ``get`` records every file read and every directory listed (a
 listing also removes the rows of children that are gone); contents events (save, rename, copy,
-delete, upload, create) update the rows they name. A refresh re-reads every path the table holds
+delete, upload, create) update the rows they name, and so do our document events for what other
+programs did to a file a room holds (changed, moved or deleted on disk; :mod:`supernode.events`). A refresh re-reads every path the table holds
 (the root always) and removes what is gone; its rows go out in one transaction at its end.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 from tornado.web import HTTPError
 
+from .events import DOCUMENT_EVENTS
 from .feed import Feed, iso
 from .tables import Row
 
@@ -46,6 +48,7 @@ class ContentsFeed(Feed):
     def start(self) -> None:
         self.hooks.wrap(self.app.contents_manager, "get", self._seen)
         self.hooks.listen(CONTENTS_EVENTS, self._on_contents_event)
+        self.hooks.listen(DOCUMENT_EVENTS, self._on_document_event)
 
     async def read(self) -> None:
         """Re-read every path the table holds; what is gone is removed. The root is always listed."""
@@ -125,3 +128,18 @@ class ContentsFeed(Feed):
             parent = _parent(path)
             if parent in self.tables.rows["contents"]:
                 await self._stat(parent)  # its last_modified changed
+
+    async def _on_document_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        """A file a room holds changed outside Jupyter's contents API: update its row and its folder's."""
+        action, path = data.get("action"), str(data.get("path", "")).strip("/")
+        if action not in ("merged_from_disk", "renamed", "deleted"):
+            return  # saves go through the contents manager, whose own events name them
+        paths = [path]
+        if action == "renamed":
+            old = str(data.get("old_path", "")).strip("/")
+            self.tables.replace("contents", [], _under(old))
+            paths.append(_parent(old))
+        paths.append(_parent(path))
+        for each in dict.fromkeys(paths):
+            if each == path or each in self.tables.rows["contents"]:
+                await self._stat(each)

@@ -1,7 +1,9 @@
 """The ``executions`` table: one row per cell of the newest execution records.
 
-The execution manager tells every record it journals (:meth:`ExecutionFeed.on_record`); a
-refresh reads the records back from it (at start: from the journal). The table keeps the
+The feed listens to our execution events on the server's event bus (one per change of an
+execution's or a cell's state, :mod:`supernode.execution_events`) and reads the record each names
+from the execution manager (:meth:`ExecutionFeed.on_record`); a refresh reads every record back
+from it (at start: from the journal). The table keeps the
 ``limit`` newest records, and every record still queued or running however old.
 """
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from .errors import ApiError
+from .execution_events import EXECUTION_EVENTS
 from .feed import Feed
 from .tables import Row
 
@@ -28,8 +32,14 @@ class ExecutionFeed(Feed):
         self._known: OrderedDict[str, None] = OrderedDict()  # execution ids listed, oldest first
 
     def start(self) -> None:
-        self.executions.watchers.append(self.on_record)
-        self.hooks.on_undo(lambda: self.executions.watchers.remove(self.on_record))
+        self.hooks.listen(EXECUTION_EVENTS, self._on_event)
+
+    async def _on_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        try:
+            record = await self.executions.get(data["execution_id"])
+        except ApiError:
+            return  # forgotten meanwhile (the journal pruned it): nothing to show
+        self.on_record(record)
 
     async def read(self) -> None:
         records = {r["id"]: r for r in await self.executions.list(None)}

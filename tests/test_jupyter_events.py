@@ -54,7 +54,10 @@ async def test_execution_state_changes_are_events(collab, jp_root_dir, jp_server
     while not any(d["execution_id"] == failed["id"] and d["status"] == "error" for d in seen):
         assert asyncio.get_running_loop().time() < deadline, seen
         await asyncio.sleep(0.02)
-    states = [d["status"] for d in seen if d["execution_id"] == ok["id"]]
-    assert states == ["queued", "running", "ok"], states  # once per state, however often it was journalled
+    events = [d for d in seen if d["execution_id"] == ok["id"]]
+    states = [(d["status"], *((c["status"], c["execution_count"]) for c in d["cells"])) for d in events]
+    assert len(states) == len(set(states)), states  # once per change, however often it was journalled
+    assert [s[0] for s in states if s[0] != "running"] == ["queued", "ok"] and ("running", ("running", None)) in states
+    assert states[-1] == ("ok", ("ok", 1)), states  # the cell's state and count travel with the execution's
     error = next(d for d in seen if d["execution_id"] == failed["id"] and d["status"] == "error")
     assert error["path"] == path and error["cell_ids"] == [second] and "abort_reason" in error

@@ -175,6 +175,23 @@ async def test_contents_listed_saved_renamed_and_deleted(collab, jp_fetch, jp_ro
     tables.assert_valid()
 
 
+async def test_contents_follow_what_other_programs_do_to_a_file_a_room_holds(collab, jp_fetch, jp_root_dir):
+    """Fed by our document events: a file changed or deleted on disk, not through Jupyter's API."""
+    tables = await open_tables(collab)
+    path = write_notebook(jp_root_dir, "held.ipynb", ["1"])
+    await call(jp_fetch, "GET", "api", "contents")
+    await eventually(lambda: tables.row("contents", path) is not None, WAIT, "the listed notebook")
+    client, _ = await collab.open(path)
+    await asyncio.wait_for(client.wait_synced(), WAIT)
+    size = tables.row("contents", path)["size"]
+    write_notebook(jp_root_dir, "held.ipynb", ["1", "x = 'a longer notebook than before'"])
+    await eventually(lambda: tables.row("contents", path)["size"] != size, WAIT, "the new size of the file")
+
+    (jp_root_dir / path).unlink()  # nobody lists the folder: only the room notices
+    await eventually(lambda: tables.row("contents", path) is None, WAIT, "the deleted file's row gone")
+    tables.assert_valid()
+
+
 async def test_terminals_and_kernelspecs(collab, jp_fetch):
     tables = await open_tables(collab)
     await eventually(lambda: tables.row("kernelspecs", "python3") is not None, WAIT, "the python3 kernelspec")
