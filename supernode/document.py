@@ -265,6 +265,7 @@ class LiveDocument:
                 await self._merge_from_disk()
                 data = snapshot(self.key, self.document)
             model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
+            hashed = await self._read_hash()
         except Exception as exc:
             why = getattr(exc, "log_message", None) or str(exc) or type(exc).__name__
             self._failures += 1
@@ -286,44 +287,51 @@ class LiveDocument:
             self._failures = 0
         self.stamp = file_stamp(model)
         self._base, self._base_update = data, None
+        # One transaction: a frontend that compares the file's hash with ours before saving never sees
+        # the new file with the old hash for longer than this update takes to reach it.
         if self._version == version:
-            self._set_state(dirty=False)
+            self._set_state(dirty=False, hash=hashed)
         else:
+            self._set_state(hash=hashed)
             self._schedule.changed()
-        # The file's hash needs the file read back: the caller need not wait for it.
-        self.manager.spawn(self._stamp_hash(), f"hash {self.path}")
+        if self.key.kind == "notebook":  # what we wrote is checked against the file: the caller need not wait
+            self.manager.spawn(self._check_written(), f"check {self.path}")
         took = time.monotonic() - started
         log.debug("saved %s (%s) in %.3fs", self.path, reason, took)
         self.manager.events.emit(
             "saved", room=self.key.room, path=self.path, reason=reason, duration_ms=round(took * 1000, 3)
         )
 
-    async def _stamp_hash(self) -> None:
-        """Read the saved file back: stamp its hash, and check that it holds what we wrote.
+    async def _read_hash(self) -> str | None:
+        """The contents manager's hash of the file just saved (None, logged, if it cannot be read)."""
+        try:
+            model = await ensure_async(self.manager.contents_manager.get(self.path, content=False, require_hash=True))
+        except Exception as exc:
+            log.warning("reading the hash of %s failed: %s", self.path, exc)
+            return None
+        return model.get("hash")
+
+    async def _check_written(self) -> None:
+        """Read the saved notebook back and check that it holds what we wrote.
 
         The contents manager stats the file after writing it, so a program that writes the file in
         that instant leaves us its stamp as if it were ours; its edit would then go unseen and be
-        overwritten by our next save. A notebook's cell sources are compared with what we saved:
-        a difference is an edit on disk, merged at once.
+        overwritten by our next save. The cell sources are compared with what we saved: a
+        difference is an edit on disk, merged at once.
         """
         async with self._save_lock:
-            notebook = self.key.kind == "notebook"
             try:
-                stamped = await ensure_async(
-                    self.manager.contents_manager.get(
-                        self.path, content=notebook, type=self.key.type, format=self.key.format, require_hash=True
-                    )
+                written = await ensure_async(
+                    self.manager.contents_manager.get(self.path, content=True, type=self.key.type, format=self.key.format)
                 )
             except Exception as exc:
-                log.warning("reading the hash of %s failed: %s", self.path, exc)
+                log.warning("reading %s back after saving it failed: %s", self.path, exc)
                 return
-            if file_stamp(stamped) != self.stamp:
+            if file_stamp(written) != self.stamp:
                 return  # written again since: the watcher takes it from here
-            if notebook and _sources(stamped.get("content")) != _sources(self._loaded_base()):
+            if _sources(written.get("content")) != _sources(self._loaded_base()):
                 log.info("%s was written by someone else right after our save; merging it", self.path)
                 await self._merge_from_disk()
-                return
-            self._set_state(hash=stamped.get("hash"))
 
     def _loaded_base(self) -> Any:
         if self._base_update is not None:
