@@ -279,3 +279,29 @@ async def test_a_stale_client_gets_the_reload_dialog_and_its_edits_are_kept(coll
     copies = sorted(jp_root_dir.glob("j.conflict-*.ipynb"))
     assert copies, list(jp_root_dir.iterdir())
     assert "typed while away" in [c.source for c in read_notebook(jp_root_dir, copies[0].name).cells]
+
+
+async def test_a_save_clears_dirty_together_with_the_new_files_hash(collab, jp_root_dir):
+    """The frontend compares the file's hash with the room's before its own save: the two change at once."""
+    import hashlib
+
+    from pycrdt import Map
+
+    path = write_notebook(jp_root_dir, "hashed.ipynb", ["a = 1"])
+    client, _ = await collab.open(path)
+    state = client.doc.get("state", type=Map)
+    seen: list[tuple[object, object]] = []  # (dirty, hash) after each transaction that touched the state
+    state.observe(lambda event: seen.append((state.get("dirty"), state.get("hash"))))
+    for n in range(3):
+        source = YNotebook(client.doc).ycells[0]["source"]
+        source += f"  # {n}"
+        want = f"a = 1{''.join(f'  # {i}' for i in range(n + 1))}"
+        await eventually(lambda want=want: disk_sources(jp_root_dir, path) == [want], 10, "the edit saved")
+        on_disk = hashlib.sha256((jp_root_dir / path).read_bytes()).hexdigest()
+        await client.wait_for(lambda on_disk=on_disk: state.get("hash") == on_disk, timeout=10)
+    cleared = [entry for entry in seen if entry[0] is False]
+    assert cleared, seen
+    hashes = [h for _, h in seen]
+    # dirty went False only together with a hash no earlier state had (the file's new one)
+    for dirty, digest in cleared:
+        assert hashes.index(digest) == seen.index((dirty, digest)), seen
