@@ -65,6 +65,7 @@ class DirectConnection:
         self.close_reason = ""
         self.closed = asyncio.Event()
         self._loaded = asyncio.Event()
+        self.client_synced = asyncio.Event()  # set once the room sent its document to a remote client
         self._holds: Counter[str] = Counter()
         self._core = core
         self._subscription: Subscription | None = None

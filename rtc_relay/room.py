@@ -462,6 +462,8 @@ class Room:
             peer.send(frame_header(len(prefix) + len(missing)) + prefix)
             peer.send(missing)
         self.subscribers[peer] = None
+        if self.direct is not None and peer.remote:
+            self.direct.client_synced.set()
 
     def _update(self, peer: Peer, update: bytes, msg: bytes | None) -> None:
         if not peer.can_write:

@@ -49,6 +49,22 @@ class SupernodeExtension(ExtensionApp):
         "(edits on disk are still taken in before each save, and renames through Jupyter followed at once).",
     )
 
+    load_progressively = Bool(
+        False,
+        config=True,
+        help="Open notebooks in stages: cells whose outputs are larger than output_delay_threshold_mb reach the "
+        "first client without them, and their outputs follow (one cell at a time) once it has the rest, so a "
+        "notebook with very large outputs shows its cells first. Saves, merges and executions wait for the whole "
+        "document.",
+    )
+    output_delay_threshold_mb = Float(
+        1.0,
+        allow_none=True,
+        config=True,
+        help="With load_progressively: a cell's outputs larger than this many MB (as JSON) load after the rest; "
+        "None: none are delayed.",
+    )
+
     output_interval = Float(
         0.05,
         config=True,
@@ -119,6 +135,11 @@ class SupernodeExtension(ExtensionApp):
             file_poll_interval=self.file_poll_interval,
             tasks=self.tasks,
             events=DocumentEvents(self.serverapp.event_logger),
+            delay_outputs_above=(
+                int(self.output_delay_threshold_mb * 1024 * 1024)
+                if self.load_progressively and self.output_delay_threshold_mb is not None
+                else None
+            ),
         )
         relay.add_policy(self.documents)
         # Extensions written for jupyter-collaboration find its API at this key: ours answers them.

@@ -2,22 +2,35 @@
 
 Loading is deterministic: the content is built in a document with the fixed client
 id 0, so the same file always yields the same Yjs items, and a client holding
-history of an earlier load merges without duplicating anything.
+history of an earlier load merges without duplicating anything. A notebook loaded
+in stages (:func:`build_in_stages`) is as deterministic for the same file and
+threshold: its later stages are built in that same document.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from jupyter_ydoc import YBlob, YFile, YNotebook
 from jupyter_ydoc.ybasedoc import YBaseDoc
 from pycrdt import Doc
 
+from .cell_outputs import to_ymap
 from .keys import DocumentKey
 
-__all__ = ["build_document", "load_update", "model_for_save", "normalize_notebook", "snapshot"]
+__all__ = [
+    "Stages",
+    "build_document",
+    "build_in_stages",
+    "load_update",
+    "model_for_save",
+    "normalize_notebook",
+    "snapshot",
+]
 
 _EMPTY_CELL = {
     "id": "initial-cell",
@@ -90,6 +103,66 @@ def build_document(key: DocumentKey, content: Any) -> YBaseDoc:
     doc = Doc()
     doc.apply_update(seed.get_update())
     return cls(doc)
+
+
+class Stages:
+    """The outputs a notebook's first stage left out (see :func:`build_in_stages`), to be built next.
+
+    :meth:`updates` builds them in the load's own document (client id 0), one cell at a time,
+    and yields each as an update for the live document; :attr:`complete` is then the whole
+    file's update (what the load would have built in one piece, as the base of later merges).
+    """
+
+    def __init__(self, seed: Doc, delayed: dict[int, list[dict[str, Any]]]) -> None:
+        self._seed = seed
+        self._delayed = delayed
+        self.cells = len(delayed)
+        self.complete: bytes | None = None
+
+    def updates(self) -> Iterator[bytes]:
+        notebook = _CLASSES["notebook"](self._seed)
+        for index, outputs in self._delayed.items():
+            before = self._seed.get_state()
+            with self._seed.transaction():
+                notebook.ycells[index]["outputs"].extend([to_ymap(output) for output in outputs])
+            yield self._seed.get_update(before)
+        self.complete = self._seed.get_update()
+        self._delayed.clear()
+
+
+def _larger_than(outputs: list[Any], limit: int) -> bool:
+    """Whether ``outputs`` take more than ``limit`` bytes as JSON (stops counting past it)."""
+    size = 0
+    for chunk in json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).iterencode(outputs):
+        size += len(chunk.encode("utf-8"))
+        if size > limit:
+            return True
+    return False
+
+
+def build_in_stages(key: DocumentKey, content: Any, delay_outputs_above: int | None) -> tuple[YBaseDoc, Stages | None]:
+    """Like :func:`build_document`, but a notebook's cells whose outputs exceed ``delay_outputs_above``
+    bytes come without them: they are built next, by the returned :class:`Stages` (None when
+    nothing was left out: the document is then exactly :func:`build_document`'s)."""
+    if key.kind != "notebook" or delay_outputs_above is None:
+        return build_document(key, content), None
+    notebook = _decode(key, content)
+    delayed: dict[int, list[dict[str, Any]]] = {}
+    cells = []
+    for index, cell in enumerate(notebook["cells"]):
+        outputs = cell.get("outputs")
+        if outputs and _larger_than(outputs, delay_outputs_above):
+            delayed[index] = outputs
+            cell = {**cell, "outputs": []}
+        cells.append(cell)
+    if not delayed:
+        return build_document(key, content), None
+    seed = Doc(client_id=0)
+    cls = _CLASSES[key.kind]
+    cls(seed).set({**notebook, "cells": cells})
+    doc = Doc()
+    doc.apply_update(seed.get_update())
+    return cls(doc), Stages(seed, delayed)
 
 
 def load_update(key: DocumentKey, update: bytes) -> YBaseDoc:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_core.utils import ensure_async
 from tornado import web
 
-from .content import build_document, load_update, model_for_save, snapshot
+from .content import build_document, build_in_stages, load_update, model_for_save, snapshot
 from .keys import DocumentKey
 from .merge import merge_notebooks
 from .saver import SaveSchedule
@@ -47,6 +47,7 @@ __all__ = ["LiveDocument", "SaveFailed"]
 log = logging.getLogger("supernode.documents")
 
 _RETRY_MAX = 60.0  # seconds between attempts to save a file that cannot be written
+_STAGE_WAIT = 2.0  # seconds a document loaded in stages waits for its first client before the rest
 
 
 def file_stamp(model: dict[str, Any]) -> tuple[Any, Any]:
@@ -84,7 +85,7 @@ class LiveDocument:
         self.key = key
         self.path = path
         self.epoch = str(uuid.uuid4())
-        self.document = build_document(key, model["content"])
+        self.document, self._stages = build_in_stages(key, model["content"], manager.delay_outputs_above)
         self.stamp = file_stamp(model)
         # The content as on disk, for merges: kept as the load's update and decoded only when a
         # merge needs it (decoding a large notebook costs as much as building it).
@@ -98,9 +99,14 @@ class LiveDocument:
         self._deleted = False
         self._closing = False
         self._failures = 0  # saves failed in a row
+        self._loading_stages = False
+        self.loaded = asyncio.Event()  # set once the document holds the whole file (every stage)
+        self._hurry = asyncio.Event()  # someone on the server needs the whole document now
         self.document.observe(self._on_change)
         self._set_state(dirty=False, path=path, hash=model.get("hash"))
         self._base_update = self.document.ydoc.get_update()
+        if self._stages is None:
+            self.loaded.set()
         self.closed = asyncio.Event()
         self._connection: Any = None  # the room's DirectConnection
         self._holds = 0
@@ -150,9 +156,12 @@ class LiveDocument:
         otherwise :meth:`keep_reason` keeps it until they are saved) is saved here.
         """
         watcher = self.manager.spawn(self._watch_file(), f"watch {self.path}")
+        stages = None if self._stages is None else self.manager.spawn(self._load_stages(), f"load {self.path}")
         try:
             await self._connection.wait_closed()
         finally:
+            if stages is not None:
+                stages.cancel()
             watcher.cancel()
             try:
                 await watcher
@@ -168,9 +177,44 @@ class LiveDocument:
             self.document.unobserve()
             self.closed.set()
 
+    async def whole(self) -> None:
+        """Wait until the document holds the whole file (at once, if it was loaded in one piece)."""
+        self._hurry.set()
+        await self.loaded.wait()
+
+    async def _load_stages(self) -> None:
+        """Write the outputs the first stage left out, once a client has the rest (or the server needs them).
+
+        One transaction per cell, each reaching the clients as an ordinary update; not an edit
+        (nothing to save). Waits at most ``_STAGE_WAIT`` for a client: a load nobody syncs goes on.
+        """
+        stages = self._stages
+        assert stages is not None
+        synced = asyncio.ensure_future(self._connection.client_synced.wait())
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        try:
+            await asyncio.wait((synced, hurry), timeout=_STAGE_WAIT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            synced.cancel()
+            hurry.cancel()
+        started = time.monotonic()
+        try:
+            for update in stages.updates():
+                self._loading_stages = True
+                try:
+                    self.document.ydoc.apply_update(update)
+                finally:
+                    self._loading_stages = False
+                await asyncio.sleep(0)  # one cell at a time: clients' edits and other rooms go on between
+            self._base, self._base_update = None, stages.complete
+        finally:
+            self._stages = None
+            self.loaded.set()
+        log.debug("%s: the outputs of %d cell(s) loaded in %.3fs", self.path, stages.cells, time.monotonic() - started)
+
     def _on_change(self, target: str, event: Any) -> None:
         # Runs inside the commit of a transaction, where the document is read-only.
-        if target == "state" or self._writing_state:
+        if target == "state" or self._writing_state or self._loading_stages:
             return
         self._version += 1
         if not self.document.dirty:
@@ -253,6 +297,7 @@ class LiveDocument:
     async def _write(self, reason: str) -> None:
         """Write the document to its file now (the caller holds the save lock). Raises :class:`SaveFailed`."""
         self._schedule.cancel()
+        await self.whole()  # a document still loading in stages is not the file yet
         cm = self.manager.contents_manager
         version = self._version
         data = snapshot(self.key, self.document)
@@ -322,7 +367,9 @@ class LiveDocument:
         async with self._save_lock:
             try:
                 written = await ensure_async(
-                    self.manager.contents_manager.get(self.path, content=True, type=self.key.type, format=self.key.format)
+                    self.manager.contents_manager.get(
+                        self.path, content=True, type=self.key.type, format=self.key.format
+                    )
                 )
             except Exception as exc:
                 log.warning("reading %s back after saving it failed: %s", self.path, exc)
@@ -403,6 +450,7 @@ class LiveDocument:
 
     async def _merge_from_disk(self) -> None:
         """Take the file's content in (the caller holds the save lock)."""
+        await self.whole()  # the base of the merge is the whole file as loaded
         cm = self.manager.contents_manager
         model = await ensure_async(cm.get(self.path, content=True, type=self.key.type, format=self.key.format))
         disk = snapshot(self.key, build_document(self.key, model["content"]))

@@ -55,7 +55,9 @@ class DocumentManager:
     """Relay policy of document rooms (``claims``/``load``/``admit``/``recover``/``on_custom``/``keep``/``on_freed``).
 
     ``save_delay`` and ``save_max_wait`` (seconds) drive autosave; ``file_poll_interval``
-    (seconds) the watch for renames and edits on disk.
+    (seconds) the watch for renames and edits on disk; ``delay_outputs_above`` (bytes, or None)
+    loads a notebook in stages: the cells whose outputs are larger come without them first, and
+    their outputs follow once a client has the rest (see :meth:`LiveDocument.whole`).
     """
 
     persist = False  # the file is the document's persistence
@@ -71,6 +73,7 @@ class DocumentManager:
         file_poll_interval: float,
         tasks: TaskSet,
         events: DocumentEvents | None = None,
+        delay_outputs_above: int | None = None,
     ) -> None:
         self.relay = relay
         self.contents_manager = contents_manager
@@ -78,6 +81,7 @@ class DocumentManager:
         self.save_delay = save_delay
         self.save_max_wait = save_max_wait
         self.file_poll_interval = file_poll_interval
+        self.delay_outputs_above = delay_outputs_above
         self.live: dict[str, LiveDocument] = {}
         self.tasks = tasks
         self.events = events or DocumentEvents(None)
@@ -230,7 +234,9 @@ class DocumentManager:
             await self.session(room)
         except DocumentLoadError:
             return None
-        return self.live[room]
+        live = self.live[room]
+        await live.whole()
+        return live
 
     async def _exists(self, path: str) -> bool:
         return await _file_exists(self.contents_manager, path)
@@ -266,6 +272,7 @@ class DocumentManager:
         except DocumentLoadError:
             return None
         live = self.live[room_id]
+        await live.whole()
         if not copy:
             return live.document
         return load_update(live.key, live.document.ydoc.get_update())

@@ -11,6 +11,8 @@ Mapping (``YDocExtension`` → ours):
 ``document_save_delay`` (s)               ``SupernodeExtension.save_delay``
 ``file_poll_interval`` (s; 0: no poll)    ``SupernodeExtension.file_poll_interval``
 ``server_side_execution``                 ``SupernodeExtension.server_side_execution``
+``document_load_progressively``           ``SupernodeExtension.load_progressively``
+``notebook_output_delay_threshold_mb``    ``SupernodeExtension.output_delay_threshold_mb``
 ``disable_rtc``                           the page config ``disableRTC`` (the frontend stays
                                           single-user; our server extensions still serve)
 ``document_cleanup_delay`` (s)            ``RelayExtension.cleanup_delay`` (read by the relay
@@ -33,15 +35,17 @@ _SUPERNODE = (
     ("document_save_delay", "save_delay"),
     ("file_poll_interval", "file_poll_interval"),
     ("server_side_execution", "server_side_execution"),
+    ("document_load_progressively", "load_progressively"),
+    ("notebook_output_delay_threshold_mb", "output_delay_threshold_mb"),
 )
+# Ours where None is a value (JC's None means the same: nothing delayed).
+_NONE_MEANS_OFF = frozenset({"output_delay_threshold_mb"})
 # Settings read elsewhere (the relay extension; the page config): not reported as unhonoured.
 _ELSEWHERE = frozenset({"document_cleanup_delay", "disable_rtc"})
 # What happens instead of each setting we cannot honour.
 _INSTEAD = {
     "ystore_class": "rooms that are not documents are kept in RelayExtension.store; documents are their files",
     "file_stop_poll_on_errors_after": "a file that cannot be read is logged once per version and polled on",
-    "document_load_progressively": "documents load in one piece",
-    "notebook_output_delay_threshold_mb": "outputs are written into the document as they arrive",
 }
 
 
@@ -66,7 +70,7 @@ def adopt(app: Any) -> dict[str, Any]:
         if theirs not in jc or name in ours:
             continue
         value = jc[theirs]
-        if value is None:
+        if value is None and name not in _NONE_MEANS_OFF:
             continue
         setattr(app, name, value)
         taken[name] = value

@@ -1,0 +1,105 @@
+"""Notebooks loaded in stages (``SupernodeExtension.load_progressively``): a notebook with very large
+outputs reaches its first client with its cells before those outputs, and nothing else changes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import nbformat
+import pytest
+from jupyter_ydoc import YNotebook
+from pycrdt import Doc
+
+from helpers import eventually, raw_ws
+from jupyter_helpers import read_notebook, server_config
+
+from rtc_relay.lib0 import read_var_uint8array, var_uint8array
+
+BIG = "".join(f"line {i:06d} of a long training log\n" for i in range(20_000))  # ~0.7 MB of stream text
+MSG_SYNC, STEP1, STEP2, UPDATE = 0, 0, 1, 2
+
+
+@pytest.fixture
+def jp_server_config():
+    return server_config(load_progressively=True, output_delay_threshold_mb=0.1)
+
+
+def _write(root, name: str) -> str:
+    nb = nbformat.v4.new_notebook()
+    small = nbformat.v4.new_code_cell("print('small')", id="small")
+    small.outputs = [nbformat.v4.new_output("stream", name="stdout", text="small\n")]
+    small.execution_count = 1
+    big = nbformat.v4.new_code_cell("train()", id="big")
+    big.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=BIG),
+        nbformat.v4.new_output("execute_result", data={"text/plain": "'done'"}, execution_count=2),
+    ]
+    big.execution_count = 2
+    nb.cells = [small, big, nbformat.v4.new_markdown_cell("# notes", id="notes")]
+    nbformat.write(nb, str(root / name))
+    return name
+
+
+def _cells(doc: Doc) -> list[tuple[str, list]]:
+    return [(cell["source"], cell.get("outputs", [])) for cell in YNotebook(doc).get()["cells"]]
+
+
+async def test_the_first_client_gets_the_cells_before_their_large_outputs(collab, jp_root_dir, jp_serverapp):
+    path = _write(jp_root_dir, "training.ipynb")
+    before = (jp_root_dir / path).read_bytes()
+    session = await collab.session(path)
+    ws = await raw_ws(collab.url(session.room, session.session_id), additional_headers=collab.auth_header)
+    await ws.send(bytes((MSG_SYNC, STEP1)) + var_uint8array(b"\x00"))  # "I have nothing"
+    doc = Doc()
+    first: list[tuple[str, list]] | None = None
+    later = 0  # updates after the first sync
+    deadline = asyncio.get_running_loop().time() + 20
+    while first is None or len(_cells(doc)[1][1]) < 2:
+        assert asyncio.get_running_loop().time() < deadline, (first, later)
+        message = await asyncio.wait_for(ws.recv(), 10)
+        if message[0] != MSG_SYNC or message[1] == STEP1:
+            continue
+        update, _ = read_var_uint8array(message, 2)
+        doc.apply_update(update)
+        if message[1] == STEP2:
+            first = _cells(doc)
+        else:
+            later += 1
+    await ws.close()
+
+    # The first sync: every cell and every small output, without the large ones.
+    assert [source for source, _ in first] == ["print('small')", "train()", "# notes"]
+    assert first[0][1] == [{"output_type": "stream", "name": "stdout", "text": "small\n"}]
+    assert first[1][1] == []
+    # Then the large outputs, as ordinary updates, in order.
+    assert later >= 1
+    outputs = _cells(doc)[1][1]
+    assert outputs[0]["text"] == BIG and outputs[1]["data"] == {"text/plain": "'done'"}
+    # Loading is not an edit: the file is not written.
+    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    await asyncio.wait_for(live.loaded.wait(), 10)
+    assert live.dirty is False and (jp_root_dir / path).read_bytes() == before
+
+
+async def test_edits_during_and_after_the_stages_keep_the_large_outputs_on_disk(collab, jp_root_dir, jp_serverapp):
+    path = _write(jp_root_dir, "edited.ipynb")
+    client, session = await collab.open(path)
+    notes = YNotebook(client.doc).ycells[2]["source"]
+    notes += " and more"  # maybe before the outputs arrived: the save waits for the whole document
+    await eventually(
+        lambda: read_notebook(jp_root_dir, path).cells[2].source == "# notes and more", 10, "the edit saved"
+    )
+    saved = read_notebook(jp_root_dir, path).cells[1]
+    assert saved.outputs[0]["text"] == BIG and saved.execution_count == 2
+    await client.wait_for(lambda: len(_cells(client.doc)[1][1]) == 2, timeout=10)
+    assert _cells(client.doc)[1][1][0]["text"] == BIG
+
+
+async def test_the_server_side_api_gets_the_whole_document(jp_serverapp, jp_root_dir):
+    path = _write(jp_root_dir, "api.ipynb")
+    extension = jp_serverapp.web_app.settings["jupyter_server_ydoc"]
+    # Nobody joins the room: the API does not wait for a client to get the whole document.
+    started = asyncio.get_running_loop().time()
+    document = await extension.get_document(path=path, content_type="notebook", file_format="json", copy=True)
+    assert asyncio.get_running_loop().time() - started < 2.0  # not the stages' wait for a first client
+    assert document.get()["cells"][1]["outputs"][0]["text"] == BIG
