@@ -207,10 +207,23 @@ class LiveDocument:
                     self._loading_stages = False
                 await asyncio.sleep(0)  # one cell at a time: clients' edits and other rooms go on between
             self._base, self._base_update = None, stages.complete
+            if not self._schedule.pending and not self._save_lock.locked():
+                # A frontend marks itself changed on every remote update; dirty=False written again tells
+                # it the document is the file (it always takes the value, even an unchanged one).
+                self._writing_state = True
+                try:
+                    self.document.ystate["dirty"] = False
+                finally:
+                    self._writing_state = False
         finally:
             self._stages = None
             self.loaded.set()
-        log.debug("%s: the outputs of %d cell(s) loaded in %.3fs", self.path, stages.cells, time.monotonic() - started)
+        log.info(
+            "%s loaded in stages: the outputs of %d cell(s) followed in %.3fs",
+            self.path,
+            stages.cells,
+            time.monotonic() - started,
+        )
 
     def _on_change(self, target: str, event: Any) -> None:
         # Runs inside the commit of a transaction, where the document is read-only.
