@@ -83,19 +83,24 @@ def masked_frame(payload: bytes, opcode: int = 2, mask: bytes = b"\x00\x00\x00\x
     return head + mask + masked
 
 
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked server frame: ``(opcode, payload)``."""
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    return b0 & 0x0F, await reader.readexactly(n)
+
+
 async def read_server_frames_until_close(reader: asyncio.StreamReader, timeout: float = 5.0) -> int:
     """Read unmasked server frames until a close frame; return its code."""
 
     async def run() -> int:
         while True:
-            b0, b1 = await reader.readexactly(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = int.from_bytes(await reader.readexactly(2), "big")
-            elif n == 127:
-                n = int.from_bytes(await reader.readexactly(8), "big")
-            payload = await reader.readexactly(n)
-            if b0 & 0x0F == 0x8:
+            opcode, payload = await read_frame(reader)
+            if opcode == 0x8:
                 return int.from_bytes(payload[:2], "big")
 
     return await asyncio.wait_for(run(), timeout)

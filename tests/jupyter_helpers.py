@@ -10,16 +10,9 @@ import nbformat
 
 from rtc_client import RoomClient
 
-EXTENSIONS = {"jupyter_server_fileid": True, "rtc_relay": True, "supernode": True}
+from supernode.pytest_plugin import EXTENSIONS
+from supernode.pytest_plugin import rtc_server_config as server_config  # the plugin's, as extensions use it
 
-
-def server_config(**supernode: Any) -> dict[str, Any]:
-    """ServerApp config enabling our extensions with short delays (seconds) for tests."""
-    return {
-        "ServerApp": {"jpserver_extensions": EXTENSIONS},
-        "SupernodeExtension": {"save_delay": 0.2, "save_max_wait": 1.0, "file_poll_interval": 0.2, **supernode},
-        "RelayExtension": {"cleanup_delay": 0.5},
-    }
 
 
 def write_notebook(root, name: str, sources: list[str], **kw: Any) -> str:

@@ -7,23 +7,12 @@ import asyncio
 
 import pytest
 
-from helpers import masked_frame, raw_tcp_upgrade, read_server_frames_until_close
+from helpers import masked_frame, raw_tcp_upgrade, read_frame, read_server_frames_until_close
 from rtc_relay import CloseCode
 
 pytestmark = pytest.mark.timeout(30)
 
 OP_PING, OP_PONG, OP_CLOSE = 0x9, 0xA, 0x8
-
-
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """One unmasked server frame: ``(opcode, payload)``."""
-    b0, b1 = await reader.readexactly(2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = int.from_bytes(await reader.readexactly(2), "big")
-    elif n == 127:
-        n = int.from_bytes(await reader.readexactly(8), "big")
-    return b0 & 0x0F, await reader.readexactly(n)
 
 
 async def dropped(reader: asyncio.StreamReader, deadline: float) -> float:
