@@ -10,9 +10,11 @@ import nbformat
 
 from rtc_client import RoomClient
 
-from supernode.pytest_plugin import EXTENSIONS
-from supernode.pytest_plugin import rtc_server_config as server_config  # the plugin's, as extensions use it
+# The server config of the tests is the pytest plugin's, as extensions built on us use it.
+from supernode.pytest_plugin import EXTENSIONS as EXTENSIONS
+from supernode.pytest_plugin import rtc_server_config as server_config
 
+__all__ = ["EXTENSIONS", "server_config"]  # re-exported; the helpers below are imported by name
 
 
 def write_notebook(root, name: str, sources: list[str], **kw: Any) -> str:
