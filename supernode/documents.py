@@ -237,7 +237,8 @@ class DocumentManager:
 
     async def room_for_path(self, path: str, file_format: str, content_type: str) -> str | None:
         """The room of file ``path`` opened as ``file_format``/``content_type`` (the file indexed now if it was
-        not), or None if there is no such file."""
+        not), or None if there is no such file. ``/a.ipynb`` and ``a.ipynb`` are the same file."""
+        path = path.strip("/")
         if not await self._exists(path):
             return None
         return f"{file_format}:{content_type}:{self.file_ids.index(path)}"

@@ -220,10 +220,16 @@ async def test_forks_are_created_kept_in_sync_merged_back_and_deleted(
     jp_serverapp.event_logger.remove_listener(schema_id=FORK_EVENTS, listener=listener)
 
 
-async def test_unknown_rooms_paths_and_forks_are_404_and_bad_requests_400(collab, jp_fetch, jp_root_dir):
+async def test_unknown_rooms_paths_and_forks_are_404_and_bad_requests_400(collab, jp_fetch, jp_root_dir, jp_serverapp):
     path = write_notebook(jp_root_dir, "e.ipynb", ["e"])
     _, session = await collab.open(path)
     room = session.room
+
+    # The stock slider asks for the session of "/{path}": the same file, the same room.
+    code, same = await call(
+        jp_fetch, "PUT", "api", "collaboration", "session", "/" + path, body={"format": "json", "type": "notebook"}
+    )
+    assert code == 200 and same["fileId"] == session.file_id
 
     def timeline(p: str, **query: str):
         return call(jp_fetch, "GET", "api", "collaboration", "timeline", p, **query)
@@ -277,6 +283,10 @@ async def test_unknown_rooms_paths_and_forks_are_404_and_bad_requests_400(collab
     ] == 400
     # A timeline fork is not a fork of the fork API.
     assert (await call(jp_fetch, "DELETE", "api", "collaboration", "fork", fork))[0] == 404
+    # A timeline fork nobody is in goes after the relay's cleanup delay, and with it its hold on the document.
+    forks = jp_serverapp.web_app.settings["supernode_forks"]
+    await eventually(lambda: fork not in forks.forks, WAIT, "the unused timeline fork to go")
+    assert (await undo_redo(action="undo", steps=1, forkRoom=fork))[0] == 404
 
 
 def test_a_timeline_is_bounded_by_count_and_size_and_keeps_no_repeats():
