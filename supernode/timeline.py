@@ -42,6 +42,8 @@ EXECUTION_EVENTS = "https://schema.jupyter-rtc.org/events/execution/v1"
 AWARENESS_EVENTS = "https://schema.jupyter.org/jupyter_collaboration/awareness/v1"
 
 _DOCUMENT_LABELS = {"loaded": "opened", "saved": "saved", "merged_from_disk": "changed on disk"}
+# Moments that name the version they find unchanged too (a save when an execution ends is both).
+_NAMED_MOMENTS = frozenset({"saved", "executed", "changed on disk"})
 
 
 @dataclass
@@ -105,9 +107,12 @@ class Timeline:
         self.users.discard(user)
 
     def record(self, label: str, content: Any, at: float | None = None) -> Version | None:
-        """Keep ``content`` as the newest version; None (nothing kept) if it equals the newest one."""
+        """Keep ``content`` as the newest version; None (nothing kept) if it equals the newest one, whose
+        label then also names a save, an execution or a change on disk (``saved, executed``)."""
         last = self._versions[-1] if self._versions else None
         if last is not None and last.content == content:
+            if label in _NAMED_MOMENTS and label not in last.label.split(", "):
+                last.label = f"{last.label}, {label}"  # one version, two moments (e.g. saved, executed)
             return None
         version = Version(
             timestamp=time.time() if at is None else at,

@@ -136,7 +136,7 @@ async def test_the_timeline_moves_a_fork_among_versions_and_restores_one_into_th
     # A normal change of the live document: the other client sees it, and the file gets it.
     await bob.request({"cmd": "wait_at", "path": ["cells", 0, "source"], "equals": "a = 1  # two"}, WAIT)
     await eventually(lambda: disk_sources(jp_root_dir, path) == ["a = 1  # two"], WAIT, "the restore saved")
-    assert labels(jp_serverapp, room)[-1] == "restored saved"
+    assert labels(jp_serverapp, room)[-1].startswith("restored saved")
 
     # The frontend's Doc goes back to the document's room: nothing doubles.
     await viewer.close()
@@ -289,11 +289,32 @@ async def test_unknown_rooms_paths_and_forks_are_404_and_bad_requests_400(collab
     assert (await undo_redo(action="undo", steps=1, forkRoom=fork))[0] == 404
 
 
+async def test_an_execution_that_ends_is_a_version(collab, jp_fetch, jp_root_dir, jp_serverapp):
+    path = write_notebook(jp_root_dir, "run.ipynb", ["print('ran')"])
+    client, session = await collab.open(path)
+    code, record = await call(jp_fetch, "POST", "api", "rtc", "executions", body={"path": path})
+    assert code == 202, record
+    timelines = jp_serverapp.web_app.settings["supernode_forks"].timelines
+
+    def executed():
+        timeline = timelines.of(session.room)
+        return timeline is not None and any(
+            "executed" in v.label.split(", ") and v.content["cells"][0]["outputs"] for v in timeline.versions
+        )
+
+    await eventually(executed, 60, "a version labelled executed, with the cell's output")
+    code, answer = await call(jp_fetch, "GET", "api", "collaboration", "timeline", path, format="json", type="notebook")
+    first, last = answer["versions"][0], answer["versions"][-1]
+    assert first["label"] == "opened" and "executed" in last["label"]
+    assert last["changed"] == [YNotebook(client.doc).ycells[0]["id"]]
+
+
 def test_a_timeline_is_bounded_by_count_and_size_and_keeps_no_repeats():
     timeline = Timeline(max_versions=3, max_bytes=10_000)
     nb = {"metadata": {}, "cells": [{"id": "a", "source": "1"}]}
     assert timeline.record("opened", nb) is not None
-    assert timeline.record("saved", nb) is None  # the same content again: not kept
+    assert timeline.record("saved", nb) is None  # the same content again: not kept, named
+    assert [v.label for v in timeline.versions] == ["opened, saved"]
     timeline.joined("ada")
     for i in range(5):
         timeline.record(
