@@ -7,7 +7,6 @@ relay published in the tornado settings) and ``jupyter_server_fileid``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_core.paths import jupyter_data_dir
@@ -16,7 +15,6 @@ from rtc_common.server_log import join_server_log
 from traitlets import Bool, Float, Int, Unicode
 
 from . import jc_settings
-from .content import snapshot
 from .documents import DocumentManager
 from .events import DocumentEvents
 from .execution_events import ExecutionEvents
@@ -145,10 +143,7 @@ class SupernodeExtension(ExtensionApp):
         self._unfollow_renames = self.documents.follow_renames(self.serverapp.event_logger)
         self.settings["supernode_documents"] = self.documents
         self.timelines = Timelines(
-            self._content_of,
-            self._room_of_path,
-            max_versions=self.timeline_versions,
-            max_bytes=self.timeline_max_bytes,
+            self.documents.live, max_versions=self.timeline_versions, max_bytes=self.timeline_max_bytes
         )
         self._unfollow_timelines = self.timelines.listen(self.serverapp.event_logger)
         self.forks = ForkManager(relay, self.documents, self.timelines, self.serverapp.event_logger)
@@ -212,18 +207,6 @@ class SupernodeExtension(ExtensionApp):
         if self.documents is None:
             return None
         return await self.documents.get_document(**kwargs)
-
-    def _content_of(self, room: str) -> Any:
-        """The content of open document room ``room`` now (None if it is not open)."""
-        live = self.documents.live.get(room) if self.documents is not None else None
-        return None if live is None else snapshot(live.key, live.document)
-
-    def _room_of_path(self, path: str) -> str | None:
-        """The open notebook room of ``path`` (None if there is none)."""
-        for room, live in list(self.documents.live.items()) if self.documents is not None else ():
-            if live.path == path and live.key.kind == "notebook":
-                return room
-        return None
 
     def _metric_samples(self) -> list:
         """The supernode's metrics (see :mod:`rtc_common.prometheus`)."""

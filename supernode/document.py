@@ -109,6 +109,11 @@ class LiveDocument:
     def dirty(self) -> bool:
         return bool(self.document.dirty)
 
+    @property
+    def revision(self) -> int:
+        """How many changes the content has had in this load (from any writer): same revision, same content."""
+        return self._version
+
     # -- running -------------------------------------------------------------------------
 
     def attach(self, connection: Any) -> None:

@@ -29,9 +29,11 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .content import snapshot
 
 __all__ = ["Timeline", "Timelines", "Version"]
 
@@ -90,6 +92,7 @@ class Timeline:
         self.max_versions = max(1, max_versions)
         self.max_bytes = max_bytes
         self._versions: deque[Version] = deque()
+        self.revision = -1  # the document's revision when the newest version was taken (see Timelines)
         self._bytes = 0
         self.users: set[str] = set()  # in the room now
         self._since: set[str] = set()  # in the room since the last version
@@ -133,21 +136,13 @@ class Timeline:
 class Timelines:
     """The timelines of every open document room, fed by the server's event bus.
 
-    ``content_of(room)`` answers a room's current content (None when the room is not open) and
-    ``room_of_path(path)`` the open notebook room of a path (None if none); both come from the
-    document manager. ``max_versions`` and ``max_bytes`` bound each room's ring.
+    ``live`` maps each open document room to its :class:`~supernode.document.LiveDocument` (the
+    document manager's own mapping). ``max_versions`` and ``max_bytes`` bound each room's ring.
+    A document whose ``revision`` has not moved since its newest version is not read again.
     """
 
-    def __init__(
-        self,
-        content_of: Callable[[str], Any],
-        room_of_path: Callable[[str], str | None],
-        *,
-        max_versions: int,
-        max_bytes: int,
-    ) -> None:
-        self._content_of = content_of
-        self._room_of_path = room_of_path
+    def __init__(self, live: Mapping[str, Any], *, max_versions: int, max_bytes: int) -> None:
+        self._live = live
         self.max_versions = max_versions
         self.max_bytes = max_bytes
         self._rooms: dict[str, Timeline] = {}
@@ -157,14 +152,26 @@ class Timelines:
 
     def snapshot(self, room: str, label: str) -> Timeline | None:
         """Take the room's content now as a version labelled ``label``; the room's timeline (None: not open)."""
-        content = self._content_of(room)
-        if content is None:
+        live = self._live.get(room)
+        if live is None:
             return None
         timeline = self._rooms.get(room)
         if timeline is None:
             timeline = self._rooms[room] = Timeline(max_versions=self.max_versions, max_bytes=self.max_bytes)
-        timeline.record(label, content)
+        revision = live.revision
+        if timeline.versions and timeline.revision == revision:
+            timeline.record(label, timeline.versions[-1].content)  # unchanged: only names the moment
+        else:
+            timeline.record(label, snapshot(live.key, live.document))
+            timeline.revision = revision
         return timeline
+
+    def _room_of_path(self, path: str) -> str | None:
+        """The open notebook room of ``path`` (None if there is none)."""
+        for room, live in list(self._live.items()):
+            if live.path == path and live.key.kind == "notebook":
+                return room
+        return None
 
     def forget(self, room: str) -> None:
         self._rooms.pop(room, None)
