@@ -290,7 +290,6 @@ _ROOM = {
     "description": "A document room, {format}:{type}:{fileId} (as PUT /api/collaboration/session answers it).",
     "schema": {"type": "string"},
 }
-_FORK_INFO = {"$ref": "#/components/schemas/ForkInfo"}
 
 PATHS.update(
     {

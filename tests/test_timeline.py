@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from jupyter_server.auth.authorizer import Authorizer
 from jupyter_ydoc import YNotebook
 
 from helpers import eventually
@@ -24,9 +25,19 @@ pytestmark = pytest.mark.timeout(60)
 WAIT = 10.0
 
 
+class ReadOnlyAuthorizer(Authorizer):
+    """Every user may read, nobody may write."""
+
+    def is_authorized(self, handler, user, action, resource) -> bool:
+        return action == "read"
+
+
 @pytest.fixture
-def jp_server_config(tmp_path):
-    return server_config(journal_path=str(tmp_path / "journal.sqlite"))
+def jp_server_config(tmp_path, request):
+    config = server_config(journal_path=str(tmp_path / "journal.sqlite"))
+    if request.node.get_closest_marker("read_only"):
+        config["ServerApp"]["authorizer_class"] = ReadOnlyAuthorizer
+    return config
 
 
 @pytest.fixture
@@ -287,6 +298,26 @@ async def test_unknown_rooms_paths_and_forks_are_404_and_bad_requests_400(collab
     forks = jp_serverapp.web_app.settings["supernode_forks"]
     await eventually(lambda: fork not in forks.forks, WAIT, "the unused timeline fork to go")
     assert (await undo_redo(action="undo", steps=1, forkRoom=fork))[0] == 404
+
+
+@pytest.mark.read_only
+async def test_a_reader_sees_the_timeline_and_the_forks_but_changes_neither(collab, jp_fetch, jp_root_dir):
+    path = write_notebook(jp_root_dir, "ro.ipynb", ["read me"])
+    _, session = await collab.open(path)
+    room = session.room
+    code, timeline = await call(
+        jp_fetch, "GET", "api", "collaboration", "timeline", path, format="json", type="notebook"
+    )
+    assert code == 200 and timeline["versions"][0]["label"] == "opened"
+    assert await call(jp_fetch, "GET", "api", "collaboration", "fork", room) == (200, {})
+    fork = timeline["forkRoom"]
+    for method, parts, query in [
+        ("PUT", ("undo_redo", room), {"action": "restore", "steps": 0, "forkRoom": fork}),
+        ("PUT", ("fork", room), {}),
+        ("DELETE", ("fork", fork), {"merge": "true"}),
+    ]:
+        code, body = await call(jp_fetch, method, "api", "collaboration", *parts, **query)
+        assert (code, body["error"]) == (403, "forbidden") and "contents:write" in body["message"], (method, parts)
 
 
 async def test_an_execution_that_ends_is_a_version(collab, jp_fetch, jp_root_dir, jp_serverapp):
