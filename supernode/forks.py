@@ -158,7 +158,6 @@ class ForkManager:
         The fork's document is changed to hold that version, which its clients see.
         """
         fork = self.timeline_fork(fork_room)
-        # The first version stays: it is where the document was opened.
         target = max(0, min(len(fork.versions) - 1, fork.position + steps))
         if target == fork.position:
             return False
@@ -201,7 +200,7 @@ class ForkManager:
             kept=kept,
         )
         if synchronize:
-            subscription = root_doc.observe(lambda event: fork.document.ydoc.apply_update(event.update))
+            subscription = root_doc.observe(lambda event: _follow(fork, event.update))
             fork.unsync = lambda: root_doc.unobserve(subscription)
         self.forks[room] = fork
         live.hold(True, _HOLD)
@@ -239,6 +238,14 @@ class ForkManager:
             self._events.emit(schema_id=FORK_EVENTS, data=data)
         except Exception:
             log.exception("emitting the fork %s event failed", action)
+
+
+def _follow(fork: Fork, update: bytes) -> None:
+    """Apply a change of the root to a synchronized fork (inside the root's commit: never raises)."""
+    try:
+        fork.document.ydoc.apply_update(update)
+    except Exception:
+        log.exception("fork %s: taking a change of its root %s failed", fork.room, fork.root)
 
 
 def _when(version: Version) -> str:

@@ -20,7 +20,7 @@ from supernode.forks import FORK_EVENTS
 from supernode.timeline import Timeline
 from test_interop_node import NodeClient
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 
 WAIT = 10.0
 
