@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
-from jupyter_ydoc import YNotebook
+from jupyter_ydoc import YNotebook, YUnicode
 
 from helpers import eventually
 from jupyter_helpers import disk_sources, server_config, write_notebook
@@ -298,6 +298,49 @@ async def test_unknown_rooms_paths_and_forks_are_404_and_bad_requests_400(collab
     forks = jp_serverapp.web_app.settings["supernode_forks"]
     await eventually(lambda: fork not in forks.forks, WAIT, "the unused timeline fork to go")
     assert (await undo_redo(action="undo", steps=1, forkRoom=fork))[0] == 404
+
+
+async def test_a_text_file_has_a_timeline_too(collab, jp_fetch, jp_root_dir):
+    (jp_root_dir / "notes.txt").write_text("one\n")
+    client, session = await collab.open("notes.txt", "text", "file")
+    text = YUnicode(client.doc)._ysource
+    text += "two\n"
+    await eventually(lambda: (jp_root_dir / "notes.txt").read_text() == "one\ntwo\n", WAIT, "saved")
+    code, timeline = await call(
+        jp_fetch, "GET", "api", "collaboration", "timeline", "notes.txt", format="text", type="file"
+    )
+    assert code == 200 and timeline["roomId"] == session.room
+    assert [v["changed"] for v in timeline["versions"]][:2] == [[], ["content"]]
+    viewer = await collab.join(timeline["forkRoom"])
+    await viewer.wait_synced()
+    steps = len(timeline["versions"]) - 1
+    code, moved = await call(
+        jp_fetch,
+        "PUT",
+        "api",
+        "collaboration",
+        "undo_redo",
+        session.room,
+        action="undo",
+        steps=steps,
+        forkRoom=timeline["forkRoom"],
+    )
+    assert (code, moved["status"]) == (200, "undone")
+    await viewer.wait_for(lambda: str(YUnicode(viewer.doc)._ysource) == "one\n", WAIT)
+    assert (
+        await call(
+            jp_fetch,
+            "PUT",
+            "api",
+            "collaboration",
+            "undo_redo",
+            session.room,
+            action="restore",
+            forkRoom=timeline["forkRoom"],
+        )
+    )[0] == 200
+    await client.wait_for(lambda: str(text) == "one\n", WAIT)
+    await eventually(lambda: (jp_root_dir / "notes.txt").read_text() == "one\n", WAIT, "the restore saved")
 
 
 @pytest.mark.read_only
