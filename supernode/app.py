@@ -20,12 +20,15 @@ from .events import DocumentEvents
 from .execution_events import ExecutionEvents
 from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
+from .fork_handlers import HANDLERS as FORK_HANDLERS
+from .forks import ForkManager
 from .handlers import SessionHandler, SpecHandler
 from .journal import ExecutionJournal
 from .output_log import OutputLog
 from .table_feeds import TableFeeds
 from .table_handlers import HANDLERS as TABLE_HANDLERS
 from .tables import SharedTables
+from .timeline import Timelines
 from rtc_common.tasks import TaskSet
 
 __all__ = ["SupernodeExtension"]
@@ -107,6 +110,20 @@ class SupernodeExtension(ExtensionApp):
         100, config=True, help="How many of the newest executions the executions table lists (unfinished ones always)."
     )
 
+    timeline_versions = Int(
+        50,
+        config=True,
+        help="How many versions of each open document its timeline keeps (the oldest go first). Versions are "
+        "taken when the document is opened and saved, when an execution ends, when a user joins, and when its "
+        "file changes on disk; the timeline lives in memory with the document's room.",
+    )
+    timeline_max_bytes = Int(
+        16 * 1024 * 1024,
+        config=True,
+        help="Most bytes (JSON size of the content) the versions of one document's timeline hold together; "
+        "the oldest go first, the newest always stays.",
+    )
+
     def initialize_settings(self) -> None:
         join_server_log("supernode", self.serverapp.log)
         jc_settings.adopt(self)
@@ -146,6 +163,13 @@ class SupernodeExtension(ExtensionApp):
         self.serverapp.web_app.settings.setdefault("jupyter_server_ydoc", self)
         self._unfollow_renames = self.documents.follow_renames(self.serverapp.event_logger)
         self.settings["supernode_documents"] = self.documents
+        self.timelines = Timelines(
+            self.documents.live, max_versions=self.timeline_versions, max_bytes=self.timeline_max_bytes
+        )
+        self._unfollow_timelines = self.timelines.listen(self.serverapp.event_logger)
+        self.forks = ForkManager(relay, self.documents, self.timelines, self.serverapp.event_logger)
+        relay.add_policy(self.forks)
+        self.settings["supernode_forks"] = self.forks
         journal_path = self.journal_path or f"{jupyter_data_dir()}/jupyter_rtc/executions.sqlite"
         journal = ExecutionJournal(journal_path, limit=self.journal_limit)
         # Beside the journal: executions.sqlite -> executions.outputs/ (none for an in-memory journal).
@@ -188,6 +212,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.append((r"/api/collaboration/session/(.*)", SessionHandler))
             self.handlers.append((r"/api/rtc/spec\.json", SpecHandler))
             self.handlers.extend(EXECUTION_HANDLERS)
+            self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
@@ -231,6 +256,7 @@ class SupernodeExtension(ExtensionApp):
             await self.shared_tables.stop()
         if self.documents is not None:
             self._unfollow_renames()
+            self._unfollow_timelines()
             await self.executions.stop()
             await self.documents.stop()
             await self.tasks.stop()

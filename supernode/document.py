@@ -115,20 +115,25 @@ class LiveDocument:
     def dirty(self) -> bool:
         return bool(self.document.dirty)
 
+    @property
+    def revision(self) -> int:
+        """How many changes the content has had in this load (from any writer): same revision, same content."""
+        return self._version
+
     # -- running -------------------------------------------------------------------------
 
     def attach(self, connection: Any) -> None:
         """The direct connection of this document's room (before :meth:`run`)."""
         self._connection = connection
 
-    def hold(self, keep: bool) -> None:
-        """Keep the room open even with no client (True), or let it be freed again (False); counted."""
+    def hold(self, keep: bool, reason: str = "execution queued or running") -> None:
+        """Keep the room open even with no client (True), or let it be freed again (False); counted by ``reason``."""
         self._holds += 1 if keep else -1
         if self._connection is not None and not self._connection.closed.is_set():
             if keep:
-                self._connection.hold("execution queued or running")
+                self._connection.hold(reason)
             else:
-                self._connection.release("execution queued or running")
+                self._connection.release(reason)
 
     def keep_reason(self) -> str | None:
         """Why the idle room must stay (the relay asks before freeing it), or None.

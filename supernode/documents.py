@@ -241,6 +241,14 @@ class DocumentManager:
     async def _exists(self, path: str) -> bool:
         return await _file_exists(self.contents_manager, path)
 
+    async def room_for_path(self, path: str, file_format: str, content_type: str) -> str | None:
+        """The room of file ``path`` opened as ``file_format``/``content_type`` (the file indexed now if it was
+        not), or None if there is no such file. ``/a.ipynb`` and ``a.ipynb`` are the same file."""
+        path = path.strip("/")
+        if not await self._exists(path):
+            return None
+        return f"{file_format}:{content_type}:{self.file_ids.index(path)}"
+
     async def get_document(
         self,
         *,
@@ -262,9 +270,9 @@ class DocumentManager:
         if room_id is None:
             if path is None or content_type is None or file_format is None:
                 raise ValueError("give room_id, or path with content_type and file_format")
-            if not await self._exists(path):
+            room_id = await self.room_for_path(path, file_format, content_type)
+            if room_id is None:
                 return None
-            room_id = f"{file_format}:{content_type}:{self.file_ids.index(path)}"
         if not create and room_id not in self.live:
             return None
         try:

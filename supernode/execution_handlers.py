@@ -25,10 +25,12 @@ from .errors import ApiError
 from .executions import ExecutionManager
 from .keys import DocumentKey
 
-__all__ = ["HANDLERS"]
+__all__ = ["HANDLERS", "ApiBase"]
 
 
 class ApiBase(APIHandler):
+    """JSON in and out, errors from the catalogue (:class:`ApiError`), permissions on ``auth_resource``."""
+
     auth_resource = "kernels"
 
     @property
@@ -36,8 +38,9 @@ class ApiBase(APIHandler):
         return self.settings["supernode_executions"]
 
     async def _allow(self, action: str) -> None:
-        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, action, "kernels")):
-            raise ApiError("forbidden", f"kernels:{action} is required")
+        resource = self.auth_resource
+        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, action, resource)):
+            raise ApiError("forbidden", f"{resource}:{action} is required")
 
     def _body(self) -> dict[str, Any]:
         try:

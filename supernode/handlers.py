@@ -49,6 +49,9 @@ class SessionHandler(APIHandler):
         file_format, file_type = body.get("format"), body.get("type")
         if not isinstance(file_format, str) or not isinstance(file_type, str):
             raise web.HTTPError(400, 'the body must be {"format": ..., "type": ...}')
+        # The stock timeline slider asks for "/{path}": the same file, so the same id (the file id
+        # manager would index the spelling with a slash as another file).
+        path = path.strip("/")
         cm = self.contents_manager
         if not await ensure_async(cm.file_exists(path)):
             raise web.HTTPError(404, f"no file {path}")

@@ -212,6 +212,33 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     assert (await call("post", one_table + "/refresh", "api/rtc/tables/contents/refresh"))[0] == 200
     assert (await call("post", one_table + "/refresh", "api/rtc/tables/nope/refresh"))[0] == 404
 
+    tl, ur, fk = (
+        "/api/collaboration/timeline/{path}",
+        "/api/collaboration/undo_redo/{roomid}",
+        "/api/collaboration/fork/{roomid}",
+    )
+    status, timeline = await call("get", tl, f"api/collaboration/timeline/{path}", format="json", type="notebook")
+    assert status == 200
+    await call("get", tl, "api/collaboration/timeline/nope.ipynb", format="json", type="notebook")  # 404
+    await call("get", tl, f"api/collaboration/timeline/{path}")  # 400
+    fork_room = timeline["forkRoom"]
+    assert (await call("put", ur, f"api/collaboration/undo_redo/{room}", action="undo", steps="1", forkRoom=fork_room))[
+        0
+    ] == 200
+    await call("put", ur, f"api/collaboration/undo_redo/{room}", action="nope", forkRoom=fork_room)  # 400
+    await call("put", ur, f"api/collaboration/undo_redo/{room}", action="undo", forkRoom="0" * 32)  # 404
+    assert (await call("put", ur, f"api/collaboration/undo_redo/{room}", action="restore", forkRoom=fork_room))[
+        0
+    ] == 200
+    status, created = await call("put", fk, f"api/collaboration/fork/{room}", {"title": "t", "synchronize": True})
+    assert status == 201
+    await call("put", fk, "api/collaboration/fork/json:notebook:nope", {})  # 404
+    await call("put", fk, f"api/collaboration/fork/{room}", {"synchronize": 1})  # 400
+    assert (await call("get", fk, f"api/collaboration/fork/{room}"))[0] == 200
+    assert (await call("delete", fk, f"api/collaboration/fork/{created['fork_roomid']}", merge="true"))[0] == 200
+    await call("delete", fk, f"api/collaboration/fork/{created['fork_roomid']}")  # 404
+    await call("delete", fk, f"api/collaboration/fork/{created['fork_roomid']}", merge="maybe")  # 400
+
     base = f"http://127.0.0.1:{relay.port}"
     for endpoint in ("/health", "/api/rtc/rooms"):
         status, text = await http_get(base + endpoint)
