@@ -186,7 +186,9 @@ class ForkManager:
             await self.documents.session(root)
         except DocumentLoadError as exc:
             raise ApiError("not_found", f"room {root} cannot be opened: {exc.reason}") from None
-        return self.documents.live[root]
+        live = self.documents.live[root]
+        await live.whole()  # a fork or a version of a document still loading in stages would miss outputs
+        return live
 
     async def _fork(self, root: str, *, synchronize: bool, title: str, description: str, kept: bool) -> Fork:
         live = await self._live(root)

@@ -201,6 +201,7 @@ class Timelines:
         if action == "freed":
             self.forget(room)
         elif action in _DOCUMENT_LABELS:
+            await self._loaded(room)
             self._safely(room, _DOCUMENT_LABELS[action])
 
     async def _on_execution(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
@@ -214,11 +215,18 @@ class Timelines:
         if not room or not user:
             return
         if action == "join":
+            await self._loaded(room)
             timeline = self._safely(room, f"before {user} joined")
             if timeline is not None:
                 timeline.joined(user)
         elif action == "leave" and room in self._rooms:
             self._rooms[room].left(user)
+
+    async def _loaded(self, room: str) -> None:
+        """Wait until the room's document holds the whole file (a load in stages goes at its own pace)."""
+        live = self._live.get(room)
+        if live is not None:
+            await live.loaded.wait()
 
     def _safely(self, room: str, label: str) -> Timeline | None:
         try:

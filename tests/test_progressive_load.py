@@ -108,3 +108,16 @@ async def test_the_server_side_api_gets_the_whole_document(jp_serverapp, jp_root
     document = await extension.get_document(path=path, content_type="notebook", file_format="json", copy=True)
     assert asyncio.get_running_loop().time() - started < 2.0  # not the stages' wait for a first client
     assert document.get()["cells"][1]["outputs"][0]["text"] == BIG
+
+
+async def test_the_timeline_and_forks_of_a_document_loading_in_stages_hold_its_large_outputs(
+    collab, jp_root_dir, jp_serverapp
+):
+    path = _write(jp_root_dir, "versions.ipynb")
+    _, session = await collab.open(path)  # the 'opened' version is taken once the outputs followed
+    extension = jp_serverapp.web_app.settings["jupyter_server_ydoc"]
+    await eventually(lambda: extension.timelines.of(session.room) is not None, 10, "the 'opened' version")
+    opened = extension.timelines.of(session.room).versions[0]
+    assert opened.label == "opened" and opened.content["cells"][1]["outputs"][0]["text"] == BIG
+    fork = await extension.forks.create(session.room, synchronize=False, title="t", description="")
+    assert YNotebook(fork.document.ydoc).get()["cells"][1]["outputs"][0]["text"] == BIG
