@@ -35,7 +35,9 @@ def jp_server_config():
 
 
 @pytest.fixture
-def yjs_client(jp_serverapp, jp_http_port, jp_base_url, jp_asyncio_loop) -> Iterator[Callable[..., Awaitable[NodeClient]]]:
+def yjs_client(
+    jp_serverapp, jp_http_port, jp_base_url, jp_asyncio_loop
+) -> Iterator[Callable[..., Awaitable[NodeClient]]]:
     """Factory: ``client = await yjs_client(room)``: a yjs + y-websocket client (node) in ``room`` of the
     test's server, synced; every client is ended at teardown."""
     clients: list[NodeClient] = []
@@ -203,9 +205,7 @@ async def test_a_type_registered_by_another_package_opens_collaborates_and_saves
     )
 
     path.write_text("buy milk\nwrite tests\nship it\nrest\n")  # edited on disk
-    await second.request(
-        {"cmd": "wait_at", "path": ["lines", 3], "equals": "rest", "timeout": DEADLINE}, DEADLINE + 1
-    )
+    await second.request({"cmd": "wait_at", "path": ["lines", 3], "equals": "rest", "timeout": DEADLINE}, DEADLINE + 1)
     assert sys.modules[lines_package].YLines.__name__ == "YLines"  # the package's class was the one loaded
 
 
@@ -226,6 +226,8 @@ async def test_an_unknown_type_gets_the_frontends_load_error_naming_it(collab, j
     ws = await raw_ws(collab.url(session.room, session.session_id), additional_headers=collab.auth_header)
     assert await close_code_of(ws, timeout=DEADLINE) == 4400  # the frontend's "File Load Error" dialog
     assert ws.protocol.close_rcvd.reason == "data.nosuch: no document type 'nosuchtype' is registered"
-    logged = [r.getMessage() for r in caplog.records if r.name == "supernode.documents" and "nosuchtype" in r.getMessage()]
+    logged = [
+        r.getMessage() for r in caplog.records if r.name == "supernode.documents" and "nosuchtype" in r.getMessage()
+    ]
     assert logged and "registered: " in logged[0] and "chat" in logged[0] and "notebook" in logged[0], logged
     assert all(r.exc_info is None for r in caplog.records if r.levelname in ("WARNING", "ERROR"))
