@@ -8,6 +8,10 @@ follows the room. A client whose ``sessionId`` names an earlier load is refused
 with the frontend's reload dialog (close 1003, reason ``unknown_session``); its
 document is kept beside the file when it holds text the room does not.
 
+A room holds a document of the jupyter_ydoc class registered for its type (see
+:mod:`supernode.doctypes`): a notebook, a text or binary file, jupyterlab-chat's chat, ...; a
+type nobody registered closes the room's clients with 4400 and a reason naming it.
+
 It is also the Python API other server extensions use:
 :meth:`DocumentManager.get_document`.
 """
