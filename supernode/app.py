@@ -14,7 +14,7 @@ from rtc_common.prometheus import add_source, remove_source
 from rtc_common.server_log import join_server_log
 from traitlets import Bool, Float, Int, Unicode
 
-from . import jc_settings
+from . import jc_settings, rtc_info
 from .documents import DocumentManager
 from .events import DocumentEvents
 from .execution_events import ExecutionEvents
@@ -206,6 +206,8 @@ class SupernodeExtension(ExtensionApp):
             page_config["serverSideExecution"] = True
         if (self.config.get(jc_settings.JC_SECTION) or {}).get("disable_rtc"):
             page_config.setdefault("disableRTC", True)
+        else:
+            rtc_info.announce(self.serverapp.web_app.settings)
 
     def initialize_handlers(self) -> None:
         if getattr(self, "documents", None) is not None:
@@ -216,6 +218,10 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.extend(TABLE_HANDLERS)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
+        if getattr(self, "documents", None) is not None and not self.serverapp.web_app.settings.get(
+            "page_config_data", {}
+        ).get("disableRTC"):
+            rtc_info.announce(self.serverapp.web_app.settings)  # an extension loaded after ours may have reset it
         if getattr(self, "executions", None) is not None:
             await self.executions.ensure_open()
         if getattr(self, "feeds", None) is not None:

@@ -15,22 +15,27 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from jupyter_ydoc import YBlob, YFile, YNotebook
 from jupyter_ydoc.ybasedoc import YBaseDoc
 from pycrdt import Doc
 
 from .cell_outputs import to_ymap
+from .doctypes import document_class
 from .keys import DocumentKey
 
 __all__ = [
     "Stages",
     "build_document",
     "build_in_stages",
+    "contents_type",
     "load_update",
     "model_for_save",
     "normalize_notebook",
+    "replace_content",
     "snapshot",
 ]
+
+# The content types jupyter_server's contents managers save; any other type is saved as a file.
+_SAVED_TYPES = ("notebook", "file", "directory")
 
 _EMPTY_CELL = {
     "id": "initial-cell",
@@ -39,26 +44,6 @@ _EMPTY_CELL = {
     "metadata": {},
     "outputs": [],
     "source": "",
-}
-
-
-class _NoUndo:
-    """Stands in for a document's undo manager: the server never undoes, and a real undo manager keeps
-    every item ever deleted (cleared outputs, replaced displays) alive for as long as the document."""
-
-    def expand_scope(self, scope: object) -> None:
-        return None
-
-
-def _without_undo(cls: type[YBaseDoc]) -> type[YBaseDoc]:
-    return type(cls.__name__, (cls,), {"undo_manager": property(lambda self: _NO_UNDO), "__module__": __name__})
-
-
-_NO_UNDO = _NoUndo()
-_CLASSES: dict[str, type[YBaseDoc]] = {
-    "notebook": _without_undo(YNotebook),
-    "blob": _without_undo(YBlob),
-    "file": _without_undo(YFile),
 }
 
 
@@ -88,16 +73,24 @@ def normalize_notebook(nb: dict[str, Any]) -> dict[str, Any]:
 
 
 def _decode(key: DocumentKey, content: Any) -> Any:
+    """What the document type's ``set`` takes: a notebook dict, bytes for a blob, else the text (or,
+    in base64 format, the base64 text) as the contents manager gave it, line endings made ``\n``."""
     if key.kind == "notebook":
         return normalize_notebook(content)
     if key.kind == "blob":
         return base64.b64decode(content or b"")
-    return (content or "").replace("\r\n", "\n")
+    if key.format == "text":
+        return (content or "").replace("\r\n", "\n")
+    return content
 
 
 def build_document(key: DocumentKey, content: Any) -> YBaseDoc:
-    """A shared document holding ``content`` (as the contents manager returned it), built deterministically."""
-    cls = _CLASSES[key.kind]
+    """A shared document holding ``content`` (as the contents manager returned it), built deterministically.
+
+    Raises :class:`~supernode.doctypes.UnknownDocumentType` for a type nobody registered; whatever
+    the type's ``set`` raises for content it does not take.
+    """
+    cls = document_class(key)
     seed = Doc(client_id=0)
     cls(seed).set(_decode(key, content))
     doc = Doc()
@@ -113,14 +106,15 @@ class Stages:
     file's update (what the load would have built in one piece, as the base of later merges).
     """
 
-    def __init__(self, seed: Doc, delayed: dict[int, list[dict[str, Any]]]) -> None:
+    def __init__(self, cls: type[YBaseDoc], seed: Doc, delayed: dict[int, list[dict[str, Any]]]) -> None:
+        self._cls = cls
         self._seed = seed
         self._delayed = delayed
         self.cells = len(delayed)
         self.complete: bytes | None = None
 
     def updates(self) -> Iterator[bytes]:
-        notebook = _CLASSES["notebook"](self._seed)
+        notebook = self._cls(self._seed)
         for index, outputs in self._delayed.items():
             before = self._seed.get_state()
             with self._seed.transaction():
@@ -158,16 +152,16 @@ def build_in_stages(key: DocumentKey, content: Any, delay_outputs_above: int | N
     if not delayed:
         return build_document(key, content), None
     seed = Doc(client_id=0)
-    cls = _CLASSES[key.kind]
+    cls = document_class(key)
     cls(seed).set({**notebook, "cells": cells})
     doc = Doc()
     doc.apply_update(seed.get_update())
-    return cls(doc), Stages(seed, delayed)
+    return cls(doc), Stages(cls, seed, delayed)
 
 
 def load_update(key: DocumentKey, update: bytes) -> YBaseDoc:
     """A detached document of ``key``'s kind holding ``update``."""
-    document = _CLASSES[key.kind](Doc())
+    document = document_class(key)(Doc())
     document.ydoc.apply_update(update)
     return document
 
@@ -177,8 +171,29 @@ def snapshot(key: DocumentKey, document: YBaseDoc) -> Any:
     return document.get()
 
 
+def contents_type(key: DocumentKey) -> str:
+    """The contents-manager type to read and write the file of a room like ``key`` as."""
+    return key.type if key.type in _SAVED_TYPES else "file"
+
+
+def replace_content(document: YBaseDoc, data: Any) -> None:
+    """Set the document's content to ``data`` (what its ``get`` returns), in one transaction.
+
+    The ``state`` map is the server's and the clients' (``dirty``, ``path``, ``hash``,
+    ``document_id``): a type whose ``set`` clears it (jupyterlab-chat's does) gets back what it held.
+    """
+    state = document.ystate
+    kept = dict(state.items())
+    with document.ydoc.transaction():
+        document.set(data)
+        for name, value in kept.items():
+            if state.get(name) != value:
+                state[name] = value
+
+
 def model_for_save(key: DocumentKey, data: Any) -> dict[str, Any]:
-    """A contents-manager model for ``save()``."""
+    """A contents-manager model for ``save()``: a type the contents manager does not know (``chat``,
+    ...) is saved as a file in the room's format, like jupyter-collaboration does."""
     if key.kind == "blob":
         return {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}
-    return {"type": key.type, "format": key.format, "content": data}
+    return {"type": contents_type(key), "format": key.format, "content": data}

@@ -34,7 +34,15 @@ from typing import TYPE_CHECKING, Any
 from jupyter_core.utils import ensure_async
 from tornado import web
 
-from .content import build_document, build_in_stages, load_update, model_for_save, snapshot
+from .content import (
+    build_document,
+    build_in_stages,
+    contents_type,
+    load_update,
+    model_for_save,
+    replace_content,
+    snapshot,
+)
 from .keys import DocumentKey
 from .merge import merge_notebooks
 from .saver import SaveSchedule
@@ -386,7 +394,7 @@ class LiveDocument:
             try:
                 written = await ensure_async(
                     self.manager.contents_manager.get(
-                        self.path, content=True, type=self.key.type, format=self.key.format
+                        self.path, content=True, type=contents_type(self.key), format=self.key.format
                     )
                 )
             except Exception as exc:
@@ -470,18 +478,20 @@ class LiveDocument:
         """Take the file's content in (the caller holds the save lock)."""
         await self.whole()  # the base of the merge is the whole file as loaded
         cm = self.manager.contents_manager
-        model = await ensure_async(cm.get(self.path, content=True, type=self.key.type, format=self.key.format))
+        model = await ensure_async(
+            cm.get(self.path, content=True, type=contents_type(self.key), format=self.key.format)
+        )
         disk = snapshot(self.key, build_document(self.key, model["content"]))
         live = snapshot(self.key, self.document)
         base = self._loaded_base()
         if self.key.kind == "notebook":
             merged = merge_notebooks(base, disk, live, running=self._running_cells())
         else:
-            merged = disk  # text and binary files: the disk wins
+            merged = disk  # every other type (text, binary, chat, ...): the disk's content replaces the room's
             if live != base:
                 log.warning("%s changed on disk and in the room; the disk version wins", self.path)
         if merged != live:
-            self.document.set(merged)
+            replace_content(self.document, merged)
         log.info("%s changed on disk; merged into its room", self.path)
         self.manager.events.emit("merged_from_disk", room=self.key.room, path=self.path)
         self._base, self._base_update = disk, None

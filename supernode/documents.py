@@ -8,6 +8,10 @@ follows the room. A client whose ``sessionId`` names an earlier load is refused
 with the frontend's reload dialog (close 1003, reason ``unknown_session``); its
 document is kept beside the file when it holds text the room does not.
 
+A room holds a document of the jupyter_ydoc class registered for its type (see
+:mod:`supernode.doctypes`): a notebook, a text or binary file, jupyterlab-chat's chat, ...; a
+type nobody registered closes the room's clients with 4400 and a reason naming it.
+
 It is also the Python API other server extensions use:
 :meth:`DocumentManager.get_document`.
 """
@@ -29,7 +33,8 @@ from pycrdt import Decoder, Doc
 from tornado.web import HTTPError
 
 from rtc_common.close_codes import close_code
-from .content import load_update, model_for_save
+from .content import contents_type, load_update, model_for_save
+from .doctypes import UnknownDocumentType, document_class
 from .document import LiveDocument, SaveFailed
 from .events import DocumentEvents
 from .keys import DocumentKey
@@ -134,17 +139,33 @@ class DocumentManager:
         path = self.file_ids.get_path(key.file_id)
         if path is None:
             raise DocumentLoadError("room_not_found", f"no file has id {key.file_id}")
+        name_of_file = posixpath.basename(path)
+        try:
+            document_class(key)
+        except UnknownDocumentType as exc:
+            log.warning("%s cannot be opened as %s:%s: %s", path, key.format, key.type, exc)
+            raise DocumentLoadError(
+                "bad_message", f"{name_of_file}: no document type {key.type[:40]!r} is registered"
+            ) from exc
         cm = self.contents_manager
         started = time.monotonic()
         try:
-            model = await ensure_async(cm.get(path, content=True, type=key.type, format=key.format, require_hash=True))
+            model = await ensure_async(
+                cm.get(path, content=True, type=contents_type(key), format=key.format, require_hash=True)
+            )
         except HTTPError as exc:
             code = {404: "room_not_found", 400: "bad_message"}.get(exc.status_code, "room_error")
             # The client is told in a few words (a close reason holds 123 bytes); the log has the whole story.
             why = {404: "no such file", 400: f"it cannot be read as {key.format}:{key.type}"}.get(exc.status_code, "it cannot be read")
             log.warning("%s cannot be opened as %s:%s: %s", path, key.format, key.type, exc.log_message or exc)
-            raise DocumentLoadError(code, f"{posixpath.basename(path)}: {why}") from exc
-        live = LiveDocument(self, key, path, model)
+            raise DocumentLoadError(code, f"{name_of_file}: {why}") from exc
+        try:
+            live = LiveDocument(self, key, path, model)
+        except Exception as exc:  # the type's set() refused the content
+            log.warning("%s cannot be opened as %s:%s: %r", path, key.format, key.type, exc)
+            raise DocumentLoadError(
+                "bad_message", f"{name_of_file}: it cannot be read as {key.format}:{key.type}"
+            ) from exc
         self.live[name] = live
         live.attach(self.relay.open_direct(name, label=f"supernode {path}"))
         self.spawn(self._follow(name, live), f"document {path}")

@@ -3,7 +3,8 @@
 ``PUT /api/collaboration/session/{path}`` with ``{"format", "type"}`` answers
 ``{"format", "type", "fileId", "sessionId"}``: 200 when the file already had an id,
 201 when it was just indexed, 404 when there is no such file. A file that exists but
-cannot be opened as asked (not UTF-8, not a notebook) is answered all the same: its
+cannot be opened as asked (not UTF-8, not a notebook, a ``type`` no package registered with
+jupyter_ydoc) is answered all the same: its
 room's websocket is then closed with 4400 (or 4404/4500) and the reason, which the
 stock frontend shows in its "File Load Error" dialog. Opening a document for reading
 needs ``contents:read`` only.

@@ -28,7 +28,9 @@ class DocumentKey(NamedTuple):
 
     @property
     def kind(self) -> str:
-        """The jupyter_ydoc document kind: notebook, blob, or file."""
-        if self.type == "notebook":
-            return "notebook"
-        return "blob" if self.format == "base64" else "file"
+        """The jupyter_ydoc document type the room holds: ``blob`` for a file (or blob) in base64,
+        else its type (``notebook``, ``file``, or a type another package registered, see
+        :mod:`supernode.doctypes`)."""
+        if self.format == "base64" and self.type in ("file", "blob"):
+            return "blob"
+        return self.type

@@ -20,6 +20,8 @@
  *   {"cmd":"map_set","name":N,"key":K,"value":V}      Y.Map N: set K to the JSON value V      -> ok
  *   {"cmd":"map_delete","name":N,"key":K}             Y.Map N: delete K                       -> ok
  *   {"cmd":"array_push","name":N,"values":[...]}      Y.Array N: append JSON values           -> ok
+ *        (with "as_maps":true each value, a JSON object, is appended as a Y.Map of its entries,
+ *         as jupyterlab-chat's frontend appends a message)
  *   {"cmd":"get","text":[N..],"map":[N..],"array":[N..]}
  *        -> {"event":"state","text":{N:str},"map":{N:obj},"array":{N:list},
  *            "client_id":int,"synced":bool}
@@ -206,7 +208,15 @@ const commands = {
     ok(msg)
   },
   array_push (msg) {
-    doc.getArray(need(msg, 'name', 'string')).push(need(msg, 'values', 'array'))
+    const values = need(msg, 'values', 'array')
+    doc.getArray(need(msg, 'name', 'string')).push(msg.as_maps
+      ? values.map((value) => {
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+          throw new Error('array_push: with "as_maps" every value must be a JSON object')
+        }
+        return new Y.Map(Object.entries(value))
+      })
+      : values)
     ok(msg)
   },
   get (msg) {
