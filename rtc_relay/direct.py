@@ -135,6 +135,25 @@ class DirectConnection:
         if self._room is not None and not self._holds:
             self._core.rooms.check_idle(self._room)
 
+    # -- telling the clients -------------------------------------------------------------------
+
+    def notify(self, notice: dict) -> int:
+        """Send ``notice`` (a JSON object) as a custom message to every client of the room that may write
+        (e.g. ``{"type": "conflict"}``: JupyterLab's Edit Conflict dialog); returns how many were told.
+
+        For what the writer did to their edits (a merge from disk that set typed text aside). Clients of
+        the room that are refused or fenced are not told.
+        """
+        room = self._room
+        if room is None:
+            return 0
+        told = 0
+        for peer in list(room.peers):
+            if peer.remote and peer.can_write:
+                room.notify(peer, notice)
+                told += 1
+        return told
+
     # -- the room's side (rtc_relay.room.Peer) ----------------------------------------------------
 
     def attached(self) -> None:

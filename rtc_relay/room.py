@@ -17,6 +17,9 @@ Sync rules (the order matters for correctness):
   The sender never gets its own update back. Updates of a read-only connection
   are dropped (counted, never applied, broadcast or stored).
 * Awareness is forwarded to every connection of the room, the sender included.
+* A refused client may be *fenced* instead of closed (a :class:`~rtc_relay.policy.Refusal` with a
+  notice, once the policy kept its document): it stays connected, told by the notice, and nothing
+  of the document flows either way; its first document update or save request closes it.
 * With a bus (scale-out through Redis), the room's awareness also goes to the other relays, and
   their updates and awareness come in through :meth:`Room.apply_remote` and
   :meth:`Room.apply_remote_awareness`: fanned out to every local connection, never stored again
@@ -143,6 +146,7 @@ class Room:
         self.peers: dict[Peer, None] = {}
         self.subscribers: dict[Peer, None] = {}
         self._refused: dict[Peer, tuple[Refusal, asyncio.TimerHandle]] = {}
+        self._fenced: dict[Peer, Refusal] = {}  # refused clients told by a notice, kept connected
         self._denied: dict[Peer, None] = {}  # read-only peers already told their updates are dropped
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.failed: BaseException | None = None
@@ -320,9 +324,17 @@ class Room:
                 if self._renewal is None:
                     self._renewal = asyncio.get_running_loop().call_later(self._presence_renewal, self._renew_presence)
         if not peer.can_write:
-            notice = {"type": "access", "access": "read", "room": self.name}
-            peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
+            self.notify(peer, {"type": "access", "access": "read", "room": self.name})
         peer.attached()
+
+    def notify(self, peer: Peer, notice: Mapping[str, object]) -> None:
+        """Send ``notice`` (a JSON object) to ``peer`` alone, as a custom message (type 2).
+
+        The notices the relay itself sends are in ``schema/relay-notice.json``; a policy or an in-process
+        writer may send others the clients understand (``{"type": "conflict"}``: JupyterLab's Edit
+        Conflict dialog). Never forwarded to anyone else.
+        """
+        peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
 
     def _renew_presence(self) -> None:
         """Show the recent joiners everyone present once more, as a change (see ``RelayConfig.presence_renewal``).
@@ -358,11 +370,42 @@ class Room:
         peer.send(frame(bytes((MSG_SYNC, SYNC_STEP1)) + var_uint8array(b"\x00")))
         peer.attached()
 
-    def _refused_done(self, peer: Peer) -> None:
+    def _refused_done(self, peer: Peer, kept: bool = False) -> None:
+        """End the recovery of a refused client: fence it if its document was kept and the refusal has a
+        notice, else close it with the refusal's code."""
         entry = self._refused.pop(peer, None)
-        if entry is not None:
-            refusal, timer = entry
-            timer.cancel()
+        if entry is None:
+            return
+        refusal, timer = entry
+        timer.cancel()
+        if kept and refusal.notice is not None and peer in self.members:
+            self._fenced[peer] = refusal
+            self.notify(peer, refusal.notice)
+            log.info("room %r: %s told %s and fenced off the document", self.name, peer.label, json.dumps(refusal.notice))
+            return
+        peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
+
+    def _receive_fenced(self, peer: Peer, msg: bytes) -> None:
+        """A message of a fenced client: its own presence comes back to it alone; a document update or a
+        save request closes it with its refusal (it did not understand the notice, or acts on a copy the
+        room will never take); anything else is ignored."""
+        if not msg:
+            raise DecodeError("truncated message")
+        kind = msg[0]
+        acts = False
+        if kind == MSG_SYNC:
+            if len(msg) < 2:
+                raise DecodeError("truncated message")
+            data, _ = read_var_uint8array(msg, 2)
+            acts = msg[1] == SYNC_UPDATE and data != _EMPTY_UPDATE
+        elif kind == MSG_AWARENESS:
+            read_var_uint8array(msg, 1)
+            peer.send(frame(msg))
+        elif kind == MSG_CUSTOM:
+            acts = read_var_string(msg, 1)[0] == "save"
+        if acts:
+            refusal = self._fenced.pop(peer)
+            log.info("room %r: fenced client %s acted on its stale copy; closing it", self.name, peer.label)
             peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
 
     def _receive_refused(self, peer: Peer, msg: bytes) -> None:
@@ -371,12 +414,13 @@ class Room:
             self._tasks.spawn(self._recover(peer, update), name=f"recover {self.name}")
 
     async def _recover(self, peer: Peer, update: bytes) -> None:
+        kept = False
         try:
-            await self.policy.recover(self.name, update)
+            kept = bool(await self.policy.recover(self.name, update))
         except Exception:
             log.exception("room %r: keeping the document of refused client %s failed", self.name, peer.label)
         finally:
-            self._refused_done(peer)
+            self._refused_done(peer, kept)
 
     def leave(self, peer: Peer) -> bool:
         """Remove ``peer``; announce its presence gone. Returns True when nobody holds the room open."""
@@ -390,6 +434,7 @@ class Room:
             entry = self._refused.pop(peer, None)
             if entry is not None:
                 entry[1].cancel()
+            self._fenced.pop(peer, None)
             gone = self.awareness.remove_owner(peer)
             if gone is not None:
                 self._broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(gone)), None)
@@ -409,6 +454,9 @@ class Room:
         try:
             if self._refused and peer in self._refused:
                 self._receive_refused(peer, msg)
+                return
+            if self._fenced and peer in self._fenced:
+                self._receive_fenced(peer, msg)
                 return
             if not msg:
                 raise DecodeError("truncated message")
@@ -469,8 +517,7 @@ class Room:
             if peer not in self._denied:  # told once per connection; later drops are only counted
                 self._denied[peer] = None
                 log.info("%s: read-only in room %r, its document updates are dropped", peer.label, self.name)
-                notice = {"type": "denied", "room": self.name, "reason": "read-only: document updates are dropped"}
-                peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
+                self.notify(peer, {"type": "denied", "room": self.name, "reason": "read-only: document updates are dropped"})
             return
         if peer not in self.subscribers:
             # A client that skipped SyncStep1: give it the state before it gets live updates.

@@ -8,13 +8,14 @@ history of an earlier load merges without duplicating anything.
 from __future__ import annotations
 
 import base64
-import hashlib
+from collections import Counter
 from typing import Any
 
 from jupyter_ydoc import YBlob, YFile, YNotebook
 from jupyter_ydoc.ybasedoc import YBaseDoc
 from pycrdt import Doc
 
+from .cell_match import derived_id
 from .keys import DocumentKey
 
 __all__ = ["build_document", "load_update", "model_for_save", "normalize_notebook", "snapshot"]
@@ -50,19 +51,25 @@ _CLASSES: dict[str, type[YBaseDoc]] = {
 
 
 def normalize_notebook(nb: dict[str, Any]) -> dict[str, Any]:
-    """A plain-dict notebook in nbformat 4.5: every cell has an id, derived from its position
-    and source when the file has none (so a reload finds the same ids), and there is at
+    """A plain-dict notebook in nbformat 4.5: every cell has an id, derived from its type and
+    source when the file has none (:func:`~supernode.cell_match.derived_id`: a reload finds the
+    same ids, and a cell inserted above another does not change the other's), and there is at
     least one cell."""
     nb = {key: value for key, value in nb.items()}
     cells = []
     seen: set[str] = set()
-    for index, cell in enumerate(nb.get("cells") or []):
+    occurrences: Counter[tuple[Any, str]] = Counter()
+    for cell in nb.get("cells") or []:
         cell = dict(cell)
         cid = cell.get("id")
         if not cid or cid in seen:
             source = cell.get("source", "")
-            source = "".join(source) if isinstance(source, list) else source
-            cid = hashlib.sha1(f"{index}\0{source}".encode()).hexdigest()[:12]
+            key = (cell.get("cell_type"), "".join(source) if isinstance(source, list) else source)
+            cid = derived_id(cell, occurrences[key])
+            while cid in seen:  # an explicit id equal to a derived one
+                occurrences[key] += 1
+                cid = derived_id(cell, occurrences[key])
+            occurrences[key] += 1
         seen.add(cid)
         cell["id"] = cid
         cells.append(cell)

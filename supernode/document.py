@@ -34,9 +34,11 @@ from typing import TYPE_CHECKING, Any
 from jupyter_core.utils import ensure_async
 from tornado import web
 
+from .cell_match import adopt_ids
+from .conflict_copy import save_conflict_copy
 from .content import build_document, load_update, model_for_save, snapshot
 from .keys import DocumentKey
-from .merge import merge_notebooks
+from .merge import conflicting_cells, merge_notebooks
 from .saver import SaveSchedule
 
 if TYPE_CHECKING:
@@ -103,6 +105,7 @@ class LiveDocument:
         self._base_update = self.document.ydoc.get_update()
         self.closed = asyncio.Event()
         self._connection: Any = None  # the room's DirectConnection
+        self.conflict_copies: dict[str, str] = {}  # digest of a stale client's content -> its conflict copy
         self._holds = 0
 
     @property
@@ -387,6 +390,35 @@ class LiveDocument:
             except Exception:
                 log.exception("watching %s failed; trying again in %ss", self.path, interval)
 
+    async def _keep_typed(self, live: Any, cells: list[str]) -> None:
+        """Another program changed (or deleted) ``cells`` on disk while collaborators typed in them: save the
+        room's version as a conflict copy beside the file, tell the room's writers (the stock frontend's
+        Edit Conflict dialog), log it and emit a ``conflict`` event. The merge then takes the disk's version
+        of those cells. If the copy cannot be written the merge still goes on (the disk has moved on); the
+        log says what was lost."""
+        try:
+            copy_path = await save_conflict_copy(self.manager.contents_manager, self.key, self.path, live)
+        except Exception as exc:
+            log.error(
+                "%s: cell(s) %s changed on disk and in the room; keeping the room's version in a conflict copy "
+                "failed (%s): the disk's version wins",
+                self.path,
+                ", ".join(cells),
+                exc,
+            )
+            return
+        notice = {"type": "conflict", "reason": "changed_on_disk", "cells": cells, "copy": copy_path}
+        told = self._connection.notify(notice) if self._connection is not None else 0
+        log.warning(
+            "%s: cell(s) %s changed on disk and in the room; the disk's version is in the room, the room's was "
+            "kept in %s (%d client(s) told)",
+            self.path,
+            ", ".join(cells),
+            copy_path,
+            told,
+        )
+        self.manager.events.emit("conflict", room=self.key.room, path=self.path, conflict_path=copy_path)
+
     def _running_cells(self) -> set[str]:
         """Ids of the cells a kernel is executing now (their outputs are the kernel's, not the disk's)."""
         return {
@@ -394,13 +426,23 @@ class LiveDocument:
         }
 
     async def _merge_from_disk(self) -> None:
-        """Take the file's content in (the caller holds the save lock)."""
+        """Take the file's content in (the caller holds the save lock).
+
+        Text typed in a cell that the disk changed too is set aside before the disk's version takes its
+        place (see :meth:`_keep_typed`).
+        """
         cm = self.manager.contents_manager
         model = await ensure_async(cm.get(self.path, content=True, type=self.key.type, format=self.key.format))
-        disk = snapshot(self.key, build_document(self.key, model["content"]))
-        live = snapshot(self.key, self.document)
         base = self._loaded_base()
+        content = model["content"]
+        if self.key.kind == "notebook" and any(not cell.get("id") for cell in content.get("cells") or []):
+            content = adopt_ids(content, base)  # no ids on disk: cells are matched by content
+        disk = snapshot(self.key, build_document(self.key, content))
+        live = snapshot(self.key, self.document)
         if self.key.kind == "notebook":
+            conflicts = conflicting_cells(base, disk, live)
+            if conflicts:
+                await self._keep_typed(live, conflicts)
             merged = merge_notebooks(base, disk, live, running=self._running_cells())
         else:
             merged = disk  # text and binary files: the disk wins
