@@ -30,12 +30,14 @@ class Refusal(NamedTuple):
     With ``notice`` (a JSON object) as well, a client whose document :meth:`RoomPolicy.recover`
     kept (it returned True) is not closed at once: it gets the notice as a custom message
     (type 2; ``{"type": "conflict"}`` is the stock JupyterLab frontend's "Edit Conflict" dialog)
-    and stays connected, **fenced**: it receives nothing of the room's document or presence, its
+    (an empty notice fences without telling: a client told before, reconnecting) and stays
+    connected, **fenced**: it receives nothing of the room's document or presence, its
     document updates are never applied, broadcast or stored, and its own presence is echoed back
     to it alone (which keeps a browser's socket from timing out and reconnecting into a second
-    notice). Its first document update or save request then closes it with ``code`` and
-    ``reason``: a client that did not understand the notice is told the plain way. A policy may
-    return a plain ``(code, reason, recover[, notice])`` tuple.
+    notice). Its save request closes it with ``code`` and ``reason`` (the plain way of telling a
+    client its copy cannot be kept). Its document updates are dropped, not closed on: a browser
+    writes some on its own around a reconnection (kernel metadata). A policy may return a plain
+    ``(code, reason, recover[, notice])`` tuple.
     """
 
     code: int
@@ -92,10 +94,10 @@ class RoomPolicy:
         """Whether a client with query ``params`` may join the (loaded) room."""
         return None
 
-    async def recover(self, name: str, update: bytes) -> bool:
-        """The whole document of a refused client (see :class:`Refusal`); True when it was kept
-        (it held something the room lacks): a refusal with a notice then fences the client instead
-        of closing it."""
+    async def recover(self, name: str, update: bytes, params: Mapping[str, str]) -> bool:
+        """The whole document of a refused client with query ``params`` (see :class:`Refusal`); True to
+        fence the client (its document was kept, or it was told before) when the refusal has a notice,
+        False to close it."""
         return False
 
     def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None], writer: bool) -> bool:

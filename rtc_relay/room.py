@@ -19,7 +19,7 @@ Sync rules (the order matters for correctness):
 * Awareness is forwarded to every connection of the room, the sender included.
 * A refused client may be *fenced* instead of closed (a :class:`~rtc_relay.policy.Refusal` with a
   notice, once the policy kept its document): it stays connected, told by the notice, and nothing
-  of the document flows either way; its first document update or save request closes it.
+  of the document flows either way; its save request closes it.
 * With a bus (scale-out through Redis), the room's awareness also goes to the other relays, and
   their updates and awareness come in through :meth:`Room.apply_remote` and
   :meth:`Room.apply_remote_awareness`: fanned out to every local connection, never stored again
@@ -380,32 +380,32 @@ class Room:
         timer.cancel()
         if kept and refusal.notice is not None and peer in self.members:
             self._fenced[peer] = refusal
-            self.notify(peer, refusal.notice)
-            log.info("room %r: %s told %s and fenced off the document", self.name, peer.label, json.dumps(refusal.notice))
+            if refusal.notice:
+                self.notify(peer, refusal.notice)
+            told = f"told {json.dumps(refusal.notice)}" if refusal.notice else "told before"
+            log.info("room %r: %s fenced off the document (%s)", self.name, peer.label, told)
             return
         peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
 
     def _receive_fenced(self, peer: Peer, msg: bytes) -> None:
-        """A message of a fenced client: its own presence comes back to it alone; a document update or a
-        save request closes it with its refusal (it did not understand the notice, or acts on a copy the
-        room will never take); anything else is ignored."""
+        """A message of a fenced client: its own presence comes back to it alone; its document updates are
+        dropped (a browser writes some on its own at reconnection, such as kernel metadata: they close
+        nothing); a save request closes it with its refusal (it wants a copy kept that the room will never
+        take: the reload dialog says so); anything else is ignored."""
         if not msg:
             raise DecodeError("truncated message")
         kind = msg[0]
-        acts = False
         if kind == MSG_SYNC:
             if len(msg) < 2:
                 raise DecodeError("truncated message")
-            data, _ = read_var_uint8array(msg, 2)
-            acts = msg[1] == SYNC_UPDATE and data != _EMPTY_UPDATE
+            read_var_uint8array(msg, 2)
+            self._metrics.updates_dropped_readonly += msg[1] == SYNC_UPDATE
         elif kind == MSG_AWARENESS:
             read_var_uint8array(msg, 1)
             peer.send(frame(msg))
-        elif kind == MSG_CUSTOM:
-            acts = read_var_string(msg, 1)[0] == "save"
-        if acts:
+        elif kind == MSG_CUSTOM and read_var_string(msg, 1)[0] == "save":
             refusal = self._fenced.pop(peer)
-            log.info("room %r: fenced client %s acted on its stale copy; closing it", self.name, peer.label)
+            log.info("room %r: fenced client %s asked to save its stale copy; closing it", self.name, peer.label)
             peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
 
     def _receive_refused(self, peer: Peer, msg: bytes) -> None:
@@ -416,7 +416,7 @@ class Room:
     async def _recover(self, peer: Peer, update: bytes) -> None:
         kept = False
         try:
-            kept = bool(await self.policy.recover(self.name, update))
+            kept = bool(await self.policy.recover(self.name, update, peer.params))
         except Exception:
             log.exception("room %r: keeping the document of refused client %s failed", self.name, peer.label)
         finally:

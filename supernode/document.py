@@ -106,6 +106,7 @@ class LiveDocument:
         self.closed = asyncio.Event()
         self._connection: Any = None  # the room's DirectConnection
         self.conflict_copies: dict[str, str] = {}  # digest of a stale client's content -> its conflict copy
+        self.told: set[str] = set()  # sessions of earlier loads told of their conflict (fenced, not told again)
         self._holds = 0
 
     @property

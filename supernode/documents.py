@@ -170,20 +170,26 @@ class DocumentManager:
         if live is None or not session or session == live.epoch:
             return None
         reason = json.dumps({"reason": "unknown_session", "sessionId": session, "reloadable": True})
-        log.info("room %s: refusing a client of an earlier load (session %s)", name, session)
-        return close_code("unsupported_data"), reason, True, CONFLICT_NOTICE
+        told = session in live.told
+        log.info("room %s: refusing a client of an earlier load (session %s%s)", name, session, ", told before" * told)
+        # Told before (a browser reconnecting after a network blip, or after its save request closed it):
+        # fenced again without a second dialog.
+        return close_code("unsupported_data"), reason, True, {} if told else CONFLICT_NOTICE
 
-    async def recover(self, name: str, update: bytes) -> bool:
-        """Keep a stale client's document beside the file if it holds text the room does not; True if it does.
+    async def recover(self, name: str, update: bytes, params: Mapping[str, str]) -> bool:
+        """Keep a stale client's document beside the file if it holds text the room does not; True if it
+        does (the client is then told and fenced), or if the client was told before.
 
-        A client that comes back again with the same content (a reconnect) is not copied twice.
+        The same content coming back (a reconnect) is not copied twice.
         """
         live = self.live.get(name)
         if live is None:
             return False
+        session = params.get("sessionId", "")
         stale = load_update(live.key, update)
         if not _has_unseen_content(stale, live.document):
-            return False
+            return session in live.told
+        live.told.add(session)
         data = stale.get()
         digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=repr).encode()).hexdigest()
         kept = live.conflict_copies.get(digest)

@@ -3,7 +3,7 @@
 1. A stale client (it edited offline while the room was rebuilt from a file changed on disk) gets the
    stock frontend's ``{"type": "conflict"}`` message (JupyterLab's Edit Conflict dialog), its edits are
    kept in a conflict copy, and nothing of its history reaches the room; a client that does not
-   understand the message is closed with 1003 at its first edit.
+   understand the message is fenced off (its edits dropped) and closed with 1003 when it asks to save.
 2. A cell changed on disk while a collaborator typed in it: the typed text is kept in a conflict copy,
    the connected clients are told, the log says so once; every other change merges as before.
 3. A notebook without cell ids on disk: a cell inserted above another, or a cell edited and shifted,
@@ -24,7 +24,7 @@ from jupyter_ydoc import YNotebook
 from helpers import close_code_of, eventually, raw_ws
 from jupyter_helpers import read_notebook, server_config, write_notebook
 from rtc_client import RoomClient, SessionExpired
-from rtc_relay.lib0 import read_var_string, read_var_uint8array, var_uint8array
+from rtc_relay.lib0 import read_var_string, read_var_uint8array, var_string, var_uint, var_uint8array
 
 DEADLINE = 10
 
@@ -85,9 +85,10 @@ async def test_a_stale_client_with_offline_edits_is_told_and_its_edits_kept(coll
     (kept,) = copies(jp_root_dir, "s")
     assert [c.source for c in read_notebook(jp_root_dir, kept.name).cells] == ["shared", "typed while away"]
     assert f"kept it in {kept.name} and told the client" in caplog.text
+    assert 'fenced off the document (told {"type": "conflict", "reason": "unknown_session"})' in caplog.text
 
 
-async def test_a_client_that_does_not_understand_the_notice_is_fenced_then_closed_at_its_first_edit(
+async def test_a_client_that_does_not_understand_the_notice_is_fenced_then_closed_when_it_saves(
     collab, jp_root_dir, jp_serverapp
 ):
     path = write_notebook(jp_root_dir, "f.ipynb", ["shared"])
@@ -121,9 +122,10 @@ async def test_a_client_that_does_not_understand_the_notice_is_fenced_then_close
         pass
     assert all(m[0] != 0 for m in received[1:]), "the room's document reached a fenced client"
     assert doc.client_id not in fresh.awareness.states  # its presence stayed with it
-    # Its first edit closes it the plain way (the reload dialog of the frontend).
+    # Its edits are dropped; its save request closes it the plain way (the reload dialog of the frontend).
     type_in(YNotebook(doc).ycells[0], "!")
     await ws.send(bytes((0, 2)) + var_uint8array(doc.get_update(read_var_uint8array(received[0], 2)[0])))
+    await ws.send(bytes((2,)) + var_string("save") + var_uint(7))
     assert await close_code_of(ws, timeout=DEADLINE) == 1003
     assert json.loads(ws.protocol.close_rcvd.reason)["reason"] == "unknown_session"
     assert [str(c["source"]) for c in YNotebook(fresh.doc).ycells] == ["new + live edit"]
@@ -148,17 +150,27 @@ async def test_a_stale_client_with_nothing_new_gets_the_reload_dialog_and_no_cop
     assert copies(jp_root_dir, "n") == []
 
 
-async def test_a_stale_client_coming_back_twice_is_copied_once(collab, jp_root_dir, jp_serverapp):
+async def test_a_stale_client_coming_back_is_fenced_again_untold_and_copied_once(
+    collab, jp_root_dir, jp_serverapp, caplog
+):
+    caplog.set_level(logging.INFO)
     path = write_notebook(jp_root_dir, "t.ipynb", ["shared"])
     doc, session, _ = await stale_doc(collab, jp_serverapp, jp_root_dir, path, typed="mine", disk=["theirs"])
-    for _ in range(2):  # a reconnect brings the same copy back
-        stale = RoomClient(collab.url(session.room, session.session_id), doc=doc, headers=collab.auth_header)
-        await stale.__aenter__()
-        try:
-            await stale.wait_closed(timeout=DEADLINE)
-            assert stale.error is not None and stale.error.conflict
-        finally:
-            await stale.close()
+    stale = RoomClient(collab.url(session.room, session.session_id), doc=doc, headers=collab.auth_header)
+    await stale.__aenter__()
+    try:
+        await stale.wait_closed(timeout=DEADLINE)
+        assert stale.error is not None and stale.error.conflict
+    finally:
+        await stale.close()
+    # A reconnect (a browser's, after a network blip) brings the same copy back: no second dialog, no second copy.
+    again = RoomClient(collab.url(session.room, session.session_id), doc=doc, headers=collab.auth_header)
+    await again.__aenter__()
+    try:
+        await eventually(lambda: "fenced off the document (told before)" in caplog.text, DEADLINE, "fenced again")
+        assert not again.closed.is_set() and not [n for n in again.notices if n.get("type") == "conflict"]
+    finally:
+        await again.close()
     assert len(copies(jp_root_dir, "t")) == 1
 
 
