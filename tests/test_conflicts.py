@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 
+import jsonschema
 import nbformat
 import pytest
 from pycrdt import Awareness, Map
@@ -27,6 +29,15 @@ from rtc_client import RoomClient, SessionExpired
 from rtc_relay.lib0 import read_var_string, read_var_uint8array, var_string, var_uint, var_uint8array
 
 DEADLINE = 10
+NOTICE_SCHEMA = json.loads((Path(__file__).parent.parent / "schema" / "relay-notice.json").read_text())
+
+
+def conflict_notices(client: RoomClient) -> list[dict]:
+    """The conflict notices ``client`` received, each checked against ``schema/relay-notice.json``."""
+    found = [n for n in client.notices if n.get("type") == "conflict"]
+    for notice in found:
+        jsonschema.validate(notice, NOTICE_SCHEMA)
+    return found
 
 
 @pytest.fixture
@@ -75,7 +86,7 @@ async def test_a_stale_client_with_offline_edits_is_told_and_its_edits_kept(coll
     try:
         await stale.wait_closed(timeout=DEADLINE)
         # the stock frontend's Edit Conflict dialog (it looks at "type" alone)
-        assert {"type": "conflict", "reason": "unknown_session"} in list(stale.notices)
+        assert conflict_notices(stale) == [{"type": "conflict", "reason": "unknown_session"}]
         assert isinstance(stale.error, SessionExpired) and stale.error.conflict
     finally:
         await stale.close()
@@ -197,16 +208,16 @@ async def test_text_typed_in_a_cell_changed_on_disk_is_kept_and_the_users_told(
     type_in(cells[2], "  # also typed, untouched on disk")
     await alice.flush()
     rewrite_cell(jp_root_dir, path, 0, "a = 100  # changed by another program")
-    told = lambda client: [n for n in client.notices if n.get("type") == "conflict"]  # noqa: E731
-    await alice.wait_for(lambda: told(alice), timeout=DEADLINE)
-    await bob.wait_for(lambda: told(bob), timeout=DEADLINE)
+    await alice.wait_for(lambda: conflict_notices(alice), timeout=DEADLINE)
+    await bob.wait_for(lambda: conflict_notices(bob), timeout=DEADLINE)
     # The disk's version is in the room for that cell; every other live edit stays.
     merged = ["a = 100  # changed by another program", "b = 2", "c = 3  # also typed, untouched on disk"]
     await alice.wait_for(lambda: [str(c["source"]) for c in YNotebook(alice.doc).ycells] == merged, timeout=DEADLINE)
     # What alice typed is in a conflict copy beside the notebook, named after it.
     (kept,) = copies(jp_root_dir, "d")
     assert read_notebook(jp_root_dir, kept.name).cells[0].source == "a = 1  # typed by alice"
-    assert told(alice)[0]["reason"] == "changed_on_disk" and told(alice)[0]["copy"] == kept.name
+    (notice,) = conflict_notices(alice)
+    assert notice["reason"] == "changed_on_disk" and notice["copy"] == kept.name and len(notice["cells"]) == 1
     lines = [r.getMessage() for r in caplog.records if "changed on disk and in the room" in r.getMessage()]
     assert len(lines) == 1 and kept.name in lines[0] and "2 client(s) told" in lines[0], lines
 
