@@ -48,6 +48,7 @@ from .lib0 import (
     var_uint8array,
 )
 from .policy import Refusal, RoomPolicy
+from .refusals import Refusals
 from .store import StoreUnavailable
 from .websocket import frame, frame_header
 
@@ -74,8 +75,6 @@ _ROW_OVERHEAD = 64
 _CODES = frozenset(int(code) for code in CloseCode)
 # Messages at least this large are sent without being copied into one buffer.
 _LARGE = 1 << 20
-# Seconds a refused client has to send its document before it is closed anyway.
-_RECOVER_TIMEOUT = 5.0
 # What pycrdt raises when an observer of a document raised while an update was applied.
 try:
     _ObserverErrors: type[BaseException] = BaseExceptionGroup  # type: ignore[name-defined]
@@ -145,8 +144,7 @@ class Room:
         self.members: dict[Peer, None] = {}
         self.peers: dict[Peer, None] = {}
         self.subscribers: dict[Peer, None] = {}
-        self._refused: dict[Peer, tuple[Refusal, asyncio.TimerHandle]] = {}
-        self._fenced: dict[Peer, Refusal] = {}  # refused clients told by a notice, kept connected
+        self._refusals = Refusals(self)  # refused clients not closed yet (recovering, or fenced)
         self._denied: dict[Peer, None] = {}  # read-only peers already told their updates are dropped
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.failed: BaseException | None = None
@@ -310,7 +308,7 @@ class Room:
             return
         refusal = self.policy.admit(self.name, peer.params)
         if refusal is not None:
-            self._refuse(peer, Refusal(*refusal))
+            self._refusals.refuse(peer, Refusal(*refusal))
             return
         if peer.remote and not getattr(self.policy, "remote_writes", True):
             peer.can_write = False
@@ -360,67 +358,13 @@ class Room:
             if request is not None and any(joiner is not owner for joiner in joiners):
                 owner.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(request)))
 
-    def _refuse(self, peer: Peer, refusal: Refusal) -> None:
-        if not refusal.recover:
-            peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
-            return
-        # Ask for the client's whole document (empty state vector) before closing it.
-        timer = asyncio.get_running_loop().call_later(_RECOVER_TIMEOUT, self._refused_done, peer)
-        self._refused[peer] = (refusal, timer)
-        peer.send(frame(bytes((MSG_SYNC, SYNC_STEP1)) + var_uint8array(b"\x00")))
-        peer.attached()
+    def spawn(self, coro, name: str) -> None:
+        """Run ``coro`` as a task of the relay (its failure stays in this room)."""
+        self._tasks.spawn(coro, name=name)
 
-    def _refused_done(self, peer: Peer, kept: bool = False) -> None:
-        """End the recovery of a refused client: fence it if its document was kept and the refusal has a
-        notice, else close it with the refusal's code."""
-        entry = self._refused.pop(peer, None)
-        if entry is None:
-            return
-        refusal, timer = entry
-        timer.cancel()
-        if kept and refusal.notice is not None and peer in self.members:
-            self._fenced[peer] = refusal
-            if refusal.notice:
-                self.notify(peer, refusal.notice)
-            told = f"told {json.dumps(refusal.notice)}" if refusal.notice else "told before"
-            log.info("room %r: %s fenced off the document (%s)", self.name, peer.label, told)
-            return
-        peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
-
-    def _receive_fenced(self, peer: Peer, msg: bytes) -> None:
-        """A message of a fenced client: its own presence comes back to it alone; its document updates are
-        dropped (a browser writes some on its own at reconnection, such as kernel metadata: they close
-        nothing); a save request closes it with its refusal (it wants a copy kept that the room will never
-        take: the reload dialog says so); anything else is ignored."""
-        if not msg:
-            raise DecodeError("truncated message")
-        kind = msg[0]
-        if kind == MSG_SYNC:
-            if len(msg) < 2:
-                raise DecodeError("truncated message")
-            read_var_uint8array(msg, 2)
-            self._metrics.updates_dropped_readonly += msg[1] == SYNC_UPDATE
-        elif kind == MSG_AWARENESS:
-            read_var_uint8array(msg, 1)
-            peer.send(frame(msg))
-        elif kind == MSG_CUSTOM and read_var_string(msg, 1)[0] == "save":
-            refusal = self._fenced.pop(peer)
-            log.info("room %r: fenced client %s asked to save its stale copy; closing it", self.name, peer.label)
-            peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
-
-    def _receive_refused(self, peer: Peer, msg: bytes) -> None:
-        if len(msg) > 2 and msg[0] == MSG_SYNC and msg[1] == SYNC_STEP2:
-            update, _ = read_var_uint8array(msg, 2)
-            self._tasks.spawn(self._recover(peer, update), name=f"recover {self.name}")
-
-    async def _recover(self, peer: Peer, update: bytes) -> None:
-        kept = False
-        try:
-            kept = bool(await self.policy.recover(self.name, update, peer.params))
-        except Exception:
-            log.exception("room %r: keeping the document of refused client %s failed", self.name, peer.label)
-        finally:
-            self._refused_done(peer, kept)
+    def count_dropped(self, update: bool) -> None:
+        """A document update a connection may not make was dropped (read-only, or fenced)."""
+        self._metrics.updates_dropped_readonly += update
 
     def leave(self, peer: Peer) -> bool:
         """Remove ``peer``; announce its presence gone. Returns True when nobody holds the room open."""
@@ -431,10 +375,7 @@ class Room:
             self.peers.pop(peer, None)
             self.subscribers.pop(peer, None)
             self._denied.pop(peer, None)
-            entry = self._refused.pop(peer, None)
-            if entry is not None:
-                entry[1].cancel()
-            self._fenced.pop(peer, None)
+            self._refusals.forget(peer)
             gone = self.awareness.remove_owner(peer)
             if gone is not None:
                 self._broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(gone)), None)
@@ -452,11 +393,8 @@ class Room:
         propagates: the connection closes with 1011 and logs it, the client is not blamed.
         """
         try:
-            if self._refused and peer in self._refused:
-                self._receive_refused(peer, msg)
-                return
-            if self._fenced and peer in self._fenced:
-                self._receive_fenced(peer, msg)
+            if self._refusals and peer in self._refusals:
+                self._refusals.receive(peer, msg)
                 return
             if not msg:
                 raise DecodeError("truncated message")
