@@ -248,3 +248,17 @@ async def test_a_file_that_cannot_be_read_for_a_while_is_taken_in_once_it_can(co
         lambda: YNotebook(client.doc).get()["cells"][0]["source"] == "kept, then edited on disk", timeout=10
     )
     assert caplog.text.count("cannot be read") == 1  # once per version of the file, not once per poll
+
+
+async def test_a_session_request_restarts_an_idle_rooms_cleanup(collab, jp_root_dir, jp_serverapp):
+    """The frontend asks for the session, then joins: the room it was told of must still be that load."""
+    path = write_notebook(jp_root_dir, "idle.ipynb", ["x"])
+    client, session = await collab.open(path)
+    await client.close()
+    relay = jp_serverapp.web_app.settings["rtc_relay"]
+    room = relay.rooms.rooms[session.room]
+    await eventually(lambda: room.cleanup is not None, timeout=5, what="the cleanup scheduled")
+    pending = room.cleanup
+    again = await collab.session(path)
+    assert again.session_id == session.session_id and relay.rooms.rooms.get(session.room) is room
+    assert room.cleanup is not None and room.cleanup is not pending and pending.cancelled()

@@ -35,10 +35,11 @@ OFFLINE_TEXT = "  # typed offline"
 def lab_server(
     tmp_path: Path, backend_python: str, request: pytest.FixtureRequest, jp_asyncio_loop: Any
 ) -> Iterator[JupyterLabServer]:
-    """The server with rooms freed 1 s after their last client left, and saves held back for 30 s (so
-    text typed in the browser is still unsaved when another program writes the file)."""
+    """The server with rooms freed 3 s after their last client left (short, yet longer than a page takes
+    between its session request and its websocket), and saves held back for 30 s (so text typed in the
+    browser is still unsaved when another program writes the file)."""
     extra = [
-        "--RelayExtension.cleanup_delay=1",
+        "--RelayExtension.cleanup_delay=3",
         "--SupernodeExtension.save_delay=30",
         "--SupernodeExtension.save_max_wait=60",
         "--SupernodeExtension.file_poll_interval=0.5",
