@@ -392,8 +392,9 @@ class LiveDocument:
                 log.exception("watching %s failed; trying again in %ss", self.path, interval)
 
     async def _keep_typed(self, live: Any, cells: list[str]) -> None:
-        """Another program changed (or deleted) ``cells`` on disk while collaborators typed in them: save the
-        room's version as a conflict copy beside the file, tell the room's writers (the stock frontend's
+        """Another program changed (or deleted) ``cells`` on disk while collaborators typed in them (a text or
+        binary file: ``cells`` is empty, the whole file is the cell): save the room's version as a conflict
+        copy beside the file, tell the room's writers (the stock frontend's
         Edit Conflict dialog), log it and emit a ``conflict`` event. The merge then takes the disk's version
         of those cells. If the copy cannot be written the merge still goes on (the disk has moved on); the
         log says what was lost."""
@@ -401,20 +402,20 @@ class LiveDocument:
             copy_path = await save_conflict_copy(self.manager.contents_manager, self.key, self.path, live)
         except Exception as exc:
             log.error(
-                "%s: cell(s) %s changed on disk and in the room; keeping the room's version in a conflict copy "
+                "%s: %s changed on disk and in the room; keeping the room's version in a conflict copy "
                 "failed (%s): the disk's version wins",
                 self.path,
-                ", ".join(cells),
+                f"cell(s) {', '.join(cells)}" if cells else "the file",
                 exc,
             )
             return
         notice = {"type": "conflict", "reason": "changed_on_disk", "cells": cells, "copy": copy_path}
         told = self._connection.notify(notice) if self._connection is not None else 0
         log.warning(
-            "%s: cell(s) %s changed on disk and in the room; the disk's version is in the room, the room's was "
+            "%s: %s changed on disk and in the room; the disk's version is in the room, the room's was "
             "kept in %s (%d client(s) told)",
             self.path,
-            ", ".join(cells),
+            f"cell(s) {', '.join(cells)}" if cells else "the file",
             copy_path,
             told,
         )
@@ -446,9 +447,9 @@ class LiveDocument:
                 await self._keep_typed(live, conflicts)
             merged = merge_notebooks(base, disk, live, running=self._running_cells())
         else:
-            merged = disk  # text and binary files: the disk wins
-            if live != base:
-                log.warning("%s changed on disk and in the room; the disk version wins", self.path)
+            merged = disk  # text and binary files: the disk wins, and what was typed is set aside
+            if live != base and live != disk:
+                await self._keep_typed(live, [])
         if merged != live:
             self.document.set(merged)
         log.info("%s changed on disk; merged into its room", self.path)

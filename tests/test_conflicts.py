@@ -249,6 +249,21 @@ async def test_disk_edits_to_cells_nobody_typed_in_merge_silently(collab, jp_roo
     assert copies(jp_root_dir, "m") == []
 
 
+async def test_a_text_file_changed_on_disk_while_typed_in_keeps_the_typed_version(collab, jp_root_dir):
+    from pycrdt import Text
+
+    (jp_root_dir / "notes.txt").write_text("line one\n", encoding="utf-8")
+    alice, _ = await collab.open("notes.txt", fmt="text", kind="file")
+    source = alice.doc.get("source", type=Text)
+    source += "typed in the room\n"
+    await alice.flush()
+    (jp_root_dir / "notes.txt").write_text("line one, edited by another program\n", encoding="utf-8")
+    await alice.wait_for(lambda: conflict_notices(alice), timeout=DEADLINE)
+    await alice.wait_for(lambda: str(source) == "line one, edited by another program\n", timeout=DEADLINE)
+    (kept,) = sorted(jp_root_dir.glob("notes.conflict-*.txt"))
+    assert kept.read_text(encoding="utf-8") == "line one\ntyped in the room\n"
+
+
 # -- 3. cells without ids ---------------------------------------------------------------------------
 
 
