@@ -445,11 +445,13 @@ class LiveDocument:
             conflicts = conflicting_cells(base, disk, live)
             if conflicts:
                 await self._keep_typed(live, conflicts)
+                live = snapshot(self.key, self.document)  # what was typed while the copy was written too
             merged = merge_notebooks(base, disk, live, running=self._running_cells())
         else:
             merged = disk  # text and binary files: the disk wins, and what was typed is set aside
             if live != base and live != disk:
                 await self._keep_typed(live, [])
+                live = snapshot(self.key, self.document)
         if merged != live:
             self.document.set(merged)
         log.info("%s changed on disk; merged into its room", self.path)
