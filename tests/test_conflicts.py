@@ -8,6 +8,8 @@
    the connected clients are told, the log says so once; every other change merges as before.
 3. A notebook without cell ids on disk: a cell inserted above another, or a cell edited and shifted,
    is matched by content, never turned into a delete plus an add.
+
+And the relay's seam behind the first, on the standalone relay: a policy's refusal with a notice.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import jsonschema
 import nbformat
 import pytest
-from pycrdt import Awareness, Map
+from pycrdt import Awareness, Doc, Map, Text
 from jupyter_ydoc import YNotebook
 
 from helpers import close_code_of, eventually, raw_ws
@@ -250,7 +252,6 @@ async def test_disk_edits_to_cells_nobody_typed_in_merge_silently(collab, jp_roo
 
 
 async def test_a_text_file_changed_on_disk_while_typed_in_keeps_the_typed_version(collab, jp_root_dir):
-    from pycrdt import Text
 
     (jp_root_dir / "notes.txt").write_text("line one\n", encoding="utf-8")
     alice, _ = await collab.open("notes.txt", fmt="text", kind="file")
@@ -339,3 +340,45 @@ def test_adopt_ids_pairs_an_edited_cell_between_anchors():
     adopted = [c.get("id") for c in adopt_ids(disk, base)["cells"]]
     assert adopted == ["A", None, "B", "C"]
     assert "id" not in disk["cells"][0]  # not modified in place
+
+
+# -- the relay's seam, standalone (no Jupyter) ------------------------------------------------------
+
+
+async def test_a_policys_refusal_with_a_notice_fences_a_client_of_the_standalone_relay(relay, connect):
+
+    from rtc_relay.policy import Refusal, RoomPolicy
+
+    class StalePolicy(RoomPolicy):
+        """Refuses clients that say ``?stale=1``, keeping their document when it has text."""
+
+        kept: list[bytes] = []
+
+        def claims(self, name: str) -> bool:
+            return name.startswith("fence-")
+
+        def admit(self, name, params):
+            if params.get("stale") == "1":
+                return Refusal(1003, '{"reason":"unknown_session"}', True, {"type": "conflict", "reason": "unknown_session"})
+            return None
+
+        async def recover(self, name, update, params) -> bool:
+            doc = Doc()
+            doc.apply_update(update)
+            if not str(doc.get("t", type=Text)):
+                return False
+            self.kept.append(update)
+            return True
+
+    relay.add_policy(StalePolicy())
+    live = await connect(relay.url + "fence-a")
+    await live.wait_synced()
+    stale_doc = Doc()
+    stale_doc.get("t", type=Text).insert(0, "offline text")
+    stale = await connect(relay.url + "fence-a?stale=1", doc=stale_doc)
+    await stale.wait_closed(timeout=DEADLINE)
+    assert isinstance(stale.error, SessionExpired) and stale.error.conflict
+    assert len(StalePolicy.kept) == 1 and str(live.doc.get("t", type=Text)) == ""  # kept, never merged
+    empty = await connect(relay.url + "fence-a?stale=1")  # nothing to keep: closed the plain way
+    assert await empty.wait_closed(timeout=DEADLINE) == 1003
+    assert not [n for n in empty.notices if n.get("type") == "conflict"] and len(StalePolicy.kept) == 1
