@@ -32,6 +32,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
+from pycrdt import Decoder
 from tornado import web
 
 from .cell_match import adopt_ids
@@ -58,6 +59,17 @@ def file_stamp(model: dict[str, Any]) -> tuple[Any, Any]:
     filesystem's clock is coarser than two writes a few milliseconds apart).
     """
     return model.get("last_modified"), model.get("size")
+
+
+def advanced_clients(before: bytes, after: bytes) -> list[int]:
+    """The Yjs clients whose clock is further in state vector ``after`` than in ``before``: who edited between."""
+
+    def clocks(state: bytes) -> dict[int, int]:
+        decoder = Decoder(state)
+        return {decoder.read_var_uint(): decoder.read_var_uint() for _ in range(decoder.read_var_uint())}
+
+    old = clocks(before)
+    return [client for client, clock in clocks(after).items() if clock > old.get(client, 0)]
 
 
 def _sources(notebook: Any) -> list[tuple[Any, Any]] | None:
@@ -103,6 +115,7 @@ class LiveDocument:
         self.document.observe(self._on_change)
         self._set_state(dirty=False, path=path, hash=model.get("hash"))
         self._base_update = self.document.ydoc.get_update()
+        self._base_state = self.document.ydoc.get_state()  # the state vector of the base: who edited since
         self.closed = asyncio.Event()
         self._connection: Any = None  # the room's DirectConnection
         self.conflict_copies: dict[str, str] = {}  # digest of a stale client's content -> its conflict copy
@@ -260,6 +273,7 @@ class LiveDocument:
         cm = self.manager.contents_manager
         version = self._version
         data = snapshot(self.key, self.document)
+        state = self.document.ydoc.get_state()
         started = time.monotonic()
         try:
             self._follow_file_id()
@@ -268,6 +282,7 @@ class LiveDocument:
                 # Someone else wrote the file: take their changes in before writing ours.
                 await self._merge_from_disk()
                 data = snapshot(self.key, self.document)
+                state = self.document.ydoc.get_state()
             model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
         except Exception as exc:
             why = getattr(exc, "log_message", None) or str(exc) or type(exc).__name__
@@ -289,7 +304,7 @@ class LiveDocument:
             log.info("saved %s again after %d failed attempt(s)", self.path, self._failures)
             self._failures = 0
         self.stamp = file_stamp(model)
-        self._base, self._base_update = data, None
+        self._base, self._base_update, self._base_state = data, None, state
         if self._version == version:
             self._set_state(dirty=False)
         else:
@@ -395,7 +410,8 @@ class LiveDocument:
         """Another program changed (or deleted) ``cells`` on disk while collaborators typed in them (a text or
         binary file: ``cells`` is empty, the whole file is the cell): save the room's version as a conflict
         copy beside the file, tell the room's writers (the stock frontend's
-        Edit Conflict dialog), log it and emit a ``conflict`` event. The merge then takes the disk's version
+        Edit Conflict dialog; the clients that edited the document since it was last loaded or saved, when
+        their presence says which they are), log it and emit a ``conflict`` event. The merge then takes the disk's version
         of those cells. If the copy cannot be written the merge still goes on (the disk has moved on); the
         log says what was lost."""
         try:
@@ -410,7 +426,8 @@ class LiveDocument:
             )
             return
         notice = {"type": "conflict", "reason": "changed_on_disk", "cells": cells, "copy": copy_path}
-        told = self._connection.notify(notice) if self._connection is not None else 0
+        editors = advanced_clients(self._base_state, self.document.ydoc.get_state())
+        told = self._connection.notify(notice, editors) if self._connection is not None else 0
         log.warning(
             "%s: %s changed on disk and in the room; the disk's version is in the room, the room's was "
             "kept in %s (%d client(s) told)",
@@ -457,6 +474,7 @@ class LiveDocument:
         log.info("%s changed on disk; merged into its room", self.path)
         self.manager.events.emit("merged_from_disk", room=self.key.room, path=self.path)
         self._base, self._base_update = disk, None
+        self._base_state = self.document.ydoc.get_state()
         self.stamp = file_stamp(model)
         if snapshot(self.key, self.document) == disk:
             self._set_state(dirty=False, hash=model.get("hash"))

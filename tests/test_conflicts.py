@@ -203,15 +203,20 @@ async def test_text_typed_in_a_cell_changed_on_disk_is_kept_and_the_users_told(
     caplog.set_level(logging.INFO)
     path = write_notebook(jp_root_dir, "d.ipynb", ["a = 1", "b = 2", "c = 3"])
     alice, session = await collab.open(path)
-    bob = await collab.join(session.room, session.session_id)
+    bob = await collab.join(session.room, session.session_id)  # present, typing nothing: not told
+    carol = await collab.join(session.room, session.session_id)  # shows no presence: told, just in case
+    for name, client in (("alice", alice), ("bob", bob)):
+        client.awareness.set_local_state({"user": {"name": name}})
     await bob.wait_synced()
+    await carol.wait_synced()
+    await alice.wait_for(lambda: len(alice.awareness.states) == 2, timeout=DEADLINE)
     cells = YNotebook(alice.doc).ycells
     type_in(cells[0], "  # typed by alice")  # unsaved (the save waits 30 s)
     type_in(cells[2], "  # also typed, untouched on disk")
     await alice.flush()
     rewrite_cell(jp_root_dir, path, 0, "a = 100  # changed by another program")
     await alice.wait_for(lambda: conflict_notices(alice), timeout=DEADLINE)
-    await bob.wait_for(lambda: conflict_notices(bob), timeout=DEADLINE)
+    await carol.wait_for(lambda: conflict_notices(carol), timeout=DEADLINE)
     # The disk's version is in the room for that cell; every other live edit stays.
     merged = ["a = 100  # changed by another program", "b = 2", "c = 3  # also typed, untouched on disk"]
     await alice.wait_for(lambda: [str(c["source"]) for c in YNotebook(alice.doc).ycells] == merged, timeout=DEADLINE)
@@ -222,6 +227,8 @@ async def test_text_typed_in_a_cell_changed_on_disk_is_kept_and_the_users_told(
     assert notice["reason"] == "changed_on_disk" and notice["copy"] == kept.name and len(notice["cells"]) == 1
     lines = [r.getMessage() for r in caplog.records if "changed on disk and in the room" in r.getMessage()]
     assert len(lines) == 1 and kept.name in lines[0] and "2 client(s) told" in lines[0], lines
+    await bob.flush()  # the notices went out before the merge's update, which bob has now
+    assert not conflict_notices(bob)
 
 
 async def test_a_cell_deleted_on_disk_while_typed_in_is_kept_too(collab, jp_root_dir):
