@@ -8,9 +8,10 @@ follows the room. A client whose ``sessionId`` names an earlier load is refused:
 its history cannot be merged into this load. When its document holds text the room
 does not, that document is kept beside the file (a conflict copy) and the client is
 told with the frontend's raw ``{"type": "conflict"}`` message (JupyterLab's Edit
-Conflict dialog: Save As, Show Diff, Revert), fenced off the room until it edits or
-leaves; otherwise, and at its first edit, it is closed with the reload dialog
-(close 1003, reason ``unknown_session``).
+Conflict dialog: Save As, Show Diff, Revert) and fenced off the room (its edits
+dropped) until it leaves; otherwise, and when a fenced client asks to save, it is
+closed with the reload dialog (close 1003, reason ``unknown_session``). A session
+told once is fenced again, untold, when it reconnects.
 
 It is also the Python API other server extensions use:
 :meth:`DocumentManager.get_document`.
@@ -189,7 +190,6 @@ class DocumentManager:
         stale = load_update(live.key, update)
         if not _has_unseen_content(stale, live.document):
             return session in live.told
-        live.told.add(session)
         data = stale.get()
         digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=repr).encode()).hexdigest()
         kept = live.conflict_copies.get(digest)
@@ -203,6 +203,7 @@ class DocumentManager:
                 live.path,
                 kept,
             )
+        live.told.add(session)
         return True
 
     def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None], writer: bool) -> bool:
