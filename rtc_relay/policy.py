@@ -36,7 +36,7 @@ class Refusal(NamedTuple):
     to it alone (which keeps a browser's socket from timing out and reconnecting into a second
     notice). Its save request closes it with ``code`` and ``reason`` (the plain way of telling a
     client its copy cannot be kept). Its document updates are dropped, not closed on: a browser
-    writes some on its own around a reconnection (kernel metadata). A policy may return a plain
+    writes some on its own around a reconnection. A policy may return a plain
     ``(code, reason, recover[, notice])`` tuple.
     """
 
