@@ -27,16 +27,15 @@ class Refusal(NamedTuple):
     :meth:`RoomPolicy.recover`, so edits the client made and nobody else has are
     not lost with the refusal.
 
-    With ``notice`` (a JSON object) as well, a client whose document :meth:`RoomPolicy.recover`
-    kept (it returned True) is not closed at once: it gets the notice as a custom message
-    (type 2; ``{"type": "conflict"}`` is the stock JupyterLab frontend's "Edit Conflict" dialog)
-    (an empty notice fences without telling: a client told before, reconnecting) and stays
-    connected, **fenced**: it receives nothing of the room's document or presence, its
-    document updates are never applied, broadcast or stored, and its own presence is echoed back
-    to it alone (which keeps a browser's socket from timing out and reconnecting into a second
-    notice). Its save request closes it with ``code`` and ``reason`` (the plain way of telling a
-    client its copy cannot be kept). Its document updates are dropped, not closed on: a browser
-    writes some on its own around a reconnection. A policy may return a plain
+    With ``notice`` (a JSON object) as well, a client that :meth:`RoomPolicy.recover` says to
+    fence is not closed: it gets the notice as a custom message (type 2; ``{"type": "conflict"}``
+    is the stock JupyterLab frontend's "Edit Conflict" dialog; an empty notice tells nothing, for a
+    client told before that reconnects) and stays connected, **fenced**: it receives nothing of
+    the room's document or presence; its document updates are dropped, never applied, broadcast or
+    stored (and never a reason to close it: a browser writes some on its own right after it
+    reconnects); its own presence is echoed back to it alone (which keeps a browser's socket from
+    timing out and reconnecting). Its save request closes it with ``code`` and ``reason``: the
+    plain way of telling it that its copy cannot be kept. A policy may return a plain
     ``(code, reason, recover[, notice])`` tuple.
     """
 

@@ -31,8 +31,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pycrdt import Doc, get_update, merge_updates
 
@@ -358,7 +358,7 @@ class Room:
             if request is not None and any(joiner is not owner for joiner in joiners):
                 owner.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(request)))
 
-    def spawn(self, coro, name: str) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Run ``coro`` as a task of the relay (its failure stays in this room)."""
         self._tasks.spawn(coro, name=name)
 
