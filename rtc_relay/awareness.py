@@ -72,6 +72,10 @@ class Awareness:
             parts += (var_uint(client), var_uint(self._clocks[client]), var_string(self._states[client]))
         return b"".join(parts)
 
+    def owner_of(self, client: int) -> Hashable | None:
+        """Who sent the presence of Yjs client ``client`` (a connection), if anyone does now."""
+        return self._owners.get(client)
+
     def owners(self) -> set[Hashable]:
         """Every owner that holds at least one state."""
         return set(self._owners.values())

@@ -127,11 +127,14 @@ class RelayCore:
     async def load_room(self, name: str) -> None:
         """Make sure room ``name`` is loaded (freed again after the cleanup delay if nobody joins).
 
+        An idle room's pending cleanup starts again: whoever asked (a session request) joins next, and
+        the room must still be the same load when it does.
         Raises :class:`RoomLoadError` if it cannot be loaded.
         """
         await self.ensure_started()
         room = self.rooms.open(name)
         await asyncio.shield(room.ready)
+        self.rooms.postpone_cleanup(room)
         if room.failed is not None:
             if hasattr(room.failed, "close_code"):
                 raise room.failed

@@ -29,6 +29,7 @@ import asyncio
 import itertools
 import logging
 from collections import Counter
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from pycrdt import Doc, Subscription, TransactionEvent
@@ -135,6 +136,29 @@ class DirectConnection:
         """Let the relay free the room now if nothing holds it (e.g. after a save its policy waited for)."""
         if self._room is not None and not self._holds:
             self._core.rooms.check_idle(self._room)
+
+    # -- telling the clients -------------------------------------------------------------------
+
+    def notify(self, notice: dict, editors: Collection[int] | None = None) -> int:
+        """Send ``notice`` (a JSON object) as a custom message to clients of the room that may write
+        (e.g. ``{"type": "conflict"}``: JupyterLab's Edit Conflict dialog); returns how many were told.
+
+        For what the writer did to their edits (a merge from disk that set typed text aside). With
+        ``editors`` (Yjs client ids), only the connections whose presence is one of those clients are
+        told, and those that show no presence (nothing says they did not edit); without, every writer.
+        Clients of the room that are refused or fenced are not told.
+        """
+        room = self._room
+        if room is None:
+            return 0
+        targets = [peer for peer in room.peers if peer.remote and peer.can_write]
+        if editors is not None:
+            owners = room.awareness.owners()
+            chosen = {room.awareness.owner_of(client) for client in editors}
+            targets = [peer for peer in targets if peer in chosen or peer not in owners]
+        for peer in targets:
+            room.notify(peer, notice)
+        return len(targets)
 
     # -- the room's side (rtc_relay.room.Peer) ----------------------------------------------------
 

@@ -96,6 +96,13 @@ class RoomManager:
         room.join(peer)
         return room
 
+    def postpone_cleanup(self, room: Room) -> None:
+        """Someone is about to join idle ``room`` (it asked for the room's session first): its pending
+        cleanup starts again, a whole cleanup delay from now."""
+        if room.cleanup is not None:
+            room.cleanup.cancel()
+            room.cleanup = asyncio.get_running_loop().call_later(self._cleanup_delay, self._free, room)
+
     def leave(self, room: Room, peer: Peer) -> None:
         """Take ``peer`` out of ``room``; schedule the room's cleanup if nobody holds it now."""
         room.leave(peer)

@@ -11,7 +11,7 @@ admitted, save requests answered once the store has everything.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pycrdt import Doc
 
@@ -25,12 +25,24 @@ class Refusal(NamedTuple):
     With ``recover`` set, the relay first asks the client for its whole document
     (SyncStep1 with an empty state vector) and hands the answer to
     :meth:`RoomPolicy.recover`, so edits the client made and nobody else has are
-    not lost with the refusal. A policy may return a plain ``(code, reason, recover)`` tuple.
+    not lost with the refusal.
+
+    With ``notice`` (a JSON object) as well, a client that :meth:`RoomPolicy.recover` says to
+    fence is not closed: it gets the notice as a custom message (type 2; ``{"type": "conflict"}``
+    is the stock JupyterLab frontend's "Edit Conflict" dialog; an empty notice tells nothing, for a
+    client told before that reconnects) and stays connected, **fenced**: it receives nothing of
+    the room's document or presence; its document updates are dropped, never applied, broadcast or
+    stored (and never a reason to close it: a browser writes some on its own right after it
+    reconnects); its own presence is echoed back to it alone (which keeps a browser's socket from
+    timing out and reconnecting). Its save request closes it with ``code`` and ``reason``: the
+    plain way of telling it that its copy cannot be kept. A policy may return a plain
+    ``(code, reason, recover[, notice])`` tuple.
     """
 
     code: int
     reason: str
     recover: bool = False
+    notice: Mapping[str, Any] | None = None
 
 
 class RoomLoadError(Exception):
@@ -81,8 +93,11 @@ class RoomPolicy:
         """Whether a client with query ``params`` may join the (loaded) room."""
         return None
 
-    async def recover(self, name: str, update: bytes) -> None:
-        """The whole document of a refused client (see :class:`Refusal`)."""
+    async def recover(self, name: str, update: bytes, params: Mapping[str, str]) -> bool:
+        """The whole document of a refused client with query ``params`` (see :class:`Refusal`); True to
+        fence the client (its document was kept, or it was told before) when the refusal has a notice,
+        False to close it."""
+        return False
 
     def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None], writer: bool) -> bool:
         """A custom message (type 2) ``text`` with the bytes after it; True if handled.

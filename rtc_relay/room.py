@@ -17,6 +17,9 @@ Sync rules (the order matters for correctness):
   The sender never gets its own update back. Updates of a read-only connection
   are dropped (counted, never applied, broadcast or stored).
 * Awareness is forwarded to every connection of the room, the sender included.
+* A refused client may be *fenced* instead of closed (a :class:`~rtc_relay.policy.Refusal` with a
+  notice, once the policy kept its document): it stays connected, told by the notice, and nothing
+  of the document flows either way; its save request closes it.
 * With a bus (scale-out through Redis), the room's awareness also goes to the other relays, and
   their updates and awareness come in through :meth:`Room.apply_remote` and
   :meth:`Room.apply_remote_awareness`: fanned out to every local connection, never stored again
@@ -28,8 +31,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pycrdt import Doc, get_update, merge_updates
 
@@ -45,6 +48,7 @@ from .lib0 import (
     var_uint8array,
 )
 from .policy import Refusal, RoomPolicy
+from .refusals import Refusals
 from .store import StoreUnavailable
 from .websocket import frame, frame_header
 
@@ -71,8 +75,6 @@ _ROW_OVERHEAD = 64
 _CODES = frozenset(int(code) for code in CloseCode)
 # Messages at least this large are sent without being copied into one buffer.
 _LARGE = 1 << 20
-# Seconds a refused client has to send its document before it is closed anyway.
-_RECOVER_TIMEOUT = 5.0
 # What pycrdt raises when an observer of a document raised while an update was applied.
 try:
     _ObserverErrors: type[BaseException] = BaseExceptionGroup  # type: ignore[name-defined]
@@ -142,7 +144,7 @@ class Room:
         self.members: dict[Peer, None] = {}
         self.peers: dict[Peer, None] = {}
         self.subscribers: dict[Peer, None] = {}
-        self._refused: dict[Peer, tuple[Refusal, asyncio.TimerHandle]] = {}
+        self._refusals = Refusals(self)  # refused clients not closed yet (recovering, or fenced)
         self._denied: dict[Peer, None] = {}  # read-only peers already told their updates are dropped
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.failed: BaseException | None = None
@@ -306,7 +308,7 @@ class Room:
             return
         refusal = self.policy.admit(self.name, peer.params)
         if refusal is not None:
-            self._refuse(peer, Refusal(*refusal))
+            self._refusals.refuse(peer, Refusal(*refusal))
             return
         if peer.remote and not getattr(self.policy, "remote_writes", True):
             peer.can_write = False
@@ -320,9 +322,17 @@ class Room:
                 if self._renewal is None:
                     self._renewal = asyncio.get_running_loop().call_later(self._presence_renewal, self._renew_presence)
         if not peer.can_write:
-            notice = {"type": "access", "access": "read", "room": self.name}
-            peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
+            self.notify(peer, {"type": "access", "access": "read", "room": self.name})
         peer.attached()
+
+    def notify(self, peer: Peer, notice: Mapping[str, object]) -> None:
+        """Send ``notice`` (a JSON object) to ``peer`` alone, as a custom message (type 2).
+
+        The notices the relay itself sends are in ``schema/relay-notice.json``; a policy or an in-process
+        writer may send others the clients understand (``{"type": "conflict"}``: JupyterLab's Edit
+        Conflict dialog). Never forwarded to anyone else.
+        """
+        peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
 
     def _renew_presence(self) -> None:
         """Show the recent joiners everyone present once more, as a change (see ``RelayConfig.presence_renewal``).
@@ -348,35 +358,13 @@ class Room:
             if request is not None and any(joiner is not owner for joiner in joiners):
                 owner.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(request)))
 
-    def _refuse(self, peer: Peer, refusal: Refusal) -> None:
-        if not refusal.recover:
-            peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
-            return
-        # Ask for the client's whole document (empty state vector) before closing it.
-        timer = asyncio.get_running_loop().call_later(_RECOVER_TIMEOUT, self._refused_done, peer)
-        self._refused[peer] = (refusal, timer)
-        peer.send(frame(bytes((MSG_SYNC, SYNC_STEP1)) + var_uint8array(b"\x00")))
-        peer.attached()
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run ``coro`` as a task of the relay (its failure stays in this room)."""
+        self._tasks.spawn(coro, name=name)
 
-    def _refused_done(self, peer: Peer) -> None:
-        entry = self._refused.pop(peer, None)
-        if entry is not None:
-            refusal, timer = entry
-            timer.cancel()
-            peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
-
-    def _receive_refused(self, peer: Peer, msg: bytes) -> None:
-        if len(msg) > 2 and msg[0] == MSG_SYNC and msg[1] == SYNC_STEP2:
-            update, _ = read_var_uint8array(msg, 2)
-            self._tasks.spawn(self._recover(peer, update), name=f"recover {self.name}")
-
-    async def _recover(self, peer: Peer, update: bytes) -> None:
-        try:
-            await self.policy.recover(self.name, update)
-        except Exception:
-            log.exception("room %r: keeping the document of refused client %s failed", self.name, peer.label)
-        finally:
-            self._refused_done(peer)
+    def count_dropped(self, update: bool) -> None:
+        """A document update a connection may not make was dropped (read-only, or fenced)."""
+        self._metrics.updates_dropped_readonly += update
 
     def leave(self, peer: Peer) -> bool:
         """Remove ``peer``; announce its presence gone. Returns True when nobody holds the room open."""
@@ -387,9 +375,7 @@ class Room:
             self.peers.pop(peer, None)
             self.subscribers.pop(peer, None)
             self._denied.pop(peer, None)
-            entry = self._refused.pop(peer, None)
-            if entry is not None:
-                entry[1].cancel()
+            self._refusals.forget(peer)
             gone = self.awareness.remove_owner(peer)
             if gone is not None:
                 self._broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(gone)), None)
@@ -407,8 +393,8 @@ class Room:
         propagates: the connection closes with 1011 and logs it, the client is not blamed.
         """
         try:
-            if self._refused and peer in self._refused:
-                self._receive_refused(peer, msg)
+            if self._refusals and peer in self._refusals:
+                self._refusals.receive(peer, msg)
                 return
             if not msg:
                 raise DecodeError("truncated message")
@@ -471,8 +457,7 @@ class Room:
             if peer not in self._denied:  # told once per connection; later drops are only counted
                 self._denied[peer] = None
                 log.info("%s: read-only in room %r, its document updates are dropped", peer.label, self.name)
-                notice = {"type": "denied", "room": self.name, "reason": "read-only: document updates are dropped"}
-                peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
+                self.notify(peer, {"type": "denied", "room": self.name, "reason": "read-only: document updates are dropped"})
             return
         if peer not in self.subscribers:
             # A client that skipped SyncStep1: give it the state before it gets live updates.

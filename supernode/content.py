@@ -10,14 +10,15 @@ threshold: its later stages are built in that same document.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from jupyter_ydoc.ybasedoc import YBaseDoc
 from pycrdt import Doc
 
+from .cell_match import derived_id
 from .cell_outputs import to_ymap
 from .doctypes import document_class
 from .keys import DocumentKey
@@ -48,19 +49,25 @@ _EMPTY_CELL = {
 
 
 def normalize_notebook(nb: dict[str, Any]) -> dict[str, Any]:
-    """A plain-dict notebook in nbformat 4.5: every cell has an id, derived from its position
-    and source when the file has none (so a reload finds the same ids), and there is at
+    """A plain-dict notebook in nbformat 4.5: every cell has an id, derived from its type and
+    source when the file has none (:func:`~supernode.cell_match.derived_id`: a reload finds the
+    same ids, and a cell inserted above another does not change the other's), and there is at
     least one cell."""
     nb = {key: value for key, value in nb.items()}
     cells = []
     seen: set[str] = set()
-    for index, cell in enumerate(nb.get("cells") or []):
+    occurrences: Counter[tuple[Any, str]] = Counter()
+    for cell in nb.get("cells") or []:
         cell = dict(cell)
         cid = cell.get("id")
         if not cid or cid in seen:
             source = cell.get("source", "")
-            source = "".join(source) if isinstance(source, list) else source
-            cid = hashlib.sha1(f"{index}\0{source}".encode()).hexdigest()[:12]
+            key = (cell.get("cell_type"), "".join(source) if isinstance(source, list) else source)
+            cid = derived_id(cell, occurrences[key])
+            while cid in seen:  # an explicit id equal to a derived one
+                occurrences[key] += 1
+                cid = derived_id(cell, occurrences[key])
+            occurrences[key] += 1
         seen.add(cid)
         cell["id"] = cid
         cells.append(cell)

@@ -32,8 +32,11 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
+from pycrdt import Decoder
 from tornado import web
 
+from .cell_match import adopt_ids
+from .conflict_copy import save_conflict_copy
 from .content import (
     build_document,
     build_in_stages,
@@ -44,7 +47,7 @@ from .content import (
     snapshot,
 )
 from .keys import DocumentKey
-from .merge import merge_notebooks
+from .merge import conflicting_cells, merge_notebooks
 from .saver import SaveSchedule
 
 if TYPE_CHECKING:
@@ -65,6 +68,17 @@ def file_stamp(model: dict[str, Any]) -> tuple[Any, Any]:
     filesystem's clock is coarser than two writes a few milliseconds apart).
     """
     return model.get("last_modified"), model.get("size")
+
+
+def advanced_clients(before: bytes, after: bytes) -> list[int]:
+    """The Yjs clients whose clock is further in state vector ``after`` than in ``before``: who edited between."""
+
+    def clocks(state: bytes) -> dict[int, int]:
+        decoder = Decoder(state)
+        return {decoder.read_var_uint(): decoder.read_var_uint() for _ in range(decoder.read_var_uint())}
+
+    old = clocks(before)
+    return [client for client, clock in clocks(after).items() if clock > old.get(client, 0)]
 
 
 def _sources(notebook: Any) -> list[tuple[Any, Any]] | None:
@@ -113,10 +127,13 @@ class LiveDocument:
         self.document.observe(self._on_change)
         self._set_state(dirty=False, path=path, hash=model.get("hash"))
         self._base_update = self.document.ydoc.get_update()
+        self._base_state = self.document.ydoc.get_state()  # the state vector of the base: who edited since
         if self._stages is None:
             self.loaded.set()
         self.closed = asyncio.Event()
         self._connection: Any = None  # the room's DirectConnection
+        self.conflict_copies: dict[str, str] = {}  # digest of a stale client's content -> its conflict copy
+        self.told: set[str] = set()  # sessions of earlier loads told of their conflict (fenced, not told again)
         self._holds = 0
 
     @property
@@ -220,6 +237,8 @@ class LiveDocument:
                     self._loading_stages = False
                 await asyncio.sleep(0)  # one cell at a time: clients' edits and other rooms go on between
             self._base, self._base_update = None, stages.complete
+            if self._version == 0:  # nobody edited yet: the outputs are part of the base, not an edit
+                self._base_state = self.document.ydoc.get_state()
             if not self._schedule.pending and not self._save_lock.locked():
                 # A frontend marks itself changed on every remote update; dirty=False written again tells
                 # it the document is the file (it always takes the value, even an unchanged one).
@@ -327,6 +346,7 @@ class LiveDocument:
         cm = self.manager.contents_manager
         version = self._version
         data = snapshot(self.key, self.document)
+        state = self.document.ydoc.get_state()
         started = time.monotonic()
         try:
             self._follow_file_id()
@@ -335,6 +355,7 @@ class LiveDocument:
                 # Someone else wrote the file: take their changes in before writing ours.
                 await self._merge_from_disk()
                 data = snapshot(self.key, self.document)
+                state = self.document.ydoc.get_state()
             model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
             hashed = await self._read_hash()
         except Exception as exc:
@@ -357,7 +378,7 @@ class LiveDocument:
             log.info("saved %s again after %d failed attempt(s)", self.path, self._failures)
             self._failures = 0
         self.stamp = file_stamp(model)
-        self._base, self._base_update = data, None
+        self._base, self._base_update, self._base_state = data, None, state
         # One transaction: a frontend that compares the file's hash with ours before saving never sees
         # the new file with the old hash for longer than this update takes to reach it.
         if self._version == version:
@@ -468,6 +489,38 @@ class LiveDocument:
             except Exception:
                 log.exception("watching %s failed; trying again in %ss", self.path, interval)
 
+    async def _keep_typed(self, live: Any, cells: list[str]) -> None:
+        """Another program changed (or deleted) ``cells`` on disk while collaborators typed in them (a text or
+        binary file: ``cells`` is empty, the whole file is the cell): save the room's version as a conflict
+        copy beside the file, tell the room's writers (the stock frontend's
+        Edit Conflict dialog; the clients that edited the document since it was last loaded or saved, when
+        their presence says which they are), log it and emit a ``conflict`` event. The merge then takes the disk's version
+        of those cells. If the copy cannot be written the merge still goes on (the disk has moved on); the
+        log says what was lost."""
+        try:
+            copy_path = await save_conflict_copy(self.manager.contents_manager, self.key, self.path, live)
+        except Exception as exc:
+            log.error(
+                "%s: %s changed on disk and in the room; keeping the room's version in a conflict copy "
+                "failed (%s): the disk's version wins",
+                self.path,
+                f"cell(s) {', '.join(cells)}" if cells else "the file",
+                exc,
+            )
+            return
+        notice = {"type": "conflict", "reason": "changed_on_disk", "cells": cells, "copy": copy_path}
+        editors = advanced_clients(self._base_state, self.document.ydoc.get_state())
+        told = self._connection.notify(notice, editors) if self._connection is not None else 0
+        log.warning(
+            "%s: %s changed on disk and in the room; the disk's version is in the room, the room's was "
+            "kept in %s (%d client(s) told)",
+            self.path,
+            f"cell(s) {', '.join(cells)}" if cells else "the file",
+            copy_path,
+            told,
+        )
+        self.manager.events.emit("conflict", room=self.key.room, path=self.path, conflict_path=copy_path)
+
     def _running_cells(self) -> set[str]:
         """Ids of the cells a kernel is executing now (their outputs are the kernel's, not the disk's)."""
         return {
@@ -475,26 +528,40 @@ class LiveDocument:
         }
 
     async def _merge_from_disk(self) -> None:
-        """Take the file's content in (the caller holds the save lock)."""
+        """Take the file's content in (the caller holds the save lock).
+
+        Text typed in a cell that the disk changed too is set aside before the disk's version takes its
+        place (see :meth:`_keep_typed`).
+        """
         await self.whole()  # the base of the merge is the whole file as loaded
         cm = self.manager.contents_manager
         model = await ensure_async(
             cm.get(self.path, content=True, type=contents_type(self.key), format=self.key.format)
         )
-        disk = snapshot(self.key, build_document(self.key, model["content"]))
-        live = snapshot(self.key, self.document)
         base = self._loaded_base()
+        content = model["content"]
+        if self.key.kind == "notebook" and any(not cell.get("id") for cell in content.get("cells") or []):
+            content = adopt_ids(content, base)  # no ids on disk: cells are matched by content
+        disk = snapshot(self.key, build_document(self.key, content))
+        live = snapshot(self.key, self.document)
         if self.key.kind == "notebook":
+            conflicts = conflicting_cells(base, disk, live)
+            if conflicts:
+                await self._keep_typed(live, conflicts)
+                live = snapshot(self.key, self.document)  # what was typed while the copy was written too
             merged = merge_notebooks(base, disk, live, running=self._running_cells())
         else:
-            merged = disk  # every other type (text, binary, chat, ...): the disk's content replaces the room's
-            if live != base:
-                log.warning("%s changed on disk and in the room; the disk version wins", self.path)
+            # every other type (text, binary, chat, ...): the disk wins, and what was typed is set aside
+            merged = disk
+            if live != base and live != disk:
+                await self._keep_typed(live, [])
+                live = snapshot(self.key, self.document)
         if merged != live:
             replace_content(self.document, merged)
         log.info("%s changed on disk; merged into its room", self.path)
         self.manager.events.emit("merged_from_disk", room=self.key.room, path=self.path)
         self._base, self._base_update = disk, None
+        self._base_state = self.document.ydoc.get_state()
         self.stamp = file_stamp(model)
         if snapshot(self.key, self.document) == disk:
             self._set_state(dirty=False, hash=model.get("hash"))

@@ -4,9 +4,14 @@
 ``{format}:{type}:{fileId}``. The relay loads such a room by asking
 :meth:`load`, which reads the file once (however many clients open it at the same
 instant — the relay loads each room once) and starts a :class:`LiveDocument` that
-follows the room. A client whose ``sessionId`` names an earlier load is refused
-with the frontend's reload dialog (close 1003, reason ``unknown_session``); its
-document is kept beside the file when it holds text the room does not.
+follows the room. A client whose ``sessionId`` names an earlier load is refused:
+its history cannot be merged into this load. When its document holds text the room
+does not, that document is kept beside the file (a conflict copy) and the client is
+told with the frontend's raw ``{"type": "conflict"}`` message (JupyterLab's Edit
+Conflict dialog: Save As, Show Diff, Revert) and fenced off the room (its edits
+dropped) until it leaves; otherwise, and when a fenced client asks to save, it is
+closed with the reload dialog (close 1003, reason ``unknown_session``). A session
+told once is fenced again, untold, when it reconnects.
 
 A room holds a document of the jupyter_ydoc class registered for its type (see
 :mod:`supernode.doctypes`): a notebook, a text or binary file, jupyterlab-chat's chat, ...; a
@@ -19,6 +24,7 @@ It is also the Python API other server extensions use:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import posixpath
@@ -33,7 +39,8 @@ from pycrdt import Decoder, Doc
 from tornado.web import HTTPError
 
 from rtc_common.close_codes import close_code
-from .content import contents_type, load_update, model_for_save
+from .conflict_copy import save_conflict_copy
+from .content import contents_type, load_update
 from .doctypes import UnknownDocumentType, document_class
 from .document import LiveDocument, SaveFailed
 from .events import DocumentEvents
@@ -45,6 +52,9 @@ __all__ = ["DocumentLoadError", "DocumentManager"]
 log = logging.getLogger("supernode.documents")
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+# The stock frontend's raw message for an edit conflict (jupyter-docprovider shows its Edit Conflict dialog on
+# any message whose type is "conflict"); the reason tells other clients this copy is fenced off the room.
+CONFLICT_NOTICE = {"type": "conflict", "reason": "unknown_session"}
 
 
 class DocumentLoadError(Exception):
@@ -180,33 +190,46 @@ class DocumentManager:
             if self.live.get(name) is live:
                 del self.live[name]
 
-    def admit(self, name: str, params: Mapping[str, str]) -> tuple[int, str, bool] | None:
+    def admit(self, name: str, params: Mapping[str, str]) -> tuple[int, str, bool, dict] | None:
         live = self.live.get(name)
         session = params.get("sessionId")
         if live is None or not session or session == live.epoch:
             return None
         reason = json.dumps({"reason": "unknown_session", "sessionId": session, "reloadable": True})
-        log.info("room %s: refusing a client of an earlier load (session %s)", name, session)
-        return close_code("unsupported_data"), reason, True
+        told = session in live.told
+        log.info("room %s: refusing a client of an earlier load (session %s%s)", name, session, ", told before" * told)
+        # Told before (a browser reconnecting after a network blip, or after its save request closed it):
+        # fenced again without a second dialog.
+        return close_code("unsupported_data"), reason, True, {} if told else CONFLICT_NOTICE
 
-    async def recover(self, name: str, update: bytes) -> None:
-        """Keep a stale client's document beside the file if it holds text the room does not."""
+    async def recover(self, name: str, update: bytes, params: Mapping[str, str]) -> bool:
+        """Keep a stale client's document beside the file if it holds text the room does not; True if it
+        does (the client is then told and fenced), or if the client was told before.
+
+        The same content coming back (a reconnect) is not copied twice.
+        """
         live = self.live.get(name)
         if live is None:
-            return
+            return False
+        session = params.get("sessionId", "")
         stale = load_update(live.key, update)
         if not _has_unseen_content(stale, live.document):
-            return
-        root, ext = posixpath.splitext(live.path)
-        copy_path = f"{root}.conflict-{time.strftime('%Y%m%d-%H%M%S')}{ext}"
-        await ensure_async(self.contents_manager.save(model_for_save(live.key, stale.get()), copy_path))
-        self.events.emit("conflict", room=name, path=live.path, conflict_path=copy_path)
-        log.warning(
-            "room %s: a client of an earlier load of %s held unsaved content; kept it in %s",
-            name,
-            live.path,
-            copy_path,
-        )
+            return session in live.told
+        data = stale.get()
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=repr).encode()).hexdigest()
+        kept = live.conflict_copies.get(digest)
+        if kept is None:
+            kept = await save_conflict_copy(self.contents_manager, live.key, live.path, data)
+            live.conflict_copies[digest] = kept
+            self.events.emit("conflict", room=name, path=live.path, conflict_path=kept)
+            log.warning(
+                "room %s: a client of an earlier load of %s held unsaved content; kept it in %s and told the client",
+                name,
+                live.path,
+                kept,
+            )
+        live.told.add(session)
+        return True
 
     def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None], writer: bool) -> bool:
         if text != "save":

@@ -8,6 +8,10 @@ the disk changed (source, metadata, outputs, ...) comes from the disk, every oth
 field stays live, so an edit on disk to a cell's source keeps the outputs a kernel
 wrote into it meanwhile. A cell whose type the disk changed is taken from the disk.
 
+The one thing this cannot merge is text typed in a cell whose source (or type) the disk changed
+too, or deleted: :func:`conflicting_cells` names those cells, so that the caller keeps what was
+typed elsewhere (a conflict copy) and tells who typed it.
+
 The outputs and execution count of a *running* cell (``running``: the ids of the
 cells a kernel is executing now) always stay live: the disk cannot know more of
 them than the room, and a program that writes the file from a copy read a moment
@@ -19,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["merge_notebooks"]
+__all__ = ["conflicting_cells", "merge_notebooks"]
 
 Cell = dict[str, Any]
 
@@ -106,3 +110,24 @@ def merge_notebooks(base: dict, disk: dict, live: dict, running: Collection[str]
         "metadata": metadata,
         "cells": merged,
     }
+
+
+def conflicting_cells(base: dict, disk: dict, live: dict) -> list[str]:
+    """Ids of the cells whose live source the merge would lose: typed since ``base`` in a cell the disk
+    deleted, gave another type, or gave a source of its own (different from the live one)."""
+    disk_cells = {c["id"]: c for c in disk["cells"] if "id" in c}
+    live_cells = {c["id"]: c for c in live["cells"] if "id" in c}
+    conflicts = []
+    for before in base["cells"]:
+        cid = before.get("id")
+        now = live_cells.get(cid)
+        if now is None or now.get("source") == before.get("source"):
+            continue  # deleted live, or nothing typed in it
+        after = disk_cells.get(cid)
+        if (
+            after is None
+            or after.get("cell_type") != before.get("cell_type")
+            or after.get("source") not in (before.get("source"), now.get("source"))
+        ):
+            conflicts.append(cid)
+    return conflicts

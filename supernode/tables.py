@@ -66,8 +66,8 @@ class SharedTables:
     def admit(self, name: str, params: Mapping[str, str]) -> None:
         return None  # everyone may read (remote connections are read-only: ``remote_writes``)
 
-    async def recover(self, name: str, update: bytes) -> None:
-        return None
+    async def recover(self, name: str, update: bytes, params: Mapping[str, str]) -> bool:
+        return False  # never refuses anyone
 
     def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None], writer: bool) -> bool:
         return False

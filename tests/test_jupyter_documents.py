@@ -250,35 +250,18 @@ async def test_a_file_that_cannot_be_read_for_a_while_is_taken_in_once_it_can(co
     assert caplog.text.count("cannot be read") == 1  # once per version of the file, not once per poll
 
 
-async def test_a_stale_client_gets_the_reload_dialog_and_its_edits_are_kept(collab, jp_root_dir, jp_serverapp):
-    import json
-
-    path = write_notebook(jp_root_dir, "j.ipynb", ["shared"])
+async def test_a_session_request_restarts_an_idle_rooms_cleanup(collab, jp_root_dir, jp_serverapp):
+    """The frontend asks for the session, then joins: the room it was told of must still be that load."""
+    path = write_notebook(jp_root_dir, "idle.ipynb", ["x"])
     client, session = await collab.open(path)
-    doc = client.doc
     await client.close()
     relay = jp_serverapp.web_app.settings["rtc_relay"]
-    await eventually(lambda: session.room not in relay.rooms.rooms, timeout=10, what="room freed")
-    # Offline, the client keeps typing in a new cell; meanwhile the document is loaded afresh.
-    YNotebook(doc).append_cell({"cell_type": "code", "source": "typed while away", "metadata": {}, "outputs": []})
-    fresh, _ = await collab.open(path)
-
-    from rtc_client import RoomClient
-
-    stale = RoomClient(collab.url(session.room, session.session_id), doc=doc, headers=collab.auth_header)
-    await stale.__aenter__()
-    try:
-        assert await stale.wait_closed(timeout=10) == 1003
-        reason = json.loads(stale.close_reason)
-        assert reason["reason"] == "unknown_session" and reason["reloadable"] is True
-    finally:
-        await stale.close()
-    # Nothing of the stale history reached the room...
-    assert [str(c["source"]) for c in YNotebook(fresh.doc).ycells] == ["shared"]
-    # ...and its unsynced cell is kept beside the notebook.
-    copies = sorted(jp_root_dir.glob("j.conflict-*.ipynb"))
-    assert copies, list(jp_root_dir.iterdir())
-    assert "typed while away" in [c.source for c in read_notebook(jp_root_dir, copies[0].name).cells]
+    room = relay.rooms.rooms[session.room]
+    await eventually(lambda: room.cleanup is not None, timeout=5, what="the cleanup scheduled")
+    pending = room.cleanup
+    again = await collab.session(path)
+    assert again.session_id == session.session_id and relay.rooms.rooms.get(session.room) is room
+    assert room.cleanup is not None and room.cleanup is not pending and pending.cancelled()
 
 
 async def test_a_save_clears_dirty_together_with_the_new_files_hash(collab, jp_root_dir):

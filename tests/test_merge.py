@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from supernode.merge import merge_notebooks
+from supernode.merge import conflicting_cells, merge_notebooks
 
 
 def code(cid: str, source: str, outputs: list | None = None, count: int | None = None, **metadata) -> dict:
@@ -69,3 +69,17 @@ def test_cells_added_deleted_and_retyped():
         ("c", "markdown", "c as markdown"),
         ("d", "code", "added on disk"),
     ]
+
+
+def test_conflicting_cells_are_those_whose_typed_source_the_merge_would_lose():
+    base = notebook(code("a", "x"), code("b", "y"), code("c", "z"), code("d", "w"), code("e", "v"))
+    live = notebook(code("a", "x typed"), code("b", "y typed"), code("c", "z typed"), code("d", "w"), code("e", "v typed"))
+    disk = notebook(
+        code("a", "x on disk"),  # both changed the source: a conflict
+        code("b", "y typed"),  # the disk made the same edit: none
+        # c: deleted on disk while typed in: a conflict
+        code("d", "w on disk"),  # nobody typed in it: none
+        {**code("e", "v"), "cell_type": "markdown"},  # type changed on disk while typed in: a conflict
+    )
+    assert conflicting_cells(base, disk, live) == ["a", "c", "e"]
+    assert conflicting_cells(base, base, live) == []

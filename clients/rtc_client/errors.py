@@ -69,7 +69,15 @@ class SessionExpired(ConnectionClosed):
     """The server reloaded the document since this client joined (close 1003, ``unknown_session``).
 
     The client's copy belongs to an earlier load and is not merged: open the document again.
+    When that copy held edits the room lacks, the server kept it beside the file (a conflict copy)
+    and told the client with a ``{"type": "conflict", "reason": "unknown_session"}`` notice instead of closing: the client then
+    closes itself with this error (``code`` 1003, ``reason`` the notice), :attr:`conflict` True.
     """
+
+    @property
+    def conflict(self) -> bool:
+        """Whether the server kept this client's edits in a conflict copy beside the file."""
+        return '"conflict"' in self.reason
 
 
 class ApiError(ClientError):

@@ -22,7 +22,9 @@ while disconnected reach the room and the room's reach us, each exactly once (CR
 updates are idempotent). ``connected`` is set while a connection is open and
 ``reconnects`` counts the new connections. A refusal (bad token, bad room, a stale
 session) is final: :attr:`RoomClient.error` says why (``SessionExpired`` for a document reloaded
-since, after a server restart for instance). A server that stops answering without closing (suspended,
+since, after a server restart for instance; when its copy held edits the room lacks, the server keeps
+them beside the file and says so with a ``conflict`` notice, on which the client ends the same way, with
+``SessionExpired.conflict`` true). A server that stops answering without closing (suspended,
 cut off) is noticed by the keepalive pings (``keepalive`` seconds, 20 by default) and treated as a
 dropped connection, so no wait of this client outlives its deadline.
 
@@ -43,7 +45,15 @@ from typing import Any
 from pycrdt import Awareness, Doc
 
 from .channel import Channel, WebsocketChannel
-from .errors import ApiError, ClientError, ConnectionClosed, DeadlineExceeded, error_for_close, error_for_connect
+from .errors import (
+    ApiError,
+    ClientError,
+    ConnectionClosed,
+    DeadlineExceeded,
+    SessionExpired,
+    error_for_close,
+    error_for_connect,
+)
 from .wire import read_var_string, read_var_uint8array, var_string, var_uint, var_uint8array
 
 __all__ = ["RoomClient"]
@@ -107,6 +117,7 @@ class RoomClient:
         self._step1_sent = 0  # SyncStep1 messages sent on this connection, and SyncStep2 answers seen
         self._step2_seen = 0
         self.error: ClientError | None = None  # once closed: what ended the connection
+        self._conflict: dict[str, Any] | None = None  # the server's conflict notice: this copy is fenced off
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -167,6 +178,10 @@ class RoomClient:
         try:
             while True:
                 await self._serve(channel)
+                if self._conflict is not None:  # fenced off the room: nothing more can flow
+                    await channel.close()
+                    self._end(1003, json.dumps(self._conflict), SessionExpired(1003, json.dumps(self._conflict)))
+                    return
                 code, reason = channel.close_code, channel.close_reason
                 if self._finished or not self._reconnect or code not in _PASSING:
                     self._end(code, reason)
@@ -353,7 +368,7 @@ class RoomClient:
 
     async def _read(self, channel: Channel) -> None:
         try:
-            while True:
+            while self._conflict is None:
                 self._handle(await channel.recv())
                 self._changed.set()
         except Exception:
@@ -392,5 +407,7 @@ class RoomClient:
             self.notices.append(notice)
             if isinstance(notice, dict) and notice.get("type") == "access":
                 self.access = notice.get("access", "write")
+            elif isinstance(notice, dict) and notice.get("type") == "conflict" and notice.get("reason") == "unknown_session":
+                self._conflict = notice  # this copy belongs to an earlier load: fenced off the room
         else:
             self.received.append((kind, None))
