@@ -1,0 +1,147 @@
+"""Under a real JupyterHub: names and colours from the hub, sharing with write access, read-only shares.
+
+One hub for the module (``hub_helpers.running_hub``): alice owns a server with our extensions; bob
+is given access with write (JupyterHub's sharing, ``custom:jupyter_rtc:write``), carol access only,
+dave nothing. Everything goes through the proxy, as a browser's requests do: REST with each user's
+own hub token, and the room websockets of ``rtc_client``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from jupyter_ydoc import YNotebook
+from rtc_client import JupyterClient
+from rtc_client.errors import Forbidden
+
+from browser.lab import rest_call
+from hub_helpers import running_hub
+from jupyter_helpers import write_notebook
+from supernode.hub_identity import color_for
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    with running_hub(tmp_path_factory.mktemp("hub"), owners=("alice",)) as (server, users):
+        yield server, users
+
+
+@pytest.fixture(scope="module")
+def people(hub):
+    """alice (owner), bob (shared, may write), carol (shared, read-only), dave (not shared): logged in."""
+    server, users = hub
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def prepare():
+            people = dict(users)
+            for name in ("bob", "carol", "dave"):
+                people[name] = await server.login(name)
+            await people["alice"].share_with("bob", write=True)
+            await people["alice"].share_with("carol", write=False)
+            return people
+
+        return loop.run_until_complete(prepare())
+    finally:
+        loop.close()
+
+
+def _notebook(hub, name: str, sources: list[str]) -> str:
+    server, _ = hub
+    return write_notebook(server.base_dir / "users" / "alice", name, sources)
+
+
+async def _open_as(hub, people, who: str, path: str):
+    """``who`` opens alice's notebook ``path`` through the hub and shows their identity in its presence."""
+    server, _ = hub
+    client = JupyterClient(server.server_url("alice"), token=people[who].token)
+    await client.__aenter__()
+    me = await client.identity()
+    nb = await client.open_notebook(path)
+    nb.room.awareness.set_local_state({"user": me})  # what JupyterLab publishes
+    return client, nb, me
+
+
+def _names_seen(nb) -> set[str]:
+    return {state.get("user", {}).get("name") for state in nb.room.awareness.states.values() if state}
+
+
+async def test_identity_comes_from_the_hub(hub, people):
+    server, _ = hub
+    for name in ("alice", "bob", "carol"):
+        status, me = await rest_call(server.server_url("alice") + "api/me", people[name].token)
+        assert status == 200, me
+        identity = me["identity"]
+        assert identity["username"] == name and identity["name"] == name and identity["display_name"] == name
+        assert identity["color"] == color_for(name)  # presence_identity at login, kept by the hub
+    status, _ = await rest_call(server.server_url("alice") + "api/me", people["dave"].token)
+    assert status == 403  # not shared with dave
+    assert server.started_in < 90, f"hub and alice's server took {server.started_in:.0f}s to start"
+
+
+async def test_a_shared_user_collaborates_under_their_own_name(hub, people):
+    path = _notebook(hub, "shared.ipynb", ["a = 1"])
+    alice_client, alice_nb, alice_me = await _open_as(hub, people, "alice", path)
+    bob_client, bob_nb, bob_me = await _open_as(hub, people, "bob", path)
+    try:
+        await alice_nb.room.wait_for(lambda: "bob" in _names_seen(alice_nb))
+        await bob_nb.room.wait_for(lambda: "alice" in _names_seen(bob_nb))
+        bob_state = next(s for s in alice_nb.room.awareness.states.values() if s and s["user"]["name"] == "bob")
+        assert bob_state["user"]["color"] == color_for("bob") and not bob_state["user"]["name"].startswith("Anonymous")
+        assert bob_nb.room.access == "write"
+
+        cell = bob_nb.append_cell("b = 2")
+        await alice_nb.wait_for(lambda: cell.id in alice_nb.cell_ids)
+        alice_nb.cells[0].set_source("a = 10")
+        await bob_nb.wait_for(lambda: bob_nb.cells[0].source == "a = 10")
+
+        status, rooms = await rest_call(hub[0].server_url("alice") + "api/rtc/rooms", people["bob"].token)
+        assert status == 200
+        room = next(r for r in rooms["rooms"] if r["name"] == alice_nb.room.url.split("/room/")[1].split("?")[0])
+        assert room["clients"] >= 2
+    finally:
+        for nb, client in ((bob_nb, bob_client), (alice_nb, alice_client)):
+            await nb.close()
+            await client.__aexit__(None, None, None)
+
+
+async def test_a_read_only_share_sees_and_shows_but_cannot_change(hub, people):
+    server, _ = hub
+    path = _notebook(hub, "readonly.ipynb", ["x = 1"])
+    alice_client, alice_nb, _ = await _open_as(hub, people, "alice", path)
+    carol_client, carol_nb, _ = await _open_as(hub, people, "carol", path)
+    try:
+        await carol_nb.room.wait_for(lambda: carol_nb.room.access == "read")
+        assert [c.source for c in carol_nb.cells] == ["x = 1"]
+        await alice_nb.room.wait_for(lambda: "carol" in _names_seen(alice_nb))  # her presence still shows
+
+        source = YNotebook(carol_nb.room.doc).ycells[0]["source"]
+        source += " + 1"  # past the client's own check: the relay drops it
+        carol_nb.room.save(7)
+        await carol_nb.room.wait_for(lambda: any(n.get("responseTo") == 7 for n in carol_nb.room.notices))
+        assert {"type": "save", "responseTo": 7, "status": "skipped"} in carol_nb.room.notices
+        # the relay answered the save after her update: whoever joins now sees the room without it
+        late_client, late_nb, _ = await _open_as(hub, people, "bob", path)
+        try:
+            assert [c.source for c in late_nb.cells] == ["x = 1"]
+        finally:
+            await late_nb.close()
+            await late_client.__aexit__(None, None, None)
+        await alice_nb.flush()
+        assert alice_nb.cells[0].source == "x = 1"
+
+        base = server.server_url("alice")
+        body = {"type": "file", "format": "text", "content": "mine"}
+        status, _ = await rest_call(base + "api/contents/carol.txt", people["carol"].token, "PUT", body)
+        assert status == 403
+        status, _ = await rest_call(base + "api/contents/bob.txt", people["bob"].token, "PUT", body)
+        assert status in (200, 201)
+        with pytest.raises(Forbidden):
+            await carol_client.execute(path, [carol_nb.cell_ids[0]])
+    finally:
+        for nb, client in ((carol_nb, carol_client), (alice_nb, alice_client)):
+            await nb.close()
+            await client.__aexit__(None, None, None)
