@@ -9,8 +9,11 @@
   ``custom:jupyter_rtc:write`` that a share grants for writing.
 - :class:`HubUser` — a user logged in through the hub's login form, with an API token of theirs:
   start their server, share it, reach any server shared with them.
-- :func:`running_hub` — a hub for a whole test module (hub start-up is slow), on its own event loop:
-  pytest-jupyter gives each test a new loop, and the hub's process must outlive them.
+- :func:`running_hub` — a hub for a whole test module (hub start-up is slow), an owner's server
+  shared with other users, on its own event loop: pytest-jupyter gives each test a new loop, and
+  the hub's process must outlive them.
+- :class:`UserServer`, :func:`hub_login`, :func:`authorize_if_asked` — the same through a browser
+  page (:class:`~browser.lab.LabPage`).
 """
 
 from __future__ import annotations
@@ -74,7 +77,11 @@ c.Spawner.args = [
     "--ServerApp.allow_root=True",
     "--ServerApp.authorizer_class=supernode.hub_authorizer.HubScopeAuthorizer",
 ]
-c.Spawner.oauth_client_allowed_scopes = [{write_scope!r}]
+# a browser's token for a server may carry the write scope for that server (a share's, or the owner's);
+# the bare !server filter means the server of the token's OAuth client
+c.Spawner.oauth_client_allowed_scopes = [{write_scope!r} + "!server"]
+# the server's own token reads its shares (who may write) for HubScopeAuthorizer
+c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", "read:shares!server"]
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 c.Spawner.environment = {{
@@ -97,6 +104,7 @@ class JupyterHubServer(JupyterLabServer):
     def __init__(self, base_dir: str | Path, *, startup_timeout: float = 60.0, stop_timeout: float = 30.0) -> None:
         super().__init__(base_dir, app="jupyterhub", startup_timeout=startup_timeout, stop_timeout=stop_timeout)
         self.log_path = self.base_dir / "hub.log"
+        self.started_in = 0.0  # seconds from start to the owner's server ready (set by running_hub)
         self.password = secrets.token_hex(8)
         self.config_path = self.base_dir / "jupyterhub_config.py"
         self._inner_ports: dict[int, tuple[int, int]] = {}
@@ -184,15 +192,23 @@ class HubUser:
             with err:
                 if err.code != 302:
                     raise LabError(f"login of {self.name}: {err.code} {err.read()[:300]!r}") from None
-        xsrf = next(cookie.value for cookie in self._jar if cookie.name == "_xsrf")  # a new one, of the session
+        self.token = self.new_token()
+
+    def new_token(self, scopes: list[str] | None = None) -> str:
+        """(blocking) ``POST /hub/api/users/NAME/tokens`` as the logged-in user: a token with ``scopes``, or
+        (None) with all of ours, shares included."""
+        xsrf = next(cookie.value for cookie in self._jar if cookie.name == "_xsrf")  # the session's
+        body: dict[str, Any] = {"note": "jupyter-rtc tests"}
+        if scopes is not None:
+            body["scopes"] = scopes
         request = urllib.request.Request(
-            hub + f"api/users/{self.name}/tokens",
-            data=json.dumps({"note": "jupyter-rtc tests"}).encode(),
+            self.hub.url + f"/hub/api/users/{self.name}/tokens",
+            data=json.dumps(body).encode(),
             headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"},
             method="POST",
         )
         with self._opener.open(request, timeout=30) as answer:
-            self.token = json.loads(answer.read())["token"]
+            return json.loads(answer.read())["token"]
 
     async def api(self, method: str, path: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
         """``(status, decoded JSON or None)`` of a hub API call (``path`` after ``/hub/api/``) with our token."""
@@ -249,8 +265,11 @@ async def authorize_if_asked(page: Any, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def running_hub(base_dir: Path, owners: tuple[str, ...] = ()) -> Iterator[tuple[JupyterHubServer, dict[str, HubUser]]]:
-    """A started hub for a test module, with ``owners`` logged in and their servers started (concurrently).
+def running_hub(
+    base_dir: Path, owner: str = "alice", shared_with: dict[str, bool] | None = None
+) -> Iterator[tuple[JupyterHubServer, dict[str, HubUser]]]:
+    """A started hub for a test module: ``owner`` logged in with their server started, and each user of
+    ``shared_with`` (name → may write) logged in and given access to it with JupyterHub's sharing.
 
     The hub runs on a loop of its own, idle between calls (its process writes to a file, not a pipe);
     the users' helpers work on any loop. On exit the hub stops its users' servers and the proxy."""
@@ -261,8 +280,11 @@ def running_hub(base_dir: Path, owners: tuple[str, ...] = ()) -> Iterator[tuple[
         loop.run_until_complete(hub.start())
 
         async def prepare() -> dict[str, HubUser]:
-            users = {name: await hub.login(name) for name in owners}
-            await asyncio.gather(*(user.start_server() for user in users.values()))
+            users = {owner: await hub.login(owner)}
+            await users[owner].start_server()
+            for name, write in (shared_with or {}).items():
+                users[name] = await hub.login(name)
+                await users[owner].share_with(name, write=write)
             return users
 
         users = loop.run_until_complete(prepare())

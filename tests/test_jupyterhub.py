@@ -25,28 +25,19 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    with running_hub(tmp_path_factory.mktemp("hub"), owners=("alice",)) as (server, users):
+    """alice's server, shared with bob (may write) and carol (read-only); dave has no access."""
+    with running_hub(tmp_path_factory.mktemp("hub"), "alice", {"bob": True, "carol": False}) as (server, users):
+        loop = asyncio.new_event_loop()
+        try:
+            users["dave"] = loop.run_until_complete(server.login("dave"))
+        finally:
+            loop.close()
         yield server, users
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def people(hub):
-    """alice (owner), bob (shared, may write), carol (shared, read-only), dave (not shared): logged in."""
-    server, users = hub
-    loop = asyncio.new_event_loop()
-    try:
-
-        async def prepare():
-            people = dict(users)
-            for name in ("bob", "carol", "dave"):
-                people[name] = await server.login(name)
-            await people["alice"].share_with("bob", write=True)
-            await people["alice"].share_with("carol", write=False)
-            return people
-
-        return loop.run_until_complete(prepare())
-    finally:
-        loop.close()
+    return hub[1]
 
 
 def _notebook(hub, name: str, sources: list[str]) -> str:
@@ -145,3 +136,18 @@ async def test_a_read_only_share_sees_and_shows_but_cannot_change(hub, people):
         for nb, client in ((carol_nb, carol_client), (alice_nb, alice_client)):
             await nb.close()
             await client.__aexit__(None, None, None)
+
+
+async def test_a_share_grants_writing_to_a_token_with_access_only(hub, people):
+    """A browser's OAuth token for alice's server carries the access scope, not the share's write scope:
+    the server reads its shares from the hub. bob's write share counts, carol's read-only one does not."""
+    server, _ = hub
+    base = server.server_url("alice")
+    access_only = ["access:servers!server=alice/", "read:users:name!user", "read:users:groups!user"]
+    body = {"type": "file", "format": "text", "content": "by share"}
+    for name, allowed in (("bob", True), ("carol", False)):
+        token = await asyncio.to_thread(people[name].new_token, access_only)
+        status, me = await rest_call(base + "api/me", token)
+        assert status == 200 and me["identity"]["username"] == name
+        status, answer = await rest_call(base + f"api/contents/{name}-by-share.txt", token, "PUT", body)
+        assert status in ((200, 201) if allowed else (403,)), (name, status, answer)

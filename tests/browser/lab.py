@@ -862,9 +862,15 @@ class LabPage:
     # -- collaborators -------------------------------------------------------------------------
 
     async def identity(self) -> dict[str, Any]:
-        """This context's user as the server sees it (``/api/me``)."""
+        """This context's user as the server sees it (``/api/me``, asked as JupyterLab asks: with the
+        ``_xsrf`` cookie's value in ``X-XSRFToken``, which a JupyterHub single-user server requires)."""
         me = await self.page.evaluate(
-            "async (url) => (await fetch(url, {credentials: 'same-origin'})).json()", self.server.url + "/api/me"
+            """async (url) => {
+                const xsrf = (document.cookie.match(/(?:^|;\\s*)_xsrf=([^;]*)/) || [])[1];
+                const headers = xsrf ? {'X-XSRFToken': decodeURIComponent(xsrf)} : {};
+                return (await fetch(url, {credentials: 'same-origin', headers})).json();
+            }""",
+            self.server.url + "/api/me",
         )
         return me.get("identity", me)
 
