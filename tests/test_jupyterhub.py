@@ -18,7 +18,7 @@ from rtc_client.errors import Forbidden
 from browser.lab import rest_call
 from hub_helpers import running_hub
 from jupyter_helpers import write_notebook
-from supernode.hub_identity import color_for
+from supernode.hub_identity import PALETTE, color_for, presence_identity
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -132,6 +132,9 @@ async def test_a_read_only_share_sees_and_shows_but_cannot_change(hub, people):
         assert status in (200, 201)
         with pytest.raises(Forbidden):
             await carol_client.execute(path, [carol_nb.cell_ids[0]])
+        for action in ("api/kernels", "api/terminals"):
+            status, _ = await rest_call(base + action, people["carol"].token, "POST", {})
+            assert status == 403, action
     finally:
         for nb, client in ((carol_nb, carol_client), (alice_nb, alice_client)):
             await nb.close()
@@ -151,3 +154,12 @@ async def test_a_share_grants_writing_to_a_token_with_access_only(hub, people):
         assert status == 200 and me["identity"]["username"] == name
         status, answer = await rest_call(base + f"api/contents/{name}-by-share.txt", token, "PUT", body)
         assert status in ((200, 201) if allowed else (403,)), (name, status, answer)
+
+
+def test_presence_identity_fills_in_only_what_the_authenticator_left_out():
+    given = presence_identity(None, None, {"name": "erin", "user_info": {"color": "#123456"}})
+    assert given["user_info"] == {"color": "#123456", "display_name": "erin"}
+    filled = presence_identity(None, None, {"name": "frank", "user_info": None})
+    assert filled["user_info"] == {"display_name": "frank", "color": color_for("frank")}
+    assert color_for("frank") in PALETTE and color_for("frank") == color_for("frank")
+    assert len({color_for(f"user{i}") for i in range(50)}) == len(PALETTE)  # spread over the palette
