@@ -83,6 +83,11 @@ c.Spawner.oauth_client_allowed_scopes = [{write_scope!r} + "!server"]
 # the server's own token reads its shares (who may write) for HubScopeAuthorizer
 c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", "read:shares!server"]
 c.Spawner.start_timeout = 120
+# a single-user server that is slow to exit (one that served JupyterLab can hang at interpreter exit on an
+# idle non-daemon AnyIO worker thread) is killed after 6 s, not 60: the hub stops within our stop_timeout
+c.Spawner.interrupt_timeout = 3
+c.Spawner.term_timeout = 3
+c.Spawner.kill_timeout = 5
 c.Spawner.http_timeout = 120
 c.Spawner.environment = {{
     "JUPYTER_CONFIG_DIR": {config_dir!r},  # the lab settings of browser.lab, shared by every user

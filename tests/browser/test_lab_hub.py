@@ -4,7 +4,8 @@ alice opens a notebook in her server; bob, whom she shared it with (JupyterHub's
 write), opens the same notebook there after authorizing the server once, as the hub asks. Each sees
 the other in the collaborators panel and their cursor flag under their hub name, in the colour the
 hub gave them at login (``supernode.hub_identity.presence_identity``), never as "Anonymous"; and
-bob's share lets him edit and run cells in alice's server.
+bob's share lets him edit and run cells in alice's server. carol's share is read-only: she sees
+alice's notebook and alice sees her there, but what she types never reaches alice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    with running_hub(tmp_path_factory.mktemp("hub-lab"), "alice", {"bob": True}) as (server, _):
+    with running_hub(tmp_path_factory.mktemp("hub-lab"), "alice", {"bob": True, "carol": False}) as (server, _):
         yield server
 
 
@@ -64,3 +65,35 @@ async def test_collaborators_are_the_hub_users(hub, chromium, artifacts_dir) -> 
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_a_read_only_share_shows_but_does_not_change(hub, chromium, artifacts_dir) -> None:
+    write_notebook(hub.base_dir / "users" / "alice" / "watched.ipynb")
+    alice_server = UserServer(hub, "alice")
+    alice = await LabPage.create(chromium, alice_server, "alice", artifacts_dir, timeout=45)
+    carol = await LabPage.create(chromium, alice_server, "carol", artifacts_dir, timeout=45)
+    try:
+        await hub_login(alice.page, hub, "alice")
+        await hub_login(carol.page, hub, "carol")
+        await carol.page.goto(alice_server.lab_url(workspace=carol.workspace), wait_until="domcontentloaded")
+        await authorize_if_asked(carol.page)
+        await alice.open_notebook("watched.ipynb", min_cells=3)
+        carol.path = "watched.ipynb"
+        await carol.page.goto(alice_server.lab_url("watched.ipynb", workspace=carol.workspace))
+        await carol.wait_notebook_ready(min_cells=3, kernel=False)
+        await alice.wait_for_collaborator("carol")  # her presence shows
+        await carol.wait_for_collaborator("alice")
+
+        # her typing stays in her page: the relay drops it, and forwards her cursor (sent after it, on the
+        # same socket) to alice, who then still has the cell as it was
+        await carol.type_in_cell(2, "carol was here")
+        await alice.wait_for_remote_cursor(name="carol", color=color_for("carol"), cell=2)
+        assert "carol was here" not in await alice.cell_source(2)
+        await carol.screenshot("read-only")
+    except BaseException:
+        for page in (alice, carol):
+            await page.screenshot("failure")
+        raise
+    finally:
+        await alice.close()
+        await carol.close()
