@@ -52,12 +52,12 @@ async def _open_as(hub, people, who: str, path: str):
     await client.__aenter__()
     me = await client.identity()
     nb = await client.open_notebook(path)
-    nb.room.awareness.set_local_state({"user": me})  # what JupyterLab publishes
+    nb.presence.set({"user": me})  # what JupyterLab publishes
     return client, nb, me
 
 
 def _names_seen(nb) -> set[str]:
-    return {state.get("user", {}).get("name") for state in nb.room.awareness.states.values() if state}
+    return {state.get("user", {}).get("name") for state in nb.presence.others.values()}
 
 
 async def test_identity_comes_from_the_hub(hub, people):
@@ -80,7 +80,7 @@ async def test_a_shared_user_collaborates_under_their_own_name(hub, people):
     try:
         await alice_nb.room.wait_for(lambda: "bob" in _names_seen(alice_nb))
         await bob_nb.room.wait_for(lambda: "alice" in _names_seen(bob_nb))
-        bob_state = next(s for s in alice_nb.room.awareness.states.values() if s and s["user"]["name"] == "bob")
+        bob_state = next(s for s in alice_nb.presence.others.values() if s.get("user", {}).get("name") == "bob")
         assert bob_state["user"]["color"] == color_for("bob") and not bob_state["user"]["name"].startswith("Anonymous")
         assert bob_nb.room.access == "write"
 
