@@ -23,7 +23,6 @@ import contextlib
 import http.cookiejar
 import json
 import secrets
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -109,7 +108,6 @@ class JupyterHubServer(JupyterLabServer):
     def __init__(self, base_dir: str | Path, *, startup_timeout: float = 60.0, stop_timeout: float = 30.0) -> None:
         super().__init__(base_dir, app="jupyterhub", startup_timeout=startup_timeout, stop_timeout=stop_timeout)
         self.log_path = self.base_dir / "hub.log"
-        self.started_in = 0.0  # seconds from start to the owner's server ready (set by running_hub)
         self.password = secrets.token_hex(8)
         self.config_path = self.base_dir / "jupyterhub_config.py"
         self._inner_ports: dict[int, tuple[int, int]] = {}
@@ -280,7 +278,6 @@ def running_hub(
     the users' helpers work on any loop. On exit the hub stops its users' servers and the proxy."""
     loop = asyncio.new_event_loop()
     hub = JupyterHubServer(base_dir)
-    started = time.monotonic()
     try:
         loop.run_until_complete(hub.start())
 
@@ -293,7 +290,6 @@ def running_hub(
             return users
 
         users = loop.run_until_complete(prepare())
-        hub.started_in = time.monotonic() - started
         yield hub, users
     except BaseException:
         print(f"\n--- hub log ({hub.log_path}), last lines ---\n{hub.log_tail(120)}")
