@@ -17,9 +17,9 @@ from jupyter_ydoc import YNotebook
 from rtc_client import JupyterClient
 from rtc_client.errors import Forbidden
 
-from browser.lab import rest_call
+from browser.lab import rest_call, wait_until
 from hub_helpers import running_hub
-from jupyter_helpers import write_notebook
+from jupyter_helpers import disk_sources, write_notebook
 from supernode.hub_identity import PALETTE, color_for, presence_identity
 
 pytestmark = pytest.mark.timeout(180)
@@ -174,3 +174,29 @@ def test_presence_identity_fills_in_only_what_the_authenticator_left_out():
     assert filled["user_info"] == {"display_name": "frank", "color": color_for("frank")}
     assert color_for("frank") in PALETTE and color_for("frank") == color_for("frank")
     assert len({color_for(f"user{i}") for i in range(50)}) == len(PALETTE)  # spread over the palette
+
+
+async def test_the_hub_stopping_a_server_saves_its_last_edit(hub, people):
+    """JupyterHub stops a user's server with SIGINT: the server stops cleanly (as on SIGTERM), so an edit
+    still inside the save debounce reaches the file."""
+    server, _ = hub
+    bob = people["bob"]
+    url = await bob.start_server()
+    home = server.base_dir / "users" / "bob"
+    path = write_notebook(home, "last.ipynb", ["x = 1"])
+    async with JupyterClient(url, token=bob.token) as client:
+        nb = await client.open_notebook(path)
+        try:
+            nb.cells[0].set_source("x = 'typed just before the stop'")
+            await nb.flush()
+            status, _ = await bob.api("DELETE", "users/bob/server")
+            assert status in (202, 204)
+
+            async def stopped() -> bool:
+                _, model = await bob.api("GET", "users/bob")
+                return not model["servers"]
+
+            await wait_until(stopped, 30, "bob's server to stop")
+        finally:
+            await nb.close()
+    assert disk_sources(home, path) == ["x = 'typed just before the stop'"]
