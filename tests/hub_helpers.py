@@ -82,8 +82,8 @@ c.Spawner.oauth_client_allowed_scopes = [{write_scope!r} + "!server"]
 # the server's own token reads its shares (who may write) for HubScopeAuthorizer
 c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", "read:shares!server"]
 c.Spawner.start_timeout = 120
-# a single-user server that is slow to exit (one that served JupyterLab can hang at interpreter exit on an
-# idle non-daemon AnyIO worker thread) is killed after 6 s, not 60: the hub stops within our stop_timeout
+# a single-user server slow to exit is killed after 6 s, not the default 60: the hub stops within our
+# stop_timeout whatever its servers do
 c.Spawner.interrupt_timeout = 3
 c.Spawner.term_timeout = 3
 c.Spawner.kill_timeout = 5
