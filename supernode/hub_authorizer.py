@@ -93,7 +93,7 @@ class HubScopeAuthorizer(JupyterHubAuthorizer):
             return False
         if action == "read" or (action, resource) == ("execute", "events"):
             return True
-        if self.owner and hub_user.get("name") == self.owner:
+        if self.owner and hub_user.get("kind", "user") == "user" and hub_user.get("name") == self.owner:
             return True
         if self.hub_auth.check_scopes({self._required}, hub_user):
             return True
