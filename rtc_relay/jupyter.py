@@ -37,6 +37,7 @@ from jupyter_server.extension.application import ExtensionApp
 from rtc_common.prometheus import add_source, remove_source
 from rtc_common.schema import schema_path
 from rtc_common.server_log import join_server_log
+from rtc_common.server_signals import restore_sigint, stop_cleanly_on_sigint
 from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
@@ -359,6 +360,7 @@ class RelayExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         join_server_log("rtc_relay", self.serverapp.log)
+        stop_cleanly_on_sigint(self.serverapp)  # a hub stops servers with SIGINT: the store flushes first
         self._adopt_jc_cleanup_delay()
         store = self.store
         if self.redis_url:
@@ -422,6 +424,7 @@ class RelayExtension(ExtensionApp):
     async def stop_extension(self) -> None:
         """Close every room websocket with 1001 (clients reconnect once the server is back), then free
         the rooms and flush the store."""
+        restore_sigint(self.serverapp)
         await self.sockets.close_all(_STOP_GRACE)
         await self.core.stop()
         remove_source(self)

@@ -12,6 +12,7 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_core.paths import jupyter_data_dir
 from rtc_common.prometheus import add_source, remove_source
 from rtc_common.server_log import join_server_log
+from rtc_common.server_signals import restore_sigint, stop_cleanly_on_sigint
 from traitlets import Bool, Float, Int, Unicode
 
 from . import jc_settings, rtc_info
@@ -126,6 +127,7 @@ class SupernodeExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         join_server_log("supernode", self.serverapp.log)
+        stop_cleanly_on_sigint(self.serverapp)  # a hub stops servers with SIGINT: our documents save first
         jc_settings.adopt(self)
         for name, instead in jc_settings.unhonoured(self.config).items():
             jc_settings.log.warning("jupyter-rtc: YDocExtension.%s is not honoured: %s", name, instead)
@@ -256,6 +258,7 @@ class SupernodeExtension(ExtensionApp):
         return samples
 
     async def stop_extension(self) -> None:
+        restore_sigint(self.serverapp)
         remove_source(self)
         if getattr(self, "feeds", None) is not None:
             await self.feeds.stop()

@@ -50,6 +50,7 @@ from rtc_common.tasks import TaskSet
 __all__ = ["DocumentLoadError", "DocumentManager"]
 
 log = logging.getLogger("supernode.documents")
+_FINISH_WAIT = 30.0  # seconds the server's stop waits for freed documents' last saves
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 # The stock frontend's raw message for an edit conflict (jupyter-docprovider shows its Edit Conflict dialog on
@@ -98,6 +99,7 @@ class DocumentManager:
         self.file_poll_interval = file_poll_interval
         self.delay_outputs_above = delay_outputs_above
         self.live: dict[str, LiveDocument] = {}
+        self._finishing: set[LiveDocument] = set()  # freed, still writing their last save (see stop)
         self.tasks = tasks
         self.events = events or DocumentEvents(None)
 
@@ -130,13 +132,22 @@ class DocumentManager:
                 live.moved(destination + live.path[len(source) :])
 
     async def stop(self) -> None:
-        """Save every open document that has unsaved changes."""
+        """Save every open document that has unsaved changes, and wait (up to ``_FINISH_WAIT`` seconds)
+        for the documents whose room was just freed to finish their last save: the relay stops first
+        and frees every room, and the supervisor's tasks, which write those saves, are cancelled next."""
         for live in list(self.live.values()):
             if live.dirty:
                 try:
                     await live.save("server stopping")
                 except SaveFailed:
                     pass
+        finishing = [asyncio.ensure_future(live.closed.wait()) for live in self._finishing]
+        if finishing:
+            _, late = await asyncio.wait(finishing, timeout=_FINISH_WAIT)
+            for waiter in late:
+                waiter.cancel()
+            if late:
+                log.warning("%d document(s) did not finish their last save within %ss", len(late), _FINISH_WAIT)
 
     # -- relay policy ---------------------------------------------------------------------
 
@@ -187,6 +198,7 @@ class DocumentManager:
         try:
             await live.run()
         finally:
+            self._finishing.discard(live)
             if self.live.get(name) is live:
                 del self.live[name]
 
@@ -255,6 +267,8 @@ class DocumentManager:
         # Its direct connection is closed: the document stops watching its file on its own.
         live = self.live.pop(name, None)
         if live is not None:
+            if not live.closed.is_set():
+                self._finishing.add(live)  # its last save, if any, is being written
             self.events.emit("freed", room=name, path=live.path)
         log.debug("room %s freed", name)
 

@@ -61,6 +61,13 @@ class JupyterClient:
         path = f"{parts.path}api/collaboration/room/{room}"
         return urlunsplit((scheme, parts.netloc, path, f"sessionId={session_id}" if session_id else "", ""))
 
+    async def identity(self) -> dict[str, Any]:
+        """``GET /api/me``: who the server takes us for (``username``, ``name``, ``display_name``, ``color`` …;
+        under JupyterHub, the hub user). JupyterLab publishes this as ``{"user": identity}`` in a room's
+        presence; ``room.awareness.set_local_state({"user": await server.identity()})`` does the same."""
+        _, answer, _ = await self.rest.request("GET", "api/me")
+        return answer["identity"]
+
     # -- rooms and documents ------------------------------------------------------------------
 
     async def open_room(

@@ -96,6 +96,8 @@ class JupyterLabServer:
     and ``server.log`` (its stdout and stderr).
     """
 
+    ready_path = "/api/status"  # answers 200 with a JSON object once the server serves
+
     def __init__(
         self,
         base_dir: str | os.PathLike[str],
@@ -227,38 +229,21 @@ class JupyterLabServer:
                     raise _PortTaken
                 raise LabError(f"server exited with code {self._proc.returncode} before answering; log:\n{tail}")
             try:
-                status, body = await self.request("GET", "/api/status", timeout=2.0)
+                status, body = await self.request("GET", self.ready_path, timeout=2.0)
                 if status == 200 and isinstance(body, dict):
                     return
             except (OSError, urllib.error.URLError, json.JSONDecodeError):
                 pass
             if time.monotonic() > deadline:
                 raise LabError(
-                    f"server did not answer /api/status within {self.startup_timeout:.0f}s; log:\n{self.log_tail()}"
+                    f"server did not answer {self.ready_path} within {self.startup_timeout:.0f}s; log:\n{self.log_tail()}"
                 )
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._proc.wait(), 0.2)  # wakes at once if it dies
 
     async def request(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
         """An authenticated REST call; returns (status, decoded JSON or text or None)."""
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Authorization", f"token {self.token}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-
-        def call() -> tuple[int, bytes, str]:
-            try:
-                with urllib.request.urlopen(req, timeout=timeout) as resp:
-                    return resp.status, resp.read(), resp.headers.get("Content-Type", "")
-            except urllib.error.HTTPError as err:
-                with err:
-                    return err.code, err.read(), err.headers.get("Content-Type", "")
-
-        status, raw, ctype = await asyncio.to_thread(call)
-        if not raw:
-            return status, None
-        return status, json.loads(raw) if "json" in ctype else raw.decode(errors="replace")
+        return await rest_call(self.url + path, self.token, method, body, timeout)
 
     async def stop(self) -> None:
         """SIGTERM (the server shuts its kernels down), SIGKILL of its process group after a deadline."""
@@ -297,6 +282,30 @@ class JupyterLabServer:
         except FileNotFoundError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+async def rest_call(
+    url: str, token: str, method: str = "GET", body: Any = None, timeout: float = 10.0
+) -> tuple[int, Any]:
+    """An HTTP call with ``Authorization: token …`` (in a thread); returns (status, decoded JSON or text or None)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Authorization", f"token {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+
+    def call() -> tuple[int, bytes, str]:
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read(), resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as err:
+            with err:
+                return err.code, err.read(), err.headers.get("Content-Type", "")
+
+    status, raw, ctype = await asyncio.to_thread(call)
+    if not raw:
+        return status, None
+    return status, json.loads(raw) if "json" in ctype else raw.decode(errors="replace")
 
 
 class _PortTaken(Exception):
@@ -853,9 +862,15 @@ class LabPage:
     # -- collaborators -------------------------------------------------------------------------
 
     async def identity(self) -> dict[str, Any]:
-        """This context's user as the server sees it (``/api/me``)."""
+        """This context's user as the server sees it (``/api/me``, asked as JupyterLab asks: with the
+        ``_xsrf`` cookie's value in ``X-XSRFToken``, which a JupyterHub single-user server requires)."""
         me = await self.page.evaluate(
-            "async (url) => (await fetch(url, {credentials: 'same-origin'})).json()", self.server.url + "/api/me"
+            """async (url) => {
+                const xsrf = (document.cookie.match(/(?:^|;\\s*)_xsrf=([^;]*)/) || [])[1];
+                const headers = xsrf ? {'X-XSRFToken': decodeURIComponent(xsrf)} : {};
+                return (await fetch(url, {credentials: 'same-origin', headers})).json();
+            }""",
+            self.server.url + "/api/me",
         )
         return me.get("identity", me)
 
