@@ -312,7 +312,7 @@ PATHS.update(
                         "schema": {"type": "string"},
                     },
                     {"name": "format", "in": "query", "required": True, "schema": {"enum": ["json", "text", "base64"]}},
-                    {"name": "type", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "type", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}},
                 ],
                 "responses": {
                     "200": {"description": "The timeline.", **_json({"$ref": "#/components/schemas/Timeline"})},
@@ -335,7 +335,7 @@ PATHS.update(
                         "schema": {"enum": ["undo", "redo", "restore"]},
                     },
                     {"name": "steps", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
-                    {"name": "forkRoom", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "forkRoom", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}},
                 ],
                 "responses": {
                     "200": {
