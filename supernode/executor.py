@@ -164,9 +164,13 @@ class NotebookExecutor:
                             held.hold(False)
                         held = live
                     status = await self._run(execution, live)
-                    # The file holds the outputs before the record says the execution ended: a program that
-                    # reads the notebook once its execution is finished finds them there.
-                    await self._save(live)
+                    if execution.kernel_hint is None:
+                        # The file holds the outputs before the record says the execution ended: a program
+                        # that reads the notebook once its execution is finished finds them there.
+                        await self._save(live)
+                    # A run the frontend asked for is saved like typing, by the autosave: its users see the
+                    # outputs live, and a save of the server's own just as one of them presses Ctrl+S shows
+                    # them the stock frontend's "File Changed" dialog (it checks the file's hash first).
                     execution.status = status
                 except Exception:
                     log.exception("execution %s of %s failed", execution.id, self.path)
