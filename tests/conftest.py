@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -155,6 +156,27 @@ def collab(jp_serverapp, jp_fetch, jp_http_port, jp_base_url, jp_auth_header, jp
     for client in clients:
         jp_asyncio_loop.run_until_complete(client.close())
     jp_asyncio_loop.run_until_complete(quiesce(jp_serverapp))
+
+
+@pytest.fixture
+def yjs_client(jp_serverapp, jp_http_port, jp_base_url, jp_asyncio_loop) -> Iterator[Callable[..., Awaitable[Any]]]:
+    """Factory: ``client = await yjs_client(room)``: a yjs + y-websocket client in node
+    (:class:`test_interop_node.NodeClient`) in ``room`` of pytest-jupyter's server, synced within
+    ``timeout`` seconds; every client is ended at teardown."""
+    from test_interop_node import NodeClient
+
+    clients: list[NodeClient] = []
+    url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}api/collaboration/room"
+
+    async def start(room: str, timeout: float = 10.0) -> NodeClient:
+        client = await NodeClient.start(url, room, jp_serverapp.identity_provider.token)
+        clients.append(client)
+        await client.wait_synced(timeout)
+        return client
+
+    yield start
+    for client in clients:
+        jp_asyncio_loop.run_until_complete(client.kill())
 
 
 @pytest.fixture

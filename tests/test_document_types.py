@@ -13,14 +13,12 @@ import json
 import sys
 import textwrap
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from helpers import close_code_of, eventually, raw_ws
 from jupyter_helpers import EXTENSIONS, server_config
-from test_interop_node import NodeClient
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,26 +30,6 @@ def jp_server_config():
     config = server_config()
     config["ServerApp"]["jpserver_extensions"] = {**EXTENSIONS, "jupyterlab_chat": True}
     return config
-
-
-@pytest.fixture
-def yjs_client(
-    jp_serverapp, jp_http_port, jp_base_url, jp_asyncio_loop
-) -> Iterator[Callable[..., Awaitable[NodeClient]]]:
-    """Factory: ``client = await yjs_client(room)``: a yjs + y-websocket client (node) in ``room`` of the
-    test's server, synced; every client is ended at teardown."""
-    clients: list[NodeClient] = []
-
-    async def start(room: str) -> NodeClient:
-        url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}api/collaboration/room"
-        client = await NodeClient.start(url, room, jp_serverapp.identity_provider.token)
-        clients.append(client)
-        await client.wait_synced(DEADLINE)
-        return client
-
-    yield start
-    for client in clients:
-        jp_asyncio_loop.run_until_complete(client.kill())
 
 
 def chat_file(messages: list[dict], users: dict | None = None) -> str:

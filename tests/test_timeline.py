@@ -18,7 +18,6 @@ from jupyter_helpers import disk_sources, server_config, write_notebook
 from rtc_client import RoomClient
 from supernode.forks import FORK_EVENTS
 from supernode.timeline import Timeline
-from test_interop_node import NodeClient
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,20 +40,9 @@ def jp_server_config(tmp_path, request):
 
 
 @pytest.fixture
-def node(jp_asyncio_loop, jp_http_port, jp_base_url, jp_serverapp):
-    """Factory: a Yjs client in node joined to a room of the test's server (ended at teardown)."""
-    clients: list[NodeClient] = []
-    url = f"ws://127.0.0.1:{jp_http_port}{jp_base_url}api/collaboration/room"
-
-    async def start(room: str) -> NodeClient:
-        client = await NodeClient.start(url, room, jp_serverapp.identity_provider.token)
-        clients.append(client)
-        await client.wait_synced(WAIT)
-        return client
-
-    yield start
-    for client in clients:
-        jp_asyncio_loop.run_until_complete(client.kill())
+def node(yjs_client):
+    """A Yjs client in node joined to a room of the test's server (see ``yjs_client``)."""
+    return yjs_client
 
 
 async def call(fetch, method: str, *parts: str, body: Any = None, **query: Any) -> tuple[int, Any]:
