@@ -10,47 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shlex
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import _failed
 from .lab import JupyterLabServer, LabPage, wait_until
 from .test_lab_collaboration import write_notebook
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
-
-ROOM_SOCKET = re.compile(r".*/api/collaboration/room/json:notebook:.*")
-OFFLINE_TEXT = "  # typed offline"
-
-
-@pytest.fixture
-def lab_server(
-    tmp_path: Path, backend_python: str, request: pytest.FixtureRequest, jp_asyncio_loop: Any
-) -> Iterator[JupyterLabServer]:
-    """The server with rooms freed 3 s after their last client left (short, yet longer than a page takes
-    between its session request and its websocket), and saves held back for 30 s (so text typed in the
-    browser is still unsaved when another program writes the file)."""
-    extra = [
+# Rooms freed 3 s after their last client left (short, yet longer than a page takes between its session
+# request and its websocket), and saves held back for 30 s (so text typed in the browser is still unsaved
+# when another program writes the file).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(180),
+    pytest.mark.server_args(
         "--RelayExtension.cleanup_delay=3",
         "--SupernodeExtension.save_delay=30",
         "--SupernodeExtension.save_max_wait=60",
         "--SupernodeExtension.file_poll_interval=0.5",
-        *shlex.split(os.environ.get("RTC_BROWSER_SERVER_ARGS", "")),
-    ]
-    server = JupyterLabServer(tmp_path / "server", python=backend_python, extra_args=extra, startup_timeout=45)
-    jp_asyncio_loop.run_until_complete(server.start())
-    yield server
-    jp_asyncio_loop.run_until_complete(server.stop())
-    if _failed(request):
-        sys.stderr.write(f"\n--- server log ({server.log_path}), last lines ---\n{server.log_tail(80)}\n")
+    ),
+]
+
+ROOM_SOCKET = re.compile(r".*/api/collaboration/room/json:notebook:.*")
+OFFLINE_TEXT = "  # typed offline"
 
 
 class Network:

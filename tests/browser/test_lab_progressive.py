@@ -9,10 +9,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .lab import JupyterLabServer, LabPage, wait_until
+from .lab import LabPage, wait_until
 from .test_lab_collaboration import saved_state
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(120),
+    pytest.mark.server_args(
+        "--SupernodeExtension.load_progressively=True", "--SupernodeExtension.output_delay_threshold_mb=0.1"
+    ),
+]
 
 LOG = "".join(f"step {i:05d} loss 0.{i:05d}\n" for i in range(40_000)) + "the end of the log\n"  # ~1 MB
 
@@ -35,18 +41,9 @@ async def _clean(page: LabPage) -> bool:
     return not await page.is_dirty()
 
 
-@pytest.fixture
-def staged_server(tmp_path: Path, backend_python: str, jp_asyncio_loop):
-    args = ["--SupernodeExtension.load_progressively=True", "--SupernodeExtension.output_delay_threshold_mb=0.1"]
-    server = JupyterLabServer(tmp_path / "server", python=backend_python, extra_args=args, startup_timeout=45)
-    jp_asyncio_loop.run_until_complete(server.start())
-    yield server
-    jp_asyncio_loop.run_until_complete(server.stop())
-
-
-async def test_large_outputs_arrive_after_the_cells_into_the_right_cell(staged_server, chromium, artifacts_dir):
-    _write(staged_server.root / "run.ipynb")
-    page = await LabPage.create(chromium, staged_server, "alice", artifacts_dir)
+async def test_large_outputs_arrive_after_the_cells_into_the_right_cell(lab_server, chromium, artifacts_dir):
+    _write(lab_server.root / "run.ipynb")
+    page = await LabPage.create(chromium, lab_server, "alice", artifacts_dir)
     try:
         await page.open_notebook("run.ipynb", min_cells=3)
         out = await page.wait_for_output(1, "the end of the log", timeout=30)
@@ -59,7 +56,7 @@ async def test_large_outputs_arrive_after_the_cells_into_the_right_cell(staged_s
 
         def on_disk():
             try:
-                state = saved_state(staged_server.root / "run.ipynb")
+                state = saved_state(lab_server.root / "run.ipynb")
             except ValueError:
                 return None  # caught half written
             return state if "and typed" in state["sources"][2] else None
@@ -67,6 +64,6 @@ async def test_large_outputs_arrive_after_the_cells_into_the_right_cell(staged_s
         state = await wait_until(on_disk, 10, "the edit saved")
         assert state["outputs"][1] == LOG  # every line of the large output is still in the file
         assert not [line for line in page.console if "pageerror" in line], page.console
-        assert "run.ipynb loaded in stages: the outputs of 1 cell(s) followed" in staged_server.log_path.read_text()
+        assert "run.ipynb loaded in stages: the outputs of 1 cell(s) followed" in lab_server.log_path.read_text()
     finally:
         await page.close()
