@@ -27,17 +27,22 @@ def hub(tmp_path_factory):
         yield server
 
 
-async def test_collaborators_are_the_hub_users(hub, chromium, artifacts_dir) -> None:
-    write_notebook(hub.base_dir / "users" / "alice" / "together.ipynb")
+async def _owner_and_guest(hub, chromium, artifacts_dir, guest: str) -> tuple[UserServer, LabPage, LabPage]:
+    """alice's server, and pages of alice and of ``guest`` logged in to the hub, the guest let into it."""
     alice_server = UserServer(hub, "alice")
     alice = await LabPage.create(chromium, alice_server, "alice", artifacts_dir, timeout=45)
-    bob = await LabPage.create(chromium, alice_server, "bob", artifacts_dir, timeout=45)
-    try:
-        await hub_login(alice.page, hub, "alice")
-        await hub_login(bob.page, hub, "bob")
-        await bob.page.goto(alice_server.lab_url(workspace=bob.workspace), wait_until="domcontentloaded")
-        await authorize_if_asked(bob.page)  # a server shared with him: the hub asks him once
+    other = await LabPage.create(chromium, alice_server, guest, artifacts_dir, timeout=45)
+    await hub_login(alice.page, hub, "alice")
+    await hub_login(other.page, hub, guest)
+    await other.page.goto(alice_server.lab_url(workspace=other.workspace), wait_until="domcontentloaded")
+    await authorize_if_asked(other.page)  # a server shared with them: the hub asks them once
+    return alice_server, alice, other
 
+
+async def test_collaborators_are_the_hub_users(hub, chromium, artifacts_dir) -> None:
+    write_notebook(hub.base_dir / "users" / "alice" / "together.ipynb")
+    _, alice, bob = await _owner_and_guest(hub, chromium, artifacts_dir, "bob")
+    try:
         await alice.open_notebook("together.ipynb", min_cells=3)
         await bob.open_notebook("together.ipynb", min_cells=3)
         assert (await alice.identity())["name"] == "alice"
@@ -69,14 +74,8 @@ async def test_collaborators_are_the_hub_users(hub, chromium, artifacts_dir) -> 
 
 async def test_a_read_only_share_shows_but_does_not_change(hub, chromium, artifacts_dir) -> None:
     write_notebook(hub.base_dir / "users" / "alice" / "watched.ipynb")
-    alice_server = UserServer(hub, "alice")
-    alice = await LabPage.create(chromium, alice_server, "alice", artifacts_dir, timeout=45)
-    carol = await LabPage.create(chromium, alice_server, "carol", artifacts_dir, timeout=45)
+    alice_server, alice, carol = await _owner_and_guest(hub, chromium, artifacts_dir, "carol")
     try:
-        await hub_login(alice.page, hub, "alice")
-        await hub_login(carol.page, hub, "carol")
-        await carol.page.goto(alice_server.lab_url(workspace=carol.workspace), wait_until="domcontentloaded")
-        await authorize_if_asked(carol.page)
         await alice.open_notebook("watched.ipynb", min_cells=3)
         carol.path = "watched.ipynb"
         await carol.page.goto(alice_server.lab_url("watched.ipynb", workspace=carol.workspace))
