@@ -34,6 +34,7 @@ from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.application import ExtensionApp
+from rtc_common.browsers import browser_key
 from rtc_common.prometheus import add_source, remove_source
 from rtc_common.schema import schema_path
 from rtc_common.server_log import join_server_log
@@ -108,6 +109,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.label = f"#j{self.id}"
         self.can_write = False
         self.params: dict[str, str] = {}
+        self.browser: str | None = None  # the page's browser, by its Jupyter cookies (rtc_common.browsers)
         self.outbox: list[bytes] = []
         self.queued = False
         self.room: Room | None = None
@@ -156,6 +158,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.room_name = args[0] if args else ""  # the whole path: a/x and b/x are not the same room
         self.label = f"#j{self.id} {self.request.remote_ip} {getattr(user, 'username', user)}"
         self.params = {key: self.get_argument(key) for key in self.request.query_arguments}
+        self.browser = browser_key(self.request.headers.get("Cookie"))  # see Room.release_fenced
         await super().get(*args, **kwargs)
 
     def open(self, *args: str, **kwargs: str) -> None:

@@ -8,7 +8,8 @@ client is closed at once. With it, the room first asks the client for its whole 
   was told before): the client is **fenced**. It gets the notice (unless empty) and stays
   connected; nothing of the room reaches it; its document updates are dropped (counted); its own
   presence is echoed back to it alone (a browser closes a socket that receives nothing for 30 s,
-  and would reconnect into a second notice); its save request closes it with the refusal's code;
+  and would reconnect into a second notice); its save request closes it with the refusal's code,
+  and so does :meth:`Refusals.release_fenced` (its page reloading the file, say);
 * otherwise, or if the client sends nothing within ``RECOVER_TIMEOUT`` seconds, it is closed with
   the refusal's code.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .catalogue import close_reason, CloseCode
@@ -86,6 +88,16 @@ class Refusals:
             refusal = self._fenced.pop(peer)
             log.info("room %r: fenced client %s asked to save its stale copy; closing it", self._room.name, peer.label)
             peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
+
+    def release_fenced(self, match: Callable[[Peer], bool]) -> int:
+        """Close the fenced clients ``match`` accepts with their refusal's code (a page that reverts to
+        the file: the reload dialog); returns how many."""
+        released = [peer for peer in self._fenced if match(peer)]
+        for peer in released:
+            refusal = self._fenced.pop(peer)
+            log.info("room %r: fenced client %s reloads the file; closing it", self._room.name, peer.label)
+            peer.close(CloseCode(refusal.code), close_reason(refusal.reason))
+        return len(released)
 
     def forget(self, peer: Peer) -> None:
         """``peer`` left the room."""

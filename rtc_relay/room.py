@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pycrdt import Doc, get_update, merge_updates
@@ -362,6 +362,10 @@ class Room:
         """Run ``coro`` as a task of the relay (its failure stays in this room)."""
         self._tasks.spawn(coro, name=name)
 
+    def release_fenced(self, match: Callable[[Peer], bool]) -> int:
+        """Close the fenced clients ``match`` accepts (see :meth:`rtc_relay.refusals.Refusals.release_fenced`)."""
+        return self._refusals.release_fenced(match)
+
     def count_dropped(self, update: bool) -> None:
         """A document update a connection may not make was dropped (read-only, or fenced)."""
         self._metrics.updates_dropped_readonly += update
@@ -457,7 +461,9 @@ class Room:
             if peer not in self._denied:  # told once per connection; later drops are only counted
                 self._denied[peer] = None
                 log.info("%s: read-only in room %r, its document updates are dropped", peer.label, self.name)
-                self.notify(peer, {"type": "denied", "room": self.name, "reason": "read-only: document updates are dropped"})
+                self.notify(
+                    peer, {"type": "denied", "room": self.name, "reason": "read-only: document updates are dropped"}
+                )
             return
         if peer not in self.subscribers:
             # A client that skipped SyncStep1: give it the state before it gets live updates.

@@ -26,6 +26,7 @@ from .forks import ForkManager
 from .handlers import SessionHandler, SpecHandler
 from .journal import ExecutionJournal
 from .output_log import OutputLog
+from .reverts import revert_watch
 from .table_feeds import TableFeeds
 from .table_handlers import HANDLERS as TABLE_HANDLERS
 from .tables import SharedTables
@@ -161,6 +162,8 @@ class SupernodeExtension(ExtensionApp):
             ),
         )
         relay.add_policy(self.documents)
+        # A fenced tab's "Revert" (Edit Conflict dialog) reloads the file: it gets the reload dialog at once.
+        self.serverapp.web_app.add_transform(revert_watch(self.documents, self.serverapp.base_url))
         # Extensions written for jupyter-collaboration find its API at this key: ours answers them.
         self.serverapp.web_app.settings.setdefault("jupyter_server_ydoc", self)
         self._unfollow_renames = self.documents.follow_renames(self.serverapp.event_logger)

@@ -145,6 +145,41 @@ async def test_a_client_that_does_not_understand_the_notice_is_fenced_then_close
     assert len(copies(jp_root_dir, "f")) == 1
 
 
+async def test_revert_in_the_fenced_tabs_browser_closes_it_with_the_reload_dialog(
+    collab, jp_root_dir, jp_serverapp, jp_fetch
+):
+    """The Edit Conflict dialog's Revert (JupyterLab's docmanager:reload) lists the file's checkpoints: from
+    the fenced tab's browser (same Jupyter cookies) that closes the tab with 1003; from another, nothing."""
+    path = write_notebook(jp_root_dir, "r.ipynb", ["shared"])
+    doc, session, fresh = await stale_doc(collab, jp_serverapp, jp_root_dir, path, typed="offline", disk=["new"])
+    mine, theirs = "username-127-0-0-1-8888=alice-browser", "username-127-0-0-1-8888=bob-browser"
+    ws = await raw_ws(
+        collab.url(session.room, session.session_id), additional_headers={**collab.auth_header, "Cookie": mine}
+    )
+    message = await asyncio.wait_for(ws.recv(), DEADLINE)
+    await ws.send(bytes((0, 1)) + var_uint8array(doc.get_update(read_var_uint8array(message, 2)[0])))
+    while (message := await asyncio.wait_for(ws.recv(), DEADLINE))[0] != 2:
+        pass  # until the conflict notice: fenced
+    presence = Awareness(doc)
+    presence.set_local_state({"user": {"name": "stale"}})
+
+    async def still_open() -> bool:  # its presence comes back to a fenced tab: a round trip, no sleep
+        await ws.send(bytes((1,)) + var_uint8array(presence.encode_awareness_update([doc.client_id])))
+        while (await asyncio.wait_for(ws.recv(), DEADLINE))[0] != 1:
+            pass
+        return True
+
+    for cookie in (theirs, None):  # another browser, a script: the tab stays
+        headers = {"Cookie": cookie} if cookie else {}
+        await jp_fetch("api", "contents", path, "checkpoints", headers=headers)
+        assert await still_open()
+    await jp_fetch("api", "contents", path, "checkpoints", headers={"Cookie": mine})
+    assert await close_code_of(ws, timeout=DEADLINE) == 1003
+    reason = json.loads(ws.protocol.close_rcvd.reason)
+    assert (reason["reason"], reason["reloadable"]) == ("unknown_session", True)  # the reload dialog
+    assert [str(c["source"]) for c in YNotebook(fresh.doc).ycells] == ["new"]
+
+
 async def test_a_stale_client_with_nothing_new_gets_the_reload_dialog_and_no_copy(collab, jp_root_dir, jp_serverapp):
     path = write_notebook(jp_root_dir, "n.ipynb", ["shared"])
     doc, session, _ = await stale_doc(collab, jp_serverapp, jp_root_dir, path, typed=None, disk=["shared", "more"])
@@ -322,10 +357,15 @@ def test_ids_derived_for_a_notebook_without_ids_do_not_depend_on_position():
     from supernode.content import normalize_notebook
 
     def ids(sources):
-        nb = {"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [
-            {"cell_type": "code", "source": s, "metadata": {}, "outputs": [], "execution_count": None}
-            for s in sources
-        ]}
+        nb = {
+            "nbformat": 4,
+            "nbformat_minor": 4,
+            "metadata": {},
+            "cells": [
+                {"cell_type": "code", "source": s, "metadata": {}, "outputs": [], "execution_count": None}
+                for s in sources
+            ],
+        }
         return [c["id"] for c in normalize_notebook(nb)["cells"]]
 
     before = ids(["a", "b", "b"])
@@ -366,7 +406,9 @@ async def test_a_policys_refusal_with_a_notice_fences_a_client_of_the_standalone
 
         def admit(self, name, params):
             if params.get("stale") == "1":
-                return Refusal(1003, '{"reason":"unknown_session"}', True, {"type": "conflict", "reason": "unknown_session"})
+                return Refusal(
+                    1003, '{"reason":"unknown_session"}', True, {"type": "conflict", "reason": "unknown_session"}
+                )
             return None
 
         async def recover(self, name, update, params) -> bool:
