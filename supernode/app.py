@@ -24,6 +24,7 @@ from .executions import ExecutionManager
 from .fork_handlers import HANDLERS as FORK_HANDLERS
 from .forks import ForkManager
 from .handlers import SessionHandler, SpecHandler
+from .jc_rooms import RoomLookup
 from .journal import ExecutionJournal
 from .output_log import OutputLog
 from .reverts import revert_watch
@@ -233,6 +234,11 @@ class SupernodeExtension(ExtensionApp):
             await self.shared_tables.start()
             await self.feeds.start()
             self.serverapp.web_app.settings["supernode_tables"] = self.feeds
+
+    @property
+    def ywebsocket_server(self) -> RoomLookup:
+        """jupyter-collaboration's room lookup (``room_exists``, ``get_room``), see :mod:`supernode.jc_rooms`."""
+        return RoomLookup(self.documents)
 
     async def get_document(self, **kwargs):
         """See :meth:`supernode.documents.DocumentManager.get_document`."""

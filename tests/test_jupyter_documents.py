@@ -288,3 +288,25 @@ async def test_a_save_clears_dirty_together_with_the_new_files_hash(collab, jp_r
     # dirty went False only together with a hash no earlier state had (the file's new one)
     for dirty, digest in cleared:
         assert hashes.index(digest) == seen.index((dirty, digest)), seen
+
+
+async def test_jupyter_collaborations_room_lookup_gives_the_live_document(collab, jp_root_dir, jp_serverapp):
+    """Extensions written for jupyter-collaboration: ``ywebsocket_server.room_exists`` / ``get_room``."""
+    from supernode.jc_rooms import RoomNotFound
+
+    extension = jp_serverapp.web_app.settings["jupyter_server_ydoc"]
+    path = write_notebook(jp_root_dir, "looked-up.ipynb", ["a = 1"])
+    client, session = await collab.open(path)
+    server = extension.ywebsocket_server
+    assert server.room_exists(session.room) and not server.room_exists("json:notebook:nope")
+    room = await server.get_room(session.room)
+    assert (room.room_id, room.file_format, room.file_type, room.ready) == (session.room, "json", "notebook", True)
+    assert room.ydoc is room._document.ydoc and room.cleaner is None
+    source = room._document.ycells[0]["source"]
+    source += "  # from an extension"  # the live document: it reaches clients and the file
+    await client.wait_for(lambda: str(YNotebook(client.doc).ycells[0]["source"]) == "a = 1  # from an extension")
+    await eventually(lambda: disk_sources(jp_root_dir, path) == ["a = 1  # from an extension"], 10, "saved")
+    with pytest.raises(RoomNotFound):
+        await server.get_room("json:notebook:nope")
+    with pytest.raises(LookupError):  # as jupyter-collaboration's RoomNotFound
+        await server.get_room("json:notebook:nope")
