@@ -26,6 +26,7 @@ from .forks import ForkManager
 from .handlers import SessionHandler, SpecHandler
 from .jc_rooms import RoomLookup
 from .journal import ExecutionJournal
+from .load_cache import LoadCache
 from .output_log import OutputLog
 from .reverts import revert_watch
 from .table_feeds import TableFeeds
@@ -69,6 +70,24 @@ class SupernodeExtension(ExtensionApp):
         config=True,
         help="With load_progressively: a cell's outputs larger than this many MB (as JSON) load after the rest; "
         "None: none are delayed.",
+    )
+
+    load_cache = Bool(
+        True,
+        config=True,
+        help="Keep the shared document built from each notebook (its encoded state, keyed by the file's content "
+        "hash) so that the next open of an unchanged file, after a restart too, skips parsing and building it. A "
+        "changed file is always built again; a cache that cannot be read is ignored.",
+    )
+    load_cache_path = Unicode(
+        "",
+        config=True,
+        help="SQLite file of the load cache; default: jupyter_rtc/loads.sqlite in the Jupyter data dir.",
+    )
+    load_cache_size_mb = Float(
+        1024.0,
+        config=True,
+        help="Most MB of built documents the load cache keeps (the least recently opened go first).",
     )
 
     output_interval = Float(
@@ -147,6 +166,14 @@ class SupernodeExtension(ExtensionApp):
             self.log.error("supernode: jupyter_server_fileid is not enabled; documents are not served")
             return
         self.tasks = TaskSet("supernode")
+        self.load_store = (
+            LoadCache(
+                self.load_cache_path or f"{jupyter_data_dir()}/jupyter_rtc/loads.sqlite",
+                max_bytes=int(self.load_cache_size_mb * 1024 * 1024),
+            )
+            if self.load_cache
+            else None
+        )
         self.documents = DocumentManager(
             relay=relay,
             contents_manager=self.serverapp.contents_manager,
@@ -161,6 +188,7 @@ class SupernodeExtension(ExtensionApp):
                 if self.load_progressively and self.output_delay_threshold_mb is not None
                 else None
             ),
+            load_cache=self.load_store,
         )
         relay.add_policy(self.documents)
         # A fenced tab's "Revert" (Edit Conflict dialog) reloads the file: it gets the reload dialog at once.
@@ -252,6 +280,12 @@ class SupernodeExtension(ExtensionApp):
         samples: list = [
             ("supernode_documents_open", "gauge", "Documents held in collaboration rooms.", {}, len(documents.live)),
         ]
+        if self.load_store is not None:
+            help_ = "Opens of a notebook that looked in the load cache, by outcome."
+            samples += [
+                ("supernode_load_cache_total", "counter", help_, {"outcome": "hit"}, self.load_store.hits),
+                ("supernode_load_cache_total", "counter", help_, {"outcome": "miss"}, self.load_store.misses),
+            ]
         samples += [
             ("supernode_document_events_total", "counter", "Document events, by action.", {"action": a}, n)
             for a, n in sorted(documents.events.counts.items())
@@ -278,3 +312,5 @@ class SupernodeExtension(ExtensionApp):
             await self.executions.stop()
             await self.documents.stop()
             await self.tasks.stop()
+            if self.load_store is not None:
+                self.load_store.close()

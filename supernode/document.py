@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 
-from .content import build_in_stages, contents_type, load_update, model_for_save, snapshot
+from .content import contents_type, load_update, model_for_save, snapshot
 from .file_sync import FileSync, file_stamp
 from .keys import DocumentKey
 from .saver import SaveSchedule
 
 if TYPE_CHECKING:
+    from .loader import Loaded
     from .documents import DocumentManager
 
 __all__ = ["LiveDocument", "SaveFailed"]
@@ -70,12 +71,13 @@ def _consume(done: asyncio.Future[None]) -> None:
 class LiveDocument(FileSync):
     """One file in one room. ``epoch`` names this load: a client of another load is stale."""
 
-    def __init__(self, manager: DocumentManager, key: DocumentKey, path: str, model: dict[str, Any]) -> None:
+    def __init__(self, manager: DocumentManager, key: DocumentKey, path: str, loaded: Loaded) -> None:
         self.manager = manager
         self.key = key
         self.path = path
         self.epoch = str(uuid.uuid4())
-        self.document, self._stages = build_in_stages(key, model["content"], manager.delay_outputs_above)
+        model = loaded.model
+        self.document, self._stages = loaded.document, loaded.stages
         self.stamp = file_stamp(model)
         # The content as on disk, for merges: kept as the load's update and decoded only when a
         # merge needs it (decoding a large notebook costs as much as building it).

@@ -40,11 +40,13 @@ from tornado.web import HTTPError
 
 from rtc_common.close_codes import close_code
 from .conflict_copy import save_conflict_copy
-from .content import contents_type, load_update
+from .content import load_update
 from .doctypes import UnknownDocumentType, document_class
 from .document import LiveDocument, SaveFailed
 from .events import DocumentEvents
 from .keys import DocumentKey
+from .load_cache import LoadCache
+from .loader import Loader
 from rtc_common.tasks import TaskSet
 
 __all__ = ["DocumentLoadError", "DocumentManager"]
@@ -90,6 +92,7 @@ class DocumentManager:
         tasks: TaskSet,
         events: DocumentEvents | None = None,
         delay_outputs_above: int | None = None,
+        load_cache: LoadCache | None = None,
     ) -> None:
         self.relay = relay
         self.contents_manager = contents_manager
@@ -98,6 +101,7 @@ class DocumentManager:
         self.save_max_wait = save_max_wait
         self.file_poll_interval = file_poll_interval
         self.delay_outputs_above = delay_outputs_above
+        self.loader = Loader(contents_manager, load_cache, delay_outputs_above)
         self.live: dict[str, LiveDocument] = {}
         self._finishing: set[LiveDocument] = set()  # freed, still writing their last save (see stop)
         self.tasks = tasks
@@ -168,29 +172,29 @@ class DocumentManager:
             raise DocumentLoadError(
                 "bad_message", f"{name_of_file}: no document type {key.type[:40]!r} is registered"
             ) from exc
-        cm = self.contents_manager
         started = time.monotonic()
         try:
-            model = await ensure_async(
-                cm.get(path, content=True, type=contents_type(key), format=key.format, require_hash=True)
-            )
+            loaded = await self.loader.load(key, path)
         except HTTPError as exc:
             code = {404: "room_not_found", 400: "bad_message"}.get(exc.status_code, "room_error")
             # The client is told in a few words (a close reason holds 123 bytes); the log has the whole story.
-            why = {404: "no such file", 400: f"it cannot be read as {key.format}:{key.type}"}.get(exc.status_code, "it cannot be read")
+            why = {404: "no such file", 400: f"it cannot be read as {key.format}:{key.type}"}.get(
+                exc.status_code, "it cannot be read"
+            )
             log.warning("%s cannot be opened as %s:%s: %s", path, key.format, key.type, exc.log_message or exc)
             raise DocumentLoadError(code, f"{name_of_file}: {why}") from exc
-        try:
-            live = LiveDocument(self, key, path, model)
         except Exception as exc:  # the type's set() refused the content
             log.warning("%s cannot be opened as %s:%s: %r", path, key.format, key.type, exc)
             raise DocumentLoadError(
                 "bad_message", f"{name_of_file}: it cannot be read as {key.format}:{key.type}"
             ) from exc
+        live = LiveDocument(self, key, path, loaded)
         self.live[name] = live
         live.attach(self.relay.open_direct(name, label=f"supernode {path}"))
         self.spawn(self._follow(name, live), f"document {path}")
-        log.info("opened %s in room %s", path, name)
+        if loaded.keep is not None:
+            self.spawn(self.loader.remember(loaded, live.loaded, live.closed), f"keep the build of {path}")
+        log.info("opened %s in room %s%s", path, name, " (from the load cache)" * loaded.from_cache)
         self.events.emit("loaded", room=name, path=path, duration_ms=round((time.monotonic() - started) * 1000, 3))
         return live.document.ydoc  # the room's document itself: one copy in memory
 

@@ -1,0 +1,232 @@
+"""Reading a room's file and building its document, from the load cache when the file is unchanged.
+
+:meth:`Loader.load` gives a :class:`Loaded`: the contents model without its content (hash, last
+modified time, size), the built document and the stages still to load (see
+:func:`~supernode.content.build_in_stages`). Two ways:
+
+* **from the cache** (:mod:`supernode.load_cache`): for a notebook read by jupyter_server's own file
+  manager (not a subclass that changes how notebooks are read: jupytext's pairs files, for instance),
+  the file is stat'ed, then read as bytes and hashed with the contents manager's hash algorithm. An
+  entry built from the same bytes, whose trust (the notary's signature store) still says what it
+  said, gives the document without parsing, validating or building anything;
+* **from the file**, through the contents manager (every other case, and every miss). What the
+  build gave is then kept in the cache (:meth:`Loader.remember`, after the room is served and once
+  a staged load is complete), unless the file changed while it was read or the notebook's trust
+  could not be pinned down from its bytes alone.
+
+The document is the same either way: a cache hit applies the very update the build produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_core.utils import ensure_async
+from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
+from jupyter_ydoc.ybasedoc import YBaseDoc
+from pycrdt import Doc, get_state, get_update, merge_updates
+
+from .content import Stages, build_in_stages, contents_type
+from .doctypes import document_class
+from .keys import DocumentKey
+from .load_cache import CachedLoad, LoadCache, cache_key
+
+__all__ = ["CachedStages", "Loaded", "Loader"]
+
+log = logging.getLogger("supernode.loader")
+
+# What a file manager must not override for its reads to depend on the file's bytes alone.
+_READ_METHODS = ("get", "_notebook_model", "_read_notebook", "_base_model", "_get_os_path", "mark_trusted_cells")
+
+
+def _reads_plain_files(cm: Any) -> bool:
+    """Whether ``cm`` is jupyter_server's own file manager, unchanged where it reads a notebook."""
+    for base in (AsyncFileContentsManager, FileContentsManager):
+        if isinstance(cm, base):
+            return all(getattr(type(cm), name, None) is getattr(base, name) for name in _READ_METHODS)
+    return False
+
+
+def _marks(content: Any) -> tuple[bool, bool | None]:
+    """Whether the trust marks of a notebook's code cells agree, and what they say (None: no code cell)."""
+    marks = {
+        bool((cell.get("metadata") or {}).get("trusted"))
+        for cell in content.get("cells") or []
+        if cell.get("cell_type") == "code"
+    }
+    if len(marks) > 1:
+        return False, None
+    return True, (marks.pop() if marks else None)
+
+
+class CachedStages:
+    """The later stage of a staged load found in the cache: the outputs it left out, as one update
+    (the same interface as :class:`~supernode.content.Stages`)."""
+
+    def __init__(self, first: bytes, rest: bytes, cells: int) -> None:
+        self._rest = rest
+        self.cells = cells
+        self.complete: bytes | None = None
+        self._first = first
+
+    def updates(self):
+        yield self._rest
+        self.complete = merge_updates(self._first, self._rest)
+
+
+@dataclass
+class Loaded:
+    """A room's file, read and built: ``model`` (the contents model without ``content``),
+    ``document``, ``stages`` (None when it holds the whole file), and, after a build from the file
+    that may be kept, what :meth:`Loader.remember` needs (``None`` otherwise)."""
+
+    model: dict[str, Any]
+    document: YBaseDoc
+    stages: Stages | CachedStages | None
+    from_cache: bool
+    keep: _Keep | None = None
+
+
+@dataclass
+class _Keep:
+    key: str
+    raw: bytes
+    first: bytes
+    trusted: bool | None
+    stages: Stages | None
+
+
+class Loader:
+    """Loads rooms' files through ``contents_manager``; ``cache`` (None: no cache) keeps builds;
+    ``delay_outputs_above`` is the staged-loading threshold in bytes (None: in one piece)."""
+
+    def __init__(self, contents_manager: Any, cache: LoadCache | None, delay_outputs_above: int | None) -> None:
+        self.contents_manager = contents_manager
+        self.cache = cache
+        self.delay_outputs_above = delay_outputs_above
+
+    async def load(self, key: DocumentKey, path: str) -> Loaded:
+        """Read ``path`` and build ``key``'s document. Raises what the contents manager raises
+        (``HTTPError`` 404 for a missing file, 400 for one it cannot read), and whatever the
+        document type's ``set`` raises for content it does not take."""
+        cm = self.contents_manager
+        cached = None
+        if self.cache is not None and key.kind == "notebook" and _reads_plain_files(cm):
+            cached = await self._from_cache(key, path)
+            if isinstance(cached, Loaded):
+                return cached
+        model = await ensure_async(
+            cm.get(path, content=True, type=contents_type(key), format=key.format, require_hash=True)
+        )
+        content = model.pop("content")
+        agree, trusted = _marks(content) if key.kind == "notebook" else (False, None)
+        document, stages = build_in_stages(key, content, self.delay_outputs_above)
+        keep = None
+        if cached is not None and agree and cached[1] == model.get("hash"):
+            # the bytes hashed before the read are the bytes the contents manager read
+            keep = _Keep(
+                cached[0],
+                cached[2],
+                document.ydoc.get_update(),
+                trusted,
+                stages if isinstance(stages, Stages) else None,
+            )
+        return Loaded(model, document, stages, from_cache=False, keep=keep)
+
+    async def _from_cache(self, key: DocumentKey, path: str) -> Loaded | tuple[str, str, bytes] | None:
+        """The document from the cache, or (cache key, digest, bytes) for :meth:`remember` after a
+        miss, or None when the file cannot be read here (the contents manager then reports why)."""
+        cm = self.contents_manager
+        assert self.cache is not None
+        # The stat first: a write between it and the read is then seen as a change on disk later
+        # (merged, a no-op for content we already hold), never the other way round.
+        stat = await ensure_async(cm.get(path, content=False, type="notebook"))
+        try:
+            raw = await asyncio.to_thread(Path(cm._get_os_path(path)).read_bytes)
+        except OSError:
+            return None
+        algorithm = cm.hash_algorithm
+        digest = hashlib.new(algorithm, raw).hexdigest()
+        notary = cm.notary
+        fingerprint = hashlib.sha256(notary.algorithm.encode() + b"\0" + notary.secret).hexdigest()
+        ckey = cache_key(
+            digest=digest,
+            algorithm=algorithm,
+            room_type=key.type,
+            room_format=key.format,
+            threshold=self.delay_outputs_above,
+            notary=fingerprint,
+        )
+        entry = await self.cache.get(ckey)
+        if entry is None:
+            return ckey, digest, raw
+        if (
+            entry.trusted is not None
+            and notary.store.check_signature(entry.signature, notary.algorithm) != entry.trusted
+        ):
+            log.info("%s: its trust changed since it was cached; built from the file", path)
+            return ckey, digest, raw
+        try:
+            document = document_class(key)(Doc())
+            document.ydoc.apply_update(entry.first)
+        except Exception as exc:  # an entry pycrdt cannot take: built from the file (and kept again)
+            log.warning("%s: its cached build cannot be used (%r); built from the file", path, exc)
+            return ckey, digest, raw
+        stages = None if entry.rest is None else CachedStages(entry.first, entry.rest, entry.staged_cells)
+        model = {**stat, "hash": digest, "hash_algorithm": algorithm}
+        return Loaded(model, document, stages, from_cache=True)
+
+    async def remember(self, loaded: Loaded, complete: asyncio.Event, gone: asyncio.Event) -> None:
+        try:
+            await self._remember(loaded, complete, gone)
+        except Exception:  # the cache is an optimisation: a failure to fill it is logged, never raised
+            log.exception("the build of a document could not be kept in the load cache")
+
+    async def _remember(self, loaded: Loaded, complete: asyncio.Event, gone: asyncio.Event) -> None:
+        """Keep what the build of ``loaded`` gave, once ``complete`` is set (the staged load is done);
+        nothing when it cannot be kept (see the module's docstring) or when ``gone`` is set first
+        (the room was freed before its load completed)."""
+        keep = loaded.keep
+        if keep is None or self.cache is None:
+            return
+        loaded.keep = None
+        signature = None
+        if keep.trusted is not None:
+            signature = await asyncio.to_thread(self._signature, keep.raw)
+            notary = self.contents_manager.notary
+            if signature is None or notary.store.check_signature(signature, notary.algorithm) != keep.trusted:
+                return  # its trust cannot be told from its bytes: not kept
+        rest, cells = None, 0
+        if keep.stages is not None:
+            waits = [asyncio.ensure_future(complete.wait()), asyncio.ensure_future(gone.wait())]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+            if keep.stages.complete is None:
+                return
+            rest, cells = get_update(keep.stages.complete, get_state(keep.first)), keep.stages.cells
+        await self.cache.put(keep.key, CachedLoad(keep.first, rest, cells, signature, keep.trusted))
+
+    def _signature(self, raw: bytes) -> str | None:
+        """The notary's signature of the notebook in ``raw``, as the contents manager checks it on a
+        read; None if that cannot be told from the bytes (another nbformat version, trust marks in
+        the file itself)."""
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("nbformat") != 4:
+            return None
+        for cell in data.get("cells") or []:
+            if cell.get("cell_type") == "code" and "trusted" in (cell.get("metadata") or {}):
+                return None
+        return self.contents_manager.notary.compute_signature(nbformat.from_dict(data))

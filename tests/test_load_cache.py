@@ -1,0 +1,239 @@
+"""The load cache: an unchanged notebook opens from its kept build, after a restart too; a changed
+file, a changed trust, an unreadable cache or a contents manager that reads files its own way are
+always built from the file. Real jupyter_server contents managers and a real server subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+
+import nbformat
+import pytest
+from jupyter_server.services.contents.filemanager import AsyncFileContentsManager
+from nbformat.sign import NotebookNotary
+
+from browser.lab import JupyterLabServer
+from rtc_client import JupyterClient
+from supernode.keys import DocumentKey
+from supernode.load_cache import LoadCache
+from supernode.loader import Loader
+
+pytestmark = pytest.mark.timeout(120)
+
+KEY = DocumentKey.parse("json:notebook:0b3e4c2a-5d6f-4a7b-8c9d-0e1f2a3b4c5d")
+
+
+def notebook(cells: int = 40, big: int = 0) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    for i in range(cells):
+        cell = nbformat.v4.new_code_cell(f"print({i})  # cell {i}", execution_count=i + 1)
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{i}\n" + "x" * (big if i == 3 else 0))]
+        nb.cells.append(cell)
+    nb.cells.append(nbformat.v4.new_markdown_cell("# the end"))
+    return nb
+
+
+def contents_manager(tmp_path, cls=AsyncFileContentsManager):
+    root = tmp_path / "root"
+    root.mkdir(exist_ok=True)
+    (tmp_path / "notary").mkdir(exist_ok=True)
+    return cls(root_dir=str(root), notary=NotebookNotary(data_dir=str(tmp_path / "notary")))
+
+
+def drain(loaded) -> None:
+    """Apply a staged load's later stages, as the live document does."""
+    if loaded.stages is not None:
+        for update in loaded.stages.updates():
+            loaded.document.ydoc.apply_update(update)
+
+
+async def remembered(loader: Loader, loaded) -> None:
+    done = asyncio.Event()
+    done.set()
+    await loader.remember(loaded, done, asyncio.Event())
+
+
+async def test_an_unchanged_notebook_opens_from_the_cache_and_a_changed_one_from_the_file(tmp_path):
+    cm = contents_manager(tmp_path)
+    path = cm.root_dir + "/nb.ipynb"
+    nbformat.write(notebook(), path)
+    loader = Loader(cm, LoadCache(tmp_path / "loads.sqlite", max_bytes=10**8), None)
+
+    first = await loader.load(KEY, "nb.ipynb")
+    assert not first.from_cache and first.keep is not None
+    await remembered(loader, first)
+    second = await loader.load(KEY, "nb.ipynb")
+    assert second.from_cache
+    assert second.document.get() == first.document.get()
+    assert second.model["hash"] == first.model["hash"]
+    assert (second.model["last_modified"], second.model["size"]) == (first.model["last_modified"], first.model["size"])
+
+    # Another program changes one character, keeping the size and the modification time: rebuilt.
+    stat = os.stat(path)
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("print(7)", "print(8)"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    third = await loader.load(KEY, "nb.ipynb")
+    assert not third.from_cache
+    assert third.document.get()["cells"][7]["source"].startswith("print(8)")
+    assert loader.cache.hits == 1 and loader.cache.misses == 2
+
+
+async def test_trust_given_after_the_build_is_not_taken_from_the_cache(tmp_path):
+    cm = contents_manager(tmp_path)
+    nbformat.write(notebook(5), cm.root_dir + "/nb.ipynb")
+    loader = Loader(cm, LoadCache(":memory:", max_bytes=10**8), None)
+
+    def marks(loaded) -> set:
+        return {c["metadata"].get("trusted") for c in loaded.document.get()["cells"] if c["cell_type"] == "code"}
+
+    first = await loader.load(KEY, "nb.ipynb")
+    assert marks(first) == {False}
+    await remembered(loader, first)
+    assert marks(await loader.load(KEY, "nb.ipynb")) == {False}
+    await cm.trust_notebook("nb.ipynb")  # "Trust notebook": the file is the same, the notary's store is not
+    trusted = await loader.load(KEY, "nb.ipynb")
+    assert not trusted.from_cache and marks(trusted) == {True}
+    await remembered(loader, trusted)
+    again = await loader.load(KEY, "nb.ipynb")
+    assert again.from_cache and marks(again) == {True}
+
+
+async def test_a_staged_load_from_the_cache_sends_its_large_outputs_later(tmp_path):
+    cm = contents_manager(tmp_path)
+    nbformat.write(notebook(10, big=200_000), cm.root_dir + "/nb.ipynb")
+    loader = Loader(cm, LoadCache(":memory:", max_bytes=10**8), 100_000)
+
+    first = await loader.load(KEY, "nb.ipynb")
+    assert first.stages is not None
+    drain(first)
+    await remembered(loader, first)
+    second = await loader.load(KEY, "nb.ipynb")
+    assert second.from_cache and second.stages is not None and second.stages.cells == 1
+    assert second.document.get()["cells"][3]["outputs"] == []  # the first stage: cells without large outputs
+    drain(second)
+    assert second.document.get() == first.document.get()
+    assert second.stages.complete is not None
+
+
+async def test_a_contents_manager_that_reads_files_its_own_way_never_uses_the_cache(tmp_path):
+    class Transforming(AsyncFileContentsManager):
+        async def get(self, path, content=True, type=None, format=None, require_hash=False):
+            model = await super().get(path, content, type, format, require_hash)
+            if content and model["type"] == "notebook":
+                model["content"].cells[0].source = "# paired with another file"
+            return model
+
+    cm = contents_manager(tmp_path, Transforming)
+    nbformat.write(notebook(3), cm.root_dir + "/nb.ipynb")
+    loader = Loader(cm, LoadCache(":memory:", max_bytes=10**8), None)
+    for _ in range(2):
+        loaded = await loader.load(KEY, "nb.ipynb")
+        assert not loaded.from_cache and loaded.keep is None
+        assert loaded.document.get()["cells"][0]["source"] == "# paired with another file"
+
+
+async def test_a_damaged_entry_or_store_is_ignored(tmp_path, caplog):
+    cm = contents_manager(tmp_path)
+    nbformat.write(notebook(), cm.root_dir + "/nb.ipynb")
+    store = tmp_path / "loads.sqlite"
+    loader = Loader(cm, LoadCache(store, max_bytes=10**8), None)
+    first = await loader.load(KEY, "nb.ipynb")
+    await remembered(loader, first)
+    loader.cache.close()
+
+    db = sqlite3.connect(store)  # one byte of the kept update changed
+    (blob,) = db.execute("SELECT first FROM loads").fetchone()
+    db.execute("UPDATE loads SET first = ?", (blob[:-1] + bytes([blob[-1] ^ 1]),))
+    db.commit()
+    db.close()
+    loader = Loader(cm, LoadCache(store, max_bytes=10**8), None)
+    rebuilt = await loader.load(KEY, "nb.ipynb")
+    assert not rebuilt.from_cache and rebuilt.document.get() == first.document.get()
+    assert "does not match its checksum" in caplog.text
+    loader.cache.close()
+
+    store.write_bytes(b"not a database" * 100)
+    loader = Loader(cm, LoadCache(store, max_bytes=10**8), None)
+    rebuilt = await loader.load(KEY, "nb.ipynb")
+    assert not rebuilt.from_cache and rebuilt.document.get() == first.document.get()
+    assert "cannot be read" in caplog.text and (tmp_path / "loads.sqlite.damaged").exists()
+    await remembered(loader, rebuilt)  # a new store in its place
+    assert (await loader.load(KEY, "nb.ipynb")).from_cache
+
+    loader.cache.close()
+    store.unlink()
+    store.mkdir()  # a store that cannot be opened at all: logged once, bypassed
+    loader = Loader(cm, LoadCache(store, max_bytes=10**8), None)
+    for _ in range(2):
+        loaded = await loader.load(KEY, "nb.ipynb")
+        assert not loaded.from_cache and loaded.document.get() == first.document.get()
+        await remembered(loader, loaded)
+    assert caplog.text.count("cannot be used") == 1
+
+
+async def test_the_cache_is_bounded_by_size_and_drops_the_least_recently_opened(tmp_path):
+    cm = contents_manager(tmp_path)
+    for name in ("a", "b", "c"):
+        nbformat.write(notebook(30), f"{cm.root_dir}/{name}.ipynb")
+    probe = Loader(cm, LoadCache(":memory:", max_bytes=10**8), None)
+    size = len((await probe.load(KEY, "a.ipynb")).keep.first)
+    loader = Loader(cm, LoadCache(":memory:", max_bytes=int(size * 2.5)), None)
+    for name in ("a", "b"):
+        await remembered(loader, await loader.load(KEY, f"{name}.ipynb"))
+    assert (await loader.load(KEY, "a.ipynb")).from_cache  # a is now the most recently opened
+    await remembered(loader, await loader.load(KEY, "c.ipynb"))
+    assert (await loader.load(KEY, "a.ipynb")).from_cache
+    assert (await loader.load(KEY, "c.ipynb")).from_cache
+    assert not (await loader.load(KEY, "b.ipynb")).from_cache
+
+
+def cache_counts(metrics: str) -> dict[str, float]:
+    counts = {}
+    for line in metrics.splitlines():
+        if line.startswith("jupyter_rtc_supernode_load_cache_total{"):
+            outcome = line.split('outcome="')[1].split('"')[0]
+            counts[outcome] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+async def test_a_server_restarted_opens_an_unchanged_notebook_from_the_cache(tmp_path):
+    store = tmp_path / "loads.sqlite"
+    server = JupyterLabServer(
+        tmp_path / "server",
+        app="server",
+        extra_args=[f"--SupernodeExtension.load_cache_path={store}", "--SupernodeExtension.save_delay=0.2"],
+    )
+    nbformat.write(notebook(200), server.root / "nb.ipynb")
+    seen = []
+    try:
+        for _ in range(2):
+            await server.start()
+            async with JupyterClient(server.url, server.token) as api:
+                nb = await api.open_notebook("nb.ipynb")
+                seen.append(nb.to_dict())
+                await nb.close()
+            status, metrics = await server.request("GET", "/metrics")
+            assert status == 200
+            seen.append(cache_counts(metrics))
+            deadline = asyncio.get_running_loop().time() + 20
+            while True:  # the build is kept once the room is served
+                db = sqlite3.connect(store)
+                try:
+                    if db.execute("SELECT count(*) FROM loads").fetchone()[0]:
+                        break
+                finally:
+                    db.close()
+                assert asyncio.get_running_loop().time() < deadline, server.log_tail(30)
+                await asyncio.sleep(0.05)
+            await server.stop()
+    finally:
+        await server.stop()
+    first, first_counts, second, second_counts = seen
+    assert first_counts == {"hit": 0, "miss": 1}
+    assert second_counts == {"hit": 1, "miss": 0}
+    assert second == first
+    assert "(from the load cache)" in server.log_tail(200)
