@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 
-from .content import contents_type, load_update, model_for_save, snapshot
+from .content import load_update, model_for_save, snapshot
 from .file_sync import FileSync, file_stamp
 from .keys import DocumentKey
 from .saver import SaveSchedule
@@ -51,11 +51,16 @@ _STAGE_WAIT = 2.0  # seconds a document loaded in stages waits for its first cli
 
 
 def _sources(notebook: Any) -> list[tuple[Any, Any]] | None:
-    """(id, source) of every cell of a notebook (a dict or nbformat node), or None if it is not one."""
+    """(id, source) of every cell of a notebook (a dict or nbformat node; a source as the file holds
+    it, a list of lines, is joined), or None if it is not one."""
     try:
-        return [(cell.get("id"), cell.get("source")) for cell in notebook["cells"]]
+        return [(cell.get("id"), _joined(cell.get("source"))) for cell in notebook["cells"]]
     except (KeyError, TypeError, AttributeError):
         return None
+
+
+def _joined(source: Any) -> Any:
+    return "".join(source) if isinstance(source, list) else source
 
 
 class SaveFailed(Exception):
@@ -327,7 +332,7 @@ class LiveDocument(FileSync):
                 data = snapshot(self.key, self.document)
                 state = self.document.ydoc.get_state()
             model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
-            hashed = await self._read_hash()
+            hashed = await self.manager.loader.file_hash(self.path)
         except Exception as exc:
             why = getattr(exc, "log_message", None) or str(exc) or type(exc).__name__
             self._failures += 1
@@ -364,15 +369,6 @@ class LiveDocument(FileSync):
             "saved", room=self.key.room, path=self.path, reason=reason, duration_ms=round(took * 1000, 3)
         )
 
-    async def _read_hash(self) -> str | None:
-        """The contents manager's hash of the file just saved (None, logged, if it cannot be read)."""
-        try:
-            model = await ensure_async(self.manager.contents_manager.get(self.path, content=False, require_hash=True))
-        except Exception as exc:
-            log.warning("reading the hash of %s failed: %s", self.path, exc)
-            return None
-        return model.get("hash")
-
     async def _check_written(self) -> None:
         """Read the saved notebook back and check that it holds what we wrote.
 
@@ -383,11 +379,7 @@ class LiveDocument(FileSync):
         """
         async with self._save_lock:
             try:
-                written = await ensure_async(
-                    self.manager.contents_manager.get(
-                        self.path, content=True, type=contents_type(self.key), format=self.key.format
-                    )
-                )
+                written = await self.manager.loader.read_back(self.key, self.path)
             except Exception as exc:
                 log.warning("reading %s back after saving it failed: %s", self.path, exc)
                 return

@@ -140,6 +140,34 @@ class Loader:
             )
         return Loaded(model, document, stages, from_cache=False, keep=keep)
 
+    async def file_hash(self, path: str) -> str | None:
+        """The contents manager's hash of the file at ``path`` (None, logged, if it cannot be read).
+
+        jupyter_server's own file manager hashes the file's bytes: they are hashed here, off the
+        event loop, without parsing and validating the notebook as its ``get`` would."""
+        cm = self.contents_manager
+        try:
+            if _reads_plain_files(cm):
+                raw = await asyncio.to_thread(Path(cm._get_os_path(path)).read_bytes)
+                return hashlib.new(cm.hash_algorithm, raw).hexdigest()
+            model = await ensure_async(cm.get(path, content=False, require_hash=True))
+        except Exception as exc:
+            log.warning("reading the hash of %s failed: %s", path, exc)
+            return None
+        return model.get("hash")
+
+    async def read_back(self, key: DocumentKey, path: str) -> dict[str, Any]:
+        """The file at ``path`` as a contents model, to compare with what was just written: stat'ed,
+        then read (so a write in between shows as a different content, never as a different stamp
+        over the same content). jupyter_server's own file manager's notebooks are parsed off the
+        event loop and not validated. Raises what the contents manager raises, or ``ValueError``."""
+        cm = self.contents_manager
+        if key.kind == "notebook" and _reads_plain_files(cm):
+            model = await ensure_async(cm.get(path, content=False, type="notebook"))
+            raw = await asyncio.to_thread(Path(cm._get_os_path(path)).read_bytes)
+            return {**model, "content": await asyncio.to_thread(json.loads, raw)}
+        return await ensure_async(cm.get(path, content=True, type=contents_type(key), format=key.format))
+
     async def _from_cache(self, key: DocumentKey, path: str) -> Loaded | tuple[str, str, bytes] | None:
         """The document from the cache, or (cache key, digest, bytes) for :meth:`remember` after a
         miss, or None when the file cannot be read here (the contents manager then reports why)."""
