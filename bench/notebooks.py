@@ -9,9 +9,13 @@ runtime directories and a fresh copy of one notebook, so every open is cold (not
 ystore). A run, with every wait bounded by ``--timeout``:
 
 1. cold open: client A PUTs the session, opens the room websocket, sends SyncStep1; timed from the
-   PUT's start to A's receipt of SyncStep2. The doc must then hold the notebook's cells (count, ids);
-2. late join: client B does the same while A stays connected;
-3. save: A inserts a character at the start of cell 0's source, sends the update, then the custom
+   PUT's start to A's receipt of SyncStep2. The doc must then hold the notebook's cells (count, ids).
+   A leaves and the server is stopped (SIGTERM, as every morning's restart);
+2. re-open: a new server on the same directories (root, data, runtime, working dir: whatever the
+   server kept of the first open, its load cache or its ystore, is there), and a new client A opens
+   the unchanged file, timed the same way;
+3. late join: client B does the same while A stays connected;
+4. save: A inserts a character at the start of cell 0's source, sends the update, then the custom
    "save" request; timed from the request to the ``"status": "success"`` reply (``"skipped"`` is
    retried). Then the file is read back: did it change, and does it hold the edit?
 
@@ -53,6 +57,7 @@ PEER_WAIT_S = 5.0  # how long B may take to see A's edit (informational check)
 # (key, label, format, has_ratio). Booleans are shown as "k/n runs".
 METRICS: list[tuple[str, str, str, bool]] = [
     ("cold_open_ms", "cold open ms (PUT -> SyncStep2)", "{:,.1f}", True),
+    ("reopen_ms", "re-open after restart ms (unchanged file)", "{:,.1f}", True),
     ("late_join_ms", "late join ms (PUT -> SyncStep2)", "{:,.1f}", True),
     ("save_ms", "save ms (request -> success)", "{:,.1f}", True),
     ("file_changed", "file changed by save", "bool", False),
@@ -76,6 +81,24 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+async def _measure_cold(server: JupyterServer, nb_path: str, cells: int, first_id: str, last_id: str,
+                        timeout: float) -> dict:
+    a = NotebookClient(server.base_url, server.token, nb_path)
+    try:
+        opened = await a.open(_deadline(timeout))
+        _check(a, "A", cells, first_id, last_id)
+        return {
+            "cold_open_ms": opened["step2_ms"],
+            "cold_put_ms": opened["put_ms"],
+            "cold_ws_ms": opened["ws_ms"],
+            "cold_apply_ms": opened["apply_ms"],
+            "step2_mb": opened["step2_bytes"] / 1e6,
+            "rss_open_mb": procstat.rss_bytes(server.pid) / 1e6,
+        }
+    finally:
+        await a.close()
+
+
 async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: str, last_id: str,
                    timeout: float) -> dict:
     disk = server.root / nb_path
@@ -85,7 +108,6 @@ async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: st
     try:
         opened = await a.open(_deadline(timeout))
         _check(a, "A", cells, first_id, last_id)
-        rss_open = procstat.rss_bytes(server.pid)
         joined = await b.open(_deadline(timeout))
         _check(b, "B", cells, first_id, last_id)
         saved = await a.edit_and_save(_deadline(timeout))
@@ -102,11 +124,7 @@ async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: st
         while not b.first_source().startswith(EDIT_MARK) and time.monotonic() < peer_deadline:
             await asyncio.sleep(0.01)
         return {
-            "cold_open_ms": opened["step2_ms"],
-            "cold_put_ms": opened["put_ms"],
-            "cold_ws_ms": opened["ws_ms"],
-            "cold_apply_ms": opened["apply_ms"],
-            "step2_mb": opened["step2_bytes"] / 1e6,
+            "reopen_ms": opened["step2_ms"],
             "late_join_ms": joined["step2_ms"],
             "late_put_ms": joined["put_ms"],
             "late_ws_ms": joined["ws_ms"],
@@ -118,7 +136,6 @@ async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: st
             "file_changed": after != before,
             "edit_on_disk": edit_on_disk,
             "peer_saw_edit": b.first_source().startswith(EDIT_MARK),
-            "rss_open_mb": rss_open / 1e6,
             "rss_end_mb": procstat.rss_bytes(server.pid) / 1e6,
             "messages_a": a.log,
             "messages_b": b.log,
@@ -143,24 +160,25 @@ def _run_once(python: str, source: Path, cells: int, ids: tuple[str, str], tmp: 
         (workdir / "root").mkdir()
         shutil.copyfile(source, workdir / "root" / source.name)
         token = secrets.token_hex(16)
-        t0 = time.monotonic()
-        server = JupyterServer(python, workdir, free_port(), token, ready_timeout=args.ready_timeout)
-        try:
-            with server:
-                start_s = time.monotonic() - t0
-                run = _measure(server, source.name, cells, ids[0], ids[1], args.timeout)
-                try:
-                    result = asyncio.run(asyncio.wait_for(run, timeout=4 * args.timeout))
-                except Exception as exc:
-                    died = "" if server.alive() else f" (server exited)\n{server.output_tail()}"
-                    hint = ""
-                    if "404" in str(exc):
-                        hint = " (no collaboration API on this server: extension missing or disabled?)"
-                    return {"failed": f"{type(exc).__name__}: {exc}{hint}{died}"}
-                result["server_start_s"] = start_s
-                return result
-        except Exception as exc:  # ServerError from start-up
-            return {"failed": f"{type(exc).__name__}: {exc}"}
+        result: dict = {}
+        for measure in (_measure_cold, _measure):  # the second on a new server: a restart
+            t0 = time.monotonic()
+            server = JupyterServer(python, workdir, free_port(), token, ready_timeout=args.ready_timeout)
+            try:
+                with server:
+                    result.setdefault("server_start_s", time.monotonic() - t0)
+                    run = measure(server, source.name, cells, ids[0], ids[1], args.timeout)
+                    try:
+                        result.update(asyncio.run(asyncio.wait_for(run, timeout=4 * args.timeout)))
+                    except Exception as exc:
+                        died = "" if server.alive() else f" (server exited)\n{server.output_tail()}"
+                        hint = ""
+                        if "404" in str(exc):
+                            hint = " (no collaboration API on this server: extension missing or disabled?)"
+                        return {"failed": f"{measure.__name__}: {type(exc).__name__}: {exc}{hint}{died}"}
+            except Exception as exc:  # ServerError from start-up
+                return {"failed": f"{type(exc).__name__}: {exc}"}
+        return result
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

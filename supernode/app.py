@@ -142,7 +142,7 @@ class SupernodeExtension(ExtensionApp):
     timeline_max_bytes = Int(
         16 * 1024 * 1024,
         config=True,
-        help="Most bytes (JSON size of the content) the versions of one document's timeline hold together; "
+        help="Most bytes (encoded size of the document's state) the versions of one document's timeline hold together; "
         "the oldest go first, the newest always stays.",
     )
 

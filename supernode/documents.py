@@ -53,6 +53,7 @@ __all__ = ["DocumentLoadError", "DocumentManager"]
 
 log = logging.getLogger("supernode.documents")
 _FINISH_WAIT = 30.0  # seconds the server's stop waits for freed documents' last saves
+_KEEP_WAIT = 10.0  # seconds the server's stop waits for builds being kept in the load cache
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 # The stock frontend's raw message for an edit conflict (jupyter-docprovider shows its Edit Conflict dialog on
@@ -103,6 +104,7 @@ class DocumentManager:
         self.delay_outputs_above = delay_outputs_above
         self.loader = Loader(contents_manager, load_cache, delay_outputs_above)
         self.live: dict[str, LiveDocument] = {}
+        self._keeping: set[asyncio.Task[None]] = set()  # builds being kept in the load cache
         self._finishing: set[LiveDocument] = set()  # freed, still writing their last save (see stop)
         self.tasks = tasks
         self.events = events or DocumentEvents(None)
@@ -145,6 +147,10 @@ class DocumentManager:
                     await live.save("server stopping")
                 except SaveFailed:
                     pass
+        if self._keeping:  # builds being kept in the load cache: the next start opens them at once
+            _, late = await asyncio.wait(list(self._keeping), timeout=_KEEP_WAIT)
+            if late:
+                log.info("%d build(s) were not kept in the load cache within %ss", len(late), _KEEP_WAIT)
         finishing = [asyncio.ensure_future(live.closed.wait()) for live in self._finishing]
         if finishing:
             _, late = await asyncio.wait(finishing, timeout=_FINISH_WAIT)
@@ -193,7 +199,9 @@ class DocumentManager:
         live.attach(self.relay.open_direct(name, label=f"supernode {path}"))
         self.spawn(self._follow(name, live), f"document {path}")
         if loaded.keep is not None:
-            self.spawn(self.loader.remember(loaded, live.loaded, live.closed), f"keep the build of {path}")
+            keeping = self.spawn(self.loader.remember(loaded, live.loaded, live.closed), f"keep the build of {path}")
+            self._keeping.add(keeping)
+            keeping.add_done_callback(self._keeping.discard)
         log.info("opened %s in room %s%s", path, name, " (from the load cache)" * loaded.from_cache)
         self.events.emit("loaded", room=name, path=path, duration_ms=round((time.monotonic() - started) * 1000, 3))
         return live.document.ydoc  # the room's document itself: one copy in memory

@@ -1,8 +1,10 @@
 """The timeline of a document: a bounded ring of labelled versions, taken as the room lives.
 
 The relay compacts a room's history, so the timeline is not the Yjs history: it is a list of
-*versions*, each the document's whole content (as plain data: a notebook dict, a text, bytes) at a
-moment worth going back to, with a label saying which moment:
+*versions*, each the document's whole content at a moment worth going back to, with a label saying
+which moment. A version is taken by encoding the document's state (:class:`Encoded`, one
+``get_update``: cheap on the event loop for the largest notebooks) and turned into plain data (a
+notebook dict, a text, bytes) only when somebody reads it (the timeline endpoint, a fork):
 
 * ``opened`` — the file was loaded into its room;
 * ``saved`` — the room was saved to its file (autosave after a quiet period, or a save request);
@@ -16,8 +18,9 @@ it in that time, by name) and what changed (``changed``: the ids of the cells ad
 edited, ``metadata`` for the notebook's metadata; ``content`` for a text file or a blob).
 
 Resource handling: each room's ring is bounded twice, by ``max_versions`` and by ``max_bytes`` (the
-JSON size of the versions' content): the oldest versions go first, the newest always stays. A
-version equal to the one before it is not kept. The ring lives in memory with the room: it is
+size of the versions' encoded states, or of their JSON for plain ones): the oldest versions go
+first, the newest always stays. A version taken while the document has not changed is not kept
+(its moment names the version before). The ring lives in memory with the room: it is
 dropped when the room is freed and at a restart, and it never keeps the document's history alive.
 Error handling: a version that cannot be taken (the room is gone) is skipped; listeners on the event
 bus never raise.
@@ -30,10 +33,9 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from .content import snapshot
+from .content import load_update, snapshot
 
 __all__ = ["Timeline", "Timelines", "Version"]
 
@@ -48,16 +50,58 @@ _DOCUMENT_LABELS = {"loaded": "opened", "saved": "saved", "merged_from_disk": "c
 _NAMED_MOMENTS = frozenset({"saved", "executed", "changed on disk"})
 
 
-@dataclass
-class Version:
-    """One version of a document: ``content`` at ``timestamp`` (seconds since the epoch)."""
+class Encoded:
+    """A document's content kept as its encoded Yjs state (what taking a version costs on the event
+    loop: one ``get_update``), decoded by ``decode`` the first time it is read."""
 
-    timestamp: float
-    label: str
-    content: Any
-    size: int
-    users: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
+    def __init__(self, update: bytes, decode: Callable[[bytes], Any]) -> None:
+        self.update = update
+        self._decode: Callable[[bytes], Any] | None = decode
+        self._value: Any = None
+
+    def value(self) -> Any:
+        if self._decode is not None:
+            self._value, self._decode = self._decode(self.update), None
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Encoded):
+            return self.update == other.update or self.value() == other.value()
+        return self.value() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _value(held: Any) -> Any:
+    return held.value() if isinstance(held, Encoded) else held
+
+
+class Version:
+    """One version of a document: its content at ``timestamp`` (seconds since the epoch).
+
+    ``content`` (plain data) and ``changed`` are worked out when first read: taking a version of a
+    large notebook costs one encoding of its state, not a conversion to plain data.
+    """
+
+    def __init__(self, timestamp: float, label: str, held: Any, users: list[str], previous: Any = None) -> None:
+        self.timestamp = timestamp
+        self.label = label
+        self.held = held  # the content, plain or Encoded
+        self.size = len(held.update) if isinstance(held, Encoded) else _size(held)
+        self.users = users
+        self._previous = previous  # the content of the version before (for ``changed``), until it is read
+        self._changed: list[str] | None = None if previous is not None else []
+
+    @property
+    def content(self) -> Any:
+        return _value(self.held)
+
+    @property
+    def changed(self) -> list[str]:
+        """What differs from the version before: cell ids (and ``metadata``, ``order``), or ``content``."""
+        if self._changed is None:
+            self._changed, self._previous = _changed(_value(self._previous), self.content), None
+        return self._changed
 
     def to_json(self) -> dict[str, Any]:
         """The version as the timeline endpoint lists it (without its content)."""
@@ -110,20 +154,21 @@ class Timeline:
         self.users.discard(user)
 
     def record(self, label: str, content: Any, at: float | None = None) -> Version | None:
-        """Keep ``content`` as the newest version; None (nothing kept) if it equals the newest one, whose
-        label then also names a save, an execution or a change on disk (``saved, executed``)."""
+        """Keep ``content`` (plain data, or :class:`Encoded`) as the newest version; None (nothing kept)
+        if it is the newest one's, whose label then also names a save, an execution or a change on
+        disk (``saved, executed``). Encoded contents are compared by their encoding: a change undone
+        by hand may be kept as a version of its own."""
         last = self._versions[-1] if self._versions else None
-        if last is not None and last.content == content:
+        if last is not None and _same(last.held, content):
             if label in _NAMED_MOMENTS and label not in last.label.split(", "):
                 last.label = f"{last.label}, {label}"  # one version, two moments (e.g. saved, executed)
             return None
         version = Version(
             timestamp=time.time() if at is None else at,
             label=label,
-            content=content,
-            size=_size(content),
+            held=content,
             users=sorted(self._since | self.users),
-            changed=_changed(last.content, content) if last is not None else [],
+            previous=last.held if last is not None else None,
         )
         self._since = set()
         self._versions.append(version)
@@ -131,6 +176,15 @@ class Timeline:
         while len(self._versions) > 1 and (len(self._versions) > self.max_versions or self._bytes > self.max_bytes):
             self._bytes -= self._versions.popleft().size
         return version
+
+
+def _same(held: Any, content: Any) -> bool:
+    """Whether two contents are the same version, without decoding an encoded one."""
+    if isinstance(held, Encoded) or isinstance(content, Encoded):
+        return held is content or (
+            isinstance(held, Encoded) and isinstance(content, Encoded) and held.update == content.update
+        )
+    return held == content
 
 
 class Timelines:
@@ -160,9 +214,12 @@ class Timelines:
             timeline = self._rooms[room] = Timeline(max_versions=self.max_versions, max_bytes=self.max_bytes)
         revision = live.revision
         if timeline.versions and timeline.revision == revision:
-            timeline.record(label, timeline.versions[-1].content)  # unchanged: only names the moment
+            timeline.record(label, timeline.versions[-1].held)  # unchanged: only names the moment
         else:
-            timeline.record(label, snapshot(live.key, live.document))
+            key = live.key
+            timeline.record(
+                label, Encoded(live.document.ydoc.get_update(), lambda u: snapshot(key, load_update(key, u)))
+            )
             timeline.revision = revision
         return timeline
 
