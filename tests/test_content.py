@@ -1,0 +1,103 @@
+"""Reading a notebook's content from its shared document: the fast reading of large notebooks gives
+exactly what jupyter_ydoc's own ``get`` gives, for any notebook (property-based)."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from supernode.content import _notebook, build_document, snapshot
+from supernode.keys import DocumentKey
+
+KEY = DocumentKey.parse("json:notebook:5a1d3c1e-0b6f-4c55-9a1b-6f7a3d2e1c00")
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
+metadata = st.dictionaries(st.text(min_size=1, max_size=8), values, max_size=4)
+outputs = st.lists(
+    st.one_of(
+        st.builds(
+            lambda name, text: {"output_type": "stream", "name": name, "text": text},
+            st.sampled_from(["stdout", "stderr"]),
+            st.text(max_size=40),
+        ),
+        st.builds(
+            lambda data, md: {"output_type": "display_data", "data": data, "metadata": md},
+            st.fixed_dictionaries({"text/plain": st.text(max_size=20)}, optional={"application/json": values}),
+            metadata,
+        ),
+        st.builds(
+            lambda ename, tb: {"output_type": "error", "ename": ename, "evalue": "", "traceback": tb},
+            st.text(max_size=10),
+            st.lists(st.text(max_size=20), max_size=3),
+        ),
+    ),
+    max_size=3,
+)
+
+
+@st.composite
+def cells(draw, index: int):
+    kind = draw(st.sampled_from(["code", "markdown", "raw"]))
+    cell = {"id": f"cell-{index}", "cell_type": kind, "metadata": draw(metadata), "source": draw(st.text(max_size=60))}
+    if kind == "code":
+        cell["outputs"] = draw(outputs)
+        cell["execution_count"] = draw(st.one_of(st.none(), st.integers(1, 10_000)))
+    elif draw(st.booleans()):
+        cell["attachments"] = draw(st.one_of(st.just({}), st.just({"a.png": {"image/png": "iVBORw0KGgo="}})))
+    return cell
+
+
+@st.composite
+def notebooks(draw):
+    count = draw(st.integers(1, 12))
+    return {
+        "nbformat": 4,
+        "nbformat_minor": draw(st.sampled_from([4, 5])),
+        "metadata": draw(metadata),
+        "cells": [draw(cells(i)) for i in range(count)],
+    }
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(notebooks())
+def test_the_fast_reading_is_jupyter_ydocs_get(nb):
+    document = build_document(KEY, nb)
+    assert _notebook(document) == document.get()
+
+
+def test_a_large_notebook_is_read_fast_and_the_same():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"x = {i}", execution_count=i) for i in range(1, 400)]
+    nb.cells[5].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "1.5"}, execution_count=5)]
+    document = build_document(KEY, json.loads(nbformat.writes(nb)))
+    assert snapshot(KEY, document) == document.get()
+
+
+def test_duplicate_ids_are_left_to_jupyter_ydoc():
+    nb = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [{"id": f"c{i}", "cell_type": "markdown", "metadata": {}, "source": str(i)} for i in range(2)],
+    }
+    document = build_document(KEY, nb)
+    document.ycells[1]["id"] = "c0"  # a client gave two cells one id
+    assert _notebook(document) is None
+    with pytest.warns(UserWarning, match="Non-unique cell ID"):  # jupyter_ydoc renames the other
+        ids = [cell["id"] for cell in snapshot(KEY, document)["cells"]]
+    assert ids[0] == "c0" and ids[1] != "c0"
