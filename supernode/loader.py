@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
 from jupyter_ydoc.ybasedoc import YBaseDoc
@@ -97,9 +96,9 @@ class Loaded:
 @dataclass
 class _Keep:
     key: str
-    raw: bytes
     first: bytes
     trusted: bool | None
+    signature: str | None
     stages: Stages | None
 
 
@@ -129,15 +128,18 @@ class Loader:
         agree, trusted = _marks(content) if key.kind == "notebook" else (False, None)
         document, stages = build_in_stages(key, content, self.delay_outputs_above)
         keep = None
+        # Kept only when the bytes hashed before the read are the bytes the contents manager read,
+        # and the notebook's trust can be told from them alone.
         if cached is not None and agree and cached[1] == model.get("hash"):
-            # the bytes hashed before the read are the bytes the contents manager read
-            keep = _Keep(
-                cached[0],
-                cached[2],
-                document.ydoc.get_update(),
-                trusted,
-                stages if isinstance(stages, Stages) else None,
-            )
+            signature = None if trusted is None else self._signature(content, cached[2])
+            if trusted is None or signature is not None:
+                keep = _Keep(
+                    cached[0],
+                    document.ydoc.get_update(),
+                    trusted,
+                    signature,
+                    stages if isinstance(stages, Stages) else None,
+                )
         return Loaded(model, document, stages, from_cache=False, keep=keep)
 
     async def file_hash(self, path: str) -> str | None:
@@ -225,12 +227,10 @@ class Loader:
         if keep is None or self.cache is None:
             return
         loaded.keep = None
-        signature = None
         if keep.trusted is not None:
-            signature = await asyncio.to_thread(self._signature, keep.raw)
             notary = self.contents_manager.notary
-            if signature is None or notary.store.check_signature(signature, notary.algorithm) != keep.trusted:
-                return  # its trust cannot be told from its bytes: not kept
+            if notary.store.check_signature(keep.signature, notary.algorithm) != keep.trusted:
+                return  # what the contents manager checked is not what the signature says: not kept
         rest, cells = None, 0
         if keep.stages is not None:
             waits = [asyncio.ensure_future(complete.wait()), asyncio.ensure_future(gone.wait())]
@@ -242,19 +242,15 @@ class Loader:
             if keep.stages.complete is None:
                 return
             rest, cells = get_update(keep.stages.complete, get_state(keep.first)), keep.stages.cells
-        await self.cache.put(keep.key, CachedLoad(keep.first, rest, cells, signature, keep.trusted))
+        await self.cache.put(keep.key, CachedLoad(keep.first, rest, cells, keep.signature, keep.trusted))
 
-    def _signature(self, raw: bytes) -> str | None:
-        """The notary's signature of the notebook in ``raw``, as the contents manager checks it on a
-        read; None if that cannot be told from the bytes (another nbformat version, trust marks in
-        the file itself)."""
-        try:
-            data = json.loads(raw)
-        except ValueError:
+    def _signature(self, content: Any, raw: bytes) -> str | None:
+        """The notary's signature of the notebook the contents manager read from ``raw``, as it checked
+        it (before marking its code cells): the marks are taken out of ``content`` (already built) to
+        compute it. None when a file holds trust marks of its own (they were overwritten)."""
+        if b'"trusted"' in raw:
             return None
-        if not isinstance(data, dict) or data.get("nbformat") != 4:
-            return None
-        for cell in data.get("cells") or []:
-            if cell.get("cell_type") == "code" and "trusted" in (cell.get("metadata") or {}):
-                return None
-        return self.contents_manager.notary.compute_signature(nbformat.from_dict(data))
+        for cell in content.get("cells") or []:
+            if cell.get("cell_type") == "code":
+                (cell.get("metadata") or {}).pop("trusted", None)
+        return self.contents_manager.notary.compute_signature(content)

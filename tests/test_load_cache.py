@@ -237,3 +237,13 @@ async def test_a_server_restarted_opens_an_unchanged_notebook_from_the_cache(tmp
     assert second_counts == {"hit": 1, "miss": 0}
     assert second == first
     assert "(from the load cache)" in server.log_tail(200)
+
+
+async def test_a_file_holding_trust_marks_of_its_own_is_not_kept(tmp_path):
+    cm = contents_manager(tmp_path)
+    nb = notebook(3)
+    nb.cells[0].metadata["trusted"] = True  # the contents manager overwrites it: its check cannot be redone
+    nbformat.write(nb, cm.root_dir + "/nb.ipynb")
+    loader = Loader(cm, LoadCache(":memory:", max_bytes=10**8), None)
+    loaded = await loader.load(KEY, "nb.ipynb")
+    assert loaded.keep is None
