@@ -5,6 +5,7 @@ always built from the file. Real jupyter_server contents managers and a real ser
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 
@@ -242,8 +243,9 @@ async def test_a_server_restarted_opens_an_unchanged_notebook_from_the_cache(tmp
 async def test_a_file_holding_trust_marks_of_its_own_is_not_kept(tmp_path):
     cm = contents_manager(tmp_path)
     nb = notebook(3)
-    nb.cells[0].metadata["trusted"] = True  # the contents manager overwrites it: its check cannot be redone
-    nbformat.write(nb, cm.root_dir + "/nb.ipynb")
+    data = json.loads(nbformat.writes(nb))
+    data["cells"][0]["metadata"]["trusted"] = True  # the contents manager overwrites it: its check cannot be redone
+    (tmp_path / "root" / "nb.ipynb").write_text(json.dumps(data))
     loader = Loader(cm, LoadCache(":memory:", max_bytes=10**8), None)
     loaded = await loader.load(KEY, "nb.ipynb")
     assert loaded.keep is None
