@@ -28,6 +28,7 @@ from .keys import DocumentKey
 __all__ = [
     "Stages",
     "build_document",
+    "abuild_in_stages",
     "build_in_stages",
     "contents_type",
     "load_update",
@@ -145,29 +146,54 @@ def _larger_than(outputs: list[Any], limit: int) -> bool:
     return False
 
 
-def build_in_stages(key: DocumentKey, content: Any, delay_outputs_above: int | None) -> tuple[YBaseDoc, Stages | None]:
-    """Like :func:`build_document`, but a notebook's cells whose outputs exceed ``delay_outputs_above``
-    bytes come without them: they are built next, by the returned :class:`Stages` (None when
-    nothing was left out: the document is then exactly :func:`build_document`'s)."""
-    if key.kind != "notebook" or delay_outputs_above is None:
-        return build_document(key, content), None
-    notebook = _decode(key, content)
+def _staged(
+    key: DocumentKey, content: Any, delay_outputs_above: int | None
+) -> tuple[Any, dict[int, list[dict[str, Any]]]]:
+    """What the first stage of a load sets (the decoded content without the delayed outputs), and
+    the delayed outputs by cell index."""
+    value = _decode(key, content)
     delayed: dict[int, list[dict[str, Any]]] = {}
+    if key.kind != "notebook" or delay_outputs_above is None:
+        return value, delayed
     cells = []
-    for index, cell in enumerate(notebook["cells"]):
+    for index, cell in enumerate(value["cells"]):
         outputs = cell.get("outputs")
         if outputs and _larger_than(outputs, delay_outputs_above):
             delayed[index] = outputs
             cell = {**cell, "outputs": []}
         cells.append(cell)
-    if not delayed:
-        return build_document(key, content), None
-    seed = Doc(client_id=0)
-    cls = document_class(key)
-    cls(seed).set({**notebook, "cells": cells})
+    return ({**value, "cells": cells} if delayed else value), delayed
+
+
+def _from_seed(
+    cls: type[YBaseDoc], seed: Doc, delayed: dict[int, list[dict[str, Any]]]
+) -> tuple[YBaseDoc, Stages | None]:
     doc = Doc()
     doc.apply_update(seed.get_update())
-    return cls(doc), Stages(cls, seed, delayed)
+    return cls(doc), (Stages(cls, seed, delayed) if delayed else None)
+
+
+def build_in_stages(key: DocumentKey, content: Any, delay_outputs_above: int | None) -> tuple[YBaseDoc, Stages | None]:
+    """Like :func:`build_document`, but a notebook's cells whose outputs exceed ``delay_outputs_above``
+    bytes come without them: they are built next, by the returned :class:`Stages` (None when
+    nothing was left out: the document is then exactly :func:`build_document`'s)."""
+    cls = document_class(key)
+    value, delayed = _staged(key, content, delay_outputs_above)
+    seed = Doc(client_id=0)
+    cls(seed).set(value)
+    return _from_seed(cls, seed, delayed)
+
+
+async def abuild_in_stages(
+    key: DocumentKey, content: Any, delay_outputs_above: int | None
+) -> tuple[YBaseDoc, Stages | None]:
+    """:func:`build_in_stages`, giving the event loop a turn between cells (the type's ``aset``): the
+    same document, for builds nobody waits for."""
+    cls = document_class(key)
+    value, delayed = _staged(key, content, delay_outputs_above)
+    seed = Doc(client_id=0)
+    await cls(seed).aset(value)
+    return _from_seed(cls, seed, delayed)
 
 
 def load_update(key: DocumentKey, update: bytes) -> YBaseDoc:

@@ -140,17 +140,14 @@ class DocumentManager:
     async def stop(self) -> None:
         """Save every open document that has unsaved changes, and wait (up to ``_FINISH_WAIT`` seconds)
         for the documents whose room was just freed to finish their last save: the relay stops first
-        and frees every room, and the supervisor's tasks, which write those saves, are cancelled next."""
+        and frees every room, and the supervisor's tasks, which write those saves, are cancelled next.
+        Then waits (up to ``_KEEP_WAIT`` seconds) for the builds being kept in the load cache."""
         for live in list(self.live.values()):
             if live.dirty:
                 try:
                     await live.save("server stopping")
                 except SaveFailed:
                     pass
-        if self._keeping:  # builds being kept in the load cache: the next start opens them at once
-            _, late = await asyncio.wait(list(self._keeping), timeout=_KEEP_WAIT)
-            if late:
-                log.info("%d build(s) were not kept in the load cache within %ss", len(late), _KEEP_WAIT)
         finishing = [asyncio.ensure_future(live.closed.wait()) for live in self._finishing]
         if finishing:
             _, late = await asyncio.wait(finishing, timeout=_FINISH_WAIT)
@@ -158,6 +155,11 @@ class DocumentManager:
                 waiter.cancel()
             if late:
                 log.warning("%d document(s) did not finish their last save within %ss", len(late), _FINISH_WAIT)
+        await asyncio.sleep(0)  # the freed documents' followers start keeping their last save
+        if self._keeping:  # builds being kept in the load cache: the next start opens them at once
+            _, late = await asyncio.wait(list(self._keeping), timeout=_KEEP_WAIT)
+            if late:
+                log.info("%d build(s) were not kept in the load cache within %ss", len(late), _KEEP_WAIT)
 
     # -- relay policy ---------------------------------------------------------------------
 
@@ -199,9 +201,7 @@ class DocumentManager:
         live.attach(self.relay.open_direct(name, label=f"supernode {path}"))
         self.spawn(self._follow(name, live), f"document {path}")
         if loaded.keep is not None:
-            keeping = self.spawn(self.loader.remember(loaded, live.loaded, live.closed), f"keep the build of {path}")
-            self._keeping.add(keeping)
-            keeping.add_done_callback(self._keeping.discard)
+            self._keep(self.loader.remember(loaded, live.loaded, live.closed), f"keep the build of {path}")
         log.info("opened %s in room %s%s", path, name, " (from the load cache)" * loaded.from_cache)
         self.events.emit("loaded", room=name, path=path, duration_ms=round((time.monotonic() - started) * 1000, 3))
         return live.document.ydoc  # the room's document itself: one copy in memory
@@ -213,6 +213,18 @@ class DocumentManager:
             self._finishing.discard(live)
             if self.live.get(name) is live:
                 del self.live[name]
+        if not live.dirty:  # its file holds it all: the next open of that file comes from the load cache
+            self._keep(self.loader.prime(live.key, live.path), f"keep the last save of {live.path}")
+
+    def _keep(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coro``, which keeps a build in the load cache; the server's stop waits for it a while
+        (once the server's tasks are stopping, nothing more is kept)."""
+        try:
+            keeping = self.spawn(coro, name)
+        except RuntimeError:
+            return
+        self._keeping.add(keeping)
+        keeping.add_done_callback(self._keeping.discard)
 
     def admit(self, name: str, params: Mapping[str, str]) -> tuple[int, str, bool, dict] | None:
         live = self.live.get(name)

@@ -119,6 +119,10 @@ class LoadCache:
             self.hits += 1
         return found
 
+    async def has(self, key: str) -> bool:
+        """Whether an entry is kept under ``key`` (not read, not checked)."""
+        return await asyncio.to_thread(self._has, key)
+
     async def put(self, key: str, load: CachedLoad) -> None:
         """Keep ``load`` under ``key``, dropping the least recently used entries beyond ``max_bytes``."""
         if load.size > self.max_bytes:
@@ -212,6 +216,17 @@ class LoadCache:
             except sqlite3.Error as exc:
                 self._fail(exc)
                 return None
+
+    def _has(self, key: str) -> bool:
+        with self._lock:
+            db = self._connect()
+            if db is None:
+                return False
+            try:
+                return db.execute("SELECT 1 FROM loads WHERE key = ?", (key,)).fetchone() is not None
+            except sqlite3.Error as exc:
+                self._fail(exc)
+                return False
 
     def _put(self, key: str, load: CachedLoad) -> None:
         with self._lock:

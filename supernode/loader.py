@@ -14,6 +14,9 @@ modified time, size), the built document and the stages still to load (see
   a staged load is complete), unless the file changed while it was read or the notebook's trust
   could not be pinned down from its bytes alone.
 
+When a room is freed, :meth:`Loader.prime` builds what its last save wrote the same way, in the
+background, so that the next open of the file (the next morning, after a restart) is a hit too.
+
 The document is the same either way: a cache hit applies the very update the build produced.
 """
 
@@ -30,9 +33,10 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
 from jupyter_ydoc.ybasedoc import YBaseDoc
+from tornado.web import HTTPError
 from pycrdt import Doc, get_state, get_update, merge_updates
 
-from .content import Stages, build_in_stages, contents_type
+from .content import Stages, abuild_in_stages, build_in_stages, contents_type
 from .doctypes import document_class
 from .keys import DocumentKey
 from .load_cache import CachedLoad, LoadCache, cache_key
@@ -104,12 +108,21 @@ class _Keep:
 
 class Loader:
     """Loads rooms' files through ``contents_manager``; ``cache`` (None: no cache) keeps builds;
-    ``delay_outputs_above`` is the staged-loading threshold in bytes (None: in one piece)."""
+    ``delay_outputs_above`` is the staged-loading threshold in bytes (None: in one piece);
+    ``prime_above`` (bytes) the smallest file :meth:`prime` builds."""
 
-    def __init__(self, contents_manager: Any, cache: LoadCache | None, delay_outputs_above: int | None) -> None:
+    def __init__(
+        self,
+        contents_manager: Any,
+        cache: LoadCache | None,
+        delay_outputs_above: int | None,
+        *,
+        prime_above: int = 256 * 1024,
+    ) -> None:
         self.contents_manager = contents_manager
         self.cache = cache
         self.delay_outputs_above = delay_outputs_above
+        self.prime_above = prime_above
 
     async def load(self, key: DocumentKey, path: str) -> Loaded:
         """Read ``path`` and build ``key``'s document. Raises what the contents manager raises
@@ -170,11 +183,10 @@ class Loader:
             return {**model, "content": await asyncio.to_thread(json.loads, raw)}
         return await ensure_async(cm.get(path, content=True, type=contents_type(key), format=key.format))
 
-    async def _from_cache(self, key: DocumentKey, path: str) -> Loaded | tuple[str, str, bytes] | None:
-        """The document from the cache, or (cache key, digest, bytes) for :meth:`remember` after a
-        miss, or None when the file cannot be read here (the contents manager then reports why)."""
+    async def _identify(self, key: DocumentKey, path: str) -> tuple[dict[str, Any], str, str, bytes] | None:
+        """(stat model, cache key, digest, bytes) of the file at ``path`` as it is now; None if it
+        cannot be read here (the contents manager then reports why)."""
         cm = self.contents_manager
-        assert self.cache is not None
         # The stat first: a write between it and the read is then seen as a change on disk later
         # (merged, a no-op for content we already hold), never the other way round.
         stat = await ensure_async(cm.get(path, content=False, type="notebook"))
@@ -194,6 +206,18 @@ class Loader:
             threshold=self.delay_outputs_above,
             notary=fingerprint,
         )
+        return stat, ckey, digest, raw
+
+    async def _from_cache(self, key: DocumentKey, path: str) -> Loaded | tuple[str, str, bytes] | None:
+        """The document from the cache, or (cache key, digest, bytes) for :meth:`remember` after a
+        miss, or None when the file cannot be read here (the contents manager then reports why)."""
+        assert self.cache is not None
+        found = await self._identify(key, path)
+        if found is None:
+            return None
+        stat, ckey, digest, raw = found
+        notary = self.contents_manager.notary
+        algorithm = self.contents_manager.hash_algorithm
         entry = await self.cache.get(ckey)
         if entry is None:
             return ckey, digest, raw
@@ -212,6 +236,46 @@ class Loader:
         stages = None if entry.rest is None else CachedStages(entry.first, entry.rest, entry.staged_cells)
         model = {**stat, "hash": digest, "hash_algorithm": algorithm}
         return Loaded(model, document, stages, from_cache=True)
+
+    async def prime(self, key: DocumentKey, path: str) -> None:
+        """Build the file at ``path`` as a load would, and keep the build, unless the cache holds it
+        already or the file is smaller than ``prime_above`` bytes (its load is cheap anyway). Run
+        when a room is freed: the next open of what its last save wrote (after a restart too) then
+        comes from the cache. Gives the event loop a turn between cells; never raises (logged)."""
+        cm = self.contents_manager
+        if self.cache is None or key.kind != "notebook" or not _reads_plain_files(cm):
+            return
+        try:
+            found = await self._identify(key, path)
+            if found is None or len(found[3]) < self.prime_above:
+                return
+            _, ckey, digest, raw = found
+            if await self.cache.has(ckey):
+                return
+            model = await ensure_async(
+                cm.get(path, content=True, type=contents_type(key), format=key.format, require_hash=True)
+            )
+            content = model["content"]
+            agree, trusted = _marks(content)
+            if model.get("hash") != digest or not agree:
+                return  # changed since it was hashed, or marked in a way no load gives
+            document, stages = await abuild_in_stages(key, content, self.delay_outputs_above)
+            signature = None if trusted is None else self._signature(content, raw)
+            if trusted is not None and signature is None:
+                return
+            first = document.ydoc.get_update()
+            if stages is not None:
+                for _ in stages.updates():  # built in the load's own document; complete once done
+                    await asyncio.sleep(0)
+            keep = _Keep(ckey, first, trusted, signature, stages if isinstance(stages, Stages) else None)
+            done = asyncio.Event()
+            done.set()
+            await self._remember(Loaded(model, document, None, from_cache=False, keep=keep), done, asyncio.Event())
+        except HTTPError as exc:
+            if exc.status_code != 404:  # gone since: nothing to keep
+                log.warning("%s: its build could not be kept in the load cache: %s", path, exc)
+        except Exception as exc:
+            log.warning("%s: its build could not be kept in the load cache: %r", path, exc)
 
     async def remember(self, loaded: Loaded, complete: asyncio.Event, gone: asyncio.Event) -> None:
         try:

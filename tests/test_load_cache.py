@@ -137,6 +137,27 @@ async def test_a_contents_manager_that_reads_files_its_own_way_never_uses_the_ca
         assert loaded.document.get()["cells"][0]["source"] == "# paired with another file"
 
 
+async def test_a_freed_room_keeps_what_its_last_save_wrote(tmp_path):
+    cm = contents_manager(tmp_path)
+    path = cm.root_dir + "/nb.ipynb"
+    nb = notebook(20)
+    nbformat.write(nb, path)
+    loader = Loader(cm, LoadCache(":memory:", max_bytes=10**8), None, prime_above=0)
+    await remembered(loader, await loader.load(KEY, "nb.ipynb"))
+    nb.cells[0].source = "saved by the room"
+    await cm.save({"type": "notebook", "content": nb}, "nb.ipynb")
+    await loader.prime(KEY, "nb.ipynb")
+    primed = await loader.load(KEY, "nb.ipynb")
+    assert primed.from_cache and primed.document.get()["cells"][0]["source"] == "saved by the room"
+    fresh = await Loader(cm, None, None).load(KEY, "nb.ipynb")
+    assert primed.document.get() == fresh.document.get()
+    # The same items (the same clocks: the encodings differ only in the key order of JSON values)
+    assert primed.document.ydoc.get_state() == fresh.document.ydoc.get_state()
+    small = Loader(cm, LoadCache(":memory:", max_bytes=10**8), None)  # below prime_above: not built
+    await small.prime(KEY, "nb.ipynb")
+    assert not (await small.load(KEY, "nb.ipynb")).from_cache
+
+
 async def test_a_damaged_entry_or_store_is_ignored(tmp_path, caplog):
     cm = contents_manager(tmp_path)
     nbformat.write(notebook(), cm.root_dir + "/nb.ipynb")
@@ -201,42 +222,77 @@ def cache_counts(metrics: str) -> dict[str, float]:
     return counts
 
 
-async def test_a_server_restarted_opens_an_unchanged_notebook_from_the_cache(tmp_path):
+def untrusted(cell: dict) -> dict:
+    """A cell without its trust mark (a save by the server signs the notebook it writes)."""
+    return {**cell, "metadata": {k: v for k, v in cell["metadata"].items() if k != "trusted"}}
+
+
+def saved_source(path) -> str:
+    """The first cell's source on disk ('' while the server is writing the file)."""
+    try:
+        return nbformat.read(path, as_version=4).cells[0].source
+    except (OSError, ValueError):
+        return ""
+
+
+async def kept(store, count: int, server) -> None:
+    """Wait until the load cache holds ``count`` builds."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        db = sqlite3.connect(store)
+        try:
+            if db.execute("SELECT count(*) FROM loads").fetchone()[0] >= count:
+                return
+        finally:
+            db.close()
+        assert asyncio.get_running_loop().time() < deadline, server.log_tail(30)
+        await asyncio.sleep(0.05)
+
+
+async def test_a_restarted_server_opens_the_file_it_last_saved_from_the_cache(tmp_path):
     store = tmp_path / "loads.sqlite"
     server = JupyterLabServer(
         tmp_path / "server",
         app="server",
         extra_args=[f"--SupernodeExtension.load_cache_path={store}", "--SupernodeExtension.save_delay=0.2"],
     )
-    nbformat.write(notebook(200), server.root / "nb.ipynb")
+    path = server.root / "nb.ipynb"
+    nbformat.write(notebook(200, big=300_000), path)  # above the size from which a last save is kept
     seen = []
+
+    async def open_and(edit: bool) -> None:
+        await server.start()
+        async with JupyterClient(server.url, server.token) as api:
+            nb = await api.open_notebook("nb.ipynb")
+            seen.append(nb.to_dict())
+            if edit:
+                nb.cells[0].insert(0, "# edited\n")
+                await nb.flush()
+                deadline = asyncio.get_running_loop().time() + 20
+                while not saved_source(path).startswith("# edited"):
+                    assert asyncio.get_running_loop().time() < deadline, server.log_tail(30)
+                    await asyncio.sleep(0.05)
+            await nb.close()
+        status, metrics = await server.request("GET", "/metrics")
+        assert status == 200
+        seen.append(cache_counts(metrics))
+
     try:
-        for _ in range(2):
-            await server.start()
-            async with JupyterClient(server.url, server.token) as api:
-                nb = await api.open_notebook("nb.ipynb")
-                seen.append(nb.to_dict())
-                await nb.close()
-            status, metrics = await server.request("GET", "/metrics")
-            assert status == 200
-            seen.append(cache_counts(metrics))
-            deadline = asyncio.get_running_loop().time() + 20
-            while True:  # the build is kept once the room is served
-                db = sqlite3.connect(store)
-                try:
-                    if db.execute("SELECT count(*) FROM loads").fetchone()[0]:
-                        break
-                finally:
-                    db.close()
-                assert asyncio.get_running_loop().time() < deadline, server.log_tail(30)
-                await asyncio.sleep(0.05)
-            await server.stop()
+        await open_and(edit=False)  # the first open builds, and keeps the build
+        await kept(store, 1, server)
+        await server.stop()
+        await open_and(edit=True)  # unchanged: from the cache; then edited and saved
+        await server.stop()  # the room is freed: what its last save wrote is built and kept
+        await kept(store, 2, server)
+        await open_and(edit=False)
     finally:
         await server.stop()
-    first, first_counts, second, second_counts = seen
+    first, first_counts, second, second_counts, third, third_counts = seen
     assert first_counts == {"hit": 0, "miss": 1}
-    assert second_counts == {"hit": 1, "miss": 0}
-    assert second == first
+    assert second_counts == {"hit": 1, "miss": 0} and second == first
+    assert third_counts == {"hit": 1, "miss": 0}
+    assert third["cells"][0]["source"].startswith("# edited")
+    assert [untrusted(c) for c in third["cells"][1:]] == [untrusted(c) for c in first["cells"][1:]]
     assert "(from the load cache)" in server.log_tail(200)
 
 
