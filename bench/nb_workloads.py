@@ -1,8 +1,10 @@
 """Notebooks of the notebook benchmark, generated with nbformat (v4.5, every cell has an id).
 
 Contracts:
-- ``WORKLOADS``: name -> description; names are ``10``, ``1000``, ``5000`` (that many cells) and
-  ``50mb`` (50 code cells, each with one 1 MiB text output: stream and display_data alternate).
+- ``WORKLOADS``: name -> description; names are ``10``, ``1000``, ``5000``, ``20000`` (that many
+  cells), ``50mb`` (50 code cells, each with one 1 MiB text output: stream and display_data
+  alternate) and ``20mb-stream`` (one code cell whose stdout stream holds 20 MiB of lines, as a long
+  run leaves it, between two small cells).
 - ``cell_id(i)``: the id of cell i (the same scheme in every notebook).
 - ``build(name)``: the ``nbformat.NotebookNode``. Deterministic: the same name gives the same bytes.
 - ``write(name, directory)``: writes ``{directory}/nb-{name}.ipynb`` with ``nbformat.write`` and
@@ -23,7 +25,9 @@ WORKLOADS = {
     "10": "10 cells",
     "1000": "1,000 cells",
     "5000": "5,000 cells",
+    "20000": "20,000 cells",
     "50mb": "50 cells, each with a 1 MiB text output (~50 MB of outputs)",
+    "20mb-stream": "3 cells, the middle one with a 20 MiB stdout stream (a long run's log)",
 }
 
 _BIG_OUTPUT_BYTES = 1 << 20
@@ -65,9 +69,24 @@ def _big() -> nbformat.NotebookNode:
     return v4.new_notebook(cells=cells)
 
 
+def _long_stream() -> nbformat.NotebookNode:
+    lines = [f"step {i:08d} loss {1 / (i + 1):.6f} lr 0.001000 elapsed {i * 0.01:.2f}s\n" for i in range(300_000)]
+    text = "".join(lines)
+    while len(text) < 20 << 20:
+        text += text[: (20 << 20) - len(text)]
+    run = v4.new_code_cell("train(steps=300_000)", execution_count=2)
+    run.outputs = [v4.new_output("stream", name="stdout", text=text[: 20 << 20])]
+    cells = [v4.new_code_cell("import train", execution_count=1), run, v4.new_markdown_cell("## Results")]
+    for i, cell in enumerate(cells):
+        cell.id = cell_id(i)
+    return v4.new_notebook(cells=cells)
+
+
 def build(name: str) -> nbformat.NotebookNode:
     if name == "50mb":
         nb = _big()
+    elif name == "20mb-stream":
+        nb = _long_stream()
     elif name in WORKLOADS:
         nb = _counted(int(name))
     else:
