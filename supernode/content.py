@@ -9,6 +9,7 @@ threshold: its later stages are built in that same document.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections import Counter
@@ -24,6 +25,7 @@ from .cell_match import derived_id
 from .cell_outputs import to_ymap
 from .doctypes import document_class
 from .keys import DocumentKey
+from .notebook_builder import build_notebook, building, builds_notebook
 
 __all__ = [
     "Stages",
@@ -104,7 +106,7 @@ def build_document(key: DocumentKey, content: Any) -> YBaseDoc:
     """
     cls = document_class(key)
     seed = Doc(client_id=0)
-    cls(seed).set(_decode(key, content))
+    _set(cls(seed), _decode(key, content))
     doc = Doc()
     doc.apply_update(seed.get_update())
     return cls(doc)
@@ -180,7 +182,7 @@ def build_in_stages(key: DocumentKey, content: Any, delay_outputs_above: int | N
     cls = document_class(key)
     value, delayed = _staged(key, content, delay_outputs_above)
     seed = Doc(client_id=0)
-    cls(seed).set(value)
+    _set(cls(seed), value)
     return _from_seed(cls, seed, delayed)
 
 
@@ -192,8 +194,24 @@ async def abuild_in_stages(
     cls = document_class(key)
     value, delayed = _staged(key, content, delay_outputs_above)
     seed = Doc(client_id=0)
-    await cls(seed).aset(value)
+    document = cls(seed)
+    if builds_notebook(document):
+        with seed.transaction():
+            for _ in building(document, value):
+                await asyncio.sleep(0)
+    else:
+        await document.aset(value)
     return _from_seed(cls, seed, delayed)
+
+
+def _set(document: YBaseDoc, value: Any) -> None:
+    """The type's ``set`` on an empty document (a notebook's in linear time: see
+    :mod:`supernode.notebook_builder`)."""
+    if builds_notebook(document):
+        with document.ydoc.transaction():
+            build_notebook(document, value)
+    else:
+        document.set(value)
 
 
 def load_update(key: DocumentKey, update: bytes) -> YBaseDoc:

@@ -4,14 +4,19 @@ exactly what jupyter_ydoc's own ``get`` gives, for any notebook (property-based)
 from __future__ import annotations
 
 import json
+import time
 
 import nbformat
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jupyter_ydoc import YNotebook
+from pycrdt import Array, Doc, Map, Text
+
 from supernode.content import _notebook, build_document, snapshot
 from supernode.keys import DocumentKey
+from supernode.notebook_builder import build_notebook
 
 KEY = DocumentKey.parse("json:notebook:5a1d3c1e-0b6f-4c55-9a1b-6f7a3d2e1c00")
 
@@ -101,3 +106,63 @@ def test_duplicate_ids_are_left_to_jupyter_ydoc():
     with pytest.warns(UserWarning, match="Non-unique cell ID"):  # jupyter_ydoc renames the other
         ids = [cell["id"] for cell in snapshot(KEY, document)["cells"]]
     assert ids[0] == "c0" and ids[1] != "c0"
+
+
+def shape(value):
+    """The shared types of a document's values (Text, Map, Array), with plain values as they are."""
+    if isinstance(value, Text):
+        return ("text", str(value))
+    if isinstance(value, Map):
+        return ("map", {key: shape(item) for key, item in value.items()})
+    if isinstance(value, Array):
+        return ("array", [shape(item) for item in value])
+    return value
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(notebooks())
+def test_the_linear_build_is_jupyter_ydocs_set(nb):
+    ours, theirs = Doc(client_id=0), Doc(client_id=0)
+    notebook = YNotebook(ours)
+    with ours.transaction():
+        build_notebook(notebook, json.loads(json.dumps(nb)))
+    YNotebook(theirs).set(json.loads(json.dumps(nb)))
+    for root in ("meta", "cells"):
+        kind = Map if root == "meta" else Array
+        assert shape(ours.get(root, type=kind)) == shape(theirs.get(root, type=kind))
+    assert YNotebook(ours).get() == YNotebook(theirs).get()
+    assert ours.get_state() == theirs.get_state()  # as many items, as long
+    again = Doc(client_id=0)
+    notebook = YNotebook(again)
+    with again.transaction():
+        build_notebook(notebook, json.loads(json.dumps(nb)))
+    assert again.get_state() == ours.get_state()
+
+
+def test_a_load_builds_a_notebook_in_linear_time():
+    def notebook(n: int) -> dict:
+        return {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "id": f"c{i}",
+                    "cell_type": "code",
+                    "metadata": {},
+                    "source": f"x = {i}",
+                    "outputs": [],
+                    "execution_count": None,
+                }
+                for i in range(n)
+            ],
+        }
+
+    def took(n: int) -> float:
+        started = time.perf_counter()
+        build_document(KEY, notebook(n))
+        return time.perf_counter() - started
+
+    took(500)  # warm
+    small, large = min(took(2_000) for _ in range(3)), min(took(16_000) for _ in range(2))
+    assert large < 8 * small * 2.5, (small, large)  # 8x the cells: far from 64x (quadratic)
