@@ -202,6 +202,8 @@ class DocumentManager:
         self.spawn(self._follow(name, live), f"document {path}")
         if loaded.keep is not None:
             self._keep(self.loader.remember(loaded, live.loaded, live.closed), f"keep the build of {path}")
+        if loaded.unvalidated is not None:
+            self.spawn(self.loader.validate(path, loaded), f"validate {path}")
         log.info("opened %s in room %s%s", path, name, " (from the load cache)" * loaded.from_cache)
         self.events.emit("loaded", room=name, path=path, duration_ms=round((time.monotonic() - started) * 1000, 3))
         return live.document.ydoc  # the room's document itself: one copy in memory

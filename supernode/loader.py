@@ -9,10 +9,12 @@ modified time, size), the built document and the stages still to load (see
   the file is stat'ed, then read as bytes and hashed with the contents manager's hash algorithm. An
   entry built from the same bytes, whose trust (the notary's signature store) still says what it
   said, gives the document without parsing, validating or building anything;
-* **from the file**, through the contents manager (every other case, and every miss). What the
-  build gave is then kept in the cache (:meth:`Loader.remember`, after the room is served and once
-  a staged load is complete), unless the file changed while it was read or the notebook's trust
-  could not be pinned down from its bytes alone.
+* **from the file**: for jupyter_server's own file manager, from the bytes just hashed, read as its
+  ``get`` reads them (nbformat's reader, the notary's marks) but validated afterwards, off the event
+  loop (:meth:`Loader.validate`: validation only ever logs); through the contents manager in every
+  other case, and when those bytes are not a notebook (it then says why). What the build gave is
+  kept in the cache (:meth:`Loader.remember`, after the room is served and once a staged load is
+  complete) when it came from the hashed bytes.
 
 When a room is freed, :meth:`Loader.prime` builds what its last save wrote the same way, in the
 background, so that the next open of the file (the next morning, after a restart) is a hit too.
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nbformat
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
 from jupyter_ydoc.ybasedoc import YBaseDoc
@@ -55,6 +58,13 @@ def _reads_plain_files(cm: Any) -> bool:
         if isinstance(cm, base):
             return all(getattr(type(cm), name, None) is getattr(base, name) for name in _READ_METHODS)
     return False
+
+
+def _parse(raw: bytes) -> nbformat.NotebookNode:
+    """What the file manager's read parses (nbformat's reader: JSON, lines rejoined, transient
+    fields dropped; converted to nbformat 4), without its validation. Raises if it is no notebook."""
+    notebook = nbformat.reader.reads(raw.decode("utf-8"))
+    return nbformat.convert(notebook, 4)
 
 
 def _marks(content: Any) -> tuple[bool, bool | None]:
@@ -88,13 +98,15 @@ class CachedStages:
 class Loaded:
     """A room's file, read and built: ``model`` (the contents model without ``content``),
     ``document``, ``stages`` (None when it holds the whole file), and, after a build from the file
-    that may be kept, what :meth:`Loader.remember` needs (``None`` otherwise)."""
+    that may be kept, what :meth:`Loader.remember` needs (``None`` otherwise); ``unvalidated``: the
+    notebook read without validation, for :meth:`Loader.validate`."""
 
     model: dict[str, Any]
     document: YBaseDoc
     stages: Stages | CachedStages | None
     from_cache: bool
     keep: _Keep | None = None
+    unvalidated: Any = None
 
 
 @dataclass
@@ -129,31 +141,78 @@ class Loader:
         (``HTTPError`` 404 for a missing file, 400 for one it cannot read), and whatever the
         document type's ``set`` raises for content it does not take."""
         cm = self.contents_manager
-        cached = None
-        if self.cache is not None and key.kind == "notebook" and _reads_plain_files(cm):
-            cached = await self._from_cache(key, path)
-            if isinstance(cached, Loaded):
-                return cached
+        if key.kind == "notebook" and _reads_plain_files(cm):
+            found = await self._identify(key, path)
+            if found is not None:
+                if self.cache is not None:
+                    hit = await self._from_cache(key, path, found)
+                    if hit is not None:
+                        return hit
+                read = await self._read_plain(path, found)
+                if read is not None:
+                    model, signature = read
+                    document, stages = build_in_stages(key, model["content"], self.delay_outputs_above)
+                    return self._loaded(model, document, stages, found[1] if self.cache else None, signature)
         model = await ensure_async(
             cm.get(path, content=True, type=contents_type(key), format=key.format, require_hash=True)
         )
+        document, stages = build_in_stages(key, model["content"], self.delay_outputs_above)
+        return self._loaded(model, document, stages, None, None)
+
+    def _loaded(
+        self, model: dict[str, Any], document: YBaseDoc, stages: Any, keep_as: str | None, signature: str | None
+    ) -> Loaded:
+        """What a build from the file gave; kept under ``keep_as`` (None: not kept) when its trust
+        marks agree (``signature``: the notebook's, as its trust was checked)."""
         content = model.pop("content")
-        agree, trusted = _marks(content) if key.kind == "notebook" else (False, None)
-        document, stages = build_in_stages(key, content, self.delay_outputs_above)
         keep = None
-        # Kept only when the bytes hashed before the read are the bytes the contents manager read,
-        # and the notebook's trust can be told from them alone.
-        if cached is not None and agree and cached[1] == model.get("hash"):
-            signature = None if trusted is None else self._signature(content, cached[2])
-            if trusted is None or signature is not None:
+        if keep_as is not None:
+            agree, trusted = _marks(content)
+            if agree:
                 keep = _Keep(
-                    cached[0],
+                    keep_as,
                     document.ydoc.get_update(),
                     trusted,
-                    signature,
+                    None if trusted is None else signature,
                     stages if isinstance(stages, Stages) else None,
                 )
-        return Loaded(model, document, stages, from_cache=False, keep=keep)
+        unvalidated = content if signature is not None or keep_as is not None else None
+        return Loaded(model, document, stages, from_cache=False, keep=keep, unvalidated=unvalidated)
+
+    async def _read_plain(
+        self, path: str, found: tuple[dict[str, Any], str, str, bytes]
+    ) -> tuple[dict[str, Any], str] | None:
+        """The notebook in the bytes just read, as jupyter_server's own file manager's ``get`` gives
+        it (nbformat's reader, converted to nbformat 4, code cells marked by the notary's check), and
+        its signature; validation is left to :meth:`validate` (it only ever logs). None when the
+        bytes are not a notebook this way: the contents manager then reads the file and says why."""
+        stat, _, digest, raw = found
+        cm = self.contents_manager
+        try:
+            notebook = await asyncio.to_thread(_parse, raw)
+        except Exception:
+            return None
+        notary = cm.notary
+        signature = notary.compute_signature(notebook)
+        trusted = notary.store.check_signature(signature, notary.algorithm)
+        if not trusted:
+            cm.log.warning("Notebook %s is not trusted", path)
+        notary.mark_cells(notebook, trusted)
+        model = {**stat, "content": notebook, "format": "json", "hash": digest, "hash_algorithm": cm.hash_algorithm}
+        return model, signature
+
+    async def validate(self, path: str, loaded: Loaded) -> None:
+        """Validate the notebook a load read without validating it: one log line if it is invalid
+        (what the contents manager's read logs). Off the event loop; never raises."""
+        notebook, loaded.unvalidated = loaded.unvalidated, None
+        if notebook is None:
+            return
+        try:
+            await asyncio.to_thread(nbformat.validate, notebook)
+        except nbformat.ValidationError as exc:
+            log.warning("%s: the notebook's JSON is invalid: %s", path, str(exc).splitlines()[0])
+        except Exception as exc:
+            log.warning("%s: the notebook could not be validated: %r", path, exc)
 
     async def file_hash(self, path: str) -> str | None:
         """The contents manager's hash of the file at ``path`` (None, logged, if it cannot be read).
@@ -208,31 +267,29 @@ class Loader:
         )
         return stat, ckey, digest, raw
 
-    async def _from_cache(self, key: DocumentKey, path: str) -> Loaded | tuple[str, str, bytes] | None:
-        """The document from the cache, or (cache key, digest, bytes) for :meth:`remember` after a
-        miss, or None when the file cannot be read here (the contents manager then reports why)."""
+    async def _from_cache(
+        self, key: DocumentKey, path: str, found: tuple[dict[str, Any], str, str, bytes]
+    ) -> Loaded | None:
+        """The document from the cache, or None (a miss, or an entry that cannot be used)."""
         assert self.cache is not None
-        found = await self._identify(key, path)
-        if found is None:
-            return None
         stat, ckey, digest, raw = found
         notary = self.contents_manager.notary
         algorithm = self.contents_manager.hash_algorithm
         entry = await self.cache.get(ckey)
         if entry is None:
-            return ckey, digest, raw
+            return None
         if (
             entry.trusted is not None
             and notary.store.check_signature(entry.signature, notary.algorithm) != entry.trusted
         ):
             log.info("%s: its trust changed since it was cached; built from the file", path)
-            return ckey, digest, raw
+            return None
         try:
             document = document_class(key)(Doc())
             document.ydoc.apply_update(entry.first)
         except Exception as exc:  # an entry pycrdt cannot take: built from the file (and kept again)
             log.warning("%s: its cached build cannot be used (%r); built from the file", path, exc)
-            return ckey, digest, raw
+            return None
         stages = None if entry.rest is None else CachedStages(entry.first, entry.rest, entry.staged_cells)
         model = {**stat, "hash": digest, "hash_algorithm": algorithm}
         return Loaded(model, document, stages, from_cache=True)
@@ -249,25 +306,29 @@ class Loader:
             found = await self._identify(key, path)
             if found is None or len(found[3]) < self.prime_above:
                 return
-            _, ckey, digest, raw = found
+            ckey = found[1]
             if await self.cache.has(ckey):
                 return
-            model = await ensure_async(
-                cm.get(path, content=True, type=contents_type(key), format=key.format, require_hash=True)
-            )
+            read = await self._read_plain(path, found)
+            if read is None:
+                return
+            model, signature = read
             content = model["content"]
             agree, trusted = _marks(content)
-            if model.get("hash") != digest or not agree:
-                return  # changed since it was hashed, or marked in a way no load gives
-            document, stages = await abuild_in_stages(key, content, self.delay_outputs_above)
-            signature = None if trusted is None else self._signature(content, raw)
-            if trusted is not None and signature is None:
+            if not agree:
                 return
+            document, stages = await abuild_in_stages(key, content, self.delay_outputs_above)
             first = document.ydoc.get_update()
             if stages is not None:
                 for _ in stages.updates():  # built in the load's own document; complete once done
                     await asyncio.sleep(0)
-            keep = _Keep(ckey, first, trusted, signature, stages if isinstance(stages, Stages) else None)
+            keep = _Keep(
+                ckey,
+                first,
+                trusted,
+                None if trusted is None else signature,
+                stages if isinstance(stages, Stages) else None,
+            )
             done = asyncio.Event()
             done.set()
             await self._remember(Loaded(model, document, None, from_cache=False, keep=keep), done, asyncio.Event())
@@ -307,14 +368,3 @@ class Loader:
                 return
             rest, cells = get_update(keep.stages.complete, get_state(keep.first)), keep.stages.cells
         await self.cache.put(keep.key, CachedLoad(keep.first, rest, cells, keep.signature, keep.trusted))
-
-    def _signature(self, content: Any, raw: bytes) -> str | None:
-        """The notary's signature of the notebook the contents manager read from ``raw``, as it checked
-        it (before marking its code cells): the marks are taken out of ``content`` (already built) to
-        compute it. None when a file holds trust marks of its own (they were overwritten)."""
-        if b'"trusted"' in raw:
-            return None
-        for cell in content.get("cells") or []:
-            if cell.get("cell_type") == "code":
-                (cell.get("metadata") or {}).pop("trusted", None)
-        return self.contents_manager.notary.compute_signature(content)

@@ -13,6 +13,7 @@ import nbformat
 import pytest
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager
 from nbformat.sign import NotebookNotary
+from tornado.web import HTTPError
 
 from browser.lab import JupyterLabServer
 from rtc_client import JupyterClient
@@ -296,12 +297,43 @@ async def test_a_restarted_server_opens_the_file_it_last_saved_from_the_cache(tm
     assert "(from the load cache)" in server.log_tail(200)
 
 
-async def test_a_file_holding_trust_marks_of_its_own_is_not_kept(tmp_path):
+async def test_a_file_holding_trust_marks_of_its_own_gets_the_notarys_marks_as_jupyter_server_gives_them(tmp_path):
     cm = contents_manager(tmp_path)
     nb = notebook(3)
     data = json.loads(nbformat.writes(nb))
-    data["cells"][0]["metadata"]["trusted"] = True  # the contents manager overwrites it: its check cannot be redone
+    data["cells"][0]["metadata"]["trusted"] = True  # not the notary's word: dropped on reading
+    (tmp_path / "root" / "nb.ipynb").write_text(json.dumps(data))
+    loader = Loader(cm, LoadCache(":memory:", max_bytes=10**8), None)
+    first = await loader.load(KEY, "nb.ipynb")
+    await remembered(loader, first)
+    again = await loader.load(KEY, "nb.ipynb")
+    assert again.from_cache
+    theirs = (await cm.get("nb.ipynb"))["content"]
+    for loaded in (first, again):
+        cells = loaded.document.get()["cells"]
+        assert [c["metadata"].get("trusted") for c in cells] == [c.metadata.get("trusted") for c in theirs.cells]
+        assert cells[0]["metadata"]["trusted"] is False
+
+
+async def test_a_notebook_that_fails_validation_opens_and_is_logged_once(tmp_path, caplog):
+    cm = contents_manager(tmp_path)
+    data = json.loads(nbformat.writes(notebook(3)))
+    data["cells"][0]["execution_count"] = "not a number"
     (tmp_path / "root" / "nb.ipynb").write_text(json.dumps(data))
     loader = Loader(cm, LoadCache(":memory:", max_bytes=10**8), None)
     loaded = await loader.load(KEY, "nb.ipynb")
-    assert loaded.keep is None
+    assert loaded.document.get()["cells"][0]["execution_count"] == "not a number"  # as jupyter_server opens it
+    assert "invalid" not in caplog.text  # not on the way to the first client
+    await loader.validate("nb.ipynb", loaded)
+    assert caplog.text.count("the notebook's JSON is invalid") == 1
+    await loader.validate("nb.ipynb", loaded)  # once per load
+    assert caplog.text.count("the notebook's JSON is invalid") == 1
+
+
+async def test_a_file_that_is_no_notebook_is_left_to_the_contents_manager_to_refuse(tmp_path):
+    cm = contents_manager(tmp_path)
+    (tmp_path / "root" / "nb.ipynb").write_bytes(b"\xff\xfe not json")
+    loader = Loader(cm, LoadCache(":memory:", max_bytes=10**8), None)
+    with pytest.raises(HTTPError) as refused:
+        await loader.load(KEY, "nb.ipynb")
+    assert refused.value.status_code == 400
