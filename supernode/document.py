@@ -182,6 +182,13 @@ class LiveDocument(FileSync):
             self.document.unobserve()
             self.closed.set()
 
+    async def first_client(self, timeout: float) -> None:
+        """Return once a client of the room has the document, or after ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._connection.client_synced.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
     async def whole(self) -> None:
         """Wait until the document holds the whole file (at once, if it was loaded in one piece)."""
         self._hurry.set()

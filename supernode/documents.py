@@ -54,6 +54,7 @@ __all__ = ["DocumentLoadError", "DocumentManager"]
 log = logging.getLogger("supernode.documents")
 _FINISH_WAIT = 30.0  # seconds the server's stop waits for freed documents' last saves
 _KEEP_WAIT = 10.0  # seconds the server's stop waits for builds being kept in the load cache
+_FIRST_CLIENT_WAIT = 5.0  # seconds a load's background work waits for the first client to have the document
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 # The stock frontend's raw message for an edit conflict (jupyter-docprovider shows its Edit Conflict dialog on
@@ -200,13 +201,21 @@ class DocumentManager:
         self.live[name] = live
         live.attach(self.relay.open_direct(name, label=f"supernode {path}"))
         self.spawn(self._follow(name, live), f"document {path}")
-        if loaded.keep is not None:
-            self._keep(self.loader.remember(loaded, live.loaded, live.closed), f"keep the build of {path}")
-        if loaded.unvalidated is not None:
-            self.spawn(self.loader.validate(path, loaded), f"validate {path}")
+        if loaded.keep is not None or loaded.validate:
+            self._keep(self._after_first_client(live, loaded), f"keep and validate {path}")
         log.info("opened %s in room %s%s", path, name, " (from the load cache)" * loaded.from_cache)
         self.events.emit("loaded", room=name, path=path, duration_ms=round((time.monotonic() - started) * 1000, 3))
         return live.document.ydoc  # the room's document itself: one copy in memory
+
+    async def _after_first_client(self, live: LiveDocument, loaded: Any) -> None:
+        """Once the first client has the document (or after ``_FIRST_CLIENT_WAIT`` seconds): keep the
+        build in the load cache, and validate a notebook read without validation, so neither slows
+        the first open."""
+        await live.first_client(_FIRST_CLIENT_WAIT)
+        if loaded.keep is not None:
+            await self.loader.remember(loaded, live.loaded, live.closed)
+        if loaded.validate:
+            await self.loader.validate(live.path)
 
     async def _follow(self, name: str, live: LiveDocument) -> None:
         try:

@@ -98,15 +98,15 @@ class CachedStages:
 class Loaded:
     """A room's file, read and built: ``model`` (the contents model without ``content``),
     ``document``, ``stages`` (None when it holds the whole file), and, after a build from the file
-    that may be kept, what :meth:`Loader.remember` needs (``None`` otherwise); ``unvalidated``: the
-    notebook read without validation, for :meth:`Loader.validate`."""
+    that may be kept, what :meth:`Loader.remember` needs (``None`` otherwise); ``validate``: the notebook was
+    read without validation (see :meth:`Loader.validate`)."""
 
     model: dict[str, Any]
     document: YBaseDoc
     stages: Stages | CachedStages | None
     from_cache: bool
     keep: _Keep | None = None
-    unvalidated: Any = None
+    validate: bool = False
 
 
 @dataclass
@@ -144,15 +144,17 @@ class Loader:
         if key.kind == "notebook" and _reads_plain_files(cm):
             found = await self._identify(key, path)
             if found is not None:
+                keep_as = found[1] if self.cache is not None else None
                 if self.cache is not None:
                     hit = await self._from_cache(key, path, found)
                     if hit is not None:
                         return hit
                 read = await self._read_plain(path, found)
+                found = None  # its bytes are read: not held while the document is built
                 if read is not None:
                     model, signature = read
                     document, stages = build_in_stages(key, model["content"], self.delay_outputs_above)
-                    return self._loaded(model, document, stages, found[1] if self.cache else None, signature)
+                    return self._loaded(model, document, stages, keep_as, signature)
         model = await ensure_async(
             cm.get(path, content=True, type=contents_type(key), format=key.format, require_hash=True)
         )
@@ -176,8 +178,7 @@ class Loader:
                     None if trusted is None else signature,
                     stages if isinstance(stages, Stages) else None,
                 )
-        unvalidated = content if signature is not None or keep_as is not None else None
-        return Loaded(model, document, stages, from_cache=False, keep=keep, unvalidated=unvalidated)
+        return Loaded(model, document, stages, from_cache=False, keep=keep, validate=signature is not None)
 
     async def _read_plain(
         self, path: str, found: tuple[dict[str, Any], str, str, bytes]
@@ -201,18 +202,22 @@ class Loader:
         model = {**stat, "content": notebook, "format": "json", "hash": digest, "hash_algorithm": cm.hash_algorithm}
         return model, signature
 
-    async def validate(self, path: str, loaded: Loaded) -> None:
-        """Validate the notebook a load read without validating it: one log line if it is invalid
-        (what the contents manager's read logs). Off the event loop; never raises."""
-        notebook, loaded.unvalidated = loaded.unvalidated, None
-        if notebook is None:
-            return
+    async def validate(self, path: str) -> None:
+        """Validate the notebook at ``path``, read again (a load from the file's bytes does not
+        validate it, and keeps nothing of it for later): one log line if it is invalid, what the
+        contents manager's read logs. Off the event loop; never raises."""
+        cm = self.contents_manager
+
+        def check() -> None:
+            with open(cm._get_os_path(path), "rb") as f:
+                nbformat.validate(_parse(f.read()))
+
         try:
-            await asyncio.to_thread(nbformat.validate, notebook)
+            await asyncio.to_thread(check)
         except nbformat.ValidationError as exc:
             log.warning("%s: the notebook's JSON is invalid: %s", path, str(exc).splitlines()[0])
-        except Exception as exc:
-            log.warning("%s: the notebook could not be validated: %r", path, exc)
+        except Exception as exc:  # gone or rewritten since: its next load says so
+            log.debug("%s: the notebook could not be validated: %r", path, exc)
 
     async def file_hash(self, path: str) -> str | None:
         """The contents manager's hash of the file at ``path`` (None, logged, if it cannot be read).
