@@ -169,16 +169,20 @@ def _staged(
 
 def _from_seed(
     cls: type[YBaseDoc], seed: Doc, delayed: dict[int, list[dict[str, Any]]]
-) -> tuple[YBaseDoc, Stages | None]:
+) -> tuple[YBaseDoc, Stages | None, bytes]:
+    update = seed.get_update()
     doc = Doc()
-    doc.apply_update(seed.get_update())
-    return cls(doc), (Stages(cls, seed, delayed) if delayed else None)
+    doc.apply_update(update)
+    return cls(doc), (Stages(cls, seed, delayed) if delayed else None), update
 
 
-def build_in_stages(key: DocumentKey, content: Any, delay_outputs_above: int | None) -> tuple[YBaseDoc, Stages | None]:
+def build_in_stages(
+    key: DocumentKey, content: Any, delay_outputs_above: int | None
+) -> tuple[YBaseDoc, Stages | None, bytes]:
     """Like :func:`build_document`, but a notebook's cells whose outputs exceed ``delay_outputs_above``
     bytes come without them: they are built next, by the returned :class:`Stages` (None when
-    nothing was left out: the document is then exactly :func:`build_document`'s)."""
+    nothing was left out: the document is then exactly :func:`build_document`'s). Also returns the
+    build as an update (the first stage's: what the document holds)."""
     cls = document_class(key)
     value, delayed = _staged(key, content, delay_outputs_above)
     seed = Doc(client_id=0)
@@ -188,7 +192,7 @@ def build_in_stages(key: DocumentKey, content: Any, delay_outputs_above: int | N
 
 async def abuild_in_stages(
     key: DocumentKey, content: Any, delay_outputs_above: int | None
-) -> tuple[YBaseDoc, Stages | None]:
+) -> tuple[YBaseDoc, Stages | None, bytes]:
     """:func:`build_in_stages`, giving the event loop a turn between cells (the type's ``aset``): the
     same document, for builds nobody waits for."""
     cls = document_class(key)

@@ -101,7 +101,7 @@ class LiveDocument(FileSync):
         self._hurry = asyncio.Event()  # someone on the server needs the whole document now
         self.document.observe(self._on_change)
         self._set_state(dirty=False, path=path, hash=model.get("hash"))
-        self._base_update = self.document.ydoc.get_update()
+        self._base_update = loaded.update  # the content as built (the state map is not content)
         self._base_state = self.document.ydoc.get_state()  # the state vector of the base: who edited since
         if self._stages is None:
             self.loaded.set()
@@ -181,6 +181,13 @@ class LiveDocument(FileSync):
                     pass  # logged; nothing more can be done once the room is gone
             self.document.unobserve()
             self.closed.set()
+
+    def encoded(self) -> bytes:
+        """The document's content as an update: the load's own while nothing changed since (encoding
+        a large notebook again costs as much as reading it), else encoded now."""
+        if self._version == 0 and self.loaded.is_set() and self._base_update is not None:
+            return self._base_update
+        return self.document.ydoc.get_update()
 
     async def first_client(self, timeout: float) -> None:
         """Return once a client of the room has the document, or after ``timeout`` seconds."""

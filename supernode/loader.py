@@ -97,13 +97,15 @@ class CachedStages:
 @dataclass
 class Loaded:
     """A room's file, read and built: ``model`` (the contents model without ``content``),
-    ``document``, ``stages`` (None when it holds the whole file), and, after a build from the file
+    ``document``, ``stages`` (None when it holds the whole file), ``update`` (what the document
+    holds, as an update), and, after a build from the file
     that may be kept, what :meth:`Loader.remember` needs (``None`` otherwise); ``validate``: the notebook was
     read without validation (see :meth:`Loader.validate`)."""
 
     model: dict[str, Any]
     document: YBaseDoc
     stages: Stages | CachedStages | None
+    update: bytes
     from_cache: bool
     keep: _Keep | None = None
     validate: bool = False
@@ -153,16 +155,22 @@ class Loader:
                 found = None  # its bytes are read: not held while the document is built
                 if read is not None:
                     model, signature = read
-                    document, stages = build_in_stages(key, model["content"], self.delay_outputs_above)
-                    return self._loaded(model, document, stages, keep_as, signature)
+                    document, stages, first = build_in_stages(key, model["content"], self.delay_outputs_above)
+                    return self._loaded(model, document, stages, first, keep_as, signature)
         model = await ensure_async(
             cm.get(path, content=True, type=contents_type(key), format=key.format, require_hash=True)
         )
-        document, stages = build_in_stages(key, model["content"], self.delay_outputs_above)
-        return self._loaded(model, document, stages, None, None)
+        document, stages, first = build_in_stages(key, model["content"], self.delay_outputs_above)
+        return self._loaded(model, document, stages, first, None, None)
 
     def _loaded(
-        self, model: dict[str, Any], document: YBaseDoc, stages: Any, keep_as: str | None, signature: str | None
+        self,
+        model: dict[str, Any],
+        document: YBaseDoc,
+        stages: Any,
+        first: bytes,
+        keep_as: str | None,
+        signature: str | None,
     ) -> Loaded:
         """What a build from the file gave; kept under ``keep_as`` (None: not kept) when its trust
         marks agree (``signature``: the notebook's, as its trust was checked)."""
@@ -173,12 +181,12 @@ class Loader:
             if agree:
                 keep = _Keep(
                     keep_as,
-                    document.ydoc.get_update(),
+                    first,
                     trusted,
                     None if trusted is None else signature,
                     stages if isinstance(stages, Stages) else None,
                 )
-        return Loaded(model, document, stages, from_cache=False, keep=keep, validate=signature is not None)
+        return Loaded(model, document, stages, first, from_cache=False, keep=keep, validate=signature is not None)
 
     async def _read_plain(
         self, path: str, found: tuple[dict[str, Any], str, str, bytes]
@@ -297,7 +305,7 @@ class Loader:
             return None
         stages = None if entry.rest is None else CachedStages(entry.first, entry.rest, entry.staged_cells)
         model = {**stat, "hash": digest, "hash_algorithm": algorithm}
-        return Loaded(model, document, stages, from_cache=True)
+        return Loaded(model, document, stages, entry.first, from_cache=True)
 
     async def prime(self, key: DocumentKey, path: str) -> None:
         """Build the file at ``path`` as a load would, and keep the build, unless the cache holds it
@@ -322,8 +330,7 @@ class Loader:
             agree, trusted = _marks(content)
             if not agree:
                 return
-            document, stages = await abuild_in_stages(key, content, self.delay_outputs_above)
-            first = document.ydoc.get_update()
+            document, stages, first = await abuild_in_stages(key, content, self.delay_outputs_above)
             if stages is not None:
                 for _ in stages.updates():  # built in the load's own document; complete once done
                     await asyncio.sleep(0)
@@ -336,7 +343,9 @@ class Loader:
             )
             done = asyncio.Event()
             done.set()
-            await self._remember(Loaded(model, document, None, from_cache=False, keep=keep), done, asyncio.Event())
+            await self._remember(
+                Loaded(model, document, None, first, from_cache=False, keep=keep), done, asyncio.Event()
+            )
         except HTTPError as exc:
             if exc.status_code != 404:  # gone since: nothing to keep
                 log.warning("%s: its build could not be kept in the load cache: %s", path, exc)

@@ -217,9 +217,7 @@ class Timelines:
             timeline.record(label, timeline.versions[-1].held)  # unchanged: only names the moment
         else:
             key = live.key
-            timeline.record(
-                label, Encoded(live.document.ydoc.get_update(), lambda u: snapshot(key, load_update(key, u)))
-            )
+            timeline.record(label, Encoded(live.encoded(), lambda u: snapshot(key, load_update(key, u))))
             timeline.revision = revision
         return timeline
 
