@@ -24,12 +24,15 @@ from typing import Any
 
 import pytest
 
-from .lab import JupyterLabServer, LabPage, chromium_executable, launch_chromium
+from .lab import DEFAULT_LAB_SETTINGS, JupyterLabServer, LabPage, chromium_executable, launch_chromium
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives the real JupyterLab UI in headless Chromium")
     config.addinivalue_line("markers", "server_args(*args): command-line arguments for the test's Jupyter server")
+    config.addinivalue_line(
+        "markers", "lab_settings(dict): JupyterLab settings of the test's server, over the defaults"
+    )
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -65,14 +68,19 @@ def lab_server(
     tmp_path: Path, backend_python: str, request: pytest.FixtureRequest, jp_asyncio_loop: Any
 ) -> Iterator[JupyterLabServer]:
     """A started Jupyter server of the backend, root in ``tmp_path/server/root``; a test's (or module's)
-    ``server_args`` marker adds command-line arguments, before ``RTC_BROWSER_SERVER_ARGS``.
+    ``server_args`` marker adds command-line arguments, before ``RTC_BROWSER_SERVER_ARGS``; its
+    ``lab_settings`` marker ({plugin: {setting: value}}) replaces those plugins' default settings.
 
     Fixtures are sync and drive pytest-jupyter's loop (the loop the async tests run on), as in
     ``tests/conftest.py``.
     """
     marker = request.node.get_closest_marker("server_args")  # @pytest.mark.server_args("--A.b=1", ...)
     extra_args = [*(marker.args if marker else ()), *shlex.split(os.environ.get("RTC_BROWSER_SERVER_ARGS", ""))]
-    server = JupyterLabServer(tmp_path / "server", python=backend_python, extra_args=extra_args, startup_timeout=45)
+    settings = request.node.get_closest_marker("lab_settings")
+    lab_settings = {**DEFAULT_LAB_SETTINGS, **(settings.args[0] if settings else {})}
+    server = JupyterLabServer(
+        tmp_path / "server", python=backend_python, extra_args=extra_args, startup_timeout=45, lab_settings=lab_settings
+    )
     jp_asyncio_loop.run_until_complete(server.start())
     yield server
     jp_asyncio_loop.run_until_complete(server.stop())
