@@ -188,11 +188,13 @@ class Connection(asyncio.Protocol):
         self._state = _OPEN
         self._parser = FrameParser(relay.config.max_message_size)
         relay.metrics.connections_total += 1
-        name = self.room_name = room_name_from_path(request.path)
+        try:
+            name = self.room_name = room_name_from_path(request.raw_path)
+        except RelayError as exc:
+            self.close(exc.code, exc.reason, detail=f"path {request.raw_path[:200]!r}")
+            return
         access = relay.access(request)
-        if name is None:
-            self.close(CloseCode.BAD_MESSAGE, "invalid room name", detail=f"path {request.path[:100]!r}")
-        elif access is None:
+        if access is None:
             self.close(CloseCode.UNAUTHORIZED, "a valid token is required")
         else:
             self.can_write = access == "write"

@@ -73,7 +73,9 @@ _ROOM_PARAMS: tuple[dict, ...] = (
         "name": "room",
         "in": "path",
         "required": True,
-        "description": "Room name (schema/room-name.json); colons are literal.",
+        "description": "Room name (schema/room-name.json): the whole rest of the path, slashes included "
+        "(`team/doc-1` is its own room, distinct from `other/doc-1`), percent-decoded as UTF-8; colons are literal. "
+        "Empty, over 1024 characters, not UTF-8 or holding a control character: closed with 4400 and the reason.",
         "schema": {"$ref": "#/components/schemas/RoomName"},
     },
     {
@@ -89,7 +91,7 @@ _ROOM_PARAMS: tuple[dict, ...] = (
 _ROOM_RESPONSES = {
     "101": "Switched to the websocket protocol: y-protocols sync and awareness messages (binary frames). "
     "Refusals after the upgrade use the close codes of schema/close-codes.json "
-    "(4401 without a valid token, 4400 for an invalid room name).",
+    "(4401 without a valid token, 4400 for an invalid room name, with the reason).",
     "400": "Malformed upgrade request.",
     "403": "The browser origin is not allowed.",
     "426": "Not a websocket upgrade, or not websocket version 13.",
@@ -109,9 +111,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         parameters=(
             {
                 **_ROOM_PARAMS[0],
-                "description": "Room name (schema/room-name.json); colons are literal. The rooms named health and "
-                "metrics are joined at /api/collaboration/room/{room} (these paths answer the endpoints above).",
-                "schema": {"$ref": "#/components/schemas/RoomName", "not": {"enum": ["health", "metrics"]}},
+                "description": _ROOM_PARAMS[0]["description"] + " The rooms named health, metrics and "
+                "api/rtc/rooms are joined at /api/collaboration/room/{room} (these paths answer the endpoints above).",
+                "schema": {
+                    "$ref": "#/components/schemas/RoomName",
+                    "not": {"enum": ["health", "metrics", "api/rtc/rooms"]},
+                },
             },
             *_ROOM_PARAMS[1:],
         ),

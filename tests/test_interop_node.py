@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 from typing import Any
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from pycrdt import Map, Text
@@ -190,21 +190,6 @@ class NodeClient:
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
             self.proc.stdin.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-@pytest.fixture
-def node_client(jp_asyncio_loop) -> Iterator[Callable[..., Awaitable[NodeClient]]]:
-    """Factory: ``n = await node_client(relay.url, room, token=None)``; every client is ended at teardown."""
-    clients: list[NodeClient] = []
-
-    async def start(url: str, room: str, token: str | None = None) -> NodeClient:
-        client = await NodeClient.start(url, room, token)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        jp_asyncio_loop.run_until_complete(client.kill())
 
 
 def assert_ok_exit(status: int, client: NodeClient) -> None:
