@@ -22,7 +22,6 @@ from rtc_client import (
     SourceChanged,
 )
 from rtc_client.jupyter import source_hash
-from test_interop_node import node_client  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
