@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         env = f"RTC_RELAY_{f.name.upper()}"
         help_ = f"{f.metadata['help']} [env: {env}]"
         kind = str(f.type)
-        if kind == "bool":
+        if kind == "bool" and f.default is True:  # on by default: --NAME / --no-NAME
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif kind == "bool":
             parser.add_argument(flag, action="store_true", default=None, help=help_)
         elif kind.startswith("list"):
             parser.add_argument(flag, action="append", default=None, metavar=f.name.upper(), help=help_)

@@ -115,6 +115,14 @@ class RelayConfig:
             "show presence that changes after it is ready; this makes it change."
         ),
     )
+    echo: bool = field(
+        default=True,
+        **_opt(
+            "Send each document update back to its sender too, as the reference y-websocket server does: "
+            "y-websocket 4 counts a local edit as confirmed (sync-status green) only once the server sends "
+            "back an update holding it. --no-echo (RTC_RELAY_ECHO=0) sends updates to the other clients only."
+        ),
+    )
     idle_timeout: float = field(
         default=60.0, **_opt("Seconds a client may stay silent (no message, no pong) before it is closed with 4408.")
     )

@@ -42,7 +42,7 @@ from rtc_common.server_signals import restore_sigint, stop_cleanly_on_sigint
 from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
-from traitlets import Float, Int, Unicode
+from traitlets import Bool, Float, Int, Unicode
 
 from .catalogue import CloseCode, RelayError
 from .config import RelayConfig
@@ -371,6 +371,14 @@ class RelayExtension(ExtensionApp):
         help="Bytes a client may leave unread before it is closed as a slow consumer (close code 4429).",
     )
 
+    echo = Bool(
+        True,
+        config=True,
+        help="Send each document update back to its sender too, as the reference y-websocket server does "
+        "(y-websocket 4 reports a local edit confirmed, sync-status green, only once it comes back). False: "
+        "updates go to the other clients only.",
+    )
+
     def initialize_settings(self) -> None:
         join_server_log("rtc_relay", self.serverapp.log)
         stop_cleanly_on_sigint(self.serverapp)  # a hub stops servers with SIGINT: the store flushes first
@@ -389,6 +397,7 @@ class RelayExtension(ExtensionApp):
             cleanup_delay=self.cleanup_delay,
             max_message_size=self.max_message_size,
             max_outbox=self.max_outbox,
+            echo=self.echo,
         )
         self.core = RelayCore(config)
         self.settings[SETTINGS_KEY] = self.core

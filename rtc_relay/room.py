@@ -14,8 +14,11 @@ Sync rules (the order matters for correctness):
   joiner gets the full state before any live update and never misses one.
 * Updates (and SyncStep2) are applied to the room's document, fanned out to the
   other subscribed connections as one frame built once, and appended to the store.
-  The sender never gets its own update back. Updates of a read-only connection
-  are dropped (counted, never applied, broadcast or stored).
+  With ``echo`` (the relay's default, as the reference y-websocket server does) the same
+  frame also goes back to the sender: y-websocket 4 counts a local edit as confirmed only
+  once an update holding it comes back; without, the sender never gets its own update
+  back. Updates of a read-only connection are dropped (counted, never applied, broadcast,
+  stored or echoed).
 * Awareness is forwarded to every connection of the room, the sender included.
 * A refused client may be *fenced* instead of closed (a :class:`~rtc_relay.policy.Refusal` with a
   notice, once the policy kept its document): it stays connected, told by the notice, and nothing
@@ -136,8 +139,10 @@ class Room:
         compact_after_bytes: int,
         bus: Bus | None = None,
         presence_renewal: float = 0.0,
+        echo: bool = False,
     ) -> None:
         self.name = name
+        self.echo = echo
         self.doc = Doc()
         self.awareness = Awareness()
         self.policy = policy
@@ -489,7 +494,7 @@ class Room:
         self._metrics.updates_in += 1
         if msg is None:  # a SyncStep2 travels on as an update
             msg = bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update)
-        self._metrics.updates_out += self._broadcast(frame(msg), peer)
+        self._metrics.updates_out += self._broadcast(frame(msg), None if self.echo else peer, self.subscribers)
         if self.policy.persist:
             self._store.append(self.name, update)
             self._grow_history(update)

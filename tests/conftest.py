@@ -181,14 +181,15 @@ def yjs_client(jp_serverapp, jp_http_port, jp_base_url, jp_asyncio_loop) -> Iter
 
 @pytest.fixture
 def node_client(jp_asyncio_loop) -> Iterator[Callable[..., Awaitable[Any]]]:
-    """Factory: ``n = await node_client(relay.url, room, token=None)``: a yjs + y-websocket client in node
-    (:class:`test_interop_node.NodeClient`); every client is ended at teardown."""
+    """Factory: ``n = await node_client(relay.url, room, token=None, version=None)``: a yjs + y-websocket
+    client in node (:class:`test_interop_node.NodeClient`; ``version`` "1", "3" or "4" picks that
+    y-websocket provider); every client is ended at teardown."""
     from test_interop_node import NodeClient
 
     clients: list[NodeClient] = []
 
-    async def start(url: str, room: str, token: str | None = None) -> NodeClient:
-        client = await NodeClient.start(url, room, token)
+    async def start(url: str, room: str, token: str | None = None, version: str | None = None) -> NodeClient:
+        client = await NodeClient.start(url, room, token, version)
         clients.append(client)
         return client
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -67,3 +68,16 @@ async def test_node_y_websocket_clients_share_a_room_with_slashes(collab, yjs_cl
     await c.request({"cmd": "insert", "name": "t", "index": 0, "text": "other"})
     await a.wait_text("t", "team")
     assert await c.text("t") == "other"
+
+
+async def test_y_websocket_4_reports_its_edits_confirmed_in_jupyter(collab, jp_serverapp, node_client):
+    """The extension echoes updates to their sender too (``RelayExtension.echo``, on by default)."""
+    url = collab.url("").rstrip("/")
+    token = jp_serverapp.identity_provider.token
+    v4 = await node_client(url, "team/doc-4", token, version="4")
+    v1 = await node_client(url, "team/doc-4", token, version="1")
+    await asyncio.gather(v4.wait_synced(10), v1.wait_synced(10))
+    await v4.request({"cmd": "insert", "name": "t", "index": 0, "text": "from 4"})
+    await v1.wait_text("t", "from 4", 10)
+    confirmed = {"localUpdatesSynced": True, "status": "green"}
+    await v4.request({"cmd": "wait_sync_status", "equals": confirmed, "timeout": 10}, 11)
