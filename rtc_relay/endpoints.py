@@ -49,11 +49,12 @@ METRICS = Endpoint(
 ROOMS = Endpoint(
     path="/api/rtc/rooms",
     summary="The rooms in memory",
-    description="Every room the relay holds, with its websocket clients. When the relay has tokens, "
-    "a read or write token is required (?token= or 'Authorization: Bearer <token>').",
+    description="Every room the relay holds, with its websocket clients and their users (from signed tokens, "
+    "or Jupyter's user names). When the relay has tokens, a read or write token is required (?token= or "
+    "'Authorization: Bearer <token>'); a signed token (--token-secret) lists only the rooms it covers.",
     responses={
         "200": "The rooms, sorted by name.",
-        "401": "A valid token is required (standalone relay).",
+        "401": "A valid token is required (standalone relay); the message says why (e.g. token expired).",
         "403": "The user may not read contents (Jupyter).",
     },
     body="room-list.json",
@@ -91,7 +92,8 @@ _ROOM_PARAMS: tuple[dict, ...] = (
 _ROOM_RESPONSES = {
     "101": "Switched to the websocket protocol: y-protocols sync and awareness messages (binary frames). "
     "Refusals after the upgrade use the close codes of schema/close-codes.json "
-    "(4401 without a valid token, 4400 for an invalid room name, with the reason).",
+    "(4401 without a valid token: none, wrong, or a signed token expired, for another room or badly signed; "
+    "4400 for an invalid room name; each with the reason).",
     "400": "Malformed upgrade request.",
     "403": "The browser origin is not allowed.",
     "426": "Not a websocket upgrade, or not websocket version 13.",

@@ -109,6 +109,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.label = f"#j{self.id}"
         self.can_write = False
         self.params: dict[str, str] = {}
+        self.user: str | None = None
         self.browser: str | None = None  # the page's browser, by its Jupyter cookies (rtc_common.browsers)
         self.outbox: list[bytes] = []
         self.queued = False
@@ -164,6 +165,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.can_write = bool(await ensure_async(self.authorizer.is_authorized(self, user, "write", "contents")))
         await self.core.ensure_started()
         self.room_name = args[0] if args else ""  # the whole path: a/x and b/x are not the same room
+        self.user = getattr(user, "username", None) or None  # Jupyter's, shown in the room list
         self.label = f"#j{self.id} {self.request.remote_ip} {getattr(user, 'username', user)}"
         self.params = {key: self.get_argument(key) for key in self.request.query_arguments}
         self.browser = browser_key(self.request.headers.get("Cookie"))  # see Room.release_fenced
