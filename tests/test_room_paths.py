@@ -101,6 +101,9 @@ def test_the_schema_and_the_code_agree():
     assert room_name_from_path("/api/collaboration/room/json:notebook:abc") == "json:notebook:abc"
     assert room_name_from_path("/json%3Anotebook%3Aabc") == "json:notebook:abc"
     assert room_name_from_path("//lead") == "/lead"  # as the reference server: everything after the first /
+    # A client that sends the path's UTF-8 unencoded (the head is read as latin-1): the same room.
+    raw = "/team/café".encode().decode("latin-1")
+    assert room_name_from_path(raw) == room_name_from_path("/team/caf%C3%A9") == "team/café"
 
 
 async def test_node_y_websocket_clients_in_rooms_with_slashes(relay, connect, node_client):
