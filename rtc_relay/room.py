@@ -52,6 +52,7 @@ from .lib0 import (
 )
 from .policy import Refusal, RoomPolicy
 from .refusals import Refusals
+from .saves import SaveRequests
 from .store import StoreUnavailable
 from .websocket import frame, frame_header
 
@@ -171,9 +172,7 @@ class Room:
         # The room is applying a client's update to its document (a direct connection does not echo it).
         self.applying = False
         self.direct: Peer | None = None  # the in-process writer's DirectConnection, if one is attached
-        # Save requests waiting for a store flush that has not started yet, and the flush in flight.
-        self._save_waiters: list[tuple[Peer, int]] | None = None
-        self._save_lock = asyncio.Lock()
+        self._saves = SaveRequests(name, store, tasks, lambda peer: peer in self.peers)
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self.members)}>"
@@ -564,37 +563,6 @@ class Room:
         if self.policy.on_custom(self.name, text, msg[pos:], reply, peer.can_write):
             return
         if text == "save":
-            self._request_save(peer, save_id)
+            self._saves.request(peer, save_id)
         else:
             log.debug("room %r: ignoring custom message %r from %s", self.name, text[:40], peer.label)
-
-    def _request_save(self, peer: Peer, save_id: int) -> None:
-        """Answer ``save_id`` once a store flush that starts after this request has ended.
-
-        Requests coalesce: at most one flush is in flight and one queued; every request made while
-        one is queued is answered by that one.
-        """
-        if self._save_waiters is None:
-            waiters: list[tuple[Peer, int]] = []
-            self._tasks.spawn(self._save(waiters), name=f"save {self.name}")
-            self._save_waiters = waiters
-        self._save_waiters.append((peer, save_id))
-
-    async def _save(self, waiters: list[tuple[Peer, int]]) -> None:
-        """Flush the store for ``waiters`` (after the flush in flight, if any) and answer each of them."""
-        async with self._save_lock:
-            if self._save_waiters is waiters:
-                self._save_waiters = None  # requests from now on need a flush that starts after this one
-            try:
-                await self._store.flush()
-                status = "success" if self._store.healthy else "failed"
-            except StoreUnavailable as exc:  # the store logged the outage once; the clients are told
-                log.info("room %r: %d save request(s) failed: %s", self.name, len(waiters), exc)
-                status = "failed"
-            except Exception:
-                log.exception("room %r: %d save request(s) failed", self.name, len(waiters))
-                status = "failed"
-        for peer, save_id in waiters:
-            if peer in self.peers:
-                reply = {"type": "save", "responseTo": save_id, "status": status}
-                peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(reply))))
