@@ -52,6 +52,7 @@ from .lib0 import (
 )
 from .policy import Refusal, RoomPolicy
 from .refusals import Refusals
+from .renewal import PresenceRenewal
 from .saves import SaveRequests
 from .store import StoreUnavailable
 from .websocket import frame, frame_header
@@ -161,9 +162,7 @@ class Room:
         self._tasks = tasks
         self._compact_after_bytes = compact_after_bytes
         self._bus = bus
-        self._presence_renewal = presence_renewal
-        self._renewal: asyncio.TimerHandle | None = None
-        self._joiners: dict[Peer, None] = {}  # joined since the last presence renewal
+        self._renewal = PresenceRenewal(self.awareness, self.peers, presence_renewal)
         self._history_cost = 0  # store cost of updates appended since the last snapshot
         self._snapshot_size = 0
         # Updates that did not advance the document's state: duplicates, or updates whose
@@ -321,10 +320,7 @@ class Room:
         states = self.awareness.encode_all()
         if states is not None:
             peer.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(states)))
-            if peer.remote and self._presence_renewal > 0:
-                self._joiners[peer] = None
-                if self._renewal is None:
-                    self._renewal = asyncio.get_running_loop().call_later(self._presence_renewal, self._renew_presence)
+            self._renewal.joined(peer)
         if not peer.can_write:
             self.notify(peer, {"type": "access", "access": "read", "room": self.name})
         peer.attached()
@@ -337,30 +333,6 @@ class Room:
         Conflict dialog). Never forwarded to anyone else.
         """
         peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
-
-    def _renew_presence(self) -> None:
-        """Show the recent joiners everyone present once more, as a change (see ``RelayConfig.presence_renewal``).
-
-        A joiner got every state at once, but an interface that started listening after they arrived
-        (JupyterLab's collaborators panel) shows only presence that *changes*, and a state renewed
-        with the same content is no change. So each joiner is told, on its own connection, that the
-        others are gone (at their current clocks), and each other connection with presence is told
-        the same of its own states: y-protocols clients answer that by announcing their state again
-        with a newer clock, which the joiners take as someone arriving. Only presence owned by a
-        connection of this relay is renewed.
-        """
-        self._renewal = None
-        joiners = [peer for peer in self._joiners if peer in self.peers]
-        self._joiners.clear()
-        owners = [o for o in self.awareness.owners() if o in self.peers and getattr(o, "remote", False)]
-        requests = {owner: self.awareness.renewal_request(owner) for owner in owners}
-        for joiner in joiners:
-            for owner, request in requests.items():
-                if owner is not joiner and request is not None:
-                    joiner.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(request)))
-        for owner, request in requests.items():
-            if request is not None and any(joiner is not owner for joiner in joiners):
-                owner.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(request)))
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Run ``coro`` as a task of the relay (its failure stays in this room)."""
@@ -379,7 +351,7 @@ class Room:
         if self.members.pop(peer, False) is not False:
             if peer is self.direct:
                 self.direct = None
-            self._joiners.pop(peer, None)
+            self._renewal.left(peer)
             self.peers.pop(peer, None)
             self.subscribers.pop(peer, None)
             self._denied.pop(peer, None)
