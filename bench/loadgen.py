@@ -197,7 +197,8 @@ def place_clients(
 async def _run_throughput(
     shape: Shape, prefix: str, target: Target, workload: Workload, duration: float, window: int
 ) -> dict:
-    """Keys: deliveries_per_s, p50_ms, p99_ms, server_cpu_us_per_delivery, server_rss_mb,
+    """Keys: deliveries_per_s, echoes_per_s (updates sent back to their writer, not deliveries),
+    p50_ms, p99_ms, server_cpu_us_per_delivery, server_rss_mb,
     loadgen_cpu_pct (of one core: near 100 means the loadgen, not the server, set the pace),
     other_cpu_pct (the rest of the host, % of one core), plus raw counts, errors and refills."""
     writers, placed = place_clients(shape, workload, prefix)
@@ -229,6 +230,7 @@ async def _run_throughput(
     return {
         "kind": "throughput",
         "deliveries_per_s": n / window_s,
+        "echoes_per_s": traffic.echoes / window_s,
         "p50_ms": None if not lat else _percentile(lat, 50) * 1e3,
         "p99_ms": None if not lat else _percentile(lat, 99) * 1e3,
         "server_cpu_us_per_delivery": None if cpu is None or n == 0 else cpu / n * 1e6,

@@ -2,12 +2,14 @@
 
 For every scenario, ``--repeat`` times, it starts the baseline (``bench/baseline_relay.py``) and the
 server under test (default ``python -m rtc_relay --host 127.0.0.1 --port P --store memory
---log-level warning``) one at a time, each fresh on a free port, alternating which goes first, runs
-the same pre-generated workload against each, and prints the medians side by side with the ratio
-relay/baseline. The loadgen runs in this process; servers are killed at the end, even on error.
+--log-level warning``, which echoes each update to its writer too) and, for rtc_relay, the same with
+``--no-echo``, one at a time, each fresh on a free port, rotating which goes first, runs the same
+pre-generated workload against each, and prints the medians side by side with the ratios
+server/baseline. The loadgen runs in this process; servers are killed at the end, even on error.
 
 Usage: ``python bench/relay_bench.py [--scenarios 1x2,idle] [--duration 5] [--repeat 1]
-[--server-cmd "python bench/baseline_relay.py"] [--json FILE]``. Exit status 1 if any run failed.
+[--server-cmd "python bench/baseline_relay.py"] [--no-echo-column/--no-no-echo-column] [--json FILE]``.
+Exit status 1 if any run failed.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def _headline(kind: str, result: dict) -> str:
 def _notes(scenario: str, kind: str, runs: dict[str, list[dict]], answers_sync: dict[str, bool]) -> list[str]:
     notes = []
     if kind == "join":
-        for name in ("baseline", "relay"):
+        for name in answers_sync:
             how = "TCP connect -> SyncStep2" if answers_sync[name] else "TCP connect -> ws open + pong (no history)"
             notes.append(f"{name} join measured as {how}")
     for name, results in runs.items():
@@ -99,6 +101,8 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=8, help="updates in flight per writer")
     parser.add_argument("--server-cmd", default=RELAY_CMD,
                         help="server under test; {port} is substituted, else --port P is appended")
+    parser.add_argument("--no-echo-column", action=argparse.BooleanOptionalAction, default=True,
+                        help="with an rtc_relay server, also run it with --no-echo (the cost of echo)")
     parser.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for the ready line")
     parser.add_argument("--json", metavar="FILE", help="also write all runs and medians as JSON")
     args = parser.parse_args()
@@ -111,6 +115,8 @@ def main() -> int:
     loadgen.raise_fd_limit()  # servers inherit it: the idle scenario needs 1,000+ sockets each side
 
     commands = {"baseline": BASELINE_CMD, "relay": args.server_cmd}
+    if args.no_echo_column and "rtc_relay" in args.server_cmd:
+        commands["relay --no-echo"] = f"{args.server_cmd} --no-echo"
     # The baseline never answers SyncStep1; so neither does the baseline when benchmarked against itself.
     answers_sync = {name: "baseline_relay.py" not in cmd for name, cmd in commands.items()}
     kinds = {s: _kind(s) for s in scenarios}
@@ -120,20 +126,23 @@ def main() -> int:
         workload = loadgen.prepare(scenario, args.duration)
         print(f"[{scenario}] prepared {sum(len(s) for s in workload.streams):,} updates "
               f"in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
-        runs: dict[str, list[dict]] = {"baseline": [], "relay": []}
+        runs: dict[str, list[dict]] = {name: [] for name in commands}
         for r in range(args.repeat):
-            order = ("baseline", "relay") if r % 2 == 0 else ("relay", "baseline")
+            names = list(commands)
+            order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
                 result = _run_once(scenario, commands[name], answers_sync[name], workload, args)
                 runs[name].append(result)
                 print(f"[{scenario}] {name} run {r + 1}/{args.repeat}: {_headline(kinds[scenario], result)}",
                       file=sys.stderr, flush=True)
-        base = report.summarize(kinds[scenario], runs["baseline"])
-        relay = report.summarize(kinds[scenario], runs["relay"])
+        summaries = {name: report.summarize(kinds[scenario], runs[name]) for name in commands}
+        ratios = {name: report.compare(kinds[scenario], summaries["baseline"], s) for name, s in summaries.items()}
         results[scenario] = {
-            "baseline": base,
-            "relay": relay,
-            "ratio": report.compare(kinds[scenario], base, relay),
+            "summaries": summaries,
+            "ratios": ratios,
+            "baseline": summaries["baseline"],  # as before: the server under test against the baseline
+            "relay": summaries["relay"],
+            "ratio": ratios["relay"],
             "notes": _notes(scenario, kinds[scenario], runs, answers_sync),
             "runs": runs,
         }

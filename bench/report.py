@@ -2,8 +2,9 @@
 
 ``summarize(runs)`` gives, per metric of the runs' kind, the median over the runs that did not fail
 (``None`` if none has it). ``compare(baseline, relay)`` gives relay/baseline ratios per metric.
-``render(results)`` formats ``{scenario: {"baseline": summary, "relay": summary, "ratio": ...,
-"notes": [...]}}`` as a fixed-width text table followed by the notes.
+``render(results)`` formats ``{scenario: {"summaries": {server: summary}, "ratios": {server: ratios},
+"notes": [...]}}`` as a fixed-width text table followed by the notes: one column per server (the
+first is the baseline), then one ratio column per other server (server/base).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import statistics
 METRICS: dict[str, list[tuple[str, str, str]]] = {
     "throughput": [
         ("deliveries_per_s", "deliveries/s (higher=better)", "{:,.0f}"),
+        ("echoes_per_s", "echoes/s to the writer (info)", "{:,.0f}"),
         ("p50_ms", "latency p50 ms", "{:.3f}"),
         ("p99_ms", "latency p99 ms", "{:.3f}"),
         ("server_cpu_us_per_delivery", "server CPU us/delivery", "{:.2f}"),
@@ -52,19 +54,22 @@ def cell(fmt: str, value) -> str:
 
 
 def render(kinds: dict[str, str], results: dict[str, dict]) -> str:
-    rows = [("scenario", "metric", "baseline", "relay", "relay/base")]
+    first_result = next(iter(results.values()), {"summaries": {"baseline": {}}})
+    names = list(first_result["summaries"])
+    others = names[1:]
+    header = ("scenario", "metric", *names, *(f"{name}/base" for name in others))
+    rows = [header]
     for scenario, res in results.items():
         first = True
         for key, label, fmt in METRICS[kinds[scenario]]:
             rows.append((
                 scenario if first else "",
                 label,
-                cell(fmt, res["baseline"].get(key)),
-                cell(fmt, res["relay"].get(key)),
-                cell("{:.2f}", res["ratio"].get(key)),
+                *(cell(fmt, res["summaries"][name].get(key)) for name in names),
+                *(cell("{:.2f}", res["ratios"][name].get(key)) for name in others),
             ))
             first = False
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     for n, row in enumerate(rows):
         lines.append("  ".join(

@@ -5,8 +5,9 @@ its room has received it; completing frees one slot and the writer sends its nex
 
 Receivers identify an update by its message bytes through the shared registry of the workload
 (message -> (writer, seq)). Anything unexpected is counted in ``errors`` rather than raised, so a
-misbehaving relay still yields a report:
-- ``echo``: a writer received its own update (the relay must not echo);
+misbehaving relay still yields a report. A writer receiving its own update is no error: a relay that
+echoes (the reference y-websocket server, ours by default) sends it back; ``echoes`` counts those that
+arrive while ``measuring`` is on, apart from ``deliveries``. The errors:
 - ``cross_room``: an update reached a client of another room;
 - ``duplicate``: the same update reached the same client twice (or arrived after a later one);
 - ``out_of_order``: a client got a writer's update while an earlier one is still missing;
@@ -59,6 +60,7 @@ class Traffic:
         self.running = False
         self.measuring = False
         self.deliveries = 0
+        self.echoes = 0
         self.latencies: list[float] = []
         self.sent = 0
         self.completed = 0
@@ -81,7 +83,8 @@ class Traffic:
             return
         w, seq = ref
         if w == client.writer_index:
-            self.errors["echo"] += 1
+            if self.measuring:
+                self.echoes += 1
             return
         writer = self.writers[w]
         if writer.room != client.room_index:

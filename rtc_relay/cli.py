@@ -2,6 +2,7 @@
 
 Every option of :class:`RelayConfig` is a flag (``--max-message-size``) and an
 environment variable (``RTC_RELAY_MAX_MESSAGE_SIZE``); flags win.
+``python -m rtc_relay mint-token ...`` prints a signed room token instead (:func:`rtc_relay.tokens.main`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import sys
 from dataclasses import MISSING, fields
 
+from . import tokens
 from .config import DEFAULT_PORT, RelayConfig, redact
 from .server import Relay
 from .store import StoreUnavailable
@@ -27,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
             "A CRDT relay for Yjs clients (y-websocket protocol). Clients join room NAME at "
             f"ws://HOST:PORT/NAME (or /api/collaboration/room/NAME). Default: 127.0.0.1:{DEFAULT_PORT}, "
             "rooms persisted in SQLite. Every option can also be set as an environment variable "
-            "RTC_RELAY_<OPTION> (e.g. RTC_RELAY_PORT=8000; lists comma-separated)."
+            "RTC_RELAY_<OPTION> (e.g. RTC_RELAY_PORT=8000; lists comma-separated). "
+            "`python -m rtc_relay mint-token --help`: mint a signed room token for --token-secret."
         ),
     )
     for f in fields(RelayConfig):
@@ -35,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         env = f"RTC_RELAY_{f.name.upper()}"
         help_ = f"{f.metadata['help']} [env: {env}]"
         kind = str(f.type)
-        if kind == "bool":
+        if kind == "bool" and f.default is True:  # on by default: --NAME / --no-NAME
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif kind == "bool":
             parser.add_argument(flag, action="store_true", default=None, help=help_)
         elif kind.startswith("list"):
             parser.add_argument(flag, action="append", default=None, metavar=f.name.upper(), help=help_)
@@ -72,6 +77,9 @@ async def run(config: RelayConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["mint-token"]:
+        return tokens.main(argv[1:])
     try:
         config = config_from_args(argv)
         config.check()

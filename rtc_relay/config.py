@@ -79,6 +79,15 @@ class RelayConfig:
             "but its document updates are dropped; it is told so by an 'access' notice."
         ),
     )
+    token_secret: list[str] = field(
+        default_factory=list,
+        **_opt(
+            "Secret for signed room tokens (repeatable, to rotate: a token signed with any of them is accepted). "
+            "An app's backend mints a token per user and room or room prefix, read or write, with an expiry "
+            "(python -m rtc_relay mint-token, or rtc_relay.tokens.mint); the relay refuses an expired, "
+            "wrong-room or badly signed one with 4401 and closes a connection when its token expires."
+        ),
+    )
     allow_unauthenticated: bool = field(
         default=False,
         **_opt(
@@ -113,6 +122,14 @@ class RelayConfig:
             "Seconds after a client joins a room where others are present before they are asked to announce "
             "their presence again (joins within it are coalesced; 0: never). A client's interface may only "
             "show presence that changes after it is ready; this makes it change."
+        ),
+    )
+    echo: bool = field(
+        default=True,
+        **_opt(
+            "Send each document update back to its sender too, as the reference y-websocket server does: "
+            "y-websocket 4 counts a local edit as confirmed (sync-status green) only once the server sends "
+            "back an update holding it. --no-echo (RTC_RELAY_ECHO=0) sends updates to the other clients only."
         ),
     )
     idle_timeout: float = field(
@@ -160,12 +177,19 @@ class RelayConfig:
                 raise ValueError("--store and --redis-url exclude each other: with Redis, rooms persist in Redis")
             if importlib.util.find_spec("redis") is None:
                 raise ValueError("--redis-url needs the redis package: pip install 'jupyter-rtc[redis]'")
-        if not self.token and not self.read_token and not self.allow_unauthenticated and not is_loopback(self.host):
+        if any(len(secret) < 16 for secret in self.token_secret):
+            raise ValueError("a --token-secret must be at least 16 characters long")
+        if not self.guarded and not self.allow_unauthenticated and not is_loopback(self.host):
             raise ValueError(
                 f"refusing to listen on {self.host!r} with no token: anyone who can reach it could read and edit "
-                "every room. Set --token (and --read-token), or pass --allow-unauthenticated if a proxy in front "
-                "does authentication."
+                "every room. Set --token (and --read-token) or --token-secret, or pass --allow-unauthenticated if "
+                "a proxy in front does authentication."
             )
+
+    @property
+    def guarded(self) -> bool:
+        """Whether a client needs a token (``--token``, ``--read-token`` or ``--token-secret``)."""
+        return bool(self.token or self.read_token or self.token_secret)
 
 
 def redact(url: str) -> str:

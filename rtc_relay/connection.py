@@ -28,6 +28,7 @@ import asyncio
 import itertools
 import json
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from .catalogue import CloseCode, RelayError
@@ -85,6 +86,8 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._admitted = False
+        self.user: str | None = None  # from a signed token: shown in the room list, never from awareness
+        self._expiry: asyncio.TimerHandle | None = None  # closes the connection when its token expires
         self._early: list[bytes] = []  # messages that arrived while the room was loading
 
     def __repr__(self) -> str:
@@ -148,11 +151,14 @@ class Connection(asyncio.Protocol):
         elif request.path == METRICS.path:
             self._reply(200, relay.render_metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
         elif request.path == ROOMS.path:
-            if relay.access(request) is None:
-                log.info("%s: room list refused: no valid token", self.label)
-                self._reply(401, b'{"error":"unauthorized","message":"a valid token is required"}', "application/json")
+            try:
+                grant = relay.access(request)
+            except RelayError as exc:
+                log.info("%s: room list refused: %s", self.label, exc.reason)
+                body = {"error": "unauthorized", "message": exc.reason}
+                self._reply(401, json.dumps(body).encode(), "application/json")
             else:
-                self._reply(200, json.dumps(room_list(relay)).encode(), "application/json")
+                self._reply(200, json.dumps(room_list(relay, grant.covers)).encode(), "application/json")
         elif not request.wants_websocket:
             self._reply(426, b"this is a Yjs websocket relay: connect with a websocket to /ROOM\n", Upgrade="websocket")
         elif request.header("sec-websocket-version") != "13":
@@ -188,18 +194,30 @@ class Connection(asyncio.Protocol):
         self._state = _OPEN
         self._parser = FrameParser(relay.config.max_message_size)
         relay.metrics.connections_total += 1
-        name = self.room_name = room_name_from_path(request.path)
-        access = relay.access(request)
-        if name is None:
-            self.close(CloseCode.BAD_MESSAGE, "invalid room name", detail=f"path {request.path[:100]!r}")
-        elif access is None:
-            self.close(CloseCode.UNAUTHORIZED, "a valid token is required")
-        else:
-            self.can_write = access == "write"
-            self.params = {key: values[0] for key, values in request.query.items()}
-            self._transport.pause_reading()  # until the room admits us
-            self.room = relay.rooms.join(name, self)
-            log.debug("%s joined room %r (%s)", self.label, name, access)
+        try:
+            name = self.room_name = room_name_from_path(request.raw_path)
+        except RelayError as exc:
+            self.close(exc.code, exc.reason, detail=f"path {request.raw_path[:200]!r}")
+            return
+        try:
+            grant = relay.access(request, name)
+        except RelayError as exc:
+            self.close(exc.code, exc.reason)
+            return
+        self.can_write = grant.access == "write"
+        if grant.user:
+            self.user = grant.user
+            self.label = f"{self.label} {grant.user}"
+        if grant.expires is not None:  # the token ends the connection when it expires
+            self._expiry = relay.loop.call_later(max(0.0, grant.expires - time.time()), self._token_expired)
+        self.params = {key: values[0] for key, values in request.query.items()}
+        self._transport.pause_reading()  # until the room admits us
+        self.room = relay.rooms.join(name, self)
+        log.debug("%s joined room %r (%s)", self.label, name, grant.access)
+
+    def _token_expired(self) -> None:
+        self._expiry = None
+        self.close(CloseCode.UNAUTHORIZED, "token expired")
 
     def _handshake_timeout(self) -> None:
         self._timer = None
@@ -356,6 +374,9 @@ class Connection(asyncio.Protocol):
             self.relay.rooms.leave(room, self)
 
     def _finish(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         self._leave_room()
         self.outbox.clear()
         self.relay.forget(self)

@@ -84,6 +84,7 @@ class RelayCore:
             compact_after_bytes=self.config.compact_after_bytes,
             bus=self.bus,
             presence_renewal=self.config.presence_renewal,
+            echo=self.config.echo,
         )
         if self.bus is not None:
             self.bus.attach(self.rooms.rooms.get)
@@ -179,23 +180,21 @@ class RelayCore:
         return self.metrics.samples(self._gauges())
 
     def _gauges(self) -> dict:
-        return (
-            {
-                "rooms": ("Rooms in memory.", lambda: len(self.rooms) if self.serving else 0),
-                "clients": ("Websocket clients in rooms.", self.client_count),
-                "store_bytes": ("Size of the store (bytes on disk, or in memory).", self.store.size_bytes),
-                "store_backlog_bytes": (
-                    "Bytes accepted and not yet written to the store.",
-                    lambda: self.store.backlog_bytes,
-                ),
-                "uptime_seconds": ("Seconds since the relay started.", lambda: round(time.time() - self.started, 3)),
-                **(
-                    {"redis_connected": ("1 while Redis answers, 0 while it is unreachable.", self._redis_up)}
-                    if self.bus is not None
-                    else {}
-                ),
-            }
-        )
+        return {
+            "rooms": ("Rooms in memory.", lambda: len(self.rooms) if self.serving else 0),
+            "clients": ("Websocket clients in rooms.", self.client_count),
+            "store_bytes": ("Size of the store (bytes on disk, or in memory).", self.store.size_bytes),
+            "store_backlog_bytes": (
+                "Bytes accepted and not yet written to the store.",
+                lambda: self.store.backlog_bytes,
+            ),
+            "uptime_seconds": ("Seconds since the relay started.", lambda: round(time.time() - self.started, 3)),
+            **(
+                {"redis_connected": ("1 while Redis answers, 0 while it is unreachable.", self._redis_up)}
+                if self.bus is not None
+                else {}
+            ),
+        }
 
     def _redis_up(self) -> int:
         return int(self.store.healthy)

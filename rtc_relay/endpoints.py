@@ -49,11 +49,12 @@ METRICS = Endpoint(
 ROOMS = Endpoint(
     path="/api/rtc/rooms",
     summary="The rooms in memory",
-    description="Every room the relay holds, with its websocket clients. When the relay has tokens, "
-    "a read or write token is required (?token= or 'Authorization: Bearer <token>').",
+    description="Every room the relay holds, with its websocket clients and their users (from signed tokens, "
+    "or Jupyter's user names). When the relay has tokens, a read or write token is required (?token= or "
+    "'Authorization: Bearer <token>'); a signed token (--token-secret) lists only the rooms it covers.",
     responses={
         "200": "The rooms, sorted by name.",
-        "401": "A valid token is required (standalone relay).",
+        "401": "A valid token is required (standalone relay); the message says why (e.g. token expired).",
         "403": "The user may not read contents (Jupyter).",
     },
     body="room-list.json",
@@ -73,7 +74,9 @@ _ROOM_PARAMS: tuple[dict, ...] = (
         "name": "room",
         "in": "path",
         "required": True,
-        "description": "Room name (schema/room-name.json); colons are literal.",
+        "description": "Room name (schema/room-name.json): the whole rest of the path, slashes included "
+        "(`team/doc-1` is its own room, distinct from `other/doc-1`), percent-decoded as UTF-8; colons are literal. "
+        "Empty, over 1024 characters, not UTF-8 or holding a control character: closed with 4400 and the reason.",
         "schema": {"$ref": "#/components/schemas/RoomName"},
     },
     {
@@ -89,7 +92,8 @@ _ROOM_PARAMS: tuple[dict, ...] = (
 _ROOM_RESPONSES = {
     "101": "Switched to the websocket protocol: y-protocols sync and awareness messages (binary frames). "
     "Refusals after the upgrade use the close codes of schema/close-codes.json "
-    "(4401 without a valid token, 4400 for an invalid room name).",
+    "(4401 without a valid token: none, wrong, or a signed token expired, for another room or badly signed; "
+    "4400 for an invalid room name; each with the reason).",
     "400": "Malformed upgrade request.",
     "403": "The browser origin is not allowed.",
     "426": "Not a websocket upgrade, or not websocket version 13.",
@@ -109,9 +113,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         parameters=(
             {
                 **_ROOM_PARAMS[0],
-                "description": "Room name (schema/room-name.json); colons are literal. The rooms named health and "
-                "metrics are joined at /api/collaboration/room/{room} (these paths answer the endpoints above).",
-                "schema": {"$ref": "#/components/schemas/RoomName", "not": {"enum": ["health", "metrics"]}},
+                "description": _ROOM_PARAMS[0]["description"] + " The rooms named health, metrics and "
+                "api/rtc/rooms are joined at /api/collaboration/room/{room} (these paths answer the endpoints above).",
+                "schema": {
+                    "$ref": "#/components/schemas/RoomName",
+                    "not": {"enum": ["health", "metrics", "api/rtc/rooms"]},
+                },
             },
             *_ROOM_PARAMS[1:],
         ),

@@ -18,12 +18,17 @@ class HeadTooLarge(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A parsed request head. Header names are lower-case; repeated headers are joined by ``", "``."""
+    """A parsed request head. Header names are lower-case; repeated headers are joined by ``", "``.
+
+    ``path`` is percent-decoded (for routing); ``raw_path`` is the path as sent, which
+    :func:`rtc_relay.names.room_name_from_path` decodes strictly (UTF-8, or a refusal with a reason).
+    """
 
     method: str
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    raw_path: str = ""
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)
@@ -53,7 +58,7 @@ def parse_head(head: bytes) -> Request:
         value = value.strip()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     url = urlsplit(target)
-    return Request(method=method, path=unquote(url.path), query=parse_qs(url.query), headers=headers)
+    return Request(method=method, path=unquote(url.path), query=parse_qs(url.query), headers=headers, raw_path=url.path)
 
 
 def response(status: int, body: bytes = b"", content_type: str = "text/plain; charset=utf-8", **headers: str) -> bytes:

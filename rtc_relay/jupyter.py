@@ -42,13 +42,13 @@ from rtc_common.server_signals import restore_sigint, stop_cleanly_on_sigint
 from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
-from traitlets import Float, Int, Unicode
+from traitlets import Bool, Float, Int, Unicode
 
 from .catalogue import CloseCode, RelayError
 from .config import RelayConfig
 from .core import RelayCore
 from .listing import room_list
-from .names import is_valid_room_name
+from .names import check_room_name
 from .outbox import coalesce
 from .room import Room
 from .store import StoreUnavailable
@@ -109,6 +109,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.label = f"#j{self.id}"
         self.can_write = False
         self.params: dict[str, str] = {}
+        self.user: str | None = None
         self.browser: str | None = None  # the page's browser, by its Jupyter cookies (rtc_common.browsers)
         self.outbox: list[bytes] = []
         self.queued = False
@@ -142,6 +143,14 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         seconds = self.settings.get("websocket_ping_timeout")
         return seconds * 1000 if seconds else super().ping_timeout
 
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        """The room name from the path, bytes that are not UTF-8 kept as surrogate escapes: the room
+        refuses them with 4400 and a reason (tornado would answer a bare 400 before the upgrade).
+        Query arguments (``name`` given) are decoded as tornado does."""
+        if name is not None:
+            return super().decode_argument(value, name)
+        return value.decode("utf-8", "surrogateescape")
+
     def set_default_headers(self) -> None:
         """Websockets take none of JupyterHandler's default headers."""
 
@@ -156,6 +165,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.can_write = bool(await ensure_async(self.authorizer.is_authorized(self, user, "write", "contents")))
         await self.core.ensure_started()
         self.room_name = args[0] if args else ""  # the whole path: a/x and b/x are not the same room
+        self.user = getattr(user, "username", None) or None  # Jupyter's, shown in the room list
         self.label = f"#j{self.id} {self.request.remote_ip} {getattr(user, 'username', user)}"
         self.params = {key: self.get_argument(key) for key in self.request.query_arguments}
         self.browser = browser_key(self.request.headers.get("Cookie"))  # see Room.release_fenced
@@ -169,8 +179,10 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         core = self.core
         core.metrics.connections_total += 1
         self.settings[SOCKETS_KEY].add(self)
-        if not is_valid_room_name(self.room_name):
-            self.close(CloseCode.BAD_MESSAGE, "invalid room name")
+        try:
+            check_room_name(self.room_name)
+        except RelayError as exc:
+            self.close(exc.code, exc.reason, detail=f"path {self.request.path[:200]!r}")
             return
         self.room = core.rooms.join(self.room_name, self)
 
@@ -361,6 +373,14 @@ class RelayExtension(ExtensionApp):
         help="Bytes a client may leave unread before it is closed as a slow consumer (close code 4429).",
     )
 
+    echo = Bool(
+        True,
+        config=True,
+        help="Send each document update back to its sender too, as the reference y-websocket server does "
+        "(y-websocket 4 reports a local edit confirmed, sync-status green, only once it comes back). False: "
+        "updates go to the other clients only.",
+    )
+
     def initialize_settings(self) -> None:
         join_server_log("rtc_relay", self.serverapp.log)
         stop_cleanly_on_sigint(self.serverapp)  # a hub stops servers with SIGINT: the store flushes first
@@ -379,6 +399,7 @@ class RelayExtension(ExtensionApp):
             cleanup_delay=self.cleanup_delay,
             max_message_size=self.max_message_size,
             max_outbox=self.max_outbox,
+            echo=self.echo,
         )
         self.core = RelayCore(config)
         self.settings[SETTINGS_KEY] = self.core

@@ -50,9 +50,11 @@ class RoomManager:
         compact_after_bytes: int,
         bus: Bus | None = None,
         presence_renewal: float = 0.0,
+        echo: bool = False,
     ) -> None:
         """``bus``: where rooms send their presence beyond this relay (None: nowhere); ``presence_renewal``:
-        seconds after a join before the others re-announce their presence (0: never)."""
+        seconds after a join before the others re-announce their presence (0: never); ``echo``: whether a
+        client's document updates go back to it too (see :class:`~rtc_relay.room.Room`)."""
         self.rooms: dict[str, Room] = {}
         self._store = store
         self._metrics = metrics
@@ -63,6 +65,7 @@ class RoomManager:
         self._compact_after_bytes = compact_after_bytes
         self._bus = bus
         self._presence_renewal = presence_renewal
+        self._echo = echo
 
     def __len__(self) -> int:
         return len(self.rooms)
@@ -82,6 +85,7 @@ class RoomManager:
                 compact_after_bytes=self._compact_after_bytes,
                 bus=self._bus if policy.persist else None,  # rooms not stored are not shared either
                 presence_renewal=self._presence_renewal,
+                echo=self._echo,
             )
             self.rooms[name] = room
             self._tasks.spawn(self._load(room), name=f"load room {name}")

@@ -14,8 +14,11 @@ Sync rules (the order matters for correctness):
   joiner gets the full state before any live update and never misses one.
 * Updates (and SyncStep2) are applied to the room's document, fanned out to the
   other subscribed connections as one frame built once, and appended to the store.
-  The sender never gets its own update back. Updates of a read-only connection
-  are dropped (counted, never applied, broadcast or stored).
+  With ``echo`` (the relay's default, as the reference y-websocket server does) the same
+  frame also goes back to the sender: y-websocket 4 counts a local edit as confirmed only
+  once an update holding it comes back; without, the sender never gets its own update
+  back. Updates of a read-only connection are dropped (counted, never applied, broadcast,
+  stored or echoed).
 * Awareness is forwarded to every connection of the room, the sender included.
 * A refused client may be *fenced* instead of closed (a :class:`~rtc_relay.policy.Refusal` with a
   notice, once the policy kept its document): it stays connected, told by the notice, and nothing
@@ -49,6 +52,8 @@ from .lib0 import (
 )
 from .policy import Refusal, RoomPolicy
 from .refusals import Refusals
+from .renewal import PresenceRenewal
+from .saves import SaveRequests
 from .store import StoreUnavailable
 from .websocket import frame, frame_header
 
@@ -136,8 +141,10 @@ class Room:
         compact_after_bytes: int,
         bus: Bus | None = None,
         presence_renewal: float = 0.0,
+        echo: bool = False,
     ) -> None:
         self.name = name
+        self.echo = echo
         self.doc = Doc()
         self.awareness = Awareness()
         self.policy = policy
@@ -155,9 +162,7 @@ class Room:
         self._tasks = tasks
         self._compact_after_bytes = compact_after_bytes
         self._bus = bus
-        self._presence_renewal = presence_renewal
-        self._renewal: asyncio.TimerHandle | None = None
-        self._joiners: dict[Peer, None] = {}  # joined since the last presence renewal
+        self._renewal = PresenceRenewal(self.awareness, self.peers, presence_renewal)
         self._history_cost = 0  # store cost of updates appended since the last snapshot
         self._snapshot_size = 0
         # Updates that did not advance the document's state: duplicates, or updates whose
@@ -166,9 +171,7 @@ class Room:
         # The room is applying a client's update to its document (a direct connection does not echo it).
         self.applying = False
         self.direct: Peer | None = None  # the in-process writer's DirectConnection, if one is attached
-        # Save requests waiting for a store flush that has not started yet, and the flush in flight.
-        self._save_waiters: list[tuple[Peer, int]] | None = None
-        self._save_lock = asyncio.Lock()
+        self._saves = SaveRequests(name, store, tasks, lambda peer: peer in self.peers)
 
     def __repr__(self) -> str:
         return f"<Room {self.name!r} members={len(self.members)}>"
@@ -317,10 +320,7 @@ class Room:
         states = self.awareness.encode_all()
         if states is not None:
             peer.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(states)))
-            if peer.remote and self._presence_renewal > 0:
-                self._joiners[peer] = None
-                if self._renewal is None:
-                    self._renewal = asyncio.get_running_loop().call_later(self._presence_renewal, self._renew_presence)
+            self._renewal.joined(peer)
         if not peer.can_write:
             self.notify(peer, {"type": "access", "access": "read", "room": self.name})
         peer.attached()
@@ -333,30 +333,6 @@ class Room:
         Conflict dialog). Never forwarded to anyone else.
         """
         peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
-
-    def _renew_presence(self) -> None:
-        """Show the recent joiners everyone present once more, as a change (see ``RelayConfig.presence_renewal``).
-
-        A joiner got every state at once, but an interface that started listening after they arrived
-        (JupyterLab's collaborators panel) shows only presence that *changes*, and a state renewed
-        with the same content is no change. So each joiner is told, on its own connection, that the
-        others are gone (at their current clocks), and each other connection with presence is told
-        the same of its own states: y-protocols clients answer that by announcing their state again
-        with a newer clock, which the joiners take as someone arriving. Only presence owned by a
-        connection of this relay is renewed.
-        """
-        self._renewal = None
-        joiners = [peer for peer in self._joiners if peer in self.peers]
-        self._joiners.clear()
-        owners = [o for o in self.awareness.owners() if o in self.peers and getattr(o, "remote", False)]
-        requests = {owner: self.awareness.renewal_request(owner) for owner in owners}
-        for joiner in joiners:
-            for owner, request in requests.items():
-                if owner is not joiner and request is not None:
-                    joiner.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(request)))
-        for owner, request in requests.items():
-            if request is not None and any(joiner is not owner for joiner in joiners):
-                owner.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(request)))
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Run ``coro`` as a task of the relay (its failure stays in this room)."""
@@ -375,7 +351,7 @@ class Room:
         if self.members.pop(peer, False) is not False:
             if peer is self.direct:
                 self.direct = None
-            self._joiners.pop(peer, None)
+            self._renewal.left(peer)
             self.peers.pop(peer, None)
             self.subscribers.pop(peer, None)
             self._denied.pop(peer, None)
@@ -489,7 +465,7 @@ class Room:
         self._metrics.updates_in += 1
         if msg is None:  # a SyncStep2 travels on as an update
             msg = bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update)
-        self._metrics.updates_out += self._broadcast(frame(msg), peer)
+        self._metrics.updates_out += self._broadcast(frame(msg), None if self.echo else peer, self.subscribers)
         if self.policy.persist:
             self._store.append(self.name, update)
             self._grow_history(update)
@@ -559,37 +535,6 @@ class Room:
         if self.policy.on_custom(self.name, text, msg[pos:], reply, peer.can_write):
             return
         if text == "save":
-            self._request_save(peer, save_id)
+            self._saves.request(peer, save_id)
         else:
             log.debug("room %r: ignoring custom message %r from %s", self.name, text[:40], peer.label)
-
-    def _request_save(self, peer: Peer, save_id: int) -> None:
-        """Answer ``save_id`` once a store flush that starts after this request has ended.
-
-        Requests coalesce: at most one flush is in flight and one queued; every request made while
-        one is queued is answered by that one.
-        """
-        if self._save_waiters is None:
-            waiters: list[tuple[Peer, int]] = []
-            self._tasks.spawn(self._save(waiters), name=f"save {self.name}")
-            self._save_waiters = waiters
-        self._save_waiters.append((peer, save_id))
-
-    async def _save(self, waiters: list[tuple[Peer, int]]) -> None:
-        """Flush the store for ``waiters`` (after the flush in flight, if any) and answer each of them."""
-        async with self._save_lock:
-            if self._save_waiters is waiters:
-                self._save_waiters = None  # requests from now on need a flush that starts after this one
-            try:
-                await self._store.flush()
-                status = "success" if self._store.healthy else "failed"
-            except StoreUnavailable as exc:  # the store logged the outage once; the clients are told
-                log.info("room %r: %d save request(s) failed: %s", self.name, len(waiters), exc)
-                status = "failed"
-            except Exception:
-                log.exception("room %r: %d save request(s) failed", self.name, len(waiters))
-                status = "failed"
-        for peer, save_id in waiters:
-            if peer in self.peers:
-                reply = {"type": "save", "responseTo": save_id, "status": status}
-                peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(reply))))

@@ -14,12 +14,13 @@ import hmac
 import logging
 from urllib.parse import urlsplit
 
-from .catalogue import CloseCode
+from .catalogue import CloseCode, RelayError
 from .config import RelayConfig, is_loopback
 from .connection import Connection
 from .http import Request
 from .core import RelayCore
 from .store import Store
+from .tokens import Grant, TokenError, is_signed, verify
 from rtc_common.tasks import Ready
 from .websocket import OP_PING, frame
 
@@ -96,23 +97,34 @@ class Relay(RelayCore):
 
     # -- policy ---------------------------------------------------------------------
 
-    def access(self, request: Request) -> str | None:
-        """``"write"``, ``"read"``, or ``None`` (refused) for a websocket request."""
+    def access(self, request: Request, room: str | None = None) -> Grant:
+        """What the request's token (``?token=`` or ``Authorization: Bearer``) grants in ``room`` (None: in
+        the room list, which then shows the rooms the grant covers).
+
+        With no token configured, writing everywhere. A static ``--token``/``--read-token`` opens every
+        room; a signed token (``--token-secret``, :mod:`rtc_relay.tokens`) its room or prefix until it
+        expires. Raises :class:`RelayError` ``UNAUTHORIZED`` with the reason for the client.
+        """
         cfg = self.config
-        if not cfg.token and not cfg.read_token:
-            return "write"
+        if not cfg.guarded:
+            return Grant("write")
         token = request.param("token")
         if token is None:
             scheme, _, value = request.header("authorization").partition(" ")
             if scheme.lower() in ("bearer", "token"):
                 token = value.strip()
         if not token:
-            return None
+            raise RelayError(CloseCode.UNAUTHORIZED, "a valid token is required")
+        if cfg.token_secret and is_signed(token):
+            try:
+                return verify(cfg.token_secret, token, room)
+            except TokenError as exc:
+                raise RelayError(CloseCode.UNAUTHORIZED, exc.reason) from None
         if any(hmac.compare_digest(token.encode(), t.encode()) for t in cfg.token):
-            return "write"
+            return Grant("write")
         if any(hmac.compare_digest(token.encode(), t.encode()) for t in cfg.read_token):
-            return "read"
-        return None
+            return Grant("read")
+        raise RelayError(CloseCode.UNAUTHORIZED, "a valid token is required")
 
     def origin_allowed(self, origin: str) -> bool:
         """Whether a browser at ``origin`` may connect (see ``--allow-origin``)."""
@@ -121,7 +133,7 @@ class Relay(RelayCore):
         allowed = self.config.allow_origin
         if allowed:
             return "*" in allowed or origin in allowed
-        if self.config.token or self.config.read_token:
+        if self.config.guarded:
             return True
         return is_loopback(urlsplit(origin).hostname or "")
 

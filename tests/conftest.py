@@ -180,6 +180,25 @@ def yjs_client(jp_serverapp, jp_http_port, jp_base_url, jp_asyncio_loop) -> Iter
 
 
 @pytest.fixture
+def node_client(jp_asyncio_loop) -> Iterator[Callable[..., Awaitable[Any]]]:
+    """Factory: ``n = await node_client(relay.url, room, token=None, version=None)``: a yjs + y-websocket
+    client in node (:class:`test_interop_node.NodeClient`; ``version`` "1", "3" or "4" picks that
+    y-websocket provider); every client is ended at teardown."""
+    from test_interop_node import NodeClient
+
+    clients: list[NodeClient] = []
+
+    async def start(url: str, room: str, token: str | None = None, version: str | None = None) -> NodeClient:
+        client = await NodeClient.start(url, room, token, version)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        jp_asyncio_loop.run_until_complete(client.kill())
+
+
+@pytest.fixture
 def started(jp_serverapp, jp_asyncio_loop):
     """Run the extensions' start hooks (the shared tables), as a real server does once its loop runs;
     pytest-jupyter does not."""

@@ -172,7 +172,7 @@ async def test_rooms_lists_the_rooms_of_a_jupyter_server_and_of_a_relay(server, 
     relay_url = ["--url", relay.url.replace("ws://", "http://")]
     code, out, err = await cli("rooms", "--json", *relay_url)
     assert code == 0, err
-    assert json.loads(out) == {"rooms": [{"name": "standalone-room", "clients": 1, "loaded": True}]}
+    assert json.loads(out) == {"rooms": [{"name": "standalone-room", "clients": 1, "loaded": True, "users": []}]}
 
 
 async def test_the_readme_example_runs(target, jp_root_dir):

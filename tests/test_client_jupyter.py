@@ -22,7 +22,6 @@ from rtc_client import (
     SourceChanged,
 )
 from rtc_client.jupyter import source_hash
-from test_interop_node import node_client  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +85,7 @@ async def test_unicode_edits_from_a_browser_and_from_python_never_garble(
     jp_http_port,
     jp_base_url,
     jp_root_dir,
-    node_client,  # noqa: F811
+    node_client,
 ):
     """Yjs counts UTF-16 units, pycrdt UTF-8 bytes, Python code points: every edit lands where meant."""
     path = write_notebook(jp_root_dir, "unicode.ipynb", ["héllo 😀 wörld 中文", "x"])

@@ -39,7 +39,7 @@ async def test_rooms_are_joined_listed_and_converge(relay):
             tb = b.doc.get("t", type=Text)
             await b.wait_for(lambda: str(tb) == "héllo 😀 中文")
             rooms = await client.rooms()
-            assert rooms == [{"name": "client-room", "clients": 2, "loaded": True}]
+            assert rooms == [{"name": "client-room", "clients": 2, "loaded": True, "users": []}]
         finally:
             await a.close()
             await b.close()
@@ -58,7 +58,7 @@ async def test_errors_name_what_went_wrong(start_relay):
         room = await reader.join("r")
         try:
             await room.wait_for(lambda: room.access == "read")
-            assert await reader.rooms() == [{"name": "r", "clients": 1, "loaded": True}]
+            assert await reader.rooms() == [{"name": "r", "clients": 1, "loaded": True, "users": []}]
         finally:
             await room.close()
 

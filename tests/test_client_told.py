@@ -179,9 +179,14 @@ async def test_jupyter_reads_no_further_message_while_the_room_loads(
             for message in some:
                 await ws.send(message)
 
+        async def read() -> None:  # the client reads what comes back (its echoed updates: 10 MB > max_outbox)
+            async for _ in ws:
+                pass
+
         await send(messages[:2])
         pong = await ws.ping()
         sender = asyncio.ensure_future(send(messages[2:]))
+        reader = asyncio.ensure_future(read())
         try:
             # Until the room is loaded the server takes one message and then reads nothing, not even a ping.
             with pytest.raises(asyncio.TimeoutError):
@@ -194,10 +199,12 @@ async def test_jupyter_reads_no_further_message_while_the_room_loads(
             policy.release.set()
             sender.cancel()
         # Every message was handled, in order, once the room was loaded.
+        assert not reader.done(), "the sender was closed"
         watcher = await collab.join("slow-room")
         await watcher.wait_synced()
         await watcher.wait_for(lambda: len(str(watcher.doc.get("t", type=Text))) == count * size, timeout=10)
         await eventually(lambda: core.metrics.bytes_in - before >= count * size, what="every message handled")
+        reader.cancel()
 
 
 # -- a fault in the server's code is the server's -------------------------------------------------------------

@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 from typing import Any
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from pycrdt import Map, Text
@@ -22,7 +22,11 @@ from rtc_relay import Relay
 
 JS = Path(__file__).resolve().parents[1] / "clients" / "js"
 SCRIPT = JS / "yclient.mjs"
+VERSIONS_SCRIPT = JS / "yversions.mjs"  # one provider of y-websocket 1.x, 3.x or the 4.0 candidate
 NODE_PACKAGES = ("yjs", "y-websocket", "y-protocols", "ws")
+Y4 = JS / "vendor" / "y-websocket-4.0.0-rc.2"
+# What each provider version needs, beside ws: (folder of node_modules, packages).
+VERSION_PACKAGES = {"1": (JS, ("yjs", "y-websocket-1")), "3": (JS, ("yjs", "y-websocket")), "4": (Y4, ("@y/y",))}
 DEADLINE = 5.0  # seconds, for any single wait
 
 pytestmark = pytest.mark.timeout(20)
@@ -55,14 +59,18 @@ class NodeClient:
         ]
 
     @classmethod
-    async def start(cls, url: str, room: str, token: str | None = None) -> NodeClient:
+    async def start(cls, url: str, room: str, token: str | None = None, version: str | None = None) -> NodeClient:
+        """``yclient.mjs`` (y-websocket 3.x), or with ``version`` ("1", "3", "4") ``yversions.mjs``."""
         node = shutil.which("node")
         if node is None:
             pytest.fail("node is not installed (these interop tests need node >= 18 on PATH)")
-        missing = [p for p in NODE_PACKAGES if not (JS / "node_modules" / p / "package.json").is_file()]
+        folder, packages = (JS, NODE_PACKAGES) if version is None else VERSION_PACKAGES[version]
+        missing = [p for p in packages if not (folder / "node_modules" / p / "package.json").is_file()]
         if missing:
-            pytest.fail(f"node packages missing in {JS}/node_modules: {missing} (run `npm ci` in clients/js)")
-        args = [str(SCRIPT), url, room] + ([token] if token else [])
+            how = "`npm ci --ignore-scripts` there" if folder == Y4 else "`npm ci` in clients/js"
+            pytest.fail(f"node packages missing in {folder}/node_modules: {missing} (run {how}, or .ci/run)")
+        script = [str(SCRIPT)] if version is None else [str(VERSIONS_SCRIPT), version]
+        args = [*script, url, room] + ([token] if token else [])
         proc = await asyncio.create_subprocess_exec(
             node,
             *args,
@@ -71,7 +79,7 @@ class NodeClient:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        return cls(proc, f"node[{room}#{proc.pid}]")
+        return cls(proc, f"node{'' if version is None else f' y-websocket {version}'}[{room}#{proc.pid}]")
 
     # -- reading ---------------------------------------------------------------------
 
@@ -190,21 +198,6 @@ class NodeClient:
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
             self.proc.stdin.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-@pytest.fixture
-def node_client(jp_asyncio_loop) -> Iterator[Callable[..., Awaitable[NodeClient]]]:
-    """Factory: ``n = await node_client(relay.url, room, token=None)``; every client is ended at teardown."""
-    clients: list[NodeClient] = []
-
-    async def start(url: str, room: str, token: str | None = None) -> NodeClient:
-        client = await NodeClient.start(url, room, token)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        jp_asyncio_loop.run_until_complete(client.kill())
 
 
 def assert_ok_exit(status: int, client: NodeClient) -> None:

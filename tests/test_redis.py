@@ -333,3 +333,27 @@ def test_redis_url_and_store_exclude_each_other_and_need_a_redis_scheme(capsys):
     assert "must start with redis://" in capsys.readouterr().err
     assert main(["--redis-url", "redis://127.0.0.1:1/0", "--redis-timeout", "0"]) == 2
     assert "redis_timeout must be positive" in capsys.readouterr().err
+
+
+async def test_rooms_with_slashes_and_braces_stay_distinct_across_relays_and_y_websocket_4_is_confirmed(
+    redis_server, relay_process, connect, node_client
+):
+    """Room names become Redis keys (``rtc:{ROOM}:log``, a hash tag): any path must map to its own keys."""
+    relays = await start_relays(relay_process, redis_server, 2)
+    rooms = ["team/doc-1", "other/doc-1", "a}b", "a{b}:log", "é/✓ x"]
+    clients = {room: await two_clients_each(relays, connect, room.replace(" ", "%20")) for room in rooms}
+    tokens = {room: write(cs[0], room, 3) + write(cs[3], room + "'", 3) for room, cs in clients.items()}
+    for room, cs in clients.items():
+        await converged(cs, tokens[room])
+    v4 = await node_client(relays[0].url, "team/doc-1", version="4")
+    await v4.wait_synced(DEADLINE)
+    await v4.request({"cmd": "insert", "name": "t", "index": 0, "text": "<v4>"})
+    await clients["team/doc-1"][3].wait_for(lambda: "<v4>" in text_of(clients["team/doc-1"][3]), DEADLINE)
+    confirmed = {"localUpdatesSynced": True, "status": "green"}
+    await v4.request({"cmd": "wait_sync_status", "equals": confirmed, "timeout": DEADLINE}, DEADLINE + 1)
+    # A relay that starts now loads each room from its own keys.
+    late = await relay_process("--redis-url", redis_server.url)
+    for room in rooms:
+        reader = await connect(late.url + room.replace(" ", "%20"))
+        await reader.wait_synced()
+        assert_each_once(text_of(reader).replace("<v4>", ""), tokens[room])

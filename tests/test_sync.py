@@ -11,7 +11,8 @@ from rtc_client import RoomClient
 UPDATE = (0, 2)
 
 
-async def test_two_clients_converge_both_ways_without_echo(relay, connect):
+async def test_two_clients_converge_both_ways_without_echo(start_relay, connect):
+    relay = await start_relay(echo=False)  # with echo (the default): tests/test_echo.py
     a = await connect(relay.url + "room")
     b = await connect(relay.url + "room")
     await a.wait_synced()
