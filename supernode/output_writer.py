@@ -27,7 +27,9 @@ schedules one ``flush`` on the running event loop (``loop.call_soon``), so every
 the same loop turn lands in a single transaction; more than ``max_pending_chars`` of pending
 stream text flushes at once. Without a running loop (or with ``autoflush=False``) the caller calls
 ``flush()``. A flush writes the net effect only (text printed then cleared is never written) and
-costs O(new text + length of the current line), not O(whole output).
+costs O(new text + length of the current line), not O(whole output): appends are cut into items of
+at most 16 KiB (:mod:`supernode.doc_stream`) in the stream's ``Text``, since pycrdt's commit merges consecutive
+items of one client at a cost proportional to their length (the stream's whole length, uncut).
 
 Pacing (``min_interval`` seconds, 0 by default): the scheduled flush writes at once when the last
 write is at least that long ago, else at that moment, so output that arrives faster is written in
@@ -69,10 +71,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_ydoc import YNotebook
-from pycrdt import Array, Map, Text
+from pycrdt import Array
 
 from .cell_outputs import DISPLAY_TYPES, item_id, locate_cell, outputs_of, to_ymap
 from .display_index import DisplayIndex, DisplayTarget
+from .doc_stream import DocStream
 from .stream_text import StreamText
 
 if TYPE_CHECKING:
@@ -86,18 +89,6 @@ log = logging.getLogger("supernode.outputs")
 OUTPUT_MSG_TYPES = frozenset(
     {"stream", "display_data", "execute_result", "error", "clear_output", "update_display_data"}
 )
-
-
-class _DocStream:
-    """What the document's trailing stream Text holds of a model stream."""
-
-    __slots__ = ("stream", "head_upto", "line", "nbytes")
-
-    def __init__(self, stream: StreamText, nbytes: int) -> None:
-        self.stream = stream
-        self.head_upto = len(stream.head)  # stream.head[:head_upto] is in the document
-        self.line = stream.line  # the document's text after that head
-        self.nbytes = nbytes  # the Text's length (bytes); -1: unknown
 
 
 class OutputWriter:
@@ -142,7 +133,7 @@ class OutputWriter:
         self._cell_hint: int | None = None
         self._reset_pending()
         self._doc_synced = 0  # self._model[:_doc_synced] has a Map in the document
-        self._doc_stream: _DocStream | None = None
+        self._doc_stream: DocStream | None = None
         self._flush_handle: asyncio.Handle | None = None
 
     def _reset_pending(self) -> None:
@@ -401,50 +392,28 @@ class OutputWriter:
                 )
                 self._doc_synced = len(self._model)
                 last = self._model[-1] if self._model else None
-                self._doc_stream = _DocStream(last, -1) if isinstance(last, StreamText) else None
+                self._doc_stream = DocStream(last, -1) if isinstance(last, StreamText) else None
                 return
             if pending_clear and len(youtputs):
                 youtputs.clear()
-            if self._doc_stream is not None:
-                self._sync_stream(youtputs, self._doc_stream)
+            synced = self._doc_stream
+            if synced is not None:
+                synced.sync(youtputs)
                 self._doc_stream = None
-            self._append_new(youtputs)
+            self._append_new(youtputs, synced)
 
-    def _sync_stream(self, youtputs: Array, doc: _DocStream) -> None:
-        stream = doc.stream
-        new_head = "".join(stream.head[doc.head_upto :]) if doc.head_upto < len(stream.head) else ""
-        target = new_head + stream.line
-        if target == doc.line:
-            return
-        ytext = None
-        if len(youtputs):
-            last = youtputs[-1]
-            if isinstance(last, Map) and last.get("output_type") == "stream" and last.get("name") == stream.name:
-                text = last.get("text")
-                if isinstance(text, Text) and len(text) == doc.nbytes:
-                    ytext = text
-        if ytext is None:
-            # Someone else cleared or changed the outputs: go on in a new output from this line.
-            youtputs.append(to_ymap({"output_type": "stream", "name": stream.name, "text": target}))
-            return
-        old = doc.line
-        same = _common_prefix_len(old, target)
-        start = doc.nbytes - len(old[same:].encode())
-        if start < doc.nbytes:
-            del ytext[start : doc.nbytes]
-        if same < len(target):
-            ytext.insert(start, target[same:])
-
-    def _append_new(self, youtputs: Array) -> None:
+    def _append_new(self, youtputs: Array, synced: DocStream | None) -> None:
         new = self._model[self._doc_synced :]
         self._doc_synced = len(self._model)
         last = self._model[-1] if self._model else None
         if isinstance(last, StreamText):
             # The document's trailing stream: written now, or synced just above.
             text = last.text() if new else None
-            self._doc_stream = _DocStream(last, -1 if text is None else len(text.encode()))
+            self._doc_stream = DocStream(last, -1 if text is None else len(text.encode()))
             if text is None:
-                self._doc_stream.nbytes = self._trailing_nbytes(youtputs, last)
+                self._doc_stream.nbytes = DocStream.trailing_nbytes(youtputs, last)
+                if synced is not None and synced.stream is last:
+                    self._doc_stream.run = synced.run
         if not new:
             return
         base = len(youtputs)
@@ -462,27 +431,3 @@ class OutputWriter:
                     position = base + index - first
                     target = DisplayTarget(self.cell_id, position, item_id(youtputs, position))
                     self.displays._add(display_id, target, self._model[index]["data"])
-
-    @staticmethod
-    def _trailing_nbytes(youtputs: Array, stream: StreamText) -> int:
-        if len(youtputs):
-            last = youtputs[-1]
-            if isinstance(last, Map) and last.get("output_type") == "stream" and last.get("name") == stream.name:
-                text = last.get("text")
-                if isinstance(text, Text):
-                    return len(text)
-        return -1
-
-
-def _common_prefix_len(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n
-    lo, hi = 0, n  # a[:lo] == b[:lo], a[:hi] != b[:hi]
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
