@@ -36,6 +36,7 @@ from jupyter_core.utils import ensure_async
 from .content import build_in_stages, contents_type, load_update, model_for_save, snapshot
 from .file_sync import FileSync, file_stamp
 from .keys import DocumentKey
+from .read_back import cell_sources, file_hash, notebook_sources
 from .saver import SaveSchedule
 
 if TYPE_CHECKING:
@@ -47,14 +48,6 @@ log = logging.getLogger("supernode.documents")
 
 _RETRY_MAX = 60.0  # seconds between attempts to save a file that cannot be written
 _STAGE_WAIT = 2.0  # seconds a document loaded in stages waits for its first client before the rest
-
-
-def _sources(notebook: Any) -> list[tuple[Any, Any]] | None:
-    """(id, source) of every cell of a notebook (a dict or nbformat node), or None if it is not one."""
-    try:
-        return [(cell.get("id"), cell.get("source")) for cell in notebook["cells"]]
-    except (KeyError, TypeError, AttributeError):
-        return None
 
 
 class SaveFailed(Exception):
@@ -363,13 +356,13 @@ class LiveDocument(FileSync):
         )
 
     async def _read_hash(self) -> str | None:
-        """The contents manager's hash of the file just saved (None, logged, if it cannot be read)."""
+        """The contents manager's hash of the file just saved (None, logged, if it cannot be read); off the
+        event loop (:mod:`supernode.read_back`)."""
         try:
-            model = await ensure_async(self.manager.contents_manager.get(self.path, content=False, require_hash=True))
+            return await file_hash(self.manager.contents_manager, self.path)
         except Exception as exc:
             log.warning("reading the hash of %s failed: %s", self.path, exc)
             return None
-        return model.get("hash")
 
     async def _check_written(self) -> None:
         """Read the saved notebook back and check that it holds what we wrote.
@@ -377,21 +370,19 @@ class LiveDocument(FileSync):
         The contents manager stats the file after writing it, so a program that writes the file in
         that instant leaves us its stamp as if it were ours; its edit would then go unseen and be
         overwritten by our next save. The cell sources are compared with what we saved: a
-        difference is an edit on disk, merged at once.
+        difference is an edit on disk, merged at once. Read and parsed off the event loop
+        (:mod:`supernode.read_back`): the file grows with a running cell's output.
         """
         async with self._save_lock:
+            cm = self.manager.contents_manager
             try:
-                written = await ensure_async(
-                    self.manager.contents_manager.get(
-                        self.path, content=True, type=contents_type(self.key), format=self.key.format
-                    )
-                )
+                stamp, sources = await cell_sources(cm, self.path, contents_type(self.key), self.key.format)
             except Exception as exc:
                 log.warning("reading %s back after saving it failed: %s", self.path, exc)
                 return
-            if file_stamp(written) != self.stamp:
+            if stamp != self.stamp:
                 return  # written again since: the watcher takes it from here
-            if _sources(written.get("content")) != _sources(self._loaded_base()):
+            if sources != notebook_sources(self._loaded_base()):
                 log.info("%s was written by someone else right after our save; merging it", self.path)
                 await self._merge_from_disk()
 

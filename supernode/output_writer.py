@@ -21,6 +21,7 @@ API::
     writer.handle_many([(msg_type, content), ...])  # a batch, then one flush
     writer.flush()                              # write what is pending now (one transaction)
     writer.outputs                              # nbformat outputs so far (plain dicts)
+    writer.snapshot()                           # the same, taken cheaply, built later on any thread
 
 Batching: ``handle`` never writes to the document by itself. It updates the writer's model and
 schedules one ``flush`` on the running event loop (``loop.call_soon``), so every message handled in
@@ -76,6 +77,7 @@ from pycrdt import Array
 from .cell_outputs import DISPLAY_TYPES, item_id, locate_cell, outputs_of, to_ymap
 from .display_index import DisplayIndex, DisplayTarget
 from .doc_stream import DocStream
+from .outputs_snapshot import OutputsSnapshot, StreamView
 from .stream_text import StreamText
 
 if TYPE_CHECKING:
@@ -154,6 +156,18 @@ class OutputWriter:
             else:
                 result.append(copy.deepcopy(entry))
         return result
+
+    def snapshot(self) -> OutputsSnapshot:
+        """The outputs so far, taken in O(number of outputs) and built later on any thread (see
+        :mod:`supernode.outputs_snapshot`); ``outputs`` costs O(the outputs) on the caller's thread."""
+        entries: list[StreamView | dict[str, Any]] = []
+        for entry in self._model:
+            if isinstance(entry, StreamText):
+                prefix, upto = entry.joined()
+                entries.append(StreamView(entry.name, prefix, entry.head, upto, len(entry.head), entry.line))
+            else:
+                entries.append(entry)
+        return OutputsSnapshot(entries)
 
     def model_state(self) -> dict[str, Any]:
         """The model as JSON values: a writer given it by :meth:`restore_model` goes on exactly as this one.

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import time
 
+import nbformat
 from pycrdt import Doc
 
 from supernode.display_index import DisplayIndex
 from supernode.doc_stream import RUN_BYTES
+from supernode.file_sync import file_stamp
+from supernode.journal import ExecutionJournal
 from supernode.output_writer import OutputWriter
-from test_outputs import FrontendView, assert_frontend_shape, doc_outputs, make_notebook, stream, ycell
+from supernode.read_back import cell_sources, file_hash, notebook_sources
+from supernode.records import CellRun, Execution
+from test_outputs import FrontendView, assert_frontend_shape, display, doc_outputs, make_notebook, stream, ycell
 
 
 def _cost_per_line(writer: OutputWriter, lines: int = 200, rounds: int = 5) -> float:
@@ -79,3 +84,102 @@ def test_cut_appends_show_only_the_text_to_the_frontend_and_to_a_replica() -> No
     assert replica.get("cells", type=type(nb.ycells))[0]["outputs"].to_py() == expected
     assert "\x00" not in str(ycell(nb, "c1")["outputs"][0]["text"])
     assert_frontend_shape(nb, "c1")
+
+
+# ---------------------------------------------------------------------------------------------
+# The record of a running cell, journalled every record_interval
+
+
+def _running_execution(lines: int) -> tuple[Execution, OutputWriter]:
+    nb = make_notebook("c1")
+    writer = OutputWriter(nb, "c1", DisplayIndex(), autoflush=False)
+    writer.start()
+    writer.handle_many([stream(("x" * 99 + "\n") * (lines // 1000 or 1)) for _ in range(1000)])
+    writer.handle_many([display("shown"), stream("after é\n"), stream("50%\r")])
+    step = CellRun("c1", status="running", live=writer)
+    return Execution(path="n.ipynb", cells=[step], status="running"), writer
+
+
+async def _loop_cpu_of_record(journal: ExecutionJournal, execution: Execution) -> float:
+    """CPU seconds the event loop's thread spends to journal ``execution`` (lowest of 3)."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.thread_time()
+        await journal.write(execution.to_json(deferred=True))
+        best = min(best, time.thread_time() - start)
+    return best
+
+
+async def test_a_running_record_costs_the_loop_the_same_at_20_mb_as_at_100_kb(tmp_path) -> None:
+    journal = ExecutionJournal(tmp_path / "journal.sqlite")
+    await journal.open()
+    try:
+        small, _ = _running_execution(1000)
+        big, writer = _running_execution(200_000)
+        small_cpu = await _loop_cpu_of_record(journal, small)
+        big_cpu = await _loop_cpu_of_record(journal, big)
+        stored = await journal.get(big.id)
+        assert stored["cells"][0]["outputs"] == writer.outputs  # built on the journal's thread, all of it
+        assert len(stored["cells"][0]["outputs"][0]["text"]) > 19_000_000
+        assert big_cpu < max(2 * small_cpu, 0.002), f"{big_cpu * 1e3:.1f} ms vs {small_cpu * 1e3:.1f} ms"
+    finally:
+        await journal.close()
+
+
+def test_a_snapshot_keeps_the_outputs_as_they_were_while_the_writer_goes_on() -> None:
+    execution, writer = _running_execution(1000)
+    before = writer.outputs
+    record = execution.to_json(deferred=True)
+    writer.handle_many([stream("more\n"), display("later"), ("clear_output", {"wait": False}), stream("new\n")])
+    assert record["cells"][0]["outputs"].to_json() == before
+    assert (
+        execution.to_json()["cells"][0]["outputs"]
+        == writer.outputs
+        == [{"output_type": "stream", "name": "stdout", "text": "new\n"}]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The read-back after each save
+
+
+def _big_notebook(path, megabytes: int) -> None:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('a')")
+    text = "".join(f"line {i}\n" for i in range(megabytes * 80_000))
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    nb.cells = [cell, nbformat.v4.new_markdown_cell("# é")]
+    nbformat.write(nb, str(path))
+
+
+async def test_the_read_back_of_a_20_mb_notebook_runs_off_the_event_loop(tmp_path) -> None:
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
+    cm = AsyncLargeFileManager(root_dir=str(tmp_path))
+    _big_notebook(tmp_path / "big.ipynb", 20)
+    loop_cpu = time.thread_time()
+    stamp, sources = await cell_sources(cm, "big.ipynb", "notebook", "json")
+    digest = await file_hash(cm, "big.ipynb")
+    loop_cpu = time.thread_time() - loop_cpu
+    model = await cm.get("big.ipynb", content=True, require_hash=True)
+    assert stamp == file_stamp(model) and digest == model["hash"]
+    assert sources == notebook_sources(model["content"]) == [(c.id, c.source) for c in model["content"].cells]
+    assert loop_cpu < 0.02, f"the event loop's thread spent {loop_cpu * 1e3:.0f} ms reading 20 MB back"
+
+
+async def test_a_contents_manager_with_its_own_get_is_asked_through_it(tmp_path) -> None:
+    from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
+
+    asked = []
+
+    class Mapping(AsyncLargeFileManager):
+        async def get(self, path, content=True, type=None, format=None, require_hash=False):
+            asked.append((path, content, require_hash))
+            return await super().get(path, content=content, type=type, format=format, require_hash=require_hash)
+
+    cm = Mapping(root_dir=str(tmp_path))
+    _big_notebook(tmp_path / "n.ipynb", 1)
+    _, sources = await cell_sources(cm, "n.ipynb", "notebook", "json")
+    digest = await file_hash(cm, "n.ipynb")
+    assert asked == [("n.ipynb", True, False), ("n.ipynb", False, True)]
+    assert sources[1] == (sources[1][0], "# é") and digest
