@@ -77,7 +77,9 @@ class LiveDocument(FileSync):
         self._version = 0  # bumped by every change from the room
         self._save_lock = asyncio.Lock()  # held by the save in flight (and by merges from disk)
         self._queued_save: asyncio.Future[None] | None = None  # the save that starts after the one in flight
-        self._schedule = SaveSchedule(self._save_due, delay=manager.save_delay, max_wait=manager.save_max_wait)
+        self._schedule = SaveSchedule(
+            self._save_due, delay=manager.save_delay, max_wait=manager.save_max_wait, share=manager.save_share
+        )
         self._writing_state = False
         self._deleted = False
         self._closing = False
@@ -96,6 +98,7 @@ class LiveDocument(FileSync):
         self.conflict_copies: dict[str, str] = {}  # digest of a stale client's content -> its conflict copy
         self.told: set[str] = set()  # sessions of earlier loads told of their conflict (fenced, not told again)
         self._holds = 0
+        self._save_cpu = 0.0  # CPU seconds of the server over the last save (its read-back not counted)
 
     @property
     def dirty(self) -> bool:
@@ -308,7 +311,7 @@ class LiveDocument(FileSync):
         version = self._version
         data = snapshot(self.key, self.document)
         state = self.document.ydoc.get_state()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         try:
             self._follow_file_id()
             current = await ensure_async(cm.get(self.path, content=False))
@@ -340,6 +343,8 @@ class LiveDocument(FileSync):
             self._failures = 0
         self.stamp = file_stamp(model)
         self._base, self._base_update, self._base_state = data, None, state
+        self._save_cpu = time.process_time() - cpu  # (the save's worker threads too; and what ran meanwhile)
+        self._schedule.spent(self._save_cpu)
         # One transaction: a frontend that compares the file's hash with ours before saving never sees
         # the new file with the old hash for longer than this update takes to reach it.
         if self._version == version:
@@ -375,11 +380,13 @@ class LiveDocument(FileSync):
         """
         async with self._save_lock:
             cm = self.manager.contents_manager
+            cpu = time.process_time()
             try:
                 stamp, sources = await cell_sources(cm, self.path, contents_type(self.key), self.key.format)
             except Exception as exc:
                 log.warning("reading %s back after saving it failed: %s", self.path, exc)
                 return
+            self._schedule.spent(self._save_cpu + time.process_time() - cpu)
             if stamp != self.stamp:
                 return  # written again since: the watcher takes it from here
             if sources != notebook_sources(self._loaded_base()):

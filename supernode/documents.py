@@ -70,7 +70,8 @@ class DocumentLoadError(Exception):
 class DocumentManager:
     """Relay policy of document rooms (``claims``/``load``/``admit``/``recover``/``on_custom``/``keep``/``on_freed``).
 
-    ``save_delay`` and ``save_max_wait`` (seconds) drive autosave; ``file_poll_interval``
+    ``save_delay`` and ``save_max_wait`` (seconds) drive autosave, ``save_share`` paces the autosaves of
+    a document that keeps changing by what they cost (:mod:`supernode.saver`); ``file_poll_interval``
     (seconds) the watch for renames and edits on disk; ``delay_outputs_above`` (bytes, or None)
     loads a notebook in stages: the cells whose outputs are larger come without them first, and
     their outputs follow once a client has the rest (see :meth:`LiveDocument.whole`).
@@ -87,6 +88,7 @@ class DocumentManager:
         save_delay: float,
         save_max_wait: float,
         file_poll_interval: float,
+        save_share: float = 0.0,
         tasks: TaskSet,
         events: DocumentEvents | None = None,
         delay_outputs_above: int | None = None,
@@ -96,6 +98,7 @@ class DocumentManager:
         self.file_ids = file_ids
         self.save_delay = save_delay
         self.save_max_wait = save_max_wait
+        self.save_share = save_share
         self.file_poll_interval = file_poll_interval
         self.delay_outputs_above = delay_outputs_above
         self.live: dict[str, LiveDocument] = {}
@@ -177,7 +180,9 @@ class DocumentManager:
         except HTTPError as exc:
             code = {404: "room_not_found", 400: "bad_message"}.get(exc.status_code, "room_error")
             # The client is told in a few words (a close reason holds 123 bytes); the log has the whole story.
-            why = {404: "no such file", 400: f"it cannot be read as {key.format}:{key.type}"}.get(exc.status_code, "it cannot be read")
+            why = {404: "no such file", 400: f"it cannot be read as {key.format}:{key.type}"}.get(
+                exc.status_code, "it cannot be read"
+            )
             log.warning("%s cannot be opened as %s:%s: %s", path, key.format, key.type, exc.log_message or exc)
             raise DocumentLoadError(code, f"{name_of_file}: {why}") from exc
         try:

@@ -2,12 +2,14 @@
 
 The writer's appends into a stream's ``Text`` (bounded items, see ``supernode.doc_stream``),
 what the frontend and a Yjs replica see of them, and the periodic work around a running cell (the
-record journalled every ``record_interval``, the read-back after each save) kept off the event loop.
+record journalled every ``record_interval``, the read-back after each save) kept off the event loop,
+and its autosaves paced by what they cost.
 ``bench/long_run.py`` measures the whole server; these tests pin each part.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import nbformat
@@ -20,6 +22,7 @@ from supernode.journal import ExecutionJournal
 from supernode.output_writer import OutputWriter
 from supernode.read_back import cell_sources, file_hash, notebook_sources
 from supernode.records import CellRun, Execution
+from supernode.saver import SaveSchedule
 from test_outputs import FrontendView, assert_frontend_shape, display, doc_outputs, make_notebook, stream, ycell
 
 
@@ -183,3 +186,34 @@ async def test_a_contents_manager_with_its_own_get_is_asked_through_it(tmp_path)
     digest = await file_hash(cm, "n.ipynb")
     assert asked == [("n.ipynb", True, False), ("n.ipynb", False, True)]
     assert sources[1] == (sources[1][0], "# é") and digest
+
+
+# ---------------------------------------------------------------------------------------------
+# Autosaves of a document that keeps changing, paced by what they cost
+
+
+async def _first_autosave_after(schedule_args: dict, spent: float) -> float:
+    """Seconds from the first of a stream of changes (one every 10 ms) to the autosave they bring."""
+    loop = asyncio.get_running_loop()
+    fired = asyncio.Event()
+    schedule = SaveSchedule(fired.set, **schedule_args)
+    schedule.spent(spent)
+    first = loop.time()
+
+    def change() -> None:
+        if not fired.is_set():
+            schedule.changed()
+            loop.call_later(0.01, change)
+
+    change()
+    await asyncio.wait_for(fired.wait(), 10)
+    return loop.time() - first
+
+
+async def test_a_costly_save_puts_the_next_autosave_off_by_its_cost_over_the_share() -> None:
+    paced = await _first_autosave_after({"delay": 0.05, "max_wait": 0.1, "share": 0.25}, spent=0.15)
+    assert 0.6 - 0.02 <= paced < 0.6 + 0.5  # 0.15 s / 0.25: the saves take at most a quarter of the time
+    cheap = await _first_autosave_after({"delay": 0.05, "max_wait": 0.1, "share": 0.25}, spent=0.01)
+    assert 0.1 - 0.02 <= cheap < 0.1 + 0.5  # a cheap save: max_wait as ever
+    unpaced = await _first_autosave_after({"delay": 0.05, "max_wait": 0.1}, spent=0.15)
+    assert 0.1 - 0.02 <= unpaced < 0.1 + 0.5  # no share: max_wait whatever a save costs
