@@ -49,7 +49,7 @@ class SupernodeExtension(ExtensionApp):
         help="Longest time in seconds a change waits to be saved, however often the document keeps changing.",
     )
     save_share = Float(
-        0.01,
+        0.005,
         config=True,
         help="Largest share of a core the autosaves of a document that keeps changing may take: after a save that "
         "cost d CPU seconds, the next is put off by at most max(save_max_wait, d / save_share) seconds. A cell "
