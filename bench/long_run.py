@@ -22,7 +22,8 @@ manager's) from ``/proc/<its parent>/stat`` every ``--sample`` lines of a window
 samples to a JSON file the bench reads. So the window holds everything the server does while a cell
 prints: receiving the messages, writing them into the shared document, sending them to the connected
 client, the output log, the record journalled every ``save_max_wait``, the autosaves (every
-``save_max_wait``, 5 s by default) and their read-backs, the file poll.
+``save_max_wait``, 5 s by default, or further apart once a save costs more than ``save_share`` of
+that time) and their read-backs, the file poll.
 
 The run: a fresh server (``nb_server.JupyterServer``, default options plus ``--server-arg``s;
 ``--pythonpath DIR`` puts ``DIR`` first on the server's ``PYTHONPATH``, to measure another checkout
