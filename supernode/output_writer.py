@@ -29,12 +29,12 @@ the same loop turn lands in a single transaction; more than ``max_pending_chars`
 stream text flushes at once. Without a running loop (or with ``autoflush=False``) the caller calls
 ``flush()``. A flush writes the net effect only (text printed then cleared is never written) and
 costs O(new text + length of the current line), not O(whole output): appends are cut into items of
-at most 16 KiB (:mod:`supernode.doc_stream`) in the stream's ``Text``, since pycrdt's commit merges consecutive
-items of one client at a cost proportional to their length (the stream's whole length, uncut).
+at most 16 KiB in the stream's ``Text`` (:mod:`supernode.doc_stream`), since pycrdt's commit merges
+one client's consecutive items at a cost proportional to their length (the whole stream, uncut).
 
-Pacing (``min_interval`` seconds, 0 by default): the scheduled flush writes at once when the last
-write is at least that long ago, else at that moment, so output that arrives faster is written in
-one transaction per interval (the first message of a quiet cell is never delayed). A display
+Pacing (``min_interval`` seconds, 0 by default; :mod:`supernode.flush_pacer`): the scheduled flush
+writes at once when the last write is at least that long ago, else at that moment, so output that
+arrives faster is written in one transaction per interval (the first message of a quiet cell is never delayed). A display
 updated 1,000 times a second, or a progress bar redrawn with ``\r``, then leaves one version per
 interval in the document's history instead of one per message: collaborators see it move at that
 rate, and the room's memory and traffic stay small. ``flush()`` always writes everything now.
@@ -65,7 +65,6 @@ Must be called from normal code, never inside a pycrdt observer callback.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Iterable
@@ -77,6 +76,7 @@ from pycrdt import Array
 from .cell_outputs import DISPLAY_TYPES, item_id, locate_cell, outputs_of, to_ymap
 from .display_index import DisplayIndex, DisplayTarget
 from .doc_stream import DocStream
+from .flush_pacer import FlushPacer
 from .outputs_snapshot import OutputsSnapshot, StreamView
 from .stream_text import StreamText
 
@@ -120,9 +120,8 @@ class OutputWriter:
         self.displays = displays if displays is not None else DisplayIndex.of(notebook)
         self.autoflush = autoflush
         self.max_pending_chars = max_pending_chars
-        self.min_interval = min_interval
         self.log = log
-        self._last_write = float("-inf")  # loop time of the last transaction
+        self._pacer = FlushPacer(self.flush, min_interval, f"cell {cell_id}")
         #: iopub messages (and start() calls) whose write was dropped: the cell was not in the document.
         self.dropped = 0
         #: transactions made on the document (one per flush that had something to write).
@@ -136,7 +135,6 @@ class OutputWriter:
         self._reset_pending()
         self._doc_synced = 0  # self._model[:_doc_synced] has a Map in the document
         self._doc_stream: DocStream | None = None
-        self._flush_handle: asyncio.Handle | None = None
 
     def _reset_pending(self) -> None:
         self._pending_msgs = 0
@@ -201,7 +199,7 @@ class OutputWriter:
 
     def start(self) -> None:
         """A new execution: forget everything and clear the cell's outputs now."""
-        self._cancel_flush()
+        self._pacer.cancel()
         self._model = []
         self._model_displays = {}
         self._clear_next = False
@@ -328,48 +326,13 @@ class OutputWriter:
     def _schedule(self) -> None:
         if self._pending_chars > self.max_pending_chars:
             self.flush()
-            return
-        if not self.autoflush or self._flush_handle is not None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop: the caller flushes
-        self._arm(loop)
-
-    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Flush on ``loop`` at the next turn, or once the last write is ``min_interval`` old."""
-        due = self._last_write + self.min_interval
-        if due <= loop.time():
-            self._flush_handle = loop.call_soon(self._auto_flush)
-        else:
-            self._flush_handle = loop.call_at(due, self._auto_flush)
+        elif self.autoflush:
+            self._pacer.arm()
 
     def flush_paced(self) -> None:
         """Write what is pending now if the last write is ``min_interval`` old, else when it is."""
-        if not self._pending_msgs:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()  # no loop to wait on
-            return
-        if loop.time() >= self._last_write + self.min_interval:
-            self.flush()
-        elif self._flush_handle is None:
-            self._arm(loop)
-
-    def _auto_flush(self) -> None:
-        self._flush_handle = None
-        try:
-            self.flush()
-        except Exception:  # never into the loop's exception handler silently
-            log.exception("writing the outputs of cell %s failed", self.cell_id)
-
-    def _cancel_flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        if self._pending_msgs:
+            self._pacer.paced()
 
     @property
     def pending(self) -> bool:
@@ -378,7 +341,7 @@ class OutputWriter:
 
     def flush(self) -> None:
         """Write everything handled so far into the document, in one transaction."""
-        self._cancel_flush()
+        self._pacer.cancel()
         if not self._pending_msgs:
             return
         if self.log is not None:  # on disk before in the document: a save never holds what the log lacks
@@ -388,10 +351,7 @@ class OutputWriter:
                 self.log.commit()
         pending_msgs, pending_clear, updates = self._pending_msgs, self._pending_clear, self._pending_updates
         self._reset_pending()
-        try:
-            self._last_write = asyncio.get_running_loop().time()
-        except RuntimeError:
-            pass
+        self._pacer.wrote()
         with self.notebook.ydoc.transaction():
             self.transactions += 1
             ycell, self._cell_hint = locate_cell(self.notebook, self.cell_id, self._cell_hint)
