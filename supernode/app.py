@@ -49,6 +49,16 @@ class SupernodeExtension(ExtensionApp):
         config=True,
         help="Longest time in seconds a change waits to be saved, however often the document keeps changing.",
     )
+    save_share = Float(
+        0.005,
+        config=True,
+        help="Largest share of a core the autosaves of a document that keeps changing may take: after a save that "
+        "cost d CPU seconds, the next is put off by at most max(save_max_wait, d / save_share) seconds. A cell "
+        "printing for hours into a notebook of many megabytes is then saved every few tens of seconds instead of "
+        "every save_max_wait at a cost growing with its output (what it printed meanwhile is in the output log, "
+        "which survives a crash). Quiet-period saves, Ctrl+S and the save at an execution's end are never put off. "
+        "0: always save_max_wait.",
+    )
     file_poll_interval = Float(
         1.0,
         config=True,
@@ -180,6 +190,7 @@ class SupernodeExtension(ExtensionApp):
             file_ids=file_ids,
             save_delay=self.save_delay,
             save_max_wait=self.save_max_wait,
+            save_share=self.save_share,
             file_poll_interval=self.file_poll_interval,
             tasks=self.tasks,
             events=DocumentEvents(self.serverapp.event_logger),

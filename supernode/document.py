@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 
-from .content import load_update, model_for_save, snapshot
+from .content import contents_type, load_update, model_for_save, snapshot
 from .file_sync import FileSync, file_stamp
 from .keys import DocumentKey
+from .read_back import cell_sources, file_hash, notebook_sources
 from .saver import SaveSchedule
 
 if TYPE_CHECKING:
@@ -48,19 +49,6 @@ log = logging.getLogger("supernode.documents")
 
 _RETRY_MAX = 60.0  # seconds between attempts to save a file that cannot be written
 _STAGE_WAIT = 2.0  # seconds a document loaded in stages waits for its first client before the rest
-
-
-def _sources(notebook: Any) -> list[tuple[Any, Any]] | None:
-    """(id, source) of every cell of a notebook (a dict or nbformat node; a source as the file holds
-    it, a list of lines, is joined), or None if it is not one."""
-    try:
-        return [(cell.get("id"), _joined(cell.get("source"))) for cell in notebook["cells"]]
-    except (KeyError, TypeError, AttributeError):
-        return None
-
-
-def _joined(source: Any) -> Any:
-    return "".join(source) if isinstance(source, list) else source
 
 
 class SaveFailed(Exception):
@@ -91,7 +79,9 @@ class LiveDocument(FileSync):
         self._version = 0  # bumped by every change from the room
         self._save_lock = asyncio.Lock()  # held by the save in flight (and by merges from disk)
         self._queued_save: asyncio.Future[None] | None = None  # the save that starts after the one in flight
-        self._schedule = SaveSchedule(self._save_due, delay=manager.save_delay, max_wait=manager.save_max_wait)
+        self._schedule = SaveSchedule(
+            self._save_due, delay=manager.save_delay, max_wait=manager.save_max_wait, share=manager.save_share
+        )
         self._writing_state = False
         self._deleted = False
         self._closing = False
@@ -110,6 +100,7 @@ class LiveDocument(FileSync):
         self.conflict_copies: dict[str, str] = {}  # digest of a stale client's content -> its conflict copy
         self.told: set[str] = set()  # sessions of earlier loads told of their conflict (fenced, not told again)
         self._holds = 0
+        self._save_cpu = 0.0  # CPU seconds of the server over the last save (its read-back not counted)
 
     @property
     def dirty(self) -> bool:
@@ -336,7 +327,7 @@ class LiveDocument(FileSync):
         version = self._version
         data = snapshot(self.key, self.document)
         state = self.document.ydoc.get_state()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         try:
             self._follow_file_id()
             current = await ensure_async(cm.get(self.path, content=False))
@@ -346,7 +337,7 @@ class LiveDocument(FileSync):
                 data = snapshot(self.key, self.document)
                 state = self.document.ydoc.get_state()
             model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
-            hashed = await self.manager.loader.file_hash(self.path)
+            hashed = await self._read_hash()
         except Exception as exc:
             why = getattr(exc, "log_message", None) or str(exc) or type(exc).__name__
             self._failures += 1
@@ -368,6 +359,8 @@ class LiveDocument(FileSync):
             self._failures = 0
         self.stamp = file_stamp(model)
         self._base, self._base_update, self._base_state = data, None, state
+        self._save_cpu = time.process_time() - cpu  # (the save's worker threads too; and what ran meanwhile)
+        self._schedule.spent(self._save_cpu)
         # One transaction: a frontend that compares the file's hash with ours before saving never sees
         # the new file with the old hash for longer than this update takes to reach it.
         if self._version == version:
@@ -383,23 +376,36 @@ class LiveDocument(FileSync):
             "saved", room=self.key.room, path=self.path, reason=reason, duration_ms=round(took * 1000, 3)
         )
 
+    async def _read_hash(self) -> str | None:
+        """The contents manager's hash of the file just saved (None, logged, if it cannot be read); off the
+        event loop (:mod:`supernode.read_back`)."""
+        try:
+            return await file_hash(self.manager.contents_manager, self.path)
+        except Exception as exc:
+            log.warning("reading the hash of %s failed: %s", self.path, exc)
+            return None
+
     async def _check_written(self) -> None:
         """Read the saved notebook back and check that it holds what we wrote.
 
         The contents manager stats the file after writing it, so a program that writes the file in
         that instant leaves us its stamp as if it were ours; its edit would then go unseen and be
         overwritten by our next save. The cell sources are compared with what we saved: a
-        difference is an edit on disk, merged at once.
+        difference is an edit on disk, merged at once. Read and parsed off the event loop
+        (:mod:`supernode.read_back`): the file grows with a running cell's output.
         """
         async with self._save_lock:
+            cm = self.manager.contents_manager
+            cpu = time.process_time()
             try:
-                written = await self.manager.loader.read_back(self.key, self.path)
+                stamp, sources = await cell_sources(cm, self.path, contents_type(self.key), self.key.format)
             except Exception as exc:
                 log.warning("reading %s back after saving it failed: %s", self.path, exc)
                 return
-            if file_stamp(written) != self.stamp:
+            self._schedule.spent(self._save_cpu + time.process_time() - cpu)
+            if stamp != self.stamp:
                 return  # written again since: the watcher takes it from here
-            if _sources(written.get("content")) != _sources(self._loaded_base()):
+            if sources != notebook_sources(self._loaded_base()):
                 log.info("%s was written by someone else right after our save; merging it", self.path)
                 await self._merge_from_disk()
 

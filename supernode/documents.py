@@ -74,7 +74,8 @@ class DocumentLoadError(Exception):
 class DocumentManager:
     """Relay policy of document rooms (``claims``/``load``/``admit``/``recover``/``on_custom``/``keep``/``on_freed``).
 
-    ``save_delay`` and ``save_max_wait`` (seconds) drive autosave; ``file_poll_interval``
+    ``save_delay`` and ``save_max_wait`` (seconds) drive autosave, ``save_share`` paces the autosaves of
+    a document that keeps changing by what they cost (:mod:`supernode.saver`); ``file_poll_interval``
     (seconds) the watch for renames and edits on disk; ``delay_outputs_above`` (bytes, or None)
     loads a notebook in stages: the cells whose outputs are larger come without them first, and
     their outputs follow once a client has the rest (see :meth:`LiveDocument.whole`).
@@ -91,6 +92,7 @@ class DocumentManager:
         save_delay: float,
         save_max_wait: float,
         file_poll_interval: float,
+        save_share: float = 0.0,
         tasks: TaskSet,
         events: DocumentEvents | None = None,
         delay_outputs_above: int | None = None,
@@ -101,6 +103,7 @@ class DocumentManager:
         self.file_ids = file_ids
         self.save_delay = save_delay
         self.save_max_wait = save_max_wait
+        self.save_share = save_share
         self.file_poll_interval = file_poll_interval
         self.delay_outputs_above = delay_outputs_above
         self.loader = Loader(contents_manager, load_cache, delay_outputs_above)

@@ -138,8 +138,12 @@ class ExecutionManager:
 
         Returns False if the journal could not be written: the record stays in memory (readable
         as usual) and is written once a write succeeds again. Never raises for the journal.
+
+        A running cell's outputs are deferred (see :meth:`~supernode.records.CellRun.to_json`): the
+        journal builds and encodes them on its thread, so a record costs the event loop the same
+        however much a cell has printed. The watchers get the same record.
         """
-        record = execution.to_json()
+        record = execution.to_json(deferred=True)
         written = await self._journal(execution, record)
         self._tell(record)
         return written
@@ -199,7 +203,7 @@ class ExecutionManager:
             if self._stopped:
                 return
             try:
-                await self.journal.write(execution.to_json())
+                await self.journal.write(execution.to_json(deferred=True))
             except JournalError as exc:
                 self.journal_error = str(exc)
                 return

@@ -260,6 +260,7 @@ class NotebookExecutor:
             ycell["execution_state"] = "running"
             writer.start()
         step.status = "running"
+        step.live = writer  # the record reads the outputs so far from the writer (never copied per message)
         step.started = now()
         step.kernel_id = self.kernel.kernel_id
         step.kernel_restarts = self.manager.kernel_restarts(self.kernel.kernel_id)
@@ -290,7 +291,6 @@ class NotebookExecutor:
                     writer.flush()  # the last outputs at once, before the count
                 else:
                     writer.flush_paced()
-                step.outputs = writer.outputs
                 if idle:
                     break
                 if loop.time() - recorded >= self.manager.record_interval:
@@ -300,6 +300,7 @@ class NotebookExecutor:
         finally:
             stdin.cancel()
             writer.flush()  # a paced write still waiting (the cell was aborted): into the document now
+            step.outputs, step.live = writer.outputs, None
         content = reply["content"]
         status = "ok" if content.get("status") == "ok" else "error"
         if status == "error" and step.error is None:

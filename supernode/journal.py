@@ -10,6 +10,10 @@ file, which was saved while they ran. The ``limit`` finished records written las
 
 Resource handling: one connection, used from one dedicated thread, in call order.
 
+A record may hold values JSON cannot encode that have a ``to_json()`` method (a running cell's
+outputs, :class:`~supernode.outputs_snapshot.OutputsSnapshot`): they are encoded as what it returns,
+on the journal's thread, so the event loop never pays for the size of a record's outputs.
+
 Error handling: a write that SQLite refuses (disk full, I/O error, read-only file)
 raises :class:`JournalError`; the journal stays usable and the next write is tried
 afresh (the caller keeps what could not be written).
@@ -90,13 +94,17 @@ class ExecutionJournal:
     async def write(self, record: dict[str, Any]) -> None:
         """Store ``record`` (insert or replace by its ``id``); a finished one prunes the journal.
 
-        Raises :class:`JournalError` if SQLite cannot write it.
+        Raises :class:`JournalError` if SQLite cannot write it. ``record`` is encoded on the journal's
+        thread: its values must not change until this returns (deferred ones are snapshots).
         """
-        text = json.dumps(record)
         try:
-            await self._run(self._write, record["id"], record["path"], record["status"], record["created"], text)
+            await self._run(self._write_record, record)
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(str(exc) or type(exc).__name__) from exc
+
+    def _write_record(self, record: dict[str, Any]) -> None:
+        text = json.dumps(record, default=_deferred)
+        self._write(record["id"], record["path"], record["status"], record["created"], text)
 
     def _write(self, execution_id: str, path: str, status: str, created: str, text: str) -> None:
         assert self._db is not None
@@ -160,3 +168,11 @@ class ExecutionJournal:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _deferred(value: Any) -> Any:
+    """JSON for a value with a ``to_json()`` (built here, on the journal's thread)."""
+    to_json = getattr(value, "to_json", None)
+    if to_json is None:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return to_json()

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,34 +225,6 @@ class Loader:
             log.warning("%s: the notebook's JSON is invalid: %s", path, str(exc).splitlines()[0])
         except Exception as exc:  # gone or rewritten since: its next load says so
             log.debug("%s: the notebook could not be validated: %r", path, exc)
-
-    async def file_hash(self, path: str) -> str | None:
-        """The contents manager's hash of the file at ``path`` (None, logged, if it cannot be read).
-
-        jupyter_server's own file manager hashes the file's bytes: they are hashed here, off the
-        event loop, without parsing and validating the notebook as its ``get`` would."""
-        cm = self.contents_manager
-        try:
-            if _reads_plain_files(cm):
-                raw = await asyncio.to_thread(Path(cm._get_os_path(path)).read_bytes)
-                return hashlib.new(cm.hash_algorithm, raw).hexdigest()
-            model = await ensure_async(cm.get(path, content=False, require_hash=True))
-        except Exception as exc:
-            log.warning("reading the hash of %s failed: %s", path, exc)
-            return None
-        return model.get("hash")
-
-    async def read_back(self, key: DocumentKey, path: str) -> dict[str, Any]:
-        """The file at ``path`` as a contents model, to compare with what was just written: stat'ed,
-        then read (so a write in between shows as a different content, never as a different stamp
-        over the same content). jupyter_server's own file manager's notebooks are parsed off the
-        event loop and not validated. Raises what the contents manager raises, or ``ValueError``."""
-        cm = self.contents_manager
-        if key.kind == "notebook" and _reads_plain_files(cm):
-            model = await ensure_async(cm.get(path, content=False, type="notebook"))
-            raw = await asyncio.to_thread(Path(cm._get_os_path(path)).read_bytes)
-            return {**model, "content": await asyncio.to_thread(json.loads, raw)}
-        return await ensure_async(cm.get(path, content=True, type=contents_type(key), format=key.format))
 
     async def _identify(self, key: DocumentKey, path: str) -> tuple[dict[str, Any], str, str, bytes] | None:
         """(stat model, cache key, digest, bytes) of the file at ``path`` as it is now; None if it

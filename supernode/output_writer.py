@@ -21,17 +21,20 @@ API::
     writer.handle_many([(msg_type, content), ...])  # a batch, then one flush
     writer.flush()                              # write what is pending now (one transaction)
     writer.outputs                              # nbformat outputs so far (plain dicts)
+    writer.snapshot()                           # the same, taken cheaply, built later on any thread
 
 Batching: ``handle`` never writes to the document by itself. It updates the writer's model and
 schedules one ``flush`` on the running event loop (``loop.call_soon``), so every message handled in
 the same loop turn lands in a single transaction; more than ``max_pending_chars`` of pending
 stream text flushes at once. Without a running loop (or with ``autoflush=False``) the caller calls
 ``flush()``. A flush writes the net effect only (text printed then cleared is never written) and
-costs O(new text + length of the current line), not O(whole output).
+costs O(new text + length of the current line), not O(whole output): appends are cut into items of
+at most 16 KiB in the stream's ``Text`` (:mod:`supernode.doc_stream`), since pycrdt's commit merges
+one client's consecutive items at a cost proportional to their length (the whole stream, uncut).
 
-Pacing (``min_interval`` seconds, 0 by default): the scheduled flush writes at once when the last
-write is at least that long ago, else at that moment, so output that arrives faster is written in
-one transaction per interval (the first message of a quiet cell is never delayed). A display
+Pacing (``min_interval`` seconds, 0 by default; :mod:`supernode.flush_pacer`): the scheduled flush
+writes at once when the last write is at least that long ago, else at that moment, so output that
+arrives faster is written in one transaction per interval (the first message of a quiet cell is never delayed). A display
 updated 1,000 times a second, or a progress bar redrawn with ``\r``, then leaves one version per
 interval in the document's history instead of one per message: collaborators see it move at that
 rate, and the room's memory and traffic stay small. ``flush()`` always writes everything now.
@@ -62,17 +65,19 @@ Must be called from normal code, never inside a pycrdt observer callback.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_ydoc import YNotebook
-from pycrdt import Array, Map, Text
+from pycrdt import Array
 
 from .cell_outputs import DISPLAY_TYPES, item_id, locate_cell, outputs_of, to_ymap
 from .display_index import DisplayIndex, DisplayTarget
+from .doc_stream import DocStream
+from .flush_pacer import FlushPacer
+from .outputs_snapshot import OutputsSnapshot, StreamView
 from .stream_text import StreamText
 
 if TYPE_CHECKING:
@@ -86,18 +91,6 @@ log = logging.getLogger("supernode.outputs")
 OUTPUT_MSG_TYPES = frozenset(
     {"stream", "display_data", "execute_result", "error", "clear_output", "update_display_data"}
 )
-
-
-class _DocStream:
-    """What the document's trailing stream Text holds of a model stream."""
-
-    __slots__ = ("stream", "head_upto", "line", "nbytes")
-
-    def __init__(self, stream: StreamText, nbytes: int) -> None:
-        self.stream = stream
-        self.head_upto = len(stream.head)  # stream.head[:head_upto] is in the document
-        self.line = stream.line  # the document's text after that head
-        self.nbytes = nbytes  # the Text's length (bytes); -1: unknown
 
 
 class OutputWriter:
@@ -127,9 +120,8 @@ class OutputWriter:
         self.displays = displays if displays is not None else DisplayIndex.of(notebook)
         self.autoflush = autoflush
         self.max_pending_chars = max_pending_chars
-        self.min_interval = min_interval
         self.log = log
-        self._last_write = float("-inf")  # loop time of the last transaction
+        self._pacer = FlushPacer(self.flush, min_interval, f"cell {cell_id}")
         #: iopub messages (and start() calls) whose write was dropped: the cell was not in the document.
         self.dropped = 0
         #: transactions made on the document (one per flush that had something to write).
@@ -142,8 +134,7 @@ class OutputWriter:
         self._cell_hint: int | None = None
         self._reset_pending()
         self._doc_synced = 0  # self._model[:_doc_synced] has a Map in the document
-        self._doc_stream: _DocStream | None = None
-        self._flush_handle: asyncio.Handle | None = None
+        self._doc_stream: DocStream | None = None
 
     def _reset_pending(self) -> None:
         self._pending_msgs = 0
@@ -163,6 +154,18 @@ class OutputWriter:
             else:
                 result.append(copy.deepcopy(entry))
         return result
+
+    def snapshot(self) -> OutputsSnapshot:
+        """The outputs so far, taken in O(number of outputs) and built later on any thread (see
+        :mod:`supernode.outputs_snapshot`); ``outputs`` costs O(the outputs) on the caller's thread."""
+        entries: list[StreamView | dict[str, Any]] = []
+        for entry in self._model:
+            if isinstance(entry, StreamText):
+                prefix, upto = entry.joined()
+                entries.append(StreamView(entry.name, prefix, entry.head, upto, len(entry.head), entry.line))
+            else:
+                entries.append(entry)
+        return OutputsSnapshot(entries)
 
     def model_state(self) -> dict[str, Any]:
         """The model as JSON values: a writer given it by :meth:`restore_model` goes on exactly as this one.
@@ -196,7 +199,7 @@ class OutputWriter:
 
     def start(self) -> None:
         """A new execution: forget everything and clear the cell's outputs now."""
-        self._cancel_flush()
+        self._pacer.cancel()
         self._model = []
         self._model_displays = {}
         self._clear_next = False
@@ -323,48 +326,13 @@ class OutputWriter:
     def _schedule(self) -> None:
         if self._pending_chars > self.max_pending_chars:
             self.flush()
-            return
-        if not self.autoflush or self._flush_handle is not None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop: the caller flushes
-        self._arm(loop)
-
-    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Flush on ``loop`` at the next turn, or once the last write is ``min_interval`` old."""
-        due = self._last_write + self.min_interval
-        if due <= loop.time():
-            self._flush_handle = loop.call_soon(self._auto_flush)
-        else:
-            self._flush_handle = loop.call_at(due, self._auto_flush)
+        elif self.autoflush:
+            self._pacer.arm()
 
     def flush_paced(self) -> None:
         """Write what is pending now if the last write is ``min_interval`` old, else when it is."""
-        if not self._pending_msgs:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()  # no loop to wait on
-            return
-        if loop.time() >= self._last_write + self.min_interval:
-            self.flush()
-        elif self._flush_handle is None:
-            self._arm(loop)
-
-    def _auto_flush(self) -> None:
-        self._flush_handle = None
-        try:
-            self.flush()
-        except Exception:  # never into the loop's exception handler silently
-            log.exception("writing the outputs of cell %s failed", self.cell_id)
-
-    def _cancel_flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        if self._pending_msgs:
+            self._pacer.paced()
 
     @property
     def pending(self) -> bool:
@@ -373,7 +341,7 @@ class OutputWriter:
 
     def flush(self) -> None:
         """Write everything handled so far into the document, in one transaction."""
-        self._cancel_flush()
+        self._pacer.cancel()
         if not self._pending_msgs:
             return
         if self.log is not None:  # on disk before in the document: a save never holds what the log lacks
@@ -383,10 +351,7 @@ class OutputWriter:
                 self.log.commit()
         pending_msgs, pending_clear, updates = self._pending_msgs, self._pending_clear, self._pending_updates
         self._reset_pending()
-        try:
-            self._last_write = asyncio.get_running_loop().time()
-        except RuntimeError:
-            pass
+        self._pacer.wrote()
         with self.notebook.ydoc.transaction():
             self.transactions += 1
             ycell, self._cell_hint = locate_cell(self.notebook, self.cell_id, self._cell_hint)
@@ -401,50 +366,28 @@ class OutputWriter:
                 )
                 self._doc_synced = len(self._model)
                 last = self._model[-1] if self._model else None
-                self._doc_stream = _DocStream(last, -1) if isinstance(last, StreamText) else None
+                self._doc_stream = DocStream(last, -1) if isinstance(last, StreamText) else None
                 return
             if pending_clear and len(youtputs):
                 youtputs.clear()
-            if self._doc_stream is not None:
-                self._sync_stream(youtputs, self._doc_stream)
+            synced = self._doc_stream
+            if synced is not None:
+                synced.sync(youtputs)
                 self._doc_stream = None
-            self._append_new(youtputs)
+            self._append_new(youtputs, synced)
 
-    def _sync_stream(self, youtputs: Array, doc: _DocStream) -> None:
-        stream = doc.stream
-        new_head = "".join(stream.head[doc.head_upto :]) if doc.head_upto < len(stream.head) else ""
-        target = new_head + stream.line
-        if target == doc.line:
-            return
-        ytext = None
-        if len(youtputs):
-            last = youtputs[-1]
-            if isinstance(last, Map) and last.get("output_type") == "stream" and last.get("name") == stream.name:
-                text = last.get("text")
-                if isinstance(text, Text) and len(text) == doc.nbytes:
-                    ytext = text
-        if ytext is None:
-            # Someone else cleared or changed the outputs: go on in a new output from this line.
-            youtputs.append(to_ymap({"output_type": "stream", "name": stream.name, "text": target}))
-            return
-        old = doc.line
-        same = _common_prefix_len(old, target)
-        start = doc.nbytes - len(old[same:].encode())
-        if start < doc.nbytes:
-            del ytext[start : doc.nbytes]
-        if same < len(target):
-            ytext.insert(start, target[same:])
-
-    def _append_new(self, youtputs: Array) -> None:
+    def _append_new(self, youtputs: Array, synced: DocStream | None) -> None:
         new = self._model[self._doc_synced :]
         self._doc_synced = len(self._model)
         last = self._model[-1] if self._model else None
         if isinstance(last, StreamText):
             # The document's trailing stream: written now, or synced just above.
             text = last.text() if new else None
-            self._doc_stream = _DocStream(last, -1 if text is None else len(text.encode()))
+            self._doc_stream = DocStream(last, -1 if text is None else len(text.encode()))
             if text is None:
-                self._doc_stream.nbytes = self._trailing_nbytes(youtputs, last)
+                self._doc_stream.nbytes = DocStream.trailing_nbytes(youtputs, last)
+                if synced is not None and synced.stream is last:
+                    self._doc_stream.run = synced.run
         if not new:
             return
         base = len(youtputs)
@@ -462,27 +405,3 @@ class OutputWriter:
                     position = base + index - first
                     target = DisplayTarget(self.cell_id, position, item_id(youtputs, position))
                     self.displays._add(display_id, target, self._model[index]["data"])
-
-    @staticmethod
-    def _trailing_nbytes(youtputs: Array, stream: StreamText) -> int:
-        if len(youtputs):
-            last = youtputs[-1]
-            if isinstance(last, Map) and last.get("output_type") == "stream" and last.get("name") == stream.name:
-                text = last.get("text")
-                if isinstance(text, Text):
-                    return len(text)
-        return -1
-
-
-def _common_prefix_len(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n
-    lo, hi = 0, n  # a[:lo] == b[:lo], a[:hi] != b[:hi]
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo

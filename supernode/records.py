@@ -39,8 +39,17 @@ class CellRun:
     kernel_id: str | None = None
     kernel_restarts: int | None = None  # the kernel's restart count when the cell started
     answer: asyncio.Future[str] | None = field(default=None, repr=False)
+    # While the cell runs: its OutputWriter, which holds the outputs so far (``outputs`` is set at the end).
+    live: Any = field(default=None, repr=False)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, deferred: bool = False) -> dict[str, Any]:
+        """The cell's record. ``deferred``: a running cell's outputs are an
+        :class:`~supernode.outputs_snapshot.OutputsSnapshot` (taken in O(number of outputs); its
+        ``to_json()`` gives the list, on any thread) instead of the list (O(the outputs))."""
+        if self.live is None:
+            outputs: Any = self.outputs
+        else:
+            outputs = self.live.snapshot() if deferred else self.live.outputs
         return {
             "cell_id": self.cell_id,
             "status": self.status,
@@ -48,7 +57,7 @@ class CellRun:
             "error": self.error,
             "started": self.started,
             "finished": self.finished,
-            "outputs": self.outputs,
+            "outputs": outputs,
             "input_request": self.input_request,
             "kernel_id": self.kernel_id,
             "kernel_restarts": self.kernel_restarts,
@@ -83,7 +92,8 @@ class Execution:
                 cell.finished = cell.finished or now()
         self.abort_reason = self.abort_reason or reason
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, deferred: bool = False) -> dict[str, Any]:
+        """The record (``schema/execution-record.json``); ``deferred``: see :meth:`CellRun.to_json`."""
         return {
             "id": self.id,
             "path": self.path,
@@ -92,5 +102,5 @@ class Execution:
             "started": self.started,
             "finished": self.finished,
             "abort_reason": self.abort_reason,
-            "cells": [cell.to_json() for cell in self.cells],
+            "cells": [cell.to_json(deferred=deferred) for cell in self.cells],
         }

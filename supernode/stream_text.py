@@ -52,6 +52,10 @@ class StreamText:
             self.parts = ["".join(self.parts)]
         return self.parts[0] if self.parts else ""
 
+    def joined(self) -> tuple[str, int]:
+        """``("".join(head[:n]), n)`` for the complete lines joined so far (cached, never joined again)."""
+        return self._joined, self._joined_upto
+
     def text(self) -> str:
         if self._joined_upto < len(self.head):
             self._joined += "".join(self.head[self._joined_upto :])
