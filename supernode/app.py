@@ -67,12 +67,12 @@ class SupernodeExtension(ExtensionApp):
     )
 
     load_progressively = Bool(
-        False,
+        True,
         config=True,
         help="Open notebooks in stages: cells whose outputs are larger than output_delay_threshold_mb reach the "
         "first client without them, and their outputs follow (one cell at a time) once it has the rest, so a "
         "notebook with very large outputs shows its cells first. Saves, merges and executions wait for the whole "
-        "document.",
+        "document. On by default (jupyter-collaboration's document_load_progressively is off by default).",
     )
     output_delay_threshold_mb = Float(
         1.0,
