@@ -297,26 +297,16 @@ class Loader:
             if read is None:
                 return
             model, signature = read
-            content = model["content"]
-            agree, trusted = _marks(content)
-            if not agree:
-                return
-            document, stages, first = await abuild_in_stages(key, content, self.delay_outputs_above)
+            document, stages, first = await abuild_in_stages(key, model["content"], self.delay_outputs_above)
+            loaded = self._loaded(model, document, stages, first, ckey, signature)
+            if loaded.keep is None:
+                return  # marked in a way no load gives
             if stages is not None:
                 for _ in stages.updates():  # built in the load's own document; complete once done
                     await asyncio.sleep(0)
-            keep = _Keep(
-                ckey,
-                first,
-                trusted,
-                None if trusted is None else signature,
-                stages if isinstance(stages, Stages) else None,
-            )
             done = asyncio.Event()
             done.set()
-            await self._remember(
-                Loaded(model, document, None, first, from_cache=False, keep=keep), done, asyncio.Event()
-            )
+            await self._remember(loaded, done, asyncio.Event())
         except HTTPError as exc:
             if exc.status_code != 404:  # gone since: nothing to keep
                 log.warning("%s: its build could not be kept in the load cache: %s", path, exc)

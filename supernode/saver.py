@@ -5,9 +5,9 @@ put off more than ``max_wait`` seconds after the first unsaved change: a documen
 that changes every second is still written every ``max_wait`` seconds.
 
 The maximum wait grows with what a save costs when ``share`` is set: after a save (with its
-read-back) that cost ``d`` CPU seconds (the owner reports it with :meth:`SaveSchedule.spent`; the
-server process's CPU time over the save, worker threads included, so what ran meanwhile counts
-too: a busy server saves a little less often), changes put the next save off by at most
+read-back) that cost ``d`` CPU seconds (the owner reports it with :meth:`SaveSchedule.spent`: the
+live document estimates it from the file's size, so it does not depend on what else the server
+was doing meanwhile), changes put the next save off by at most
 ``max(max_wait, d / share)``. A document that keeps changing then costs at most ``share`` of a core
 for its saves, however large it grows: a cell that
 has printed for hours into a notebook of many megabytes is saved every ``d / share`` seconds rather

@@ -32,12 +32,17 @@ def stream_on_disk(path: Path) -> str | None:
     return text
 
 
-async def test_a_long_run_outlives_the_browser_and_reaches_disk(lab_server: JupyterLabServer, new_user) -> None:
+def _one_cell_notebook(path, source: str, cell_id: str):
+    """A notebook with one code cell, on the python3 kernel, written at ``path`` (returned)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(LONG_CELL, id="long-run")]
-    path = lab_server.root / "long.ipynb"
+    nb.cells = [nbformat.v4.new_code_cell(source, id=cell_id)]
     path.write_text(nbformat.writes(nb))
+    return path
+
+
+async def test_a_long_run_outlives_the_browser_and_reaches_disk(lab_server: JupyterLabServer, new_user) -> None:
+    path = _one_cell_notebook(lab_server.root / "long.ipynb", LONG_CELL, "long-run")
 
     async def scenario() -> None:
         alice = await new_user("alice")
@@ -91,11 +96,7 @@ def long_output_streams() -> list[tuple[str, str]]:
 
 
 async def test_a_long_output_shows_as_printed(lab_server: JupyterLabServer, new_user) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(LONG_OUTPUT_CELL, id="long-output")]
-    path = lab_server.root / "long-output.ipynb"
-    path.write_text(nbformat.writes(nb))
+    path = _one_cell_notebook(lab_server.root / "long-output.ipynb", LONG_OUTPUT_CELL, "long-output")
     streams = long_output_streams()
     assert len(streams[0][1].encode()) > 16 * 1024  # the first stdout output is cut at least once
 
