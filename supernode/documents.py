@@ -55,6 +55,7 @@ log = logging.getLogger("supernode.documents")
 _FINISH_WAIT = 30.0  # seconds the server's stop waits for freed documents' last saves
 _KEEP_WAIT = 10.0  # seconds the server's stop waits for builds being kept in the load cache
 _FIRST_CLIENT_WAIT = 5.0  # seconds a load's background work waits for the first client to have the document
+_SETTLE = 1.0  # seconds it waits after that
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 # The stock frontend's raw message for an edit conflict (jupyter-docprovider shows its Edit Conflict dialog on
@@ -211,10 +212,11 @@ class DocumentManager:
         return live.document.ydoc  # the room's document itself: one copy in memory
 
     async def _after_first_client(self, live: LiveDocument, loaded: Any) -> None:
-        """Once the first client has the document (or after ``_FIRST_CLIENT_WAIT`` seconds): keep the
-        build in the load cache, and validate a notebook read without validation, so neither slows
-        the first open."""
+        """Once the first client has the document (or after ``_FIRST_CLIENT_WAIT`` seconds) and
+        ``_SETTLE`` seconds more: keep the build in the load cache, and validate a notebook read
+        without validation, so neither slows the first open nor what the user does right after it."""
         await live.first_client(_FIRST_CLIENT_WAIT)
+        await asyncio.sleep(_SETTLE)  # what a user does right after opening (an edit, a save) goes first
         if loaded.keep is not None:
             await self.loader.remember(loaded, live.loaded, live.closed)
         if loaded.validate:
