@@ -278,6 +278,8 @@ class SupernodeExtension(ExtensionApp):
             # nbformat compiles its validator on first use (~40 ms): a notebook opened from its bytes is
             # validated later, so without this the first save would pay for it.
             self.tasks.spawn(asyncio.to_thread(get_validator, version=4, version_minor=5), "compile the validator")
+            if self.load_store is not None:
+                self.tasks.spawn(self.load_store.open(), "open the load cache")
         if getattr(self, "feeds", None) is not None:
             await self.shared_tables.start()
             await self.feeds.start()

@@ -110,6 +110,14 @@ class LoadCache:
 
     # -- the event loop's side ----------------------------------------------------------------
 
+    async def open(self) -> None:
+        """Open (or create) the store now, off the event loop, rather than at the first open of a notebook."""
+        await asyncio.to_thread(self._open_now)
+
+    def _open_now(self) -> None:
+        with self._lock:
+            self._connect()
+
     async def get(self, key: str) -> CachedLoad | None:
         """The entry of ``key``, checked against its checksum; None if there is none (or none readable)."""
         found = await asyncio.to_thread(self._get, key)
