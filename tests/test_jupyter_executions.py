@@ -294,7 +294,12 @@ async def test_files_rewritten_by_other_programs_while_a_cell_runs_lose_no_outpu
     await eventually(lambda: len(lines_on_disk()) >= 3, timeout=30, what="the first lines saved")
     stale = file.read_text(encoding="utf-8")
     rewrites = 0
-    while (await api.record(record["id"]))["status"] in ("queued", "running") and rewrites < 8:
+    # Rewrites while the cell has at least 2 s left to print (one that lands after its end waits for no save).
+    while (
+        (await api.record(record["id"]))["status"] in ("queued", "running")
+        and rewrites < 8
+        and len(lines_on_disk()) < 60
+    ):
         if rewrites % 2:
             now = file.stat().st_mtime_ns + 10_000_000
             os.utime(file, ns=(now, now))  # touched: same bytes, new time
