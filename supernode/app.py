@@ -30,6 +30,7 @@ from .handlers import SessionHandler, SpecHandler
 from .jc_rooms import RoomLookup
 from .journal import ExecutionJournal
 from .load_cache import LoadCache
+from .notebook_handlers import HANDLERS as NOTEBOOK_HANDLERS
 from .output_log import OutputLog
 from .reverts import revert_watch
 from .table_feeds import TableFeeds
@@ -266,6 +267,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.extend(EXECUTION_HANDLERS)
             self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
+            self.handlers.extend(NOTEBOOK_HANDLERS)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         if getattr(self, "documents", None) is not None and not self.serverapp.web_app.settings.get(

@@ -398,3 +398,8 @@ SCHEMAS.update(
         "ForkDeleted": {"$ref": "schema/fork-deleted.json"},
     }
 )
+
+from . import notebook_endpoints  # noqa: E402  (the REST notebook API, declared in its own module)
+
+PATHS.update(notebook_endpoints.PATHS)
+SCHEMAS.update(notebook_endpoints.SCHEMAS)

@@ -37,8 +37,8 @@ class ApiBase(APIHandler):
     def executions(self) -> ExecutionManager:
         return self.settings["supernode_executions"]
 
-    async def _allow(self, action: str) -> None:
-        resource = self.auth_resource
+    async def _allow(self, action: str, resource: str | None = None) -> None:
+        resource = resource or self.auth_resource
         if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, action, resource)):
             raise ApiError("forbidden", f"{resource}:{action} is required")
 

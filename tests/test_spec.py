@@ -239,6 +239,38 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     await call("delete", fk, f"api/collaboration/fork/{created['fork_roomid']}")  # 404
     await call("delete", fk, f"api/collaboration/fork/{created['fork_roomid']}", merge="maybe")  # 400
 
+    nb, cells = "/api/rtc/notebooks/{path}", "/api/rtc/notebooks/{path}/cells"
+    cell = cells + "/{cell_id}"
+    u = f"api/rtc/notebooks/{path}"
+    assert (await call("get", nb, u))[0] == 200
+    await call("get", nb, "api/rtc/notebooks/nope.ipynb")  # 404
+    assert (await call("get", cells, f"{u}/cells", outputs="false", limit="1"))[0] == 200
+    await call("get", cells, f"{u}/cells", limit="x")  # 400
+    status, added = await call("post", cells, f"{u}/cells", {"source": "2 + 2", "id": "added"})
+    assert status == 201
+    await call("post", cells, f"{u}/cells", {"expected_version": "0-0"})  # 409
+    assert (await call("get", cell, f"{u}/cells/added"))[0] == 200
+    await call("get", cell, f"{u}/cells/nope")  # 404
+    assert (await call("patch", cell, f"{u}/cells/added", {"edits": [{"start": 0, "end": 1, "text": "3"}]}))[0] == 200
+    await call("patch", cell, f"{u}/cells/added", {"edits": [{"start": 99}]})  # 400
+    await call("patch", cell, f"{u}/cells/added", {"expected_source_hash": "0" * 64, "source": ""})  # 409
+    assert (await call("post", cell + "/move", f"{u}/cells/added/move", {"index": 0}))[0] == 200
+    assert (await call("post", cell + "/split", f"{u}/cells/added/split", {"position": 1}))[0] == 200
+    await call("post", cell + "/split", f"{u}/cells/added/split", {})  # 400
+    assert (await call("post", cell + "/merge", f"{u}/cells/added/merge", {}))[0] == 200
+    status, run = await call("post", cell + "/execute", f"{u}/cells/added/execute", {"source": "1 + 1"})
+    assert status == 202
+    while (await call("get", one, f"api/rtc/executions/{run['id']}"))[1]["status"] not in ("ok", "error"):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    assert (await call("delete", cell + "/outputs", f"{u}/cells/added/outputs"))[0] == 200
+    assert (await call("delete", f"{nb}/outputs", f"{u}/outputs"))[0] == 200
+    status, run = await call("post", f"{nb}/execute", f"{u}/execute", {"cells": "above", "cell_id": first})
+    assert status == 202
+    await call("post", f"{nb}/execute", f"{u}/execute", {"cells": "sideways"})  # 400
+    assert (await call("delete", cell, f"{u}/cells/added"))[0] == 200
+    await call("delete", cell, f"{u}/cells/added", expected_version="0-0")  # 409 (checked before the cell)
+
     base = f"http://127.0.0.1:{relay.port}"
     for endpoint in ("/health", "/api/rtc/rooms"):
         status, text = await http_get(base + endpoint)
