@@ -30,6 +30,9 @@ from .handlers import SessionHandler, SpecHandler
 from .jc_rooms import RoomLookup
 from .journal import ExecutionJournal
 from .load_cache import LoadCache
+from .kernel_queries import KernelQueries
+from .notebook_files import NotebookFiles
+from .notebook_file_handlers import HANDLERS as NOTEBOOK_FILE_HANDLERS
 from .notebook_handlers import HANDLERS as NOTEBOOK_HANDLERS
 from .output_log import OutputLog
 from .reverts import revert_watch
@@ -237,6 +240,11 @@ class SupernodeExtension(ExtensionApp):
             event_logger=getattr(self.serverapp, "event_logger", None),
         )
         self.settings["supernode_executions"] = self.executions
+        notebook_files = NotebookFiles(
+            self.documents, self.serverapp.session_manager, getattr(self.serverapp, "kernel_spec_manager", None)
+        )
+        self.settings["supernode_notebook_files"] = notebook_files
+        self.settings["supernode_kernel_queries"] = KernelQueries(notebook_files, self.serverapp.kernel_manager)
         self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
         self.shared_tables: SharedTables | None = None
         self.feeds: TableFeeds | None = None
@@ -268,6 +276,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
             self.handlers.extend(NOTEBOOK_HANDLERS)
+            self.handlers.extend(NOTEBOOK_FILE_HANDLERS)  # last: /api/rtc/notebooks/{path} takes any path
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         if getattr(self, "documents", None) is not None and not self.serverapp.web_app.settings.get(

@@ -80,7 +80,7 @@ class UndoRedoHandler(CollaborationApi):
     async def put(self, room: str) -> None:
         await self._allow("write")
         action = self.get_query_argument("action", None)
-        fork_room = self.get_query_argument("forkRoom", None)
+        fork_room = self.get_query_argument("forkRoom", None, strip=False)  # a name of white space is a name: 404
         if action not in ("undo", "redo", "restore"):
             raise ApiError("bad_request", "'action' must be undo, redo or restore")
         if not fork_room:

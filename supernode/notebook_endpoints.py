@@ -19,9 +19,11 @@ _TEXTS = {
     "403": "Missing permission (error forbidden): contents:read to read, contents:write to change, "
     "kernels:execute to run.",
     "404": "No such notebook or cell (error not_found).",
-    "409": "The notebook changed since expected_version (error version_changed), or the cell's source since "
-    "expected_source_hash (error source_changed).",
-    "503": "The execution journal cannot be written (error journal_unavailable): nothing was queued.",
+    "409": "The notebook changed since expected_version (error version_changed), the cell's source since "
+    "expected_source_hash (error source_changed), or the target path exists (error conflict).",
+    "503": "The execution journal cannot be written (error journal_unavailable): nothing was queued; or no kernel "
+    "could be started (kernel_unavailable); or the file could not be written (save_failed).",
+    "504": "The kernel did not answer in time (error kernel_timeout): busy running a cell, or stuck.",
 }
 
 
@@ -67,6 +69,7 @@ _OUTPUTS = {
     "schema": {"type": "boolean", "default": True},
 }
 _CHANGE = _json(_ref("CellChange"))
+_INFO = _json(_ref("NotebookInfo"))
 _RECORD = {
     "description": "Queued; Location is the execution record's URL (/api/rtc/executions/{id}).",
     "headers": {"Location": {"schema": {"type": "string"}}},
@@ -74,8 +77,8 @@ _RECORD = {
 }
 
 
-def _body(name: str, required: bool = False) -> dict:
-    return {"requestBody": {"required": required, **_json(_ref(f"CellRequest{name}"))}}
+def _body(name: str, owner: str = "CellRequest", required: bool = False) -> dict:
+    return {"requestBody": {"required": required, **_json(_ref(f"{owner}{name}"))}}
 
 
 PATHS: dict[str, dict] = {
@@ -84,9 +87,73 @@ PATHS: dict[str, dict] = {
         "get": {
             "summary": "Read a live notebook without its cells",
             "description": "Opens the notebook's room if it is not open (the same document browsers edit).",
+            "responses": {"200": {"description": "The notebook.", **_INFO}, **_errors("403", "404")},
+        },
+        "put": {
+            "summary": "Open a notebook, or create one (empty or uploaded), optionally starting its kernel",
+            "description": "Through Jupyter's contents and session managers: the file browser and the sessions API see "
+            "it. Needs contents:write, and kernels:execute with kernel.",
+            "parameters": [{**_PATH, "schema": {"type": "string", "pattern": r"\.ipynb$"}}],
+            **_body("Open", "NotebookRequest"),
             "responses": {
-                "200": {"description": "The notebook.", **_json(_ref("NotebookInfo"))},
-                **_errors("403", "404"),
+                "200": {"description": "Opened (it existed).", **_INFO},
+                "201": {"description": "Created.", **_INFO},
+                **_errors("400", "403", "404", "409", "503"),
+            },
+        },
+        "patch": {
+            "summary": "Rename a notebook (the open document and its kernel session follow)",
+            **_body("Target", "NotebookRequest", required=True),
+            "responses": {"200": {"description": "Renamed.", **_INFO}, **_errors("400", "403", "404", "409", "503")},
+        },
+        "delete": {
+            "summary": "Close a notebook: save it now, and end its kernel session with kernel=shutdown",
+            "parameters": [
+                {"name": "kernel", "in": "query", "required": False, "schema": {"enum": ["keep", "shutdown"]}}
+            ],
+            "responses": {
+                "200": {"description": "Saved.", **_json(_ref("NotebookAnswerClosed"))},
+                **_errors("400", "403", "404", "503"),
+            },
+        },
+    },
+    "/api/rtc/notebooks/{path}/save": {
+        "parameters": [_PATH],
+        "post": {
+            "summary": "Save a notebook now (answers once a save started after the call has ended)",
+            "responses": {"200": {"description": "Saved.", **_INFO}, **_errors("403", "404", "503")},
+        },
+    },
+    "/api/rtc/notebooks/{path}/copy": {
+        "parameters": [_PATH],
+        "post": {
+            "summary": "Save as: write the live content (unsaved edits included) to a new notebook and open it",
+            **_body("Target", "NotebookRequest", required=True),
+            "responses": {
+                "201": {"description": "The new notebook.", **_INFO},
+                **_errors("400", "403", "404", "409", "503"),
+            },
+        },
+    },
+    "/api/rtc/notebooks/{path}/complete": {
+        "parameters": [_PATH],
+        "post": {
+            "summary": "Completions by the notebook's kernel at a position of a cell's source or of some code",
+            **_body("Query", "NotebookRequest", required=True),
+            "responses": {
+                "200": {"description": "The kernel's answer.", **_json(_ref("NotebookAnswerCompletion"))},
+                **_errors("400", "403", "404", "503", "504"),
+            },
+        },
+    },
+    "/api/rtc/notebooks/{path}/inspect": {
+        "parameters": [_PATH],
+        "post": {
+            "summary": "Inspection by the notebook's kernel of the name at a position",
+            **_body("Query", "NotebookRequest", required=True),
+            "responses": {
+                "200": {"description": "The kernel's answer.", **_json(_ref("NotebookAnswerInspection"))},
+                **_errors("400", "403", "404", "503", "504"),
             },
         },
     },
@@ -213,4 +280,6 @@ SCHEMAS: dict[str, dict] = {
     "NotebookCell": {"$ref": "schema/notebook-cell.json"},
     "CellChange": {"$ref": "schema/cell-change.json"},
     "CellRequest": {"$ref": "schema/cell-request.json"},
+    "NotebookRequest": {"$ref": "schema/notebook-request.json"},
+    "NotebookAnswer": {"$ref": "schema/notebook-answer.json"},
 }

@@ -5,7 +5,7 @@ and ``schema/cell-change.json``; errors from ``schema/rest-errors.json``. Readin
 changing ``contents:write``, running ``kernels:execute`` (and ``contents:write`` when the call also sets a
 source). ``{path}`` may hold slashes; a cell id never does.
 
-- ``GET /api/rtc/notebooks/{path}`` → the notebook without its cells.
+- the notebook itself (open, create, rename, save, close, completion): :mod:`supernode.notebook_file_handlers`.
 - ``GET …/cells?outputs=&offset=&limit=`` → a page of cells; ``POST …/cells`` inserts one (201).
 - ``GET|PATCH|DELETE …/cells/{cell_id}``; ``POST …/cells/{cell_id}/move|split|merge``.
 - ``DELETE …/cells/{cell_id}/outputs``, ``DELETE …/outputs`` (every cell).
@@ -70,13 +70,6 @@ class NotebookApi(ApiBase):
                 raise ApiError("bad_request", f"'{name}' must be a string")
             guards[name] = value
         return guards
-
-
-class NotebookHandler(NotebookApi):
-    @web.authenticated
-    async def get(self, path: str) -> None:
-        await self._allow("read")
-        self._reply(200, (await self.cells(path)).describe())
 
 
 class CellsHandler(NotebookApi):
@@ -259,5 +252,4 @@ HANDLERS = [
     (rf"/api/rtc/notebooks/{_PATH}/cells", CellsHandler),
     (rf"/api/rtc/notebooks/{_PATH}/outputs", OutputsHandler),
     (rf"/api/rtc/notebooks/{_PATH}/execute", NotebookExecuteHandler),
-    (rf"/api/rtc/notebooks/{_PATH}", NotebookHandler),
-]
+]  # before supernode.notebook_file_handlers.HANDLERS, whose last route takes any path

@@ -28,6 +28,9 @@ BOTH = {"/api/rtc/rooms", "/api/collaboration/room/{room}"}  # served by both
 WEBSOCKETS = {"/{room}", "/api/collaboration/room/{room}"}
 # Invalid names for /{room} include "health" and "metrics": those paths answer as the endpoints of those names.
 NO_NEGATIVE = {"/{room}"}
+# A schema-valid upload may still be an invalid notebook: its `content` is checked against nbformat's own schema
+# (answered 400 saying why), which spec.json does not repeat.
+BEYOND_THE_SCHEMA = {"/api/rtc/notebooks/{path}"}
 EXAMPLES = 12  # per operation and generation mode: the whole run stays within a few seconds
 
 pytestmark = pytest.mark.timeout(180)
@@ -87,6 +90,8 @@ def _run(operation, mode: GenerationMode, base: str, auth: dict[str, str], sessi
     )
     def check(case) -> None:
         excluded = [positive_data_acceptance, negative_data_rejection] if operation.path in WEBSOCKETS else []
+        if operation.path in BEYOND_THE_SCHEMA and operation.method.upper() == "PUT":
+            excluded = [positive_data_acceptance]
         case.call_and_validate(base_url=base, headers=auth, timeout=30, excluded_checks=excluded, session=session)
 
     check()

@@ -269,6 +269,31 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     assert status == 202
     await call("post", f"{nb}/execute", f"{u}/execute", {"cells": "sideways"})  # 400
     assert (await call("delete", cell, f"{u}/cells/added"))[0] == 200
+    files = "/api/rtc/notebooks/{path}"
+    assert (await call("put", files, "api/rtc/notebooks/made.ipynb", {}))[0] == 201
+    assert (await call("put", files, "api/rtc/notebooks/made.ipynb", {}))[0] == 200
+    await call("put", files, "api/rtc/notebooks/made.ipynb", {"exists": "fail"})  # 409
+    await call("put", files, "api/rtc/notebooks/made.ipynb", {"exists": "maybe"})  # 400
+    await call("put", files, "api/rtc/notebooks/no/dir.ipynb", {})  # 404
+    assert (await call("patch", files, "api/rtc/notebooks/made.ipynb", {"path": "moved.ipynb"}))[0] == 200
+    await call("patch", files, "api/rtc/notebooks/made.ipynb", {"path": "x.ipynb"})  # 404
+    await call("patch", files, "api/rtc/notebooks/moved.ipynb", {"path": path})  # 409
+    await call("patch", files, "api/rtc/notebooks/moved.ipynb", {})  # 400
+    assert (await call("post", files + "/save", "api/rtc/notebooks/moved.ipynb/save"))[0] == 200
+    await call("post", files + "/save", "api/rtc/notebooks/nope.ipynb/save")  # 404
+    assert (await call("post", files + "/copy", "api/rtc/notebooks/moved.ipynb/copy", {"path": "copy.ipynb"}))[0] == 201
+    await call("post", files + "/copy", "api/rtc/notebooks/moved.ipynb/copy", {"path": "copy.ipynb"})  # 409
+    await call("post", files + "/copy", "api/rtc/notebooks/moved.ipynb/copy", {})  # 400
+    await call("post", files + "/copy", "api/rtc/notebooks/nope.ipynb/copy", {"path": "c.ipynb"})  # 404
+    assert (await call("post", files + "/complete", f"{u}/complete", {"code": "pri"}))[0] == 200
+    await call("post", files + "/complete", f"{u}/complete", {})  # 400
+    await call("post", files + "/complete", "api/rtc/notebooks/nope.ipynb/complete", {"code": "x"})  # 404
+    assert (await call("post", files + "/inspect", f"{u}/inspect", {"code": "len", "position": 1}))[0] == 200
+    await call("post", files + "/inspect", f"{u}/inspect", {"code": "len", "position": 9})  # 400
+    await call("post", files + "/inspect", "api/rtc/notebooks/nope.ipynb/inspect", {"code": "x"})  # 404
+    assert (await call("delete", files, "api/rtc/notebooks/moved.ipynb", kernel="shutdown"))[0] == 200
+    await call("delete", files, "api/rtc/notebooks/moved.ipynb", kernel="maybe")  # 400
+    await call("delete", files, "api/rtc/notebooks/gone.ipynb")  # 404
     await call("delete", cell, f"{u}/cells/added", expected_version="0-0")  # 409 (checked before the cell)
 
     base = f"http://127.0.0.1:{relay.port}"
