@@ -25,6 +25,7 @@ from .execution_events import ExecutionEvents
 from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
 from .fork_handlers import HANDLERS as FORK_HANDLERS
+from .kernel_handlers import HANDLERS as KERNEL_HANDLERS
 from .forks import ForkManager
 from .handlers import SessionHandler, SpecHandler
 from .jc_rooms import RoomLookup
@@ -264,6 +265,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.append((r"/api/collaboration/session/(.*)", SessionHandler))
             self.handlers.append((r"/api/rtc/spec\.json", SpecHandler))
             self.handlers.extend(EXECUTION_HANDLERS)
+            self.handlers.extend(KERNEL_HANDLERS)
             self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
 
