@@ -1,4 +1,5 @@
-"""Executions by notebook path and cell id: the API behind the REST handlers.
+"""Executions by notebook path and cell id (and of code outside any notebook, on a kernel): the API
+behind the REST handlers.
 
 :class:`ExecutionManager` validates requests against the shared document (cell ids,
 source hashes), queues them on the notebook's :class:`NotebookExecutor`, keeps the

@@ -275,11 +275,12 @@ class NotebookExecutor:
         timing = self._timing = ExecutionTiming() if execution.record_timing else None
         with document.ydoc.transaction():
             ycell["execution_state"] = "running"
-            metadata = ycell["metadata"]
-            if execution.record_timing is not None and "execution" in metadata:
-                del metadata["execution"]  # (as JupyterLab and jupyter-server-nbmodel do at a run's start)
-            for key, value in execution.running_metadata.items():
-                metadata[key] = value
+            if execution.record_timing is not None or execution.running_metadata:
+                metadata = ycell["metadata"]
+                if execution.record_timing is not None and "execution" in metadata:
+                    del metadata["execution"]  # (as JupyterLab and jupyter-server-nbmodel do at a run's start)
+                for key, value in execution.running_metadata.items():
+                    metadata[key] = value
             writer.start()
         step.status = "running"
         step.live = writer  # the record reads the outputs so far from the writer (never copied per message)
@@ -349,10 +350,9 @@ class NotebookExecutor:
                 if count is not None:
                     ycell["execution_count"] = float(count)
                 ycell["execution_state"] = "idle"
-                metadata = ycell["metadata"]
                 for key in execution.running_metadata:
-                    if key in metadata:
-                        del metadata[key]
+                    if key in ycell["metadata"]:
+                        del ycell["metadata"][key]
                 if timing is not None:
                     timing.write(ycell)
         step.execution_count = count

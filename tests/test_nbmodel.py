@@ -361,3 +361,45 @@ async def test_delete_interrupts_a_running_request_and_cancels_a_queued_one(clie
     assert any(o.get("ename") == "KeyboardInterrupt" for o in outputs_of(body))
     code, body, _ = await client.run(kernel_id, "1 + 1")  # the kernel lives on
     assert code == 200 and body["status"] == "ok"
+
+
+async def test_a_request_outlives_a_server_restart(tmp_path):
+    """Its result is in the journal: polled again after a restart, it answers the same; one left running
+    by the stopped server answers 500 with the reason ("the server stopped")."""
+    from browser.lab import JupyterLabServer, wait_until
+
+    config = [f"--SupernodeExtension.journal_path={tmp_path / 'journal.sqlite'}"]
+    server = JupyterLabServer(tmp_path / "server", app="server", extra_args=config)
+
+    async def answer(url: str) -> tuple[int, dict]:
+        return await server.request("GET", url)
+
+    await server.start()
+    try:
+        _, kernel = await server.request("POST", "/api/kernels", {"name": "python3"})
+        _, accepted = await server.request("POST", f"/api/kernels/{kernel['id']}/execute", {"code": "print('kept')"})
+        done = await wait_until(lambda: _final(answer(accepted["request_url"])), WAIT, "the first request's end")
+        long = "import time\nprint('started', flush=True)\ntime.sleep(60)"
+        _, running = await server.request("POST", f"/api/kernels/{kernel['id']}/execute", {"code": long})
+
+        async def started() -> bool:
+            status, body = await answer(running["request_url"])
+            return status == 202 and "started" in body["outputs"]
+
+        await wait_until(started, WAIT, "the second request running")
+    finally:
+        await server.stop()
+
+    await server.start()
+    try:
+        assert await answer(accepted["request_url"]) == done
+        assert done[0] == 200 and stream_text(outputs_of(done[1])) == "kept\n"
+        status, body = await answer(running["request_url"])
+        assert status == 500 and body["error"].startswith("the server stopped"), body
+    finally:
+        await server.stop()
+
+
+async def _final(answer) -> tuple[int, dict] | None:
+    status, body = await answer
+    return (status, body) if status != 202 else None
