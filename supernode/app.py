@@ -18,7 +18,7 @@ from rtc_common.server_log import join_server_log
 from rtc_common.server_signals import restore_sigint, stop_cleanly_on_sigint
 from traitlets import Bool, Float, Int, Unicode
 
-from . import jc_settings, rtc_info
+from . import jc_settings, nbmodel, rtc_info
 from .documents import DocumentManager
 from .events import DocumentEvents
 from .execution_events import ExecutionEvents
@@ -238,6 +238,7 @@ class SupernodeExtension(ExtensionApp):
         )
         self.settings["supernode_executions"] = self.executions
         self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
+        self.executions.watchers.append(nbmodel.StopOnError(self.executions))
         self.shared_tables: SharedTables | None = None
         self.feeds: TableFeeds | None = None
         if self.tables:

@@ -326,6 +326,22 @@ class ExecutionManager:
         await self.record(execution)
         return execution.to_json()
 
+    def cancel_queued(self, execution: Execution, reason: str) -> bool:
+        """Cancel ``execution`` with ``reason`` if it still waits in its queue; False if it does not.
+
+        Synchronous, so a caller told of a record (a watcher) cancels before the worker takes the next
+        execution; the record is journalled (and the watchers told) by a task of its own.
+        """
+        executor = self.executors.get(execution.queue_key)
+        if executor is None or execution not in executor.queue:
+            return False
+        executor.cancel(execution, reason)
+        try:
+            self.spawn(self.record(execution), f"record of cancelled execution {execution.id}")
+        except RuntimeError:  # stopping: stop() writes it
+            self._unjournalled.add(execution.id)
+        return True
+
     async def interrupt(self, execution_id: str) -> dict[str, Any]:
         execution = self._active(execution_id)
         executor = self.executors.get(execution.queue_key)

@@ -107,13 +107,13 @@ class NotebookExecutor:
         if self._worker is None or self._worker.done():
             self._worker = self.manager.spawn(self._work(), f"executions of {self.path}")
 
-    def cancel(self, execution: Execution) -> None:
+    def cancel(self, execution: Execution, reason: str = "cancelled before it ran") -> None:
         if execution not in self.queue:
             raise ApiError("not_cancellable", f"execution {execution.id} is {execution.status}, not queued")
         self.queue.remove(execution)
         execution.status = "aborted"
         execution.finished = now()
-        execution.abort_rest("cancelled before it ran")
+        execution.abort_rest(reason)
         execution.done.set()
 
     async def interrupt(self, execution: Execution) -> None:

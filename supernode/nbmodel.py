@@ -18,6 +18,10 @@ against this server. The shapes mirrored are those of jupyter-server-nbmodel 0.2
   reply (the kernel died, was restarted or shut down, the request was cancelled, the server stopped).
   ``outputs`` is a JSON *string* of nbformat outputs, as jupyter-server-nbmodel sends it.
   An unknown request, or one made on another kernel → 404.
+- Requests on one kernel behave as there: a request for a cell supersedes an earlier one for the same
+  cell still queued (its poll answers 500 ``Superseded by a newer queued execution for the same
+  cell_id.``), and a request that ends in an error cancels those queued on its kernel (500 ``Execution
+  cancelled because a previous queued request failed.``).
 - ``DELETE`` of the same URL → 204: a queued request is cancelled (its poll then answers 500), a
   running one interrupted (its poll then answers 200 with ``status: "error"``, ``KeyboardInterrupt``).
 - ``GET /api/kernels/{kernel_id}/execute`` → ``{kernel_id, requests: [...]}``, its unfinished requests.
@@ -56,7 +60,7 @@ from .executor import find_cell
 from .keys import DocumentKey
 from .records import CellRun, Execution
 
-__all__ = ["accepted", "answer", "execution_id", "pending", "request_id", "request_url", "submit"]
+__all__ = ["StopOnError", "accepted", "answer", "execution_id", "pending", "request_id", "request_url", "submit"]
 
 log = logging.getLogger("supernode.executions")
 
@@ -125,8 +129,38 @@ async def submit(executions: ExecutionManager, file_ids: Any, kernel_id: str, bo
             "kernelId": kernel_id,
             "requestUrl": request_url(kernel_id, request),
         }
+    if context["cell_id"]:
+        # A cell asked again while an earlier request for it still waits (Restart and Run All) runs once.
+        for other in list(executions.active.values()):
+            if _on_kernel(other, kernel_id) and other.kernel_request.get("cell_id") == context["cell_id"]:
+                executions.cancel_queued(other, SUPERSEDED)
     await executions.enqueue(execution)
     return execution
+
+
+SUPERSEDED = "Superseded by a newer queued execution for the same cell_id."
+CANCELLED = "Execution cancelled because a previous queued request failed."
+
+
+def _on_kernel(execution: Execution, kernel_id: str) -> bool:
+    return execution.kernel_request is not None and execution.kernel_request["kernel_id"] == kernel_id
+
+
+class StopOnError:
+    """A watcher of execution records (:attr:`ExecutionManager.watchers`): when a request ends in an error,
+    the requests queued on its kernel after it are cancelled (their polls answer 500 ``CANCELLED``), as
+    jupyter-server-nbmodel and a kernel's ``stop_on_error`` do, so Run All stops at the first failing cell."""
+
+    def __init__(self, executions: ExecutionManager) -> None:
+        self.executions = executions
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        asked = record.get("kernel_request")
+        if asked is None or record["status"] != "error":
+            return
+        for other in list(self.executions.active.values()):
+            if other.id != record["id"] and _on_kernel(other, asked["kernel_id"]):
+                self.executions.cancel_queued(other, CANCELLED)
 
 
 async def _notebook_of(

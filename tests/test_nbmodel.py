@@ -403,3 +403,44 @@ async def test_a_request_outlives_a_server_restart(tmp_path):
 async def _final(answer) -> tuple[int, dict] | None:
     status, body = await answer
     return (status, body) if status != 202 else None
+
+
+async def test_a_cell_asked_again_while_queued_runs_once(client, collab, jp_root_dir, tmp_path):
+    gate = tmp_path / "gate"
+    path = write_notebook(jp_root_dir, "again.ipynb", [gated_cell(gate), "print('twice?')"])
+    gated, asked = cell_ids(jp_root_dir, path)
+    watcher, session = await collab.open(path)
+    kernel_id = await client.kernel()
+    r = await client.execute(kernel_id, gated_cell(gate), cell_id=gated, document_id=session.room)
+    first = r.headers["Location"]
+    await client.wait(first, until=lambda r: r.code == 202 and "waiting" in json.loads(r.body)["outputs"])
+    earlier = (await client.execute(kernel_id, "print('twice?')", cell_id=asked, document_id=session.room)).headers
+    later = (await client.execute(kernel_id, "print('twice?')", cell_id=asked, document_id=session.room)).headers
+    r = await client.wait(earlier["Location"])
+    assert (
+        r.code == 500 and json.loads(r.body)["error"] == "Superseded by a newer queued execution for the same cell_id."
+    )
+    gate.touch()
+    r = await client.wait(later["Location"])
+    assert r.code == 200 and json.loads(r.body)["execution_count"] == 2  # the cell ran once, after the gated one
+    nb = YNotebook(watcher.doc)
+    await watcher.wait_for(lambda: nb.get()["cells"][1]["execution_count"] == 2)
+    assert stream_text(nb.get()["cells"][1]["outputs"]) == "twice?\n"
+
+
+async def test_a_failing_request_cancels_those_queued_on_its_kernel(client, tmp_path):
+    gate = tmp_path / "gate"
+    kernel_id = await client.kernel()
+    r = await client.execute(kernel_id, gated_cell(gate) + "\nraise ValueError('stop here')")
+    failing = r.headers["Location"]
+    await client.wait(failing, until=lambda r: r.code == 202 and "waiting" in json.loads(r.body)["outputs"])
+    queued = [(await client.execute(kernel_id, f"print({i})")).headers["Location"] for i in range(3)]
+    gate.touch()
+    r = await client.wait(failing)
+    assert r.code == 200 and json.loads(r.body)["status"] == "error"
+    for location in queued:
+        r = await client.wait(location)
+        assert r.code == 500
+        assert json.loads(r.body)["error"] == "Execution cancelled because a previous queued request failed."
+    code, body, _ = await client.run(kernel_id, "print('after')")  # a request made after the failure runs
+    assert code == 200 and stream_text(outputs_of(body)) == "after\n"
