@@ -104,7 +104,7 @@ class Execution:
         for cell in self.cells:
             if cell.status in ("queued", "running"):
                 cell.status = "aborted"
-                cell.input_request = None
+                cell.input_request = cell.input_header = None
                 cell.finished = cell.finished or now()
         self.abort_reason = self.abort_reason or reason
 

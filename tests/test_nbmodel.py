@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 
 import pytest
+from jupyter_server.auth.authorizer import Authorizer
 from jupyter_ydoc import YNotebook
 
 from execution_helpers import assert_valid_record, cell_ids, disk_outputs, gated_cell, stream_text
@@ -25,9 +26,19 @@ REQUEST_URL = re.compile(
 ANSI = re.compile("\x1b\\[(.*?)([@-~])")
 
 
+class ReadOnlyAuthorizer(Authorizer):
+    """Every user may read, nobody may write or execute."""
+
+    def is_authorized(self, handler, user, action, resource) -> bool:
+        return action == "read"
+
+
 @pytest.fixture
-def jp_server_config(tmp_path):
-    return server_config(save_max_wait=1.0, journal_path=str(tmp_path / "journal.sqlite"))
+def jp_server_config(tmp_path, request):
+    config = server_config(save_max_wait=1.0, journal_path=str(tmp_path / "journal.sqlite"))
+    if request.node.get_closest_marker("read_only"):
+        config["ServerApp"]["authorizer_class"] = ReadOnlyAuthorizer
+    return config
 
 
 class Client:
@@ -444,3 +455,20 @@ async def test_a_failing_request_cancels_those_queued_on_its_kernel(client, tmp_
         assert json.loads(r.body)["error"] == "Execution cancelled because a previous queued request failed."
     code, body, _ = await client.run(kernel_id, "print('after')")  # a request made after the failure runs
     assert code == 200 and stream_text(outputs_of(body)) == "after\n"
+
+
+@pytest.mark.read_only
+async def test_running_answering_and_cancelling_need_kernels_execute(jp_fetch):
+    kernel_id = str(uuid.uuid4())
+    calls = [
+        ("POST", f"/api/kernels/{kernel_id}/execute", {"code": "1"}, 403),
+        ("POST", f"/api/kernels/{kernel_id}/input", {"input": "1"}, 403),
+        ("DELETE", f"/api/kernels/{kernel_id}/requests/{uuid.uuid4()}", None, 403),
+        ("GET", f"/api/kernels/{kernel_id}/requests/{uuid.uuid4()}", None, 404),  # reading is allowed
+        ("GET", f"/api/kernels/{kernel_id}/execute", None, 200),
+    ]
+    for method, url, body, expected in calls:
+        r = await jp_fetch(url, method=method, body=json.dumps(body) if body else None, raise_error=False)
+        assert r.code == expected, (method, url, r.code, r.body)
+        if expected == 403:
+            assert json.loads(r.body)["error"] == "forbidden"
