@@ -44,7 +44,12 @@ its result does not consume it and it outlives a server restart (a second poll a
 cell in a notebook queues behind that notebook's executions, code outside any notebook behind its
 kernel's; a cell that is not a code cell is refused at once (400), not at the first poll; an ``input``
 when nothing waits is refused (409 ``no_input_pending``); ``server`` (a kernel on another Jupyter
-server) is refused (400). The output-recovery settings endpoint of its frontend is not served.
+server) is refused (400). ``outputs`` are the cell's as the notebook shows them (consecutive stream
+messages merged into one output, ``\r`` applied), not one output per message. Timings follow JupyterLab
+(``shell.execute_reply`` after an error reply too; ``execution_failed`` only when no reply came), where
+jupyter-server-nbmodel writes ``execution_failed`` for an error reply. Not served: its frontend's
+output-recovery settings endpoint, and its ``cell_execution`` events on the server's event bus (ours are
+``schema/events/execution.json``).
 """
 
 from __future__ import annotations
