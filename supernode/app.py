@@ -18,13 +18,14 @@ from rtc_common.server_log import join_server_log
 from rtc_common.server_signals import restore_sigint, stop_cleanly_on_sigint
 from traitlets import Bool, Float, Int, Unicode
 
-from . import jc_settings, rtc_info
+from . import jc_settings, nbmodel, rtc_info
 from .documents import DocumentManager
 from .events import DocumentEvents
 from .execution_events import ExecutionEvents
 from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
 from .fork_handlers import HANDLERS as FORK_HANDLERS
+from .kernel_handlers import HANDLERS as KERNEL_HANDLERS
 from .forks import ForkManager
 from .handlers import SessionHandler, SpecHandler
 from .jc_rooms import RoomLookup
@@ -246,6 +247,7 @@ class SupernodeExtension(ExtensionApp):
         self.settings["supernode_notebook_files"] = notebook_files
         self.settings["supernode_kernel_queries"] = KernelQueries(notebook_files, self.serverapp.kernel_manager)
         self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
+        self.executions.watchers.append(nbmodel.StopOnError(self.executions))
         self.shared_tables: SharedTables | None = None
         self.feeds: TableFeeds | None = None
         if self.tables:
@@ -273,6 +275,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.append((r"/api/collaboration/session/(.*)", SessionHandler))
             self.handlers.append((r"/api/rtc/spec\.json", SpecHandler))
             self.handlers.extend(EXECUTION_HANDLERS)
+            self.handlers.extend(KERNEL_HANDLERS)
             self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
             self.handlers.extend(NOTEBOOK_HANDLERS)

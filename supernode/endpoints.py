@@ -55,6 +55,8 @@ def _json(schema: dict) -> dict:
 
 _RECORD = {"$ref": "#/components/schemas/ExecutionRecord"}
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_KERNEL_REQUEST = {"$ref": "#/components/schemas/KernelRequest"}
+_KERNEL_ID = {"name": "kernel_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _EXECUTION_ID = {
     "name": "execution_id",
     "in": "path",
@@ -159,18 +161,82 @@ PATHS.update(
             }
         },
         "/api/kernels/{kernel_id}/execute": {
+            "parameters": [_KERNEL_ID],
             "post": {
-                "summary": "Server-side execution as the stock JupyterLab frontend requests it",
-                "description": "Body {cell_id, document_id} (document_id is the room name json:notebook:<fileId>); "
-                "jupyter-server-nbmodel's {code, metadata: {cell_id, document_id}} is accepted too (the cell's current "
-                "source runs). Same execution as POST /api/rtc/executions.",
-                "parameters": [{"name": "kernel_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "summary": "Server-side execution as the stock JupyterLab frontend and jupyter-server-nbmodel ask for it",
+                "description": "The stock frontend's body {cell_id, document_id} (document_id is the room name "
+                "json:notebook:<fileId>) runs the cell's current source: 202 with the execution record, Location "
+                "/api/rtc/executions/{id}. jupyter-server-nbmodel's body {code, metadata?: {cell_id, document_id, "
+                "document_path, record_timing}} runs code, in the cell when its document (by document_id, else "
+                "document_path) holds it, else outside any notebook: 202 with the request, Location "
+                "/api/kernels/{kernel_id}/requests/{request_id} (poll it). Needs kernels:execute.",
                 "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/KernelExecuteRequest"})},
                 "responses": {
-                    "202": {"description": "Queued; Location is the record's URL.", **_json(_RECORD)},
+                    "202": {
+                        "description": "Queued; Location is where to read it: the record (stock body) or the request "
+                        "(jupyter-server-nbmodel's body).",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        **_json({"anyOf": [_RECORD, _KERNEL_REQUEST]}),
+                    },
                     **_errors("400", "403", "404"),
                     **_JOURNAL_FULL,
                 },
+            },
+            "get": {
+                "summary": "The unfinished jupyter-server-nbmodel requests of a kernel",
+                "description": "Needs kernels:read.",
+                "responses": {
+                    "200": {
+                        "description": "Queued and running.",
+                        **_json({"$ref": "#/components/schemas/KernelRequests"}),
+                    },
+                    **_errors("403"),
+                },
+            },
+        },
+        "/api/kernels/{kernel_id}/requests/{request_id}": {
+            "parameters": [
+                _KERNEL_ID,
+                {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "get": {
+                "summary": "Poll a jupyter-server-nbmodel request (does not consume it)",
+                "description": "Needs kernels:read.",
+                "responses": {
+                    "200": {
+                        "description": "The kernel replied: status ok or error, the outputs.",
+                        **_json(_KERNEL_REQUEST),
+                    },
+                    "202": {"description": "Queued or running (the outputs so far).", **_json(_KERNEL_REQUEST)},
+                    "300": {
+                        "description": "The code waits in input(): answer at Location (POST /api/kernels/{kernel_id}/input).",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        **_json(_KERNEL_REQUEST),
+                    },
+                    "500": {
+                        "description": "It ended without a reply (error says why: the kernel died, was restarted or "
+                        "shut down; cancelled; the server stopped).",
+                        **_json(_KERNEL_REQUEST),
+                    },
+                    **_errors("403", "404"),
+                },
+            },
+            "delete": {
+                "summary": "Cancel a queued jupyter-server-nbmodel request, or interrupt it while it runs",
+                "description": "Needs kernels:execute.",
+                "responses": {
+                    "204": {"description": "Cancelled, interrupted, or already finished."},
+                    **_errors("403", "404"),
+                },
+            },
+        },
+        "/api/kernels/{kernel_id}/input": {
+            "parameters": [_KERNEL_ID],
+            "post": {
+                "summary": "Answer the input() a cell running on the kernel waits for (jupyter-server-nbmodel)",
+                "description": "Needs kernels:execute.",
+                "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/KernelInput"})},
+                "responses": {"201": {"description": "Answered."}, **_errors("400", "403", "404", "409")},
             },
         },
     }
@@ -185,6 +251,9 @@ SCHEMAS.update(
         "KernelRestart": {"$ref": "schema/kernel-restart.json"},
         "KernelRestarted": {"$ref": "schema/kernel-restarted.json"},
         "KernelExecuteRequest": {"$ref": "schema/kernel-execute.json"},
+        "KernelRequest": {"$ref": "schema/kernel-request.json"},
+        "KernelRequests": {"$ref": "schema/kernel-requests.json"},
+        "KernelInput": {"$ref": "schema/kernel-input.json"},
         "Error": {"$ref": "schema/rest-error.json"},
     }
 )

@@ -60,8 +60,11 @@ class KernelLink:
 
     async def client(self, kernelspec: dict[str, Any], hint: str | None = None) -> Any:
         """A ready client of the notebook's kernel: ``hint`` if that kernel exists, else the notebook's
-        session kernel, else a new session's (``kernelspec``: the notebook's metadata entry)."""
+        session kernel, else a new session's (``kernelspec``: the notebook's metadata entry).
+        Without a notebook (``path`` empty), kernel ``hint`` only."""
         km = self.kernel_manager
+        if not self.path and (hint is None or hint not in km):
+            raise RuntimeError(f"kernel {hint} was shut down")
         kernel_id = hint if hint is not None and hint in km else await self.find()
         if kernel_id is None:
             model = await self.session_manager.create_session(
@@ -81,6 +84,8 @@ class KernelLink:
 
     async def find(self) -> str | None:
         """The id of the kernel of the notebook's session, if it has one."""
+        if not self.path:
+            return None
         for session in await self.session_manager.list_sessions():
             if session.get("path") == self.path and session.get("kernel"):
                 return session["kernel"]["id"]

@@ -190,6 +190,30 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     room = f"json:notebook:{session['fileId']}"
     assert (await call("post", kx, "api/kernels/k/execute", {"cell_id": first, "document_id": room}))[0] == 202
     await call("post", kx, "api/kernels/k/execute", {"cell_id": first, "document_id": "json:notebook:nope"})
+    kernel = jp_serverapp.kernel_manager.list_kernel_ids()[0]  # the notebook's (jupyter-server-nbmodel's protocol)
+    kr, ki = "/api/kernels/{kernel_id}/requests/{request_id}", "/api/kernels/{kernel_id}/input"
+    status, asked = await call("post", kx, f"api/kernels/{kernel}/execute", {"code": "input('? ')"})
+    assert status == 202
+    while (await call("get", kr, asked["request_url"]))[0] != 300:  # 202 until the kernel asks
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    assert (await call("get", kx, f"api/kernels/{kernel}/execute"))[0] == 200
+    await call("post", ki, f"api/kernels/{kernel}/input", {"value": "v"})  # 400
+    assert (await call("post", ki, f"api/kernels/{kernel}/input", {"input": "v"}))[0] == 201
+    await call("post", ki, f"api/kernels/{kernel}/input", {"input": "v"})  # 409
+    await call("post", ki, "api/kernels/nope/input", {"input": "v"})  # 404
+    while (await call("get", kr, asked["request_url"]))[0] != 200:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    await call("get", kr, f"api/kernels/{kernel}/requests/nope")  # 404
+    await call("post", kx, "api/kernels/nope/execute", {"code": "1"})  # 404
+    await call("post", kx, f"api/kernels/{kernel}/execute", {"code": 1})  # 400
+    _, sleeping = await call("post", kx, f"api/kernels/{kernel}/execute", {"code": "import time; time.sleep(30)"})
+    _, queued = await call("post", kx, f"api/kernels/{kernel}/execute", {"code": "1"})
+    assert (await call("delete", kr, queued["request_url"]))[0] == 204  # cancelled: its poll answers 500
+    assert (await call("get", kr, queued["request_url"]))[0] == 500
+    assert (await call("delete", kr, sleeping["request_url"]))[0] == 204  # interrupted
+    await call("delete", kr, f"api/kernels/{kernel}/requests/{'0' * 32}")  # 404
     rs = "/api/rtc/kernels/restart"
     assert (await call("post", rs, "api/rtc/kernels/restart", {"path": path}))[0] == 200
     status, again = await call("post", rs, "api/rtc/kernels/restart", {"path": path, "run_all": True})
