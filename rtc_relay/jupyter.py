@@ -47,6 +47,7 @@ from traitlets import Bool, Float, Int, List, Unicode
 from .catalogue import CloseCode, RelayError
 from .config import RelayConfig, setting_help
 from .core import RelayCore
+from .jupyter_documents import HANDLERS as DOCUMENT_HANDLERS
 from .listing import room_list
 from .names import check_room_name
 from .outbox import coalesce
@@ -446,6 +447,7 @@ class RelayExtension(ExtensionApp):
             return
         self.handlers.append((r"/api/collaboration/room/(.*)", RoomWebsocketHandler))
         self.handlers.append((r"/api/rtc/rooms", RoomListHandler))
+        self.handlers.extend(DOCUMENT_HANDLERS)  # /api/rtc/rooms/{room}/update and /json
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         try:
