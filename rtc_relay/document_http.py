@@ -73,6 +73,8 @@ class DocumentRequest:
         if self._request.method == "POST":
             self._reading = True
             self._arm()
+            if self._request.header("expect").lower() == "100-continue" and len(rest) < self._length:
+                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # (curl waits 1 s for it otherwise)
             self.feed(rest)
         else:
             self._start()
