@@ -11,6 +11,9 @@ dropped connection, a 5xx, 408, 429, or no answer head within ``timeout`` second
 event stays first in line and is tried again after a back-off of 0.1 s doubling up to ``max_backoff``
 seconds, while newer events queue behind it within ``capacity``.
 
+Credentials in the URL (``https://user:password@host/path``) are sent as HTTP basic authentication; the query
+string is sent as it is. Neither appears in logs or metric labels.
+
 Resource handling: memory is bounded by ``capacity`` events plus the one in flight; each request is bounded
 by ``timeout`` seconds; the loop is a long-lived task of the relay's :class:`~rtc_common.tasks.TaskSet`
 (its death is reported on ``/health``). Error handling: failures are logged once when an endpoint starts
@@ -20,11 +23,12 @@ failing and once when it recovers, never once per attempt.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import ssl
 from collections import deque
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from rtc_common.tasks import Ready
 
@@ -204,6 +208,9 @@ class WebhookEndpoint:
                 "Connection": "close",
                 **self._sign(body),
             }
+            if parts.username is not None:  # https://user:password@host/...: HTTP basic authentication
+                credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
             head = f"POST {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
             writer.write(head.encode("latin-1") + body)
             await writer.drain()

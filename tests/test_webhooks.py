@@ -5,6 +5,7 @@ retried in order, bounded for dead receivers, timed out for slow ones."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from pathlib import Path
@@ -47,9 +48,10 @@ def _hooks(*urls: str, **options: object) -> dict[str, object]:
     return {"webhook": list(urls), "webhook_secret": HOOK_SECRET, **options}
 
 
-def _check(receiver: WebhookReceiver) -> None:
+def _check(receiver: WebhookReceiver, authorization: str | None = None) -> None:
     """Every request is signed with the secret, recent, and its body matches the schema."""
     for headers, body in receiver.requests:
+        assert headers.get("authorization") == authorization
         assert headers["request-line"] == "POST /hooks?key=k HTTP/1.1"
         assert headers["content-type"] == "application/json"
         verify_signature(HOOK_SECRET, headers["x-rtc-signature"], body)
@@ -97,7 +99,8 @@ async def test_a_rooms_life_is_reported_signed_with_the_users_of_the_tokens(
     start_relay, connect, node_client, receiver
 ):
     r = await receiver()
-    relay = await start_relay(token_secret=[TOKEN_SECRET], **_hooks(r.url, webhook_debounce=0.2))
+    with_credentials = r.url.replace("http://", "http://app:p%40ss@")  # sent as basic authentication
+    relay = await start_relay(token_secret=[TOKEN_SECRET], **_hooks(with_credentials, webhook_debounce=0.2))
     room = "team/doc-1"
     alice = await connect(relay.url + room, token=mint(TOKEN_SECRET, room=room, user="alice"))
     await alice.wait_synced()
@@ -121,7 +124,7 @@ async def test_a_rooms_life_is_reported_signed_with_the_users_of_the_tokens(
     assert {e["room"] for e in r.events} == {room}
     assert len({e["id"] for e in r.events}) == len(r.events)
     assert len({e["relay"] for e in r.events}) == 1
-    _check(r)
+    _check(r, "Basic " + base64.b64encode(b"app:p@ss").decode())
     assert (await _metrics(relay))[f'rtc_relay_webhook_events_delivered_total{{endpoint="{r.url.split("?")[0]}"}}'] == 8
 
 
