@@ -31,7 +31,8 @@ SCHEMA = Draft202012Validator(
 
 @pytest.fixture
 def receiver(jp_asyncio_loop):
-    """Factory: ``r = await receiver()`` starts a :class:`WebhookReceiver`, stopped at teardown."""
+    """Factory: ``r = await receiver()`` starts a :class:`WebhookReceiver`, stopped at teardown (ask for it
+    before ``start_relay``: the relays stop first, and their last events are delivered)."""
     started: list[WebhookReceiver] = []
 
     async def start() -> WebhookReceiver:
@@ -96,7 +97,7 @@ def test_webhook_settings_are_checked():
 
 
 async def test_a_rooms_life_is_reported_signed_with_the_users_of_the_tokens(
-    start_relay, connect, node_client, receiver
+    receiver, start_relay, connect, node_client
 ):
     r = await receiver()
     with_credentials = r.url.replace("http://", "http://app:p%40ss@")  # sent as basic authentication
@@ -128,7 +129,7 @@ async def test_a_rooms_life_is_reported_signed_with_the_users_of_the_tokens(
     assert (await _metrics(relay))[f'rtc_relay_webhook_events_delivered_total{{endpoint="{r.url.split("?")[0]}"}}'] == 8
 
 
-async def test_changes_are_debounced_and_sent_at_the_latest_after_the_max_wait(start_relay, connect, receiver):
+async def test_changes_are_debounced_and_sent_at_the_latest_after_the_max_wait(receiver, start_relay, connect):
     r = await receiver()
     relay = await start_relay(**_hooks(r.url, webhook_debounce=0.4, webhook_max_wait=1.0))
     client = await connect(relay.url + "busy")
@@ -158,7 +159,7 @@ async def test_changes_are_debounced_and_sent_at_the_latest_after_the_max_wait(s
     _check(r)
 
 
-async def test_a_receiver_that_fails_then_recovers_gets_every_event_in_order(start_relay, connect, receiver):
+async def test_a_receiver_that_fails_then_recovers_gets_every_event_in_order(receiver, start_relay, connect):
     r = await receiver()
     r.status = 500
     relay = await start_relay(**_hooks(r.url, webhook_max_backoff=0.2))
@@ -183,11 +184,11 @@ async def test_a_receiver_that_fails_then_recovers_gets_every_event_in_order(sta
 
 
 async def test_a_dead_receiver_keeps_a_bounded_queue_drops_the_oldest_and_costs_rooms_nothing(
-    start_relay, connect, receiver
+    receiver, start_relay, connect
 ):
     r = await receiver()
     dead = dead_url()
-    relay = await start_relay(**_hooks(dead, r.url, webhook_queue=5, webhook_max_backoff=5.0))
+    relay = await start_relay(**_hooks(dead, r.url, webhook_queue=5, webhook_max_backoff=5.0, webhook_timeout=1.0))
     first = await connect(relay.url + "room")
     await first.wait_synced()
     for i in range(20):  # 40 events (joined, left) beside the room's own
@@ -205,9 +206,14 @@ async def test_a_dead_receiver_keeps_a_bounded_queue_drops_the_oldest_and_costs_
     assert metrics[f"rtc_relay_webhook_failed_attempts_total{{{label}}}"] >= 1
     ok, health = relay.health()
     assert ok, health
+    await first.close()
+    started = time.monotonic()
+    await relay.stop()  # waits for the dead endpoint no longer than one webhook timeout
+    assert time.monotonic() - started < 2.5
+    assert r.of("room.freed")  # while the live one got the last events
 
 
-async def test_a_slow_receiver_times_out_and_its_event_is_delivered_again(start_relay, connect, receiver):
+async def test_a_slow_receiver_times_out_and_its_event_is_delivered_again(receiver, start_relay, connect):
     r = await receiver()
     r.delay = 3.0  # longer than the relay's timeout
     relay = await start_relay(**_hooks(r.url, webhook_timeout=0.3, webhook_max_backoff=0.2))
@@ -222,3 +228,23 @@ async def test_a_slow_receiver_times_out_and_its_event_is_delivered_again(start_
     assert r.events[0]["type"] == "room.loaded"
     label = f'endpoint="{r.url.split("?")[0]}"'
     assert (await _metrics(relay))[f"rtc_relay_webhook_failed_attempts_total{{{label}}}"] >= 2
+
+
+async def test_relays_sharing_rooms_through_redis_each_report_what_they_hold(
+    receiver, redis_server, start_relay, connect
+):
+    r = await receiver()
+    hooks = _hooks(r.url, webhook_debounce=0.2)
+    a = await start_relay(redis_url=redis_server.url, store="", **hooks)
+    b = await start_relay(redis_url=redis_server.url, store="", **hooks)
+    on_a = await connect(a.url + "shared")
+    on_b = await connect(b.url + "shared")
+    await on_a.wait_synced()
+    await on_b.wait_synced()
+    on_a.doc.get("t", type=Text).insert(0, "from a")
+    await on_b.wait_for(lambda: str(on_b.doc.get("t", type=Text)) == "from a")
+    await r.wait_for(lambda: len(r.of("document.changed")) == 2)
+    relays = {e["relay"] for e in r.of("document.changed")}
+    assert len(relays) == 2  # the relay that took the edit, and the one that got it through Redis
+    assert {e["relay"] for e in r.of("client.joined")} == relays
+    _check(r)
