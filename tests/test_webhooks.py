@@ -248,3 +248,21 @@ async def test_relays_sharing_rooms_through_redis_each_report_what_they_hold(
     assert len(relays) == 2  # the relay that took the edit, and the one that got it through Redis
     assert {e["relay"] for e in r.of("client.joined")} == relays
     _check(r)
+
+
+async def test_an_event_the_receiver_refuses_is_dropped_and_counted_not_retried(receiver, start_relay, connect):
+    r = await receiver()
+    r.status = 422
+    relay = await start_relay(**_hooks(r.url))
+    client = await connect(relay.url + "refused")
+    await client.wait_synced()
+    await eventually(lambda: len(r.requests) == 2, what="room.loaded and client.joined, each tried once")
+    r.status = 200
+    await client.close()
+    await r.wait_for(lambda: r.of("room.freed"))
+    assert [e["type"] for e in r.events] == ["client.left", "room.freed"]
+    assert len(r.requests) == 4
+    label = f'endpoint="{r.url.split("?")[0]}"'
+    metrics = await _metrics(relay)
+    assert metrics[f'rtc_relay_webhook_events_dropped_total{{{label},reason="rejected"}}'] == 2
+    assert metrics[f"rtc_relay_webhook_failed_attempts_total{{{label}}}"] == 0
