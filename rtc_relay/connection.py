@@ -3,8 +3,8 @@
 A :class:`Connection` is an ``asyncio.Protocol``: it runs on the transport's
 callbacks with no task of its own. It reads the request head, answers ``/health``,
 ``/metrics`` and ``/api/rtc/rooms``, hands a document API request (``/api/rtc/rooms/{room}/update`` or
-``/json``) to a :class:`~rtc_relay.document_http.DocumentRequest`, or upgrades to a websocket and joins a room. Frames are decoded
-as they arrive and each message is handed to the room synchronously; outgoing
+``/json``) to a :class:`~rtc_relay.document_http.DocumentRequest`, or upgrades to a websocket and joins
+a room. Frames are decoded as they arrive and each message is handed to the room synchronously; outgoing
 frames are queued in ``outbox`` and written once per loop turn by the flusher.
 
 Error handling: bad input from the client raises :class:`RelayError` inside the
