@@ -92,12 +92,14 @@ async def test_every_route_and_method_is_documented_and_every_documented_one_is_
     spec = _generator().build()
     documented = {_shape(path): set(ops) - {"parameters"} for path, ops in spec["paths"].items()}
     served = _served_by_jupyter(jp_serverapp)
-    for endpoint in ENDPOINTS:  # the standalone relay routes by ENDPOINTS and answers GET only
-        served.setdefault(_shape(endpoint.path), set()).add("get")
+    for endpoint in ENDPOINTS:  # the standalone relay routes by ENDPOINTS
+        served.setdefault(_shape(endpoint.path), set()).add(endpoint.method)
     assert served == documented
 
     base = f"http://127.0.0.1:{relay.port}"
     for endpoint in ENDPOINTS:
+        if endpoint.method != "get":
+            continue
         status, _ = await http_get(base + endpoint.path.replace("{room}", "a-room"))
         assert status in {int(code) for code in endpoint.responses}, (endpoint.path, status)
 
@@ -122,7 +124,9 @@ class _Validator:
         self.checked.add((path, method, status))
 
 
-async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir, relay, jp_serverapp):
+async def test_answers_match_the_documented_bodies(
+    jp_fetch, collab, jp_root_dir, relay, jp_serverapp, jp_http_port, jp_base_url
+):
     from tornado.httpclient import HTTPClientError
 
     from helpers import http_get
@@ -324,6 +328,28 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     for endpoint in ("/health", "/api/rtc/rooms"):
         status, text = await http_get(base + endpoint)
         v.check(endpoint, "get", status, json.loads(text))
+
+    # The document API, on both servers: binary updates in and out, JSON, catalogued errors.
+    from pycrdt import Doc, Text
+
+    from helpers import http_request
+
+    doc = Doc()
+    doc["t"] = Text("x")
+    up, js = "/api/rtc/rooms/{room}/update", "/api/rtc/rooms/{room}/json"
+    jupyter = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    auth = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
+    for server, headers in ((jupyter, auth), (base + "/", {})):
+        for method, template, url, body in (
+            ("post", up, "api/rtc/rooms/team/doc/update", doc.get_update()),
+            ("post", up, "api/rtc/rooms/team/doc/update", b"\x05garbage"),
+            ("get", up, "api/rtc/rooms/team/doc/update", None),
+            ("get", up, "api/rtc/rooms/team/doc/update?sv=%%", None),
+            ("get", js, "api/rtc/rooms/team/doc/json", None),
+            ("get", js, "api/rtc/rooms/team/doc/json?types=t:nope", None),
+        ):
+            status, kind, answer = await http_request(method.upper(), server + url, body, headers)
+            v.check(template, method, status, json.loads(answer) if "json" in kind else None)
 
     answered = {(p, m) for p, m, _ in v.checked}
     documented = {(p, m) for p, ops in spec["paths"].items() for m in ops if m != "parameters"}
