@@ -50,9 +50,10 @@ class TimelineHandler(CollaborationApi):
     @web.authenticated
     async def get(self, path: str) -> None:
         await self._allow("read")
-        file_format = self.get_query_argument("format", None)
-        content_type = self.get_query_argument("type", None)
-        if not file_format or not content_type:
+        # Not stripped: tornado turns control characters into spaces, and a value of spaces is a value (no such type).
+        file_format = self.get_query_argument("format", None, strip=False)
+        content_type = self.get_query_argument("type", None, strip=False)
+        if file_format is None or content_type is None:
             raise ApiError("bad_request", "the query arguments 'format' and 'type' are required")
         room = await self.documents.room_for_path(path, file_format, content_type)
         if room is None:
