@@ -135,6 +135,16 @@ PATHS: dict[str, dict] = {
             },
         },
     },
+    "/api/rtc/notebooks/{path}/scratch": {
+        "parameters": [_PATH],
+        "post": {
+            "summary": "Run code that is in no cell on the notebook's kernel (its outputs in the record only)",
+            "description": "Starts the notebook's kernel session if it has none. Queued on the kernel, not behind the "
+            "notebook's own executions.",
+            **_body("Scratch", "NotebookRequest", required=True),
+            "responses": {"202": _RECORD, **_errors("400", "403", "404", "503")},
+        },
+    },
     "/api/rtc/notebooks/{path}/complete": {
         "parameters": [_PATH],
         "post": {

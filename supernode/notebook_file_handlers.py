@@ -9,6 +9,8 @@
 - ``DELETE /api/rtc/notebooks/{path}?kernel=shutdown``: close: save now, end its kernel session if asked.
 - ``POST …/save``: save now; ``POST …/copy`` ``{"path": new}``: save as (the live content, unsaved edits
   included), then open the copy.
+- ``POST …/scratch`` ``{"code"}``: run code in no cell on the notebook's kernel → 202 and the execution record
+  (its outputs there only) (``kernels:execute``).
 - ``POST …/complete`` and ``POST …/inspect`` ``{"cell_id" | "code", "position", "detail_level"?}``: the
   kernel's completions / inspection at a code point position (``kernels:execute``).
 """
@@ -23,6 +25,7 @@ from .errors import ApiError
 from .kernel_queries import KernelQueries
 from .notebook_files import NotebookFiles
 from .notebook_handlers import NotebookApi, _integer, _object, _string
+from .records import CellRun, Execution
 
 __all__ = ["HANDLERS"]
 
@@ -142,8 +145,26 @@ class KernelQueryHandler(NotebookFileApi):
             self._reply(200, await self.queries.inspect(cells, code, position, detail))
 
 
+class ScratchHandler(NotebookFileApi):
+    """``POST …/scratch`` ``{"code"}``: run code that is in no cell on the notebook's kernel (started if it has
+    none); its outputs are in the execution record only, never in the notebook."""
+
+    @web.authenticated
+    async def post(self, path: str) -> None:
+        await self._allow("execute", "kernels")
+        code = _string(self._body(), "code")
+        if code is None:
+            raise ApiError("bad_request", "'code' (the code to run) is required")
+        cells = await self.files.open(path)
+        kernel = await self.files.start_kernel(cells)
+        execution = Execution(path="", cells=[CellRun("", code=code)], kernel_hint=kernel["id"])
+        await self.executions.enqueue(execution)
+        self._reply(202, execution.to_json(), self._location(execution.id))
+
+
 _PATH = r"(?P<path>.+)"
 HANDLERS = [
+    (rf"/api/rtc/notebooks/{_PATH}/scratch", ScratchHandler),
     (rf"/api/rtc/notebooks/{_PATH}/save", SaveHandler),
     (rf"/api/rtc/notebooks/{_PATH}/copy", CopyHandler),
     *(

@@ -158,3 +158,26 @@ async def test_a_kernel_busy_running_a_cell_answers_kernel_timeout_in_bounded_ti
     assert (await api.finished(record["id"]))["status"] == "ok"
     jp_serverapp.web_app.settings["supernode_kernel_queries"].timeout = 10.0
     assert "print" in (await api.ok("POST", path, "complete", body={"code": "pri"}))["matches"]
+
+
+async def test_scratch_code_runs_on_the_notebooks_kernel_and_leaves_the_notebook_alone(api, collab, jp_root_dir):
+    path = write_notebook(jp_root_dir, "scratch.ipynb", ["secret = 6 * 7"])
+    client, _ = await collab.open(path)
+    (cell,) = (await api.ok("GET", path, "cells"))["cells"]
+    code, record, _ = await api.nb("POST", path, "cells", cell["id"], "execute", body={})
+    await api.finished(record["id"], timeout=60)
+    before = await api.ok("GET", path, "cells")
+
+    code, record, location = await api.nb("POST", path, "scratch", body={"code": "print(secret)\nsecret + 1"})
+    assert code == 202 and location.endswith(record["id"]) and record["path"] == ""
+    done = await api.finished(record["id"], timeout=60)
+    assert done["status"] == "ok"
+    outputs = done["cells"][0]["outputs"]
+    assert outputs[0]["text"] == "42\n" and outputs[1]["data"]["text/plain"] == "43"  # the notebook's kernel
+    after = await api.ok("GET", path, "cells")
+    assert after["cells"] == before["cells"] and sources(client) == ["secret = 6 * 7"]
+
+    code, error, _ = await api.nb("POST", path, "scratch", body={})
+    assert code == 400
+    code, error, _ = await api.nb("POST", "nope.ipynb", "scratch", body={"code": "1"})
+    assert code == 404

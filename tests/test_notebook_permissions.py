@@ -54,6 +54,15 @@ ENDPOINTS = [
     ("POST", "/cells/{cell}/execute", {}, {"kernels:execute"}),
     ("POST", "/cells/{cell}/execute", {"source": "3"}, {"kernels:execute", "contents:write"}),
     ("POST", "/execute", {"cells": "all"}, {"kernels:execute"}),
+    ("POST", "/scratch", {"code": "1"}, {"kernels:execute"}),
+    ("POST", "/complete", {"code": "pri"}, {"kernels:execute"}),
+    ("POST", "/inspect", {"cell_id": "{cell}"}, {"kernels:execute", "contents:read"}),
+    ("POST", "/save", None, {"contents:write"}),
+    ("POST", "/copy", {"path": "copy-{role}.ipynb"}, {"contents:write"}),
+    ("PUT", "", {}, {"contents:write"}),
+    ("PUT", "", {"kernel": {}}, {"contents:write", "kernels:execute"}),
+    ("DELETE", "", None, {"contents:write"}),
+    ("PATCH", "", {"path": "renamed-{role}.ipynb"}, {"contents:write"}),
 ]
 
 
@@ -84,11 +93,24 @@ async def test_every_endpoint_asks_for_jupyters_permission(jp_fetch, jp_root_dir
         for role, granted in ROLES.items():
             ids = await cell_ids()
             url = template.format(cell=ids[0], last=ids[-1])
-            status, answer = await call(method, url, body, granted)
+            filled = (
+                None if body is None else json.loads(json.dumps(body).replace("{cell}", ids[0]).replace("{role}", role))
+            )
+            status, answer = await call(method, url, filled, granted)
             if needs <= granted:
                 assert status != 403 and status < 500, (method, template, role, status, answer)
                 if status == 202:
                     runs.append(answer["id"])
+                if method == "PATCH" and template == "":  # renamed: back to the path the others use
+                    back = await jp_fetch(
+                        "api",
+                        "contents",
+                        answer["path"],
+                        method="PATCH",
+                        body=json.dumps({"path": path}),
+                        headers={"X-Test-Permissions": "contents:write"},
+                    )
+                    assert back.code == 200
             else:
                 assert status == 403 and answer["error"] == "forbidden", (method, template, role, status, answer)
                 assert any(need in answer["message"] for need in needs - granted), answer

@@ -319,6 +319,13 @@ async def test_answers_match_the_documented_bodies(
     assert (await call("post", files + "/inspect", f"{u}/inspect", {"code": "len", "position": 1}))[0] == 200
     await call("post", files + "/inspect", f"{u}/inspect", {"code": "len", "position": 9})  # 400
     await call("post", files + "/inspect", "api/rtc/notebooks/nope.ipynb/inspect", {"code": "x"})  # 404
+    status, scratch = await call("post", files + "/scratch", f"{u}/scratch", {"code": "1 + 1"})
+    assert status == 202
+    while (await call("get", one, f"api/rtc/executions/{scratch['id']}"))[1]["status"] not in ("ok", "error"):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    await call("post", files + "/scratch", f"{u}/scratch", {})  # 400
+    await call("post", files + "/scratch", "api/rtc/notebooks/nope.ipynb/scratch", {"code": "1"})  # 404
     assert (await call("delete", files, "api/rtc/notebooks/moved.ipynb", kernel="shutdown"))[0] == 200
     await call("delete", files, "api/rtc/notebooks/moved.ipynb", kernel="maybe")  # 400
     await call("delete", files, "api/rtc/notebooks/gone.ipynb")  # 404
