@@ -83,13 +83,19 @@ class KernelLink:
         return self._client
 
     async def find(self) -> str | None:
-        """The id of the kernel of the notebook's session, if it has one."""
+        """The id of the kernel of the notebook's session, if it has one. With several sessions for the
+        notebook (a frontend and a program that started one at the same moment), the kernel this link
+        used last while it is still one of them, so consecutive executions share their variables."""
         if not self.path:
             return None
-        for session in await self.session_manager.list_sessions():
-            if session.get("path") == self.path and session.get("kernel"):
-                return session["kernel"]["id"]
-        return None
+        kernels = [
+            session["kernel"]["id"]
+            for session in await self.session_manager.list_sessions()
+            if session.get("path") == self.path and session.get("kernel")
+        ]
+        if self.kernel_id in kernels:
+            return self.kernel_id
+        return kernels[0] if kernels else None
 
     async def ended(self) -> str | None:
         """Why the kernel can no longer answer ("the kernel was shut down", "the kernel died"), or None."""

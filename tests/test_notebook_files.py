@@ -181,3 +181,24 @@ async def test_scratch_code_runs_on_the_notebooks_kernel_and_leaves_the_notebook
     assert code == 400
     code, error, _ = await api.nb("POST", "nope.ipynb", "scratch", body={"code": "1"})
     assert code == 404
+
+
+async def test_with_two_kernel_sessions_for_one_notebook_consecutive_runs_share_a_kernel(
+    api, collab, jp_root_dir, jp_serverapp
+):
+    """A frontend and a program may each start a session for a notebook at the same moment: runs without a
+    named kernel then stay on the kernel the notebook's runs used last, not on whichever session is listed first."""
+    path = write_notebook(jp_root_dir, "two.ipynb", ["v = 1", "print(v)"])
+    _, session = await collab.open(path)
+    first, second = [c["id"] for c in (await api.ok("GET", path, "cells"))["cells"]]
+    sm = jp_serverapp.session_manager
+    listed_first = await sm.create_session(path=path, name=path, type="notebook", kernel_name="python3")
+    other = await sm.create_session(path=path, name=path, type="notebook", kernel_name="python3")
+    assert (await sm.list_sessions())[0]["kernel"]["id"] == listed_first["kernel"]["id"]
+
+    body = {"cell_id": first, "document_id": f"json:notebook:{session.file_id}"}
+    code, record, _ = await api.call("POST", "api", "kernels", other["kernel"]["id"], "execute", body=body)
+    assert code == 202 and (await api.finished(record["id"], timeout=60))["status"] == "ok"
+    code, record, _ = await api.nb("POST", path, "cells", second, "execute", body={})
+    done = await api.finished(record["id"], timeout=60)
+    assert done["status"] == "ok" and done["cells"][0]["outputs"][0]["text"] == "1\n"
