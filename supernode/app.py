@@ -19,6 +19,8 @@ from rtc_common.server_signals import restore_sigint, stop_cleanly_on_sigint
 from traitlets import Bool, Float, Int, Unicode
 
 from . import jc_settings, nbmodel, rtc_info
+from .classroom_handlers import HANDLERS as CLASSROOM_HANDLERS
+from .classrooms import Classrooms
 from .documents import DocumentManager
 from .events import DocumentEvents
 from .execution_events import ExecutionEvents
@@ -110,6 +112,13 @@ class SupernodeExtension(ExtensionApp):
         help="Most MB of built documents the load cache keeps (the least recently opened go first).",
     )
 
+    kernel_query_timeout = Float(
+        20.0,
+        config=True,
+        help="Seconds a completion or inspection asked of a notebook's kernel over REST may wait for its answer "
+        "(504 kernel_timeout after): a kernel answers them in turn, after the cell it runs, and its first "
+        "completion loads its completer.",
+    )
     output_interval = Float(
         0.05,
         config=True,
@@ -245,7 +254,12 @@ class SupernodeExtension(ExtensionApp):
             self.documents, self.serverapp.session_manager, getattr(self.serverapp, "kernel_spec_manager", None)
         )
         self.settings["supernode_notebook_files"] = notebook_files
-        self.settings["supernode_kernel_queries"] = KernelQueries(notebook_files, self.serverapp.kernel_manager)
+        self.settings["supernode_kernel_queries"] = KernelQueries(
+            notebook_files, self.serverapp.kernel_manager, timeout=self.kernel_query_timeout
+        )
+        self.classrooms = Classrooms(relay, self.documents)
+        relay.add_policy(self.classrooms)
+        self.settings["supernode_classrooms"] = self.classrooms
         self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
         self.executions.watchers.append(nbmodel.StopOnError(self.executions))
         self.shared_tables: SharedTables | None = None
@@ -278,6 +292,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.extend(KERNEL_HANDLERS)
             self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
+            self.handlers.extend(CLASSROOM_HANDLERS)
             self.handlers.extend(NOTEBOOK_HANDLERS)
             self.handlers.extend(NOTEBOOK_FILE_HANDLERS)  # last: /api/rtc/notebooks/{path} takes any path
 
@@ -345,6 +360,7 @@ class SupernodeExtension(ExtensionApp):
         if self.documents is not None:
             self._unfollow_renames()
             self._unfollow_timelines()
+            self.classrooms.stop()
             await self.executions.stop()
             await self.documents.stop()
             await self.tasks.stop()

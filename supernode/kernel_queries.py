@@ -53,6 +53,23 @@ class KernelQueries:
             "metadata": content.get("metadata", {}),
         }
 
+    async def _roundtrip(self, client: Any, request: str, content: dict[str, Any], deadline: float) -> dict | None:
+        """Send ``request`` on the shell channel; its reply's content, or None at ``deadline``."""
+        msg = client.session.msg(request, content)
+        client.shell_channel.send(msg)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                reply = await client.get_shell_msg(timeout=left)
+            except queue.Empty:
+                return None
+            except Exception as exc:
+                raise ApiError("kernel_unavailable", f"the kernel failed to answer {request}: {exc}") from exc
+            if reply.get("parent_header", {}).get("msg_id") == msg["header"]["msg_id"]:
+                return reply.get("content", {})
+
     async def _ask(self, cells: Any, request: str, content: dict[str, Any]) -> dict[str, Any]:
         kernel = await self.files.start_kernel(cells)
         km = self.kernel_manager
@@ -65,22 +82,19 @@ class KernelQueries:
         client = manager.client(session=session)
         client.start_channels(iopub=False, stdin=False, hb=False, control=False)
         try:
-            msg = client.session.msg(request, content)
-            client.shell_channel.send(msg)
             deadline = time.monotonic() + self.timeout
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ApiError(
-                        "kernel_timeout", f"the kernel did not answer {request} within {self.timeout:g}s (busy?)"
-                    )
-                try:
-                    reply = await client.get_shell_msg(timeout=left)
-                except queue.Empty:
-                    continue  # the deadline check above answers
-                except Exception as exc:
-                    raise ApiError("kernel_unavailable", f"the kernel failed to answer {request}: {exc}") from exc
-                if reply.get("parent_header", {}).get("msg_id") == msg["header"]["msg_id"]:
-                    return reply.get("content", {})
+            # A kernel that is still starting may drop what reaches it before it listens: its answer to
+            # kernel_info says it is ready (and a kernel busy running a cell answers neither in time).
+            ready = min(deadline, time.monotonic() + 1.0)
+            while await self._roundtrip(client, "kernel_info_request", {}, ready) is None:
+                if time.monotonic() >= deadline:
+                    raise ApiError("kernel_timeout", f"the kernel did not answer within {self.timeout:g}s (busy?)")
+                ready = min(deadline, time.monotonic() + 1.0)
+            reply = await self._roundtrip(client, request, content, deadline)
+            if reply is None:
+                raise ApiError(
+                    "kernel_timeout", f"the kernel did not answer {request} within {self.timeout:g}s (busy?)"
+                )
+            return reply
         finally:
             client.stop_channels()

@@ -156,7 +156,7 @@ async def test_a_kernel_busy_running_a_cell_answers_kernel_timeout_in_bounded_ti
     assert code == 504 and error["error"] == "kernel_timeout" and "1s" in error["message"]
     gate.touch()
     assert (await api.finished(record["id"]))["status"] == "ok"
-    jp_serverapp.web_app.settings["supernode_kernel_queries"].timeout = 10.0
+    jp_serverapp.web_app.settings["supernode_kernel_queries"].timeout = 20.0
     assert "print" in (await api.ok("POST", path, "complete", body={"code": "pri"}))["matches"]
 
 

@@ -331,6 +331,25 @@ async def test_answers_match_the_documented_bodies(
     await call("delete", files, "api/rtc/notebooks/gone.ipynb")  # 404
     await call("delete", cell, f"{u}/cells/added", expected_version="0-0")  # 409 (checked before the cell)
 
+    cr = "/api/rtc/classrooms"
+    status, lesson = await call("post", cr, "api/rtc/classrooms", {"path": path})
+    assert status == 201
+    await call("post", cr, "api/rtc/classrooms", {})  # 400
+    await call("post", cr, "api/rtc/classrooms", {"path": "nope.ipynb"})  # 404
+    assert (await call("get", cr, "api/rtc/classrooms"))[0] == 200
+    assert (await call("get", cr + "/join/{code}", f"api/rtc/classrooms/join/{lesson['code']}"))[0] == 200
+    await call("get", cr + "/join/{code}", "api/rtc/classrooms/join/AAAAAAAA")  # 404
+    assert (await call("get", cr + "/join/{code}/cells", f"api/rtc/classrooms/join/{lesson['code']}/cells"))[0] == 200
+    await call("get", cr + "/join/{code}/cells", "api/rtc/classrooms/join/AAAAAAAA/cells")  # 404
+    pull = cr + "/join/{code}/pull"
+    await call("post", pull, f"api/rtc/classrooms/join/{lesson['code']}/pull", {"cell_id": "x", "path": path})  # 400
+    await call("post", pull, f"api/rtc/classrooms/join/{lesson['code']}/pull", {"cell_id": "x", "path": "copy.ipynb"})
+    await call("post", pull, f"api/rtc/classrooms/join/{lesson['code']}/pull", {})  # 400
+    assert (await call("get", cr + "/{session_id}/class", f"api/rtc/classrooms/{lesson['id']}/class"))[0] == 200
+    await call("get", cr + "/{session_id}/class", "api/rtc/classrooms/nope/class")  # 404
+    assert (await call("delete", cr + "/{session_id}", f"api/rtc/classrooms/{lesson['id']}"))[0] == 200
+    await call("delete", cr + "/{session_id}", f"api/rtc/classrooms/{lesson['id']}")  # 404
+
     base = f"http://127.0.0.1:{relay.port}"
     for endpoint in ("/health", "/api/rtc/rooms"):
         status, text = await http_get(base + endpoint)

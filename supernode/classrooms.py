@@ -1,0 +1,214 @@
+"""Classroom sessions of the server, by id and by join code; the relay policy of their rooms.
+
+:class:`Classrooms` starts and ends sessions (:class:`~supernode.classroom.Classroom`), finds one by its
+join code, records what each student pulled, and governs the rooms ``classroom/{id}``: only the server
+writes there (``remote_writes``), a room of no running session is refused (4404), and ending a session
+closes its clients. Sessions never share anything: each has its own projection document, room, code and
+pull records, and ending one leaves the others as they are.
+
+Join codes: 8 characters drawn with :mod:`secrets` from an alphabet without look-alikes (no 0/O, 1/I/L,
+2/Z, 5/S, 8/B), about 40 bits; a code is read case-insensitively, without spaces or dashes, so ``k7q-m3x9``
+finds ``K7QM3X9...``. Sessions live as long as the server (ended explicitly, or at stop).
+
+Pulling is the student's own act on their own notebook: :meth:`Classrooms.pull` writes the teacher's
+version of one shared cell into the student's notebook, as a new cell or in place of the cell pulled from
+it before (only when asked), through the REST notebook API's :class:`~supernode.cells.NotebookCells`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pycrdt import Doc
+
+from .cells import NotebookCells
+from .classroom import META_KEY, Classroom
+from .errors import ApiError
+from .records import source_hash
+
+__all__ = ["ALPHABET", "Classrooms", "normalize_code"]
+
+log = logging.getLogger("supernode.classroom")
+
+ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"  # no 0/O, 1/I/L, 2/Z, 5/S, 8/B
+CODE_LENGTH = 8
+ROOM_PREFIX = "classroom/"
+_NOT_FOUND = 4404
+
+
+def normalize_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch not in " -_\t")
+
+
+class Classrooms:
+    """The classroom sessions of one server; ``relay``: its RelayCore; ``documents``: its DocumentManager."""
+
+    remote_writes = False  # the projection is written by the server alone
+    persist = False  # a projection of the teacher's notebook: nothing to store
+
+    def __init__(self, relay: Any, documents: Any) -> None:
+        self.relay = relay
+        self.documents = documents
+        self.sessions: dict[str, Classroom] = {}
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    async def start(self, path: str, teacher: str, *, outputs: bool = False) -> Classroom:
+        live = await self.documents.document_for_path(path.strip("/"))
+        if live is None:
+            raise ApiError("not_found", f"no notebook {path}")
+        code = self._new_code()
+        session = Classroom(id=uuid.uuid4().hex, code=code, path=live.path, teacher=teacher, outputs=outputs)
+        self.sessions[session.id] = session
+        try:
+            await session.start(live, self.relay)
+        except Exception:
+            self.sessions.pop(session.id, None)
+            session.end()
+            raise
+        log.info("classroom %s started on %s by %s", code, live.path, teacher)
+        return session
+
+    def end(self, session_id: str) -> Classroom:
+        session = self.get(session_id)
+        del self.sessions[session.id]
+        session.end()
+        room = self.relay.rooms.rooms.get(session.room)
+        if room is not None:
+            for peer in list(room.peers):
+                peer.close(_NOT_FOUND, "the classroom session ended")
+        log.info("classroom %s on %s ended", session.code, session.path)
+        return session
+
+    def stop(self) -> None:
+        for session_id in list(self.sessions):
+            self.end(session_id)
+
+    def get(self, session_id: str) -> Classroom:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise ApiError("not_found", f"no classroom session {session_id}")
+        return session
+
+    def by_code(self, code: str) -> Classroom:
+        wanted = normalize_code(code)
+        for session in self.sessions.values():
+            if session.code == wanted:
+                return session
+        raise ApiError("not_found", "no classroom session has this code (ended, or mistyped)")
+
+    def _new_code(self) -> str:
+        taken = {session.code for session in self.sessions.values()}
+        while True:
+            code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+            if code not in taken:
+                return code
+
+    # -- students -------------------------------------------------------------------------------
+
+    def status(self, session: Classroom, cells: NotebookCells | None, student: str) -> list[dict[str, Any]]:
+        """Each shared cell, with what student ``student`` pulled of it (from their notebook ``cells`` when
+        given, else the server's records): ``changed`` when the teacher's version differs from it, and a
+        unified ``diff`` against the student's cell."""
+        pulled = self._pulled(cells) if cells is not None else {}
+        records = self.pulls_of(session, student)
+        answer = []
+        for projected in session.cells:
+            cell = session.cell(str(projected.get("id")))
+            assert cell is not None
+            mine = pulled.get(cell["id"])
+            last = mine["pulled_hash"] if mine else records.get(cell["id"])
+            entry = {**cell, "pulled_hash": last, "changed": last is not None and last != cell["source_hash"]}
+            if mine is not None:
+                entry["student_cell_id"] = mine["id"]
+                entry["diff"] = "".join(
+                    difflib.unified_diff(
+                        mine["source"].splitlines(keepends=True),
+                        cell["source"].splitlines(keepends=True),
+                        "yours",
+                        "teacher",
+                    )
+                )
+            answer.append(entry)
+        return answer
+
+    def pull(
+        self, session: Classroom, cell_id: str, cells: NotebookCells, student: str, *, replace: bool
+    ) -> dict[str, Any]:
+        """Put the teacher's version of shared cell ``cell_id`` into the student's notebook: a new cell at the end
+        (or after the cell pulled from it before), or, with ``replace``, in place of that cell. Answer the cell."""
+        cell = session.cell(cell_id)
+        if cell is None:
+            raise ApiError("not_found", f"cell {cell_id} is not shared in this session")
+        origin = {"classroom": session.code, "cell_id": cell_id, "pulled_hash": cell["source_hash"]}
+        before = self._pulled(cells).get(cell_id)
+        if replace:
+            if before is None:
+                raise ApiError("bad_request", f"nothing was pulled from cell {cell_id} into this notebook to replace")
+            answer = cells.change(
+                before["id"], source=cell["source"], cell_type=cell["cell_type"], metadata={META_KEY: origin}
+            )
+        else:
+            ids = cells.ids()
+            after = ids.index(before["id"]) + 1 if before is not None else len(ids)
+            answer = cells.insert(
+                cell_type=cell["cell_type"] or "code",
+                source=cell["source"],
+                metadata={META_KEY: origin},
+                index=after,
+            )
+        session.pulls.setdefault(student, {})[cell_id] = cell["source_hash"]
+        return answer
+
+    def pulls_of(self, session: Classroom, student: str) -> dict[str, str]:
+        return dict(session.pulls.get(student, {}))
+
+    @staticmethod
+    def _pulled(cells: NotebookCells) -> dict[str, dict[str, Any]]:
+        """Teacher cell id -> the last of the student's cells pulled from it (id, source, pulled hash)."""
+        found: dict[str, dict[str, Any]] = {}
+        for cell in cells.list(outputs=False)["cells"]:
+            origin = (cell.get("metadata") or {}).get(META_KEY) or {}
+            if isinstance(origin, dict) and origin.get("cell_id"):
+                found[origin["cell_id"]] = {
+                    "id": cell["id"],
+                    "source": cell["source"],
+                    "pulled_hash": origin.get("pulled_hash"),
+                    "edited": source_hash(cell["source"]) != origin.get("pulled_hash"),
+                }
+        return found
+
+    # -- relay policy of the classroom rooms ------------------------------------------------------
+
+    def claims(self, name: str) -> bool:
+        return name.startswith(ROOM_PREFIX)
+
+    async def load(self, name: str) -> Doc:
+        session = self.sessions.get(name[len(ROOM_PREFIX) :])
+        if session is None:
+            from rtc_relay.policy import RoomLoadError
+
+            raise RoomLoadError(_NOT_FOUND, "no classroom session runs in this room (it ended)")
+        return session.doc
+
+    def admit(self, name: str, params: Mapping[str, str]) -> tuple[int, str, bool] | None:
+        if name[len(ROOM_PREFIX) :] not in self.sessions:
+            return (_NOT_FOUND, "the classroom session ended", False)
+        return None
+
+    async def recover(self, name: str, update: bytes, params: Mapping[str, str]) -> bool:
+        return False
+
+    def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None], writer: bool) -> bool:
+        return False
+
+    def keep(self, name: str) -> str | None:
+        return "classroom session" if name[len(ROOM_PREFIX) :] in self.sessions else None
+
+    def on_freed(self, name: str) -> None:
+        return None
