@@ -30,6 +30,8 @@ from .handlers import SessionHandler, SpecHandler
 from .jc_rooms import RoomLookup
 from .journal import ExecutionJournal
 from .load_cache import LoadCache
+from .notebook_feed_handlers import HANDLERS as NOTEBOOK_FEED_HANDLERS
+from .notebook_feeds import NotebookFeeds
 from .output_log import OutputLog
 from .reverts import revert_watch
 from .table_feeds import TableFeeds
@@ -237,6 +239,14 @@ class SupernodeExtension(ExtensionApp):
         )
         self.settings["supernode_executions"] = self.executions
         self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
+        self.notebook_feeds = NotebookFeeds(
+            documents=self.documents,
+            executions=self.executions,
+            tasks=self.tasks,
+            event_logger=self.serverapp.event_logger,
+            parent=self,
+        )
+        self.settings["supernode_notebook_feeds"] = self.notebook_feeds
         self.shared_tables: SharedTables | None = None
         self.feeds: TableFeeds | None = None
         if self.tables:
@@ -266,6 +276,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.extend(EXECUTION_HANDLERS)
             self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
+            self.handlers.extend(NOTEBOOK_FEED_HANDLERS)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         if getattr(self, "documents", None) is not None and not self.serverapp.web_app.settings.get(
@@ -331,6 +342,7 @@ class SupernodeExtension(ExtensionApp):
         if self.documents is not None:
             self._unfollow_renames()
             self._unfollow_timelines()
+            self.notebook_feeds.stop()
             await self.executions.stop()
             await self.documents.stop()
             await self.tasks.stop()
