@@ -5,7 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from rtc_common.schema import schema_path
+
+with open(schema_path("notebook-event.json"), encoding="utf-8") as _f:
+    EVENT = Draft202012Validator(json.load(_f))
+
+
+def assert_valid_event(event: dict[str, Any]) -> None:
+    """``event`` (``{"id", "event", "data"}``) is what ``schema/notebook-event.json`` says."""
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in EVENT.iter_errors(event)]
+    assert not errors, f"event {event.get('event')} #{event.get('id')}: {errors[:3]} in {json.dumps(event)[:300]}"
 
 
 class Follower:
@@ -21,6 +35,7 @@ class Follower:
     async def _read(self) -> None:
         try:
             async for event in self.source:
+                assert_valid_event(event)
                 self.events.append(event)
                 self._changed.set()
         except Exception as exc:  # reported by until()
@@ -77,6 +92,7 @@ class Model:
         return cell
 
     def apply(self, event: dict[str, Any]) -> None:
+        assert_valid_event(event)
         kind, data = event["event"], event["data"]
         if event["id"] is not None:
             assert self.last_id is None or event["id"] >= self.last_id, "ids go back"
