@@ -398,3 +398,10 @@ SCHEMAS.update(
         "ForkDeleted": {"$ref": "schema/fork-deleted.json"},
     }
 )
+
+# -- the change feed (supernode/notebook_feed_endpoints.py) --------------------------------------------------------
+
+from . import notebook_feed_endpoints as _feed  # noqa: E402
+
+PATHS.update(_feed.PATHS)
+SCHEMAS.update(_feed.SCHEMAS)

@@ -239,6 +239,14 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     await call("delete", fk, f"api/collaboration/fork/{created['fork_roomid']}")  # 404
     await call("delete", fk, f"api/collaboration/fork/{created['fork_roomid']}", merge="maybe")  # 400
 
+    feed, raw = "/api/rtc/notebooks/{path}/events", "/api/rtc/notebooks/{path}/kernel-messages"
+    for template, tail in ((feed, "events"), (raw, "kernel-messages")):
+        r = await jp_fetch("api", "rtc", "notebooks", path, tail, params={"timeout": "0.1"})
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        v.check(template, "get", r.code, None)
+        await call("get", template, f"api/rtc/notebooks/nope.ipynb/{tail}")  # 404
+        await call("get", template, f"api/rtc/notebooks/{path}/{tail}", since="x")  # 400
+
     base = f"http://127.0.0.1:{relay.port}"
     for endpoint in ("/health", "/api/rtc/rooms"):
         status, text = await http_get(base + endpoint)
@@ -247,6 +255,7 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     answered = {(p, m) for p, m, _ in v.checked}
     documented = {(p, m) for p, ops in spec["paths"].items() for m in ops if m != "parameters"}
     websockets = {("/{room}", "get"), ("/api/collaboration/room/{room}", "get"), ("/metrics", "get")}
+    websockets.add(("/api/rtc/notebooks/{path}/events/ws", "get"))
     assert documented - websockets <= answered, documented - websockets - answered
 
 
