@@ -3,6 +3,8 @@ live document, and what executions do, arrive as JSON events a program can apply
 
 from __future__ import annotations
 
+import asyncio
+
 
 import pytest
 
@@ -143,3 +145,36 @@ async def test_an_execution_streams_its_outputs_small_and_its_events_in_order(se
     assert all(s["execution_id"] == execution.id and s["channel"] == "iopub" for s in streams)
     assert any(e["data"]["msg_type"] == "input_request" and e["data"]["channel"] == "stdin" for e in raw.events)
     assert "".join(s["content"]["text"] for s in streams if s["cell_id"] == printing) == text
+
+
+async def test_jupyter_rtc_tail_prints_the_feed(server, collab, jp_root_dir, target):
+    import signal
+    import sys
+
+    path = write_notebook(jp_root_dir, "tail-feed.ipynb", ["print('one 😀')", "2"])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rtc_client", "tail", path, "--count", "9", *target,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        ready = await asyncio.wait_for(proc.stderr.readline(), DEADLINE)
+        assert ready.decode().startswith(f"following {path} (room json:notebook:")
+        async with await server.open_notebook(path) as nb:
+            first, second = nb.cells
+            nb.move_cell(second.id, 0)
+            await nb.flush()
+            execution = await server.execute(path, [first.id])
+            out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            await proc.wait()
+    assert proc.returncode == 0, err
+    lines = out.decode().splitlines()
+    short = execution.id[:8]
+    assert lines[0] == f"cells: 2 [{second.id}, {first.id}]"
+    assert f"execution {short}: queued" in lines and f"execution {short}: running" in lines
+    assert f"execution {short} cell {first.id}: running" in lines
+    assert f"execution {short} cell {first.id} output: one 😀" in lines
+    assert f'cell {first.id} execution_state: "running"' in lines
+    assert len(lines) == 9

@@ -10,7 +10,7 @@ An index that does not fall on a character boundary (inside a surrogate pair) is
 
 from __future__ import annotations
 
-__all__ = ["index_to_utf16", "index_to_utf8", "minimal_edit", "utf16_to_index", "utf16_length"]
+__all__ = ["apply_edits", "index_to_utf16", "index_to_utf8", "minimal_edit", "utf16_to_index", "utf16_length"]
 
 
 def index_to_utf8(text: str, index: int) -> int:
@@ -57,6 +57,17 @@ def minimal_edit(old: str, new: str) -> tuple[int, int, str]:
     while tail < limit - start and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]:
         tail += 1
     return start, len(old) - tail, new[start : len(new) - tail]
+
+
+def apply_edits(text: str, edits: list[dict]) -> str:
+    """``text`` with ``edits`` (``{"start", "end", "text"}`` in code points, as the change feed sends them)
+    applied in order, each to the text the previous one left."""
+    for edit in edits:
+        start, end = edit["start"], edit["end"]
+        if not 0 <= start <= end <= len(text):
+            raise IndexError(f"edit {start}:{end} is outside the text (length {len(text)})")
+        text = text[:start] + edit["text"] + text[end:]
+    return text
 
 
 def _check(text: str, index: int) -> None:
