@@ -217,3 +217,36 @@ async def test_a_room_freed_and_loaded_again_is_no_gap(server, collab, jp_root_d
         model.apply(event)
     assert [c["source"] for c in model.cells] == ["a1", "# written on disk"]
     assert follower.events[0] is snapshot
+
+
+async def test_a_subscriber_that_takes_in_nothing_is_disconnected(
+    server, collab, jp_root_dir, jp_serverapp, jp_http_port, jp_base_url, caplog
+):
+    feeds = feeds_of(jp_serverapp)
+    feeds.write_timeout = 1.0
+    code = "import sys, time\nfor i in range(100):\n    sys.stdout.write(str(i) + ' ' + 'x' * 100_000 + '\\n')\n    time.sleep(0.002)"
+    path = write_notebook(jp_root_dir, "stalled.ipynb", [code])
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, ("127.0.0.1", jp_http_port))
+        token = jp_serverapp.identity_provider.token
+        request = (
+            f"GET {jp_base_url}api/rtc/notebooks/{path}/events HTTP/1.1\r\nHost: 127.0.0.1:{jp_http_port}\r\n"
+            f"Authorization: token {token}\r\n\r\n"
+        )
+        await loop.sock_sendall(sock, request.encode())
+        assert (await asyncio.wait_for(loop.sock_recv(sock, 100), DEADLINE)).startswith(b"HTTP/1.1 200")
+        (feed,) = feeds.feeds.values()
+        execution = await server.execute(path)
+        await execution.wait(DEADLINE, check=True)
+        await eventually(lambda: feed.subscribers == 0, DEADLINE, "the stalled subscriber to be disconnected")
+        assert any("took more than 1.0s to take in its events" in r.getMessage() for r in caplog.records)
+        received = 0
+        while chunk := await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), DEADLINE):
+            received += len(chunk)
+        assert received < 10_000_000  # the connection ended: what was written before, then nothing
+    finally:
+        sock.close()
