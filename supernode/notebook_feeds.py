@@ -211,7 +211,9 @@ class NotebookFeeds(LoggingConfigurable):
             self._expiry[id(feed)] = loop.call_later(self.linger, self._expire, feed)
 
     def _expire(self, feed: NotebookFeed | KernelMessageFeed) -> None:
-        self._expiry.pop(id(feed), None)
+        timer = self._expiry.pop(id(feed), None)
+        if timer is not None:
+            timer.cancel()
         if feed.subscribers:
             return
         self._high = max(self._high, feed.ring.head)
