@@ -178,3 +178,34 @@ async def test_jupyter_rtc_tail_prints_the_feed(server, collab, jp_root_dir, tar
     assert f"execution {short} cell {first.id} output: one 😀" in lines
     assert f'cell {first.id} execution_state: "running"' in lines
     assert len(lines) == 9
+
+
+async def test_a_browser_s_yjs_client_typing_emoji_gives_patches_in_code_points(
+    server, collab, jp_root_dir, yjs_client
+):
+    path = write_notebook(jp_root_dir, "yjs.ipynb", ["x = 'é'"])
+    follower = Follower(server.notebook_events(path))
+    try:
+        snapshot = await follower.until(lambda e: e["event"] == "snapshot")
+        session = await collab.session(path)
+        browser = await yjs_client(session.room)
+        source = ["cells", 0, "source"]
+        # Yjs counts UTF-16 units: "x = 'é'" is 7 units; an emoji outside the BMP is 2.
+        await browser.request({"cmd": "insert_at", "path": source, "index": 6, "text": "😀👩‍👩‍👧"})
+        await browser.request({"cmd": "insert_at", "path": source, "index": 0, "text": "中 "})
+        await browser.request({"cmd": "delete_at", "path": source, "index": 7, "length": 1})  # the "é"
+        await browser.request({"cmd": "insert_at", "path": source, "index": 9, "text": "!"})  # after the 😀
+        final = (await browser.request({"cmd": "get_at", "path": source}))["value"]
+        await follower.until(lambda e: e["event"] == "source_changed" and e["data"]["edits"][-1]["text"] == "!")
+    finally:
+        await follower.close()
+    model = Model()
+    for event in follower.events:
+        model.apply(event)
+    assert final == "中 x = '😀!👩‍👩‍👧'"
+    assert model.cells[0]["source"] == final
+    edits = [e["data"]["edits"] for e in follower.of("source_changed")]
+    assert edits[0] == [{"start": 6, "end": 6, "text": "😀👩‍👩‍👧"}]
+    assert edits[2] == [{"start": 7, "end": 8, "text": ""}]
+    assert edits[3] == [{"start": 8, "end": 8, "text": "!"}]
+    assert snapshot["data"]["notebook"]["cells"][0]["source"] == "x = 'é'"
