@@ -21,9 +21,10 @@ A :class:`NotebookFeed` observes the pycrdt types of the notebook's live documen
   "execution_state", "execution_count"}``; ``cell_changed`` ``{"cell_id", "fields"}`` (another field,
   e.g. ``cell_type`` or ``attachments``); ``notebook_metadata_changed`` ``{"metadata", "nbformat",
   "nbformat_minor"}``.
-- Executions (from their journalled records, :meth:`NotebookFeed.record`): ``execution_queued``,
-  ``execution_started``, ``execution_cell_started``, ``execution_input_request``,
-  ``execution_cell_finished``, ``execution_finished``.
+- Executions (from their journalled records, ``NotebookFeed.record``: see
+  :mod:`supernode.record_events`): ``execution_queued``, ``execution_started``,
+  ``execution_cell_started``, ``execution_input_request``, ``execution_cell_finished``,
+  ``execution_finished``.
 - ``resync`` ``{"reason", "notebook"}``: the whole notebook (:func:`~supernode.cell_json.notebook_json`)
   when the events cannot say what changed: the room was freed and loaded again with other content
   (the file changed on disk meanwhile), or a change the feed could not follow.
@@ -50,14 +51,13 @@ from pycrdt import Array, Map, Text
 
 from .cell_json import cell_json, notebook_json
 from .event_ring import EventRing
+from .record_events import RecordEvents
 from .records import source_hash
 from .text_edits import TextMirror
 
 __all__ = ["NotebookFeed"]
 
 log = logging.getLogger("supernode.feeds")
-
-_FINISHED = ("ok", "error", "aborted")
 
 
 class NotebookFeed:
@@ -74,7 +74,7 @@ class NotebookFeed:
         self._sources: dict[str, TextMirror] = {}  # cell id -> its source
         self._outputs: dict[str, list[TextMirror | None]] = {}  # cell id -> per output, a stream's last line
         self._running: dict[str, str] = {}  # cell id -> the execution running it
-        self._executions: dict[str, dict[str, Any]] = {}  # unfinished execution id -> what was told of it
+        self.record = RecordEvents(ring, self._running).record
         self._digest: str | None = None  # of the content when the last document was let go
 
     # -- attachment ------------------------------------------------------------------------------
@@ -365,62 +365,6 @@ class NotebookFeed:
         if index < len(tails):
             tails[index] = _tail(outputs[index])
         self._outputs_event(cell_id, index, 1, [_output(outputs[index])])
-
-    # -- executions -------------------------------------------------------------------------------
-
-    def record(self, record: dict[str, Any]) -> None:
-        """An execution record of this notebook was journalled: append what changed since the last one.
-
-        Cells' outputs are not read (a running cell's are deferred, and the document's events carry
-        them): only statuses, input requests, counts and errors."""
-        execution_id, status = record["id"], record["status"]
-        told = self._executions.get(execution_id)
-        if told is None:
-            told = self._executions[execution_id] = {"status": None, "cells": {}}
-            cell_ids = [cell["cell_id"] for cell in record.get("cells", [])]
-            self.ring.append("execution_queued", {"execution_id": execution_id, "cell_ids": cell_ids})
-        if status == "running" and told["status"] != "running":
-            self.ring.append("execution_started", {"execution_id": execution_id})
-        told["status"] = status
-        for cell in record.get("cells", []):
-            self._cell_record(execution_id, told["cells"].setdefault(cell["cell_id"], {}), cell)
-        if status in _FINISHED:
-            del self._executions[execution_id]
-            data = {"execution_id": execution_id, "status": status, "abort_reason": record.get("abort_reason")}
-            self.ring.append("execution_finished", data)
-
-    def _cell_record(self, execution_id: str, told: dict[str, Any], cell: dict[str, Any]) -> None:
-        cell_id, status = cell["cell_id"], cell.get("status")
-        if status == told.get("status") and cell.get("input_request") == told.get("input_request"):
-            return
-        if status == "running" and told.get("status") != "running":
-            self._running[cell_id] = execution_id
-            self.ring.append("execution_cell_started", {"execution_id": execution_id, "cell_id": cell_id})
-        request = cell.get("input_request")
-        if request is not None and request != told.get("input_request"):
-            self.ring.append(
-                "execution_input_request",
-                {
-                    "execution_id": execution_id,
-                    "cell_id": cell_id,
-                    "prompt": request.get("prompt", ""),
-                    "password": bool(request.get("password")),
-                },
-            )
-        if status in _FINISHED:
-            if self._running.get(cell_id) == execution_id:
-                del self._running[cell_id]
-            self.ring.append(
-                "execution_cell_finished",
-                {
-                    "execution_id": execution_id,
-                    "cell_id": cell_id,
-                    "status": status,
-                    "execution_count": cell.get("execution_count"),
-                    "error": cell.get("error"),
-                },
-            )
-        told["status"], told["input_request"] = status, request
 
 
 def _plain(value: Any) -> Any:
