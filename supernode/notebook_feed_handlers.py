@@ -16,7 +16,8 @@ notebook, then what happens next (the kernel-message feed: what comes next). Wit
 ``S`` seconds (scripts that poll; the fuzz tests).
 
 Errors before the stream starts are the catalogue's JSON (403 forbidden, 404 not_found, 400
-bad_request); once it has started, an ``error`` event ``{"error", "message"}`` ends it. A subscriber
+bad_request); once it has started, an ``error`` event ``{"error", "message"}`` ends it (e.g. the
+notebook was deleted and its room freed: ``not_found``). A subscriber
 that does not take in what is written within ``NotebookFeeds.write_timeout`` seconds is disconnected
 (logged): it reconnects with ``Last-Event-ID`` and resumes, or gets ``resync``.
 """
@@ -74,7 +75,7 @@ def _resume_point(handler: Any) -> tuple[int | None, float | None]:
 class _EventStream(ApiBase):
     """One subscriber over Server-Sent Events."""
 
-    permission = ("read", "contents")
+    auth_resource = "contents"  # read permission needed
 
     @property
     def feeds(self) -> NotebookFeeds:
@@ -88,17 +89,12 @@ class _EventStream(ApiBase):
         self._gone.set()
         self._stop.set()
 
-    async def _allow_permission(self) -> None:
-        action, resource = self.permission
-        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, action, resource)):
-            raise ApiError("forbidden", f"{resource}:{action} is required")
-
     async def _feed(self, path: str) -> Any:
         raise NotImplementedError
 
     @web.authenticated
     async def get(self, path: str) -> None:
-        await self._allow_permission()
+        await self._allow("read")
         since, timeout = _resume_point(self)
         feed = await self._feed(path)
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -111,8 +107,11 @@ class _EventStream(ApiBase):
             await self._send(": stream of " + path.replace("\n", " ")[:200] + "\n\n")
             async for event in events:
                 await self._send(": heartbeat\n\n" if event is None else event.sse())
-        except ApiError as exc:
-            await self._send(Event.of(feed.ring.head, "error", {"error": exc.code, "message": exc.message}).sse(), True)
+        except ApiError as exc:  # e.g. the notebook was deleted while its room was freed
+            try:
+                await self._send(Event.of(feed.ring.head, "error", {"error": exc.code, "message": exc.message}).sse())
+            except (StreamClosedError, _Slow):
+                pass
         except (StreamClosedError, _Slow):
             pass
         finally:
@@ -122,7 +121,7 @@ class _EventStream(ApiBase):
         if not self._gone.is_set():
             self.finish()
 
-    async def _send(self, text: str, last: bool = False) -> None:
+    async def _send(self, text: str) -> None:
         if self._gone.is_set():
             raise StreamClosedError()
         self.write(text)
@@ -157,7 +156,7 @@ class NotebookEventsHandler(_EventStream):
 
 
 class KernelMessagesHandler(_EventStream):
-    permission = ("read", "kernels")
+    auth_resource = "kernels"
 
     async def _feed(self, path: str) -> Any:
         return await self.feeds.kernel_feed(path)
@@ -223,7 +222,7 @@ class NotebookEventsSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             await events.aclose()
             if ends is not None:
                 ends.cancel()
-        self.close(1000, "timeout")
+        self.close(1000, "end of the stream")
 
     def on_message(self, message: str | bytes) -> None:
         return None

@@ -143,14 +143,16 @@ class NotebookFeeds(LoggingConfigurable):
         feed.attach(live)
         return feed
 
+    async def _exists(self, path: str) -> bool:
+        try:
+            return bool(await ensure_async(self.documents.contents_manager.file_exists(path)))
+        except Exception:  # an invalid path (outside the root, a NUL byte): no such file either
+            return False
+
     async def kernel_feed(self, path: str) -> KernelMessageFeed:
         """The raw kernel-message feed of notebook ``path``; ``ApiError("not_found")`` if there is no such file."""
         path = path.strip("/")
-        try:
-            exists = await ensure_async(self.documents.contents_manager.file_exists(path))
-        except Exception:  # an invalid path (outside the root, a NUL byte): no such file either
-            exists = False
-        if not exists:
+        if not await self._exists(path):
             raise ApiError("not_found", f"no notebook {path}")
         feed = self.kernel_feeds.get(path)
         if feed is None:
@@ -165,7 +167,8 @@ class NotebookFeeds(LoggingConfigurable):
         """A subscriber's events: ``snapshot`` first when ``since`` is None (a notebook's feed; the raw
         feed starts with what comes next), else every event after ``since``, or ``resync`` if some are
         no longer kept; then the events as they come, None for a heartbeat, until ``stop`` is set.
-        A subscriber that falls behind the ring gets ``resync`` and goes on from there."""
+        A subscriber that falls behind the ring gets ``resync`` and goes on from there. An ``error`` event
+        (the notebook was deleted and its room freed) is the last."""
         self._subscribe(feed)
         try:
             ring = feed.ring
@@ -183,6 +186,8 @@ class NotebookFeeds(LoggingConfigurable):
                     if event is not None:
                         cursor = event.seq
                     yield event
+                    if event is not None and event.type == "error":
+                        return
                 if not stop.is_set():  # behind: what it missed is gone
                     cursor = ring.head
                     yield await self._whole(feed, "resync", "behind")
@@ -243,6 +248,10 @@ class NotebookFeeds(LoggingConfigurable):
                 feed.detach()
                 if not feed.subscribers:
                     self._expire(feed)
+                elif not await self._exists(feed.path):
+                    # Gone for good: its subscribers' streams end, instead of waiting for a load that cannot come.
+                    message = f"the notebook {feed.path} was deleted"
+                    feed.ring.append("error", {"error": "not_found", "message": message})
         elif action == "renamed" and data.get("path"):
             feed.path = data["path"]
 

@@ -250,3 +250,21 @@ async def test_a_subscriber_that_takes_in_nothing_is_disconnected(
         assert received < 10_000_000  # the connection ended: what was written before, then nothing
     finally:
         sock.close()
+
+
+async def test_the_stream_ends_with_not_found_once_a_deleted_notebook_s_room_is_freed(server, collab, jp_root_dir):
+    from rtc_client.errors import NotFound
+
+    path = write_notebook(jp_root_dir, "doomed.ipynb", ["a"])
+    events = server.notebook_events(path)
+    follower = Follower(events)
+    try:
+        await follower.until(lambda e: e["event"] == "snapshot")
+        await server.rest.request("DELETE", f"api/contents/{path}")
+        await eventually(lambda: follower.error is not None, DEADLINE, "the stream to end")
+        assert isinstance(follower.error, NotFound) and "was deleted" in str(follower.error)
+    finally:
+        await follower.close()
+    with pytest.raises(NotFound):
+        async with server.notebook_events(path, reconnect=False) as again:
+            await read_events(again, 1)
