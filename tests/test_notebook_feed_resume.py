@@ -268,3 +268,18 @@ async def test_the_stream_ends_with_not_found_once_a_deleted_notebook_s_room_is_
     with pytest.raises(NotFound):
         async with server.notebook_events(path, reconnect=False) as again:
             await read_events(again, 1)
+
+
+async def test_an_id_of_a_feed_that_has_ended_gets_a_resync_from_the_next_one(
+    server, collab, jp_root_dir, jp_serverapp
+):
+    feeds = feeds_of(jp_serverapp)
+    feeds.linger = 0.1
+    path = write_notebook(jp_root_dir, "ended.ipynb", ["a"])
+    async with server.notebook_events(path, reconnect=False) as events:
+        (snapshot,) = await asyncio.wait_for(read_events(events, 1), DEADLINE)
+    await eventually(lambda: not feeds.feeds, DEADLINE, "the feed to end after its linger")
+    async with server.notebook_events(path, since=snapshot["id"], reconnect=False) as events:
+        (resync,) = await asyncio.wait_for(read_events(events, 1), DEADLINE)
+    assert resync["event"] == "resync" and resync["data"]["reason"] == "too_old"
+    assert resync["id"] > snapshot["id"]  # numbers only grow, from one feed of a notebook to the next
