@@ -64,6 +64,12 @@ async def test_edits_of_a_yjs_client_arrive_as_events_that_rebuild_the_notebook(
     for event in follower.events[1:]:
         model.apply(event)
     assert model.cells == expected
+    from rtc_client import FeedModel
+
+    client_model = FeedModel()  # the client library's, rebuilt from the same events
+    for event in follower.events:
+        client_model.apply(event)
+    assert client_model.cells == expected and client_model.last_id == follower.events[-1]["id"]
     assert model.metadata["custom"] == {"k": "ü"}
     kinds = [e["event"] for e in follower.events]
     assert "cell_moved" in kinds and kinds.count("cell_removed") == 1 and kinds.count("cell_added") == 1
