@@ -35,6 +35,7 @@ from traitlets.config import LoggingConfigurable
 from .errors import ApiError
 from .event_ring import Event, EventRing
 from .events import DOCUMENT_EVENTS
+from .keys import DocumentKey
 from .notebook_feed import NotebookFeed
 
 __all__ = ["KernelMessageFeed", "NotebookFeeds"]
@@ -199,7 +200,9 @@ class NotebookFeeds(LoggingConfigurable):
         data: dict[str, Any] = {} if reason is None else {"reason": reason}
         if isinstance(feed, NotebookFeed):
             if feed.live is None:  # its room was freed: loaded again (any change since is in the ring first)
-                await self.feed(feed.path)
+                key = DocumentKey.parse(feed.room)
+                path = (self.documents.file_ids.get_path(key.file_id) if key else None) or feed.path
+                await self.feed(path)  # (renamed meanwhile: the file id knows where it went)
             data["notebook"] = feed.notebook()
         return Event.of(feed.ring.head, kind, data)
 
