@@ -173,15 +173,19 @@ class NotebookFeeds(LoggingConfigurable):
         self._subscribe(feed)
         try:
             ring = feed.ring
+            # A snapshot or resync includes every event up to its own number: the subscriber goes on from there.
             if since is None:
                 cursor = ring.head
                 if isinstance(feed, NotebookFeed):
-                    yield await self._whole(feed, "snapshot", None)
+                    whole = await self._whole(feed, "snapshot", None)
+                    cursor = whole.seq
+                    yield whole
             elif ring.knows(since):
                 cursor = since
             else:
-                cursor = ring.head
-                yield await self._whole(feed, "resync", "too_old" if since < ring.floor else "unknown")
+                whole = await self._whole(feed, "resync", "too_old" if since < ring.floor else "unknown")
+                cursor = whole.seq
+                yield whole
             while not stop.is_set():
                 async for event in ring.follow(cursor, idle=self.heartbeat, stop=stop):
                     if event is not None:
@@ -190,8 +194,9 @@ class NotebookFeeds(LoggingConfigurable):
                     if event is not None and event.type == "error":
                         return
                 if not stop.is_set():  # behind: what it missed is gone
-                    cursor = ring.head
-                    yield await self._whole(feed, "resync", "behind")
+                    whole = await self._whole(feed, "resync", "behind")
+                    cursor = whole.seq
+                    yield whole
         finally:
             self._unsubscribe(feed)
 
@@ -203,6 +208,8 @@ class NotebookFeeds(LoggingConfigurable):
                 key = DocumentKey.parse(feed.room)
                 path = (self.documents.file_ids.get_path(key.file_id) if key else None) or feed.path
                 await self.feed(path)  # (renamed meanwhile: the file id knows where it went)
+                if feed.live is None:
+                    raise ApiError("not_found", f"the notebook {feed.path} cannot be loaded again")
             data["notebook"] = feed.notebook()
         return Event.of(feed.ring.head, kind, data)
 
