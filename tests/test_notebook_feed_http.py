@@ -139,3 +139,14 @@ async def test_permissions_and_errors(server, collab, jp_root_dir, urls):
     with pytest.raises(HTTPClientError) as caught:
         await AsyncHTTPClient().fetch(f"{http}{path}/events", request_timeout=DEADLINE)  # no token
     assert caught.value.code == 403
+
+
+async def test_the_kernel_message_feed_says_when_messages_were_missed(server, collab, jp_root_dir, urls):
+    path = write_notebook(jp_root_dir, "raw.ipynb", ["1"])
+    http, _, headers = urls
+    response = await AsyncHTTPClient().fetch(
+        f"{http}{path}/kernel-messages?timeout=0.3", headers={**headers, "Last-Event-ID": "1"}, request_timeout=DEADLINE
+    )
+    events = [b for b in response.body.decode().split("\n\n") if b.startswith("id: ")]
+    (resync,) = events
+    assert resync.split("\n")[1:] == ["event: resync", 'data: {"reason":"too_old"}']
