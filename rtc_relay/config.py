@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DEFAULT_PORT", "RelayConfig", "default_data_dir", "redact"]
+__all__ = ["DEFAULT_PORT", "RelayConfig", "default_data_dir", "redact", "setting_help"]
 
 DEFAULT_PORT = 1234  # the port y-websocket's examples use
 
@@ -144,6 +144,49 @@ class RelayConfig:
         ),
     )
 
+    webhook: list[str] = field(
+        default_factory=list,
+        **_opt(
+            "URL to POST a signed JSON event to (repeatable; http:// or https://) when a room is loaded or freed, "
+            "a client joins or leaves, or a room's document changed (schema/webhook-event.json). Needs "
+            "--webhook-secret. Each URL has its own bounded queue; delivery is retried with back-off."
+        ),
+    )
+    webhook_secret: str = field(
+        default="",
+        **_opt(
+            "Secret (at least 16 characters) the webhook events are signed with: header "
+            "X-RTC-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, '<t>.' + body)> "
+            "(rtc_relay.webhooks.verify_signature checks it)."
+        ),
+    )
+    webhook_debounce: float = field(
+        default=2.0,
+        **_opt("Seconds a room's document must stay unchanged before its document.changed event is sent."),
+    )
+    webhook_max_wait: float = field(
+        default=10.0,
+        **_opt(
+            "Seconds after a room's first unreported change by which its document.changed event is sent, "
+            "even while the document keeps changing."
+        ),
+    )
+    webhook_timeout: float = field(
+        default=5.0,
+        **_opt("Seconds one webhook request may take (connecting, sending, the answer's head) before it is retried."),
+    )
+    webhook_queue: int = field(
+        default=1000,
+        **_opt(
+            "Events waiting per webhook URL; beyond, the oldest are dropped and counted "
+            "(rtc_relay_webhook_events_dropped_total): a dead endpoint never grows memory or slows rooms."
+        ),
+    )
+    webhook_max_backoff: float = field(
+        default=30.0,
+        **_opt("Longest wait, in seconds, between retries of a failed delivery (the first is 0.1 s, doubling)."),
+    )
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> RelayConfig:
         """Defaults, then ``RTC_RELAY_*`` variables, then ``overrides``."""
@@ -177,6 +220,16 @@ class RelayConfig:
                 raise ValueError("--store and --redis-url exclude each other: with Redis, rooms persist in Redis")
             if importlib.util.find_spec("redis") is None:
                 raise ValueError("--redis-url needs the redis package: pip install 'jupyter-rtc[redis]'")
+        if self.webhook:
+            from .webhook_endpoint import check_url
+
+            for url in self.webhook:
+                check_url(url)
+            if len(self.webhook_secret) < 16:
+                raise ValueError("--webhook needs --webhook-secret, at least 16 characters long")
+        for name in ("webhook_debounce", "webhook_max_wait", "webhook_timeout", "webhook_queue", "webhook_max_backoff"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
         if any(len(secret) < 16 for secret in self.token_secret):
             raise ValueError("a --token-secret must be at least 16 characters long")
         if not self.guarded and not self.allow_unauthenticated and not is_loopback(self.host):
@@ -190,6 +243,11 @@ class RelayConfig:
     def guarded(self) -> bool:
         """Whether a client needs a token (``--token``, ``--read-token`` or ``--token-secret``)."""
         return bool(self.token or self.read_token or self.token_secret)
+
+
+def setting_help(name: str) -> str:
+    """The help text of setting ``name`` (for the same setting declared elsewhere, e.g. as a trait)."""
+    return next(f.metadata["help"] for f in fields(RelayConfig) if f.name == name)
 
 
 def redact(url: str) -> str:

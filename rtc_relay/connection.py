@@ -2,8 +2,9 @@
 
 A :class:`Connection` is an ``asyncio.Protocol``: it runs on the transport's
 callbacks with no task of its own. It reads the request head, answers ``/health``,
-``/metrics`` and ``/api/rtc/rooms``, or upgrades to a websocket and joins a room. Frames are decoded
-as they arrive and each message is handed to the room synchronously; outgoing
+``/metrics`` and ``/api/rtc/rooms``, hands a document API request (``/api/rtc/rooms/{room}/update`` or
+``/json``) to a :class:`~rtc_relay.document_http.DocumentRequest`, or upgrades to a websocket and joins
+a room. Frames are decoded as they arrive and each message is handed to the room synchronously; outgoing
 frames are queued in ``outbox`` and written once per loop turn by the flusher.
 
 Error handling: bad input from the client raises :class:`RelayError` inside the
@@ -32,6 +33,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .catalogue import CloseCode, RelayError
+from .document_http import DocumentRequest, is_document_request
 from .endpoints import HEALTH, METRICS, ROOMS
 from .http import MAX_HEAD_BYTES, Request, parse_head, response
 from .listing import room_list
@@ -59,6 +61,7 @@ __all__ = ["Connection"]
 log = logging.getLogger("rtc_relay.connection")
 
 _HANDSHAKE, _OPEN, _CLOSING, _CLOSED = range(4)
+_DOCUMENT = 4  # a request of the document API, which its DocumentRequest answers
 _CLOSE_GRACE = 2.0  # seconds to wait for the client's close frame before dropping the TCP connection
 _ids = itertools.count(1)
 
@@ -89,6 +92,7 @@ class Connection(asyncio.Protocol):
         self.user: str | None = None  # from a signed token: shown in the room list, never from awareness
         self._expiry: asyncio.TimerHandle | None = None  # closes the connection when its token expires
         self._early: list[bytes] = []  # messages that arrived while the room was loading
+        self._document: DocumentRequest | None = None
 
     def __repr__(self) -> str:
         return f"<Connection {self.label} room={self.room.name if self.room else None!r}>"
@@ -111,6 +115,8 @@ class Connection(asyncio.Protocol):
             self._frames(data)
         elif self._state == _HANDSHAKE:
             self._handshake(data)
+        elif self._state == _DOCUMENT:
+            self._document.feed(data)  # type: ignore[union-attr]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._state != _CLOSED:
@@ -143,7 +149,15 @@ class Connection(asyncio.Protocol):
             self._reply(400, b"bad request\n")
             return
         relay = self.relay
-        if request.method != "GET":
+        if is_document_request(request):  # GET or POST /api/rtc/rooms/{room}/update, GET …/json
+            self._state = _DOCUMENT
+            if self._timer is not None:  # the request's body has its own timeout
+                self._timer.cancel()
+                self._timer = None
+            assert self._transport is not None
+            self._document = DocumentRequest(relay, request, self._transport, self.label)
+            self._document.begin(rest)
+        elif request.method != "GET":
             self._reply(405, b"only GET is served\n", Allow="GET")
         elif request.path == HEALTH.path:
             ok, body = relay.health()

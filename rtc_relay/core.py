@@ -26,6 +26,7 @@ from .metrics import Metrics
 from .outbox import Flusher
 from .policy import RoomLoadError, RoomPolicy
 from .store import Store, open_store
+from .webhooks import Webhooks
 from rtc_common.tasks import TaskSet
 
 __all__ = ["RelayCore"]
@@ -49,6 +50,7 @@ class RelayCore:
         self.started = time.time()
         self.tasks = TaskSet("relay")
         self.policies: list[RoomPolicy] = []
+        self.webhooks = Webhooks(self.config)  # sends nothing without --webhook
         self.serving = False
         self._starting: asyncio.Future[None] | None = None
         self.loop: asyncio.AbstractEventLoop
@@ -85,10 +87,16 @@ class RelayCore:
             bus=self.bus,
             presence_renewal=self.config.presence_renewal,
             echo=self.config.echo,
+            events=self.webhooks if self.webhooks.endpoints else None,
         )
         if self.bus is not None:
             self.bus.attach(self.rooms.rooms.get)
         await self.store.__aenter__()
+        try:
+            await self.webhooks.start(self.tasks)
+        except BaseException:
+            await self.store.__aexit__(None, None, None)
+            raise
         self.serving = True
 
     async def stop(self) -> None:
@@ -97,6 +105,7 @@ class RelayCore:
             return
         self.serving = False
         self.rooms.stop()
+        await self.webhooks.stop(self.config.webhook_timeout)  # the last events (room.freed) get a chance
         await self.tasks.stop()
         await self.store.__aexit__(None, None, None)
 
@@ -173,11 +182,11 @@ class RelayCore:
 
     def render_metrics(self) -> str:
         """The relay's metrics as Prometheus text (``GET /metrics``)."""
-        return self.metrics.render(self._gauges())
+        return self.metrics.render(self._gauges(), self.webhooks.samples())
 
     def metric_samples(self) -> list:
         """The relay's metrics as :data:`rtc_relay.metrics.Sample` tuples (for a host's own registry)."""
-        return self.metrics.samples(self._gauges())
+        return self.metrics.samples(self._gauges()) + self.webhooks.samples()
 
     def _gauges(self) -> dict:
         return {

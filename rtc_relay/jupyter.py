@@ -42,11 +42,12 @@ from rtc_common.server_signals import restore_sigint, stop_cleanly_on_sigint
 from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
-from traitlets import Bool, Float, Int, Unicode
+from traitlets import Bool, Float, Int, List, Unicode
 
 from .catalogue import CloseCode, RelayError
-from .config import RelayConfig
+from .config import RelayConfig, setting_help
 from .core import RelayCore
+from .jupyter_documents import HANDLERS as DOCUMENT_HANDLERS
 from .listing import room_list
 from .names import check_room_name
 from .outbox import coalesce
@@ -381,6 +382,14 @@ class RelayExtension(ExtensionApp):
         "updates go to the other clients only.",
     )
 
+    webhook = List(Unicode(), config=True, help=setting_help("webhook"))
+    webhook_secret = Unicode("", config=True, help=setting_help("webhook_secret"))
+    webhook_debounce = Float(2.0, config=True, help=setting_help("webhook_debounce"))
+    webhook_max_wait = Float(10.0, config=True, help=setting_help("webhook_max_wait"))
+    webhook_timeout = Float(5.0, config=True, help=setting_help("webhook_timeout"))
+    webhook_queue = Int(1000, config=True, help=setting_help("webhook_queue"))
+    webhook_max_backoff = Float(30.0, config=True, help=setting_help("webhook_max_backoff"))
+
     def initialize_settings(self) -> None:
         join_server_log("rtc_relay", self.serverapp.log)
         stop_cleanly_on_sigint(self.serverapp)  # a hub stops servers with SIGINT: the store flushes first
@@ -400,6 +409,7 @@ class RelayExtension(ExtensionApp):
             max_message_size=self.max_message_size,
             max_outbox=self.max_outbox,
             echo=self.echo,
+            **{name: getattr(self, name) for name in self.trait_names() if name.startswith("webhook")},
         )
         self.core = RelayCore(config)
         self.settings[SETTINGS_KEY] = self.core
@@ -437,6 +447,7 @@ class RelayExtension(ExtensionApp):
             return
         self.handlers.append((r"/api/collaboration/room/(.*)", RoomWebsocketHandler))
         self.handlers.append((r"/api/rtc/rooms", RoomListHandler))
+        self.handlers.extend(DOCUMENT_HANDLERS)  # /api/rtc/rooms/{room}/update and /json
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         try:

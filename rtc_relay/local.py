@@ -103,6 +103,11 @@ class LocalChannel:
         self._room: Room | None = core.rooms.join(name, self._peer)
 
     @property
+    def room(self) -> Room | None:
+        """The room, while the channel is in it (None once closed, or refused)."""
+        return self._room if self.ready.is_set() else None
+
+    @property
     def keeps_room(self) -> bool:
         return self._peer.keeps_room
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .catalogue import CloseCode
 from .room import Room
@@ -30,9 +30,26 @@ if TYPE_CHECKING:
     from .store import Store
     from rtc_common.tasks import TaskSet
 
-__all__ = ["RoomManager"]
+__all__ = ["RoomEvents", "RoomManager"]
 
 log = logging.getLogger("rtc_relay.rooms")
+
+
+class RoomEvents(Protocol):
+    """Who hears of rooms coming and going and of their clients (the relay's webhooks). Each hook only
+    queues: it never blocks and never raises."""
+
+    def loaded(self, room: Room) -> None:
+        """``room`` is loaded (before its first joiner is admitted)."""
+
+    def freed(self, room: Room) -> None:
+        """``room`` was freed."""
+
+    def joined(self, room: Room, peer: Peer) -> None:
+        """``peer`` joined ``room`` (which may still be loading)."""
+
+    def left(self, room: Room, peer: Peer) -> None:
+        """``peer`` left ``room``."""
 
 
 class RoomManager:
@@ -51,10 +68,12 @@ class RoomManager:
         bus: Bus | None = None,
         presence_renewal: float = 0.0,
         echo: bool = False,
+        events: RoomEvents | None = None,
     ) -> None:
         """``bus``: where rooms send their presence beyond this relay (None: nowhere); ``presence_renewal``:
         seconds after a join before the others re-announce their presence (0: never); ``echo``: whether a
-        client's document updates go back to it too (see :class:`~rtc_relay.room.Room`)."""
+        client's document updates go back to it too (see :class:`~rtc_relay.room.Room`); ``events``: told of
+        loads, frees, joins and leaves (None: nobody)."""
         self.rooms: dict[str, Room] = {}
         self._store = store
         self._metrics = metrics
@@ -66,6 +85,7 @@ class RoomManager:
         self._bus = bus
         self._presence_renewal = presence_renewal
         self._echo = echo
+        self._events = events
 
     def __len__(self) -> int:
         return len(self.rooms)
@@ -98,6 +118,8 @@ class RoomManager:
             room.cleanup.cancel()
             room.cleanup = None
         room.join(peer)
+        if self._events is not None:
+            self._events.joined(room, peer)
         return room
 
     def postpone_cleanup(self, room: Room) -> None:
@@ -109,7 +131,10 @@ class RoomManager:
 
     def leave(self, room: Room, peer: Peer) -> None:
         """Take ``peer`` out of ``room``; schedule the room's cleanup if nobody holds it now."""
+        member = peer in room.members
         room.leave(peer)
+        if member and self._events is not None:
+            self._events.left(room, peer)
         self.check_idle(room)
 
     def check_idle(self, room: Room) -> None:
@@ -134,6 +159,8 @@ class RoomManager:
         else:
             self._metrics.rooms_opened += 1
             log.debug("room %r loaded", room.name)
+            if self._events is not None:
+                self._events.loaded(room)
         finally:
             room.ready.set_result(None)
         if room.failed is None:
@@ -170,6 +197,8 @@ class RoomManager:
             self._store.forget(room.name)
         self._metrics.rooms_freed += 1
         log.debug("room %r freed", room.name)
+        if self._events is not None:
+            self._events.freed(room)
         try:
             room.policy.on_freed(room.name)
         except Exception:

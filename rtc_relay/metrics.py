@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 __all__ = ["Metrics", "Sample"]
 
@@ -75,17 +75,23 @@ class Metrics:
         ]
         return out
 
-    def render(self, gauges: dict[str, tuple[str, Callable[[], float]]]) -> str:
-        """Prometheus text exposition (``GET /metrics`` of the standalone relay)."""
+    def render(self, gauges: dict[str, tuple[str, Callable[[], float]]], extra: Sequence[Sample] = ()) -> str:
+        """Prometheus text exposition (``GET /metrics`` of the standalone relay); ``extra``: more samples
+        (each metric's samples together)."""
         lines: list[str] = []
         described: set[str] = set()
-        for name, kind, help_, labels, value in self.samples(gauges):
+        for name, kind, help_, labels, value in [*self.samples(gauges), *extra]:
             if name not in described:
                 described.add(name)
                 lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
-            label = "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+            label = "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}" if labels else ""
             lines.append(f"{name}{label} {value}")
         if "rtc_relay_connections_closed_total" not in described:
             name = "rtc_relay_connections_closed_total"
             lines += [f"# HELP {name} Connections closed, by reason.", f"# TYPE {name} counter"]
         return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    """A label value as Prometheus's text format writes it."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -18,20 +18,25 @@ from rtc_common.server_log import join_server_log
 from rtc_common.server_signals import restore_sigint, stop_cleanly_on_sigint
 from traitlets import Bool, Float, Int, Unicode
 
-from . import jc_settings, rtc_info
+from . import jc_settings, nbmodel, rtc_info
 from .documents import DocumentManager
 from .events import DocumentEvents
 from .execution_events import ExecutionEvents
 from .execution_handlers import HANDLERS as EXECUTION_HANDLERS
 from .executions import ExecutionManager
 from .fork_handlers import HANDLERS as FORK_HANDLERS
+from .kernel_handlers import HANDLERS as KERNEL_HANDLERS
 from .forks import ForkManager
 from .handlers import SessionHandler, SpecHandler
 from .jc_rooms import RoomLookup
 from .journal import ExecutionJournal
 from .load_cache import LoadCache
+from .kernel_queries import KernelQueries
 from .notebook_feed_handlers import HANDLERS as NOTEBOOK_FEED_HANDLERS
 from .notebook_feeds import NotebookFeeds
+from .notebook_files import NotebookFiles
+from .notebook_file_handlers import HANDLERS as NOTEBOOK_FILE_HANDLERS
+from .notebook_handlers import HANDLERS as NOTEBOOK_HANDLERS
 from .output_log import OutputLog
 from .reverts import revert_watch
 from .table_feeds import TableFeeds
@@ -238,7 +243,13 @@ class SupernodeExtension(ExtensionApp):
             event_logger=getattr(self.serverapp, "event_logger", None),
         )
         self.settings["supernode_executions"] = self.executions
+        notebook_files = NotebookFiles(
+            self.documents, self.serverapp.session_manager, getattr(self.serverapp, "kernel_spec_manager", None)
+        )
+        self.settings["supernode_notebook_files"] = notebook_files
+        self.settings["supernode_kernel_queries"] = KernelQueries(notebook_files, self.serverapp.kernel_manager)
         self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
+        self.executions.watchers.append(nbmodel.StopOnError(self.executions))
         self.notebook_feeds = NotebookFeeds(
             documents=self.documents,
             executions=self.executions,
@@ -274,9 +285,12 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.append((r"/api/collaboration/session/(.*)", SessionHandler))
             self.handlers.append((r"/api/rtc/spec\.json", SpecHandler))
             self.handlers.extend(EXECUTION_HANDLERS)
+            self.handlers.extend(KERNEL_HANDLERS)
             self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
             self.handlers.extend(NOTEBOOK_FEED_HANDLERS)
+            self.handlers.extend(NOTEBOOK_HANDLERS)
+            self.handlers.extend(NOTEBOOK_FILE_HANDLERS)  # last: /api/rtc/notebooks/{path} takes any path
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         if getattr(self, "documents", None) is not None and not self.serverapp.web_app.settings.get(

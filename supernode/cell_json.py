@@ -1,12 +1,8 @@
-"""A live notebook's cells as JSON: what programs are told a cell is (REST answers, the change feed).
+"""A cell of a live notebook as JSON, for programs: what the REST API answers and the change feed sends.
 
-A cell is its nbformat JSON as :meth:`jupyter_ydoc.YNotebook._cell_to_py` makes it (``id``,
-``cell_type``, ``source`` as one string, ``metadata``; ``outputs`` and ``execution_count`` for code
-cells; ``attachments`` when present) plus ``execution_state``: ``"running"`` or ``"idle"`` for a code
-cell, None for the others. The ``id`` is kept even for a notebook of nbformat 4.4 or older (whose
-file has none): programs address cells by it.
-
-Must be called from normal code or from inside a pycrdt observer (reading only).
+The cell is the nbformat cell as it would be saved now (``YNotebook._cell_to_py``: ``id``, ``cell_type``,
+``source`` as one string, ``metadata``, ``outputs`` and ``execution_count`` for code cells, ``attachments``
+when present), plus ``execution_state`` (``idle``, ``running``) for code cells, which the file does not hold.
 """
 
 from __future__ import annotations
@@ -19,21 +15,22 @@ from pycrdt import Map
 __all__ = ["cell_json", "notebook_json"]
 
 
-def cell_json(document: YNotebook, ycell: Map, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The cell ``ycell`` of ``document`` as JSON (see the module docstring). ``meta``: the document's
-    ``meta`` map as Python, when the caller reads many cells (read once instead of once per cell)."""
-    cell = document._cell_to_py(ycell, meta)
-    if "id" not in cell and ycell.get("id") is not None:
-        cell["id"] = str(ycell.get("id"))
-    cell["execution_state"] = (ycell.get("execution_state") or "idle") if cell.get("cell_type") == "code" else None
+def cell_json(notebook: YNotebook, ycell: Map, *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Cell ``ycell`` of ``notebook`` as JSON. ``meta``: the notebook's metadata map as Python (read once
+    by a caller converting many cells)."""
+    cell = notebook._cell_to_py(ycell, meta)
+    cell.setdefault("id", ycell.get("id"))  # nbformat < 4.5 files carry no ids; the live document has them
+    if cell.get("cell_type") == "code":
+        cell["execution_state"] = ycell.get("execution_state") or "idle"
     return cell
 
 
-def notebook_json(document: YNotebook) -> dict[str, Any]:
-    """``{"cells": [cell_json ...], "metadata", "nbformat", "nbformat_minor"}`` of ``document`` now."""
-    meta = document._ymeta.to_py() or {}
+def notebook_json(notebook: YNotebook) -> dict[str, Any]:
+    """``{"cells": [cell_json ...], "metadata", "nbformat", "nbformat_minor"}`` of ``notebook`` now (the
+    change feed's ``snapshot`` and ``resync``)."""
+    meta = notebook._ymeta.to_py() or {}
     return {
-        "cells": [cell_json(document, ycell, meta) for ycell in document.ycells],
+        "cells": [cell_json(notebook, ycell, meta=meta) for ycell in notebook.ycells],
         "metadata": meta.get("metadata") or {},
         "nbformat": int(meta.get("nbformat", 4)),
         "nbformat_minor": int(meta.get("nbformat_minor", 5)),

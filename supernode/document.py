@@ -26,9 +26,11 @@ twice as long each time, up to a minute apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
@@ -286,6 +288,13 @@ class LiveDocument(FileSync):
             queued = self._queue_save()
             await self._run_save(queued, reason)
         await asyncio.shield(queued)
+
+    @contextlib.asynccontextmanager
+    async def between_saves(self) -> AsyncIterator[None]:
+        """Hold off saves (waiting for the one in flight) while the caller moves the file: a save requested
+        meanwhile starts after, at the path the document has then."""
+        async with self._save_lock:
+            yield
 
     def request_save(self, reason: str) -> asyncio.Future[None]:
         """A save that starts after this call: the one already queued (waiting for the save in flight),

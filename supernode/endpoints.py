@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from . import fork_endpoints, notebook_endpoints, notebook_feed_endpoints
+from .openapi_common import ERROR as _ERROR
+from .openapi_common import errors as _errors
+from .openapi_common import json_body as _json
+
 __all__ = ["PATHS"]
 
 PATHS: dict[str, dict] = {
@@ -49,30 +54,15 @@ SCHEMAS: dict[str, dict] = {
 }
 
 
-def _json(schema: dict) -> dict:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
 _RECORD = {"$ref": "#/components/schemas/ExecutionRecord"}
-_ERROR = {"$ref": "#/components/schemas/Error"}
+_KERNEL_REQUEST = {"$ref": "#/components/schemas/KernelRequest"}
+_KERNEL_ID = {"name": "kernel_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _EXECUTION_ID = {
     "name": "execution_id",
     "in": "path",
     "required": True,
     "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
 }
-
-
-def _errors(*codes: str) -> dict:
-    texts = {
-        "400": "Malformed request (error bad_request).",
-        "403": "Missing permission (error forbidden).",
-        "404": "No such notebook, file, room, fork, cell or execution (error not_found).",
-        "409": "Conflict: source_changed, not_cancellable, not_running or no_input_pending.",
-        "503": "Not running in this server (error unavailable): the shared tables before the server started them, "
-        "or with SupernodeExtension.tables off.",
-    }
-    return {code: {"description": texts[code], **_json(_ERROR)} for code in codes}
 
 
 _JOURNAL_FULL = {
@@ -159,18 +149,82 @@ PATHS.update(
             }
         },
         "/api/kernels/{kernel_id}/execute": {
+            "parameters": [_KERNEL_ID],
             "post": {
-                "summary": "Server-side execution as the stock JupyterLab frontend requests it",
-                "description": "Body {cell_id, document_id} (document_id is the room name json:notebook:<fileId>); "
-                "jupyter-server-nbmodel's {code, metadata: {cell_id, document_id}} is accepted too (the cell's current "
-                "source runs). Same execution as POST /api/rtc/executions.",
-                "parameters": [{"name": "kernel_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "summary": "Server-side execution as the stock JupyterLab frontend and jupyter-server-nbmodel ask for it",
+                "description": "The stock frontend's body {cell_id, document_id} (document_id is the room name "
+                "json:notebook:<fileId>) runs the cell's current source: 202 with the execution record, Location "
+                "/api/rtc/executions/{id}. jupyter-server-nbmodel's body {code, metadata?: {cell_id, document_id, "
+                "document_path, record_timing}} runs code, in the cell when its document (by document_id, else "
+                "document_path) holds it, else outside any notebook: 202 with the request, Location "
+                "/api/kernels/{kernel_id}/requests/{request_id} (poll it). Needs kernels:execute.",
                 "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/KernelExecuteRequest"})},
                 "responses": {
-                    "202": {"description": "Queued; Location is the record's URL.", **_json(_RECORD)},
+                    "202": {
+                        "description": "Queued; Location is where to read it: the record (stock body) or the request "
+                        "(jupyter-server-nbmodel's body).",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        **_json({"anyOf": [_RECORD, _KERNEL_REQUEST]}),
+                    },
                     **_errors("400", "403", "404"),
                     **_JOURNAL_FULL,
                 },
+            },
+            "get": {
+                "summary": "The unfinished jupyter-server-nbmodel requests of a kernel",
+                "description": "Needs kernels:read.",
+                "responses": {
+                    "200": {
+                        "description": "Queued and running.",
+                        **_json({"$ref": "#/components/schemas/KernelRequests"}),
+                    },
+                    **_errors("403"),
+                },
+            },
+        },
+        "/api/kernels/{kernel_id}/requests/{request_id}": {
+            "parameters": [
+                _KERNEL_ID,
+                {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "get": {
+                "summary": "Poll a jupyter-server-nbmodel request (does not consume it)",
+                "description": "Needs kernels:read.",
+                "responses": {
+                    "200": {
+                        "description": "The kernel replied: status ok or error, the outputs.",
+                        **_json(_KERNEL_REQUEST),
+                    },
+                    "202": {"description": "Queued or running (the outputs so far).", **_json(_KERNEL_REQUEST)},
+                    "300": {
+                        "description": "The code waits in input(): answer at Location (POST /api/kernels/{kernel_id}/input).",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        **_json(_KERNEL_REQUEST),
+                    },
+                    "500": {
+                        "description": "It ended without a reply (error says why: the kernel died, was restarted or "
+                        "shut down; cancelled; the server stopped).",
+                        **_json(_KERNEL_REQUEST),
+                    },
+                    **_errors("403", "404"),
+                },
+            },
+            "delete": {
+                "summary": "Cancel a queued jupyter-server-nbmodel request, or interrupt it while it runs",
+                "description": "Needs kernels:execute.",
+                "responses": {
+                    "204": {"description": "Cancelled, interrupted, or already finished."},
+                    **_errors("403", "404"),
+                },
+            },
+        },
+        "/api/kernels/{kernel_id}/input": {
+            "parameters": [_KERNEL_ID],
+            "post": {
+                "summary": "Answer the input() a cell running on the kernel waits for (jupyter-server-nbmodel)",
+                "description": "Needs kernels:execute.",
+                "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/KernelInput"})},
+                "responses": {"201": {"description": "Answered."}, **_errors("400", "403", "404", "409")},
             },
         },
     }
@@ -185,6 +239,9 @@ SCHEMAS.update(
         "KernelRestart": {"$ref": "schema/kernel-restart.json"},
         "KernelRestarted": {"$ref": "schema/kernel-restarted.json"},
         "KernelExecuteRequest": {"$ref": "schema/kernel-execute.json"},
+        "KernelRequest": {"$ref": "schema/kernel-request.json"},
+        "KernelRequests": {"$ref": "schema/kernel-requests.json"},
+        "KernelInput": {"$ref": "schema/kernel-input.json"},
         "Error": {"$ref": "schema/rest-error.json"},
     }
 )
@@ -281,127 +338,6 @@ SCHEMAS.update(
     }
 )
 
-# -- timeline, undo/redo and forks (supernode/fork_handlers.py; jupyter-collaboration's requests and answers) ---------
-
-_ROOM = {
-    "name": "roomid",
-    "in": "path",
-    "required": True,
-    "description": "A document room, {format}:{type}:{fileId} (as PUT /api/collaboration/session answers it).",
-    "schema": {"type": "string"},
-}
-
-PATHS.update(
-    {
-        "/api/collaboration/timeline/{path}": {
-            "get": {
-                "summary": "The versions of a document, and a timeline fork to show them in",
-                "description": "Opens the document if needed and takes its current content as the last version. "
-                "The versions are a bounded ring taken when the document was opened and saved, when executions "
-                "ended, when users joined and when the file changed on disk (SupernodeExtension.timeline_versions, "
-                "timeline_max_bytes); they live in memory with the room. The answer names a new timeline fork "
-                "showing the last version: join /api/collaboration/room/{forkRoom} and move it with "
-                "PUT /api/collaboration/undo_redo/{roomId}. The fork goes once restored, or when nobody is in it "
-                "for the relay's cleanup delay. Needs contents:read.",
-                "parameters": [
-                    {
-                        "name": "path",
-                        "in": "path",
-                        "required": True,
-                        "description": "The file's path, relative to the server's root.",
-                        "schema": {"type": "string"},
-                    },
-                    {"name": "format", "in": "query", "required": True, "schema": {"enum": ["json", "text", "base64"]}},
-                    {"name": "type", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}},
-                ],
-                "responses": {
-                    "200": {"description": "The timeline.", **_json({"$ref": "#/components/schemas/Timeline"})},
-                    **_errors("400", "403", "404"),
-                },
-            }
-        },
-        "/api/collaboration/undo_redo/{roomid}": {
-            "put": {
-                "summary": "Move a timeline fork among the versions, or restore the version it shows",
-                "description": "undo and redo move the fork steps versions back or forth (its clients see the "
-                "version); restore applies the version shown to the document as a normal change (every client "
-                "sees it, and it is saved), and the timeline fork goes. Needs contents:write.",
-                "parameters": [
-                    _ROOM,
-                    {
-                        "name": "action",
-                        "in": "query",
-                        "required": True,
-                        "schema": {"enum": ["undo", "redo", "restore"]},
-                    },
-                    {"name": "steps", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
-                    {"name": "forkRoom", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}},
-                ],
-                "responses": {
-                    "200": {
-                        "description": "Moved, restored, or (with error set) no version that way.",
-                        **_json({"$ref": "#/components/schemas/UndoRedo"}),
-                    },
-                    **_errors("400", "403", "404"),
-                },
-            }
-        },
-        "/api/collaboration/fork/{roomid}": {
-            "get": {
-                "summary": "The forks of a document room",
-                "description": "Needs contents:read.",
-                "parameters": [_ROOM],
-                "responses": {
-                    "200": {"description": "Fork room -> info.", **_json({"$ref": "#/components/schemas/ForkList"})}
-                },
-            },
-            "put": {
-                "summary": "Fork a document room",
-                "description": "A new room (join /api/collaboration/room/{fork_roomid}) starting as the document; with "
-                "synchronize, the document's changes flow into it. Forks live in memory until deleted (not across "
-                "a restart) and keep their document's room loaded. Emits jupyter-collaboration's fork event "
-                "(create). Needs contents:write.",
-                "parameters": [_ROOM],
-                "requestBody": {"required": True, **_json({"$ref": "#/components/schemas/ForkRequest"})},
-                "responses": {
-                    "201": {"description": "Created.", **_json({"$ref": "#/components/schemas/ForkCreated"})},
-                    **_errors("400", "403", "404"),
-                },
-            },
-            "delete": {
-                "summary": "Delete a fork, optionally merging it back into its document first",
-                "description": "roomid is the fork's room here. With merge=true, every change the fork has and the "
-                "document has not is applied to the document as a normal change (every client sees it, and it is "
-                "saved). Emits jupyter-collaboration's fork event (delete). Needs contents:write.",
-                "parameters": [
-                    {**_ROOM, "description": "The fork's room (fork_roomid)."},
-                    {"name": "merge", "in": "query", "required": False, "schema": {"enum": ["true", "false"]}},
-                ],
-                "responses": {
-                    "200": {"description": "Deleted.", **_json({"$ref": "#/components/schemas/ForkDeleted"})},
-                    **_errors("400", "403", "404"),
-                },
-            },
-        },
-    }
-)
-
-SCHEMAS.update(
-    {
-        "Timeline": {"$ref": "schema/timeline.json"},
-        "TimelineVersion": {"$ref": "schema/timeline-version.json"},
-        "UndoRedo": {"$ref": "schema/undo-redo.json"},
-        "ForkInfo": {"$ref": "schema/fork-info.json"},
-        "ForkRequest": {"$ref": "schema/fork-request.json"},
-        "ForkCreated": {"$ref": "schema/fork-created.json"},
-        "ForkList": {"$ref": "schema/fork-list.json"},
-        "ForkDeleted": {"$ref": "schema/fork-deleted.json"},
-    }
-)
-
-# -- the change feed (supernode/notebook_feed_endpoints.py) --------------------------------------------------------
-
-from . import notebook_feed_endpoints as _feed  # noqa: E402
-
-PATHS.update(_feed.PATHS)
-SCHEMAS.update(_feed.SCHEMAS)
+for _part in (fork_endpoints, notebook_endpoints, notebook_feed_endpoints):  # declared in modules of their own
+    PATHS.update(_part.PATHS)
+    SCHEMAS.update(_part.SCHEMAS)

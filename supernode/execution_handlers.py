@@ -7,9 +7,9 @@
 - ``GET /api/rtc/executions/{id}`` → the record; ``DELETE`` cancels it while queued.
 - ``POST /api/rtc/executions/{id}/interrupt``; ``POST /api/rtc/executions/{id}/input`` ``{"value"}``.
 - ``POST /api/rtc/kernels/restart`` ``{"path", "run_all"?: bool}`` → 200, or 202 with the run-all record.
-- ``POST /api/kernels/{kernel_id}/execute`` — the stock JupyterLab frontend's server-side execution
-  (``{"cell_id", "document_id"}``), also jupyter-server-nbmodel's body (``{"code", "metadata": {"cell_id",
-  "document_id"}}``; the cell's current source runs, not ``code``).
+
+Server-side execution under ``/api/kernels/{kernel_id}/`` (the stock frontend's, jupyter-server-nbmodel's):
+:mod:`supernode.kernel_handlers`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from tornado import web
 
 from .errors import ApiError
 from .executions import ExecutionManager
-from .keys import DocumentKey
 
 __all__ = ["HANDLERS", "ApiBase"]
 
@@ -37,8 +36,8 @@ class ApiBase(APIHandler):
     def executions(self) -> ExecutionManager:
         return self.settings["supernode_executions"]
 
-    async def _allow(self, action: str) -> None:
-        resource = self.auth_resource
+    async def _allow(self, action: str, resource: str | None = None) -> None:
+        resource = resource or self.auth_resource
         if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, action, resource)):
             raise ApiError("forbidden", f"{resource}:{action} is required")
 
@@ -147,26 +146,6 @@ class RestartHandler(ApiBase):
             self._reply(202, execution.to_json(), self._location(execution.id))
 
 
-class KernelExecuteHandler(ApiBase):
-    """The URL the stock frontend posts to when ``serverSideExecution`` is on."""
-
-    @web.authenticated
-    async def post(self, kernel_id: str) -> None:
-        await self._allow("execute")
-        body = self._body()
-        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-        cell_id = body.get("cell_id") or metadata.get("cell_id")
-        document_id = body.get("document_id") or metadata.get("document_id")
-        if not isinstance(cell_id, str) or not isinstance(document_id, str):
-            raise ApiError("bad_request", "'cell_id' and 'document_id' are required")
-        key = DocumentKey.parse(document_id)
-        path = self.settings["file_id_manager"].get_path(key.file_id) if key else None
-        if path is None:
-            raise ApiError("not_found", f"no document {document_id}")
-        execution = await self.executions.submit(path, [cell_id], kernel_id=kernel_id)
-        self._reply(202, execution.to_json(), self._location(execution.id))
-
-
 # Any segment reaches the handlers, so a malformed id is answered in JSON (404 not_found) like an unknown one.
 _ID = r"(?P<execution_id>[^/]+)"
 HANDLERS = [
@@ -175,5 +154,4 @@ HANDLERS = [
     (rf"/api/rtc/executions/{_ID}/interrupt", InterruptHandler),
     (rf"/api/rtc/executions/{_ID}/input", InputHandler),
     (r"/api/rtc/kernels/restart", RestartHandler),
-    (r"/api/kernels/(?P<kernel_id>[^/]+)/execute", KernelExecuteHandler),
 ]

@@ -1,4 +1,5 @@
-"""Executions by notebook path and cell id: the API behind the REST handlers.
+"""Executions by notebook path and cell id (and of code outside any notebook, on a kernel): the API
+behind the REST handlers.
 
 :class:`ExecutionManager` validates requests against the shared document (cell ids,
 source hashes), queues them on the notebook's :class:`NotebookExecutor`, keeps the
@@ -223,8 +224,8 @@ class ExecutionManager:
 
     def idle(self, executor: NotebookExecutor) -> None:
         """``executor``'s worker ended; drop it if its kernel is gone (nothing of it is left to keep)."""
-        if not executor.busy and executor.closed and self.executors.get(executor.path) is executor:
-            del self.executors[executor.path]
+        if not executor.busy and executor.closed and self.executors.get(executor.key) is executor:
+            del self.executors[executor.key]
 
     async def _on_kernel_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         reason = _KERNEL_ENDS.get(data.get("action", ""))
@@ -268,6 +269,16 @@ class ExecutionManager:
             if expected is not None and expected != source_hash(str(ycell["source"])):
                 raise ApiError("source_changed", f"cell {cell_id} changed since the hash {expected[:12]}…")
         execution = Execution(path=path, cells=[CellRun(cell_id) for cell_id in cell_ids], kernel_hint=kernel_id)
+        await self.enqueue(execution)
+        return execution
+
+    async def enqueue(self, execution: Execution) -> None:
+        """Journal ``execution`` (queued) and queue it: after its notebook's executions, or, without a
+        path, after those of its kernel (``kernel_hint``) outside any notebook.
+
+        Raises ``ApiError("journal_unavailable")`` (nothing queued) if the journal cannot be written.
+        """
+        await self.ensure_open()
         record = execution.to_json()
         self.active[execution.id] = execution
         if not await self._journal(execution, record):
@@ -278,11 +289,11 @@ class ExecutionManager:
                 f"the execution journal cannot be written ({self.journal_error}); nothing was queued",
             )
         self._tell(record)
-        executor = self.executors.get(path)
+        key = execution.queue_key
+        executor = self.executors.get(key)
         if executor is None:
-            executor = self.executors[path] = NotebookExecutor(self, path)
+            executor = self.executors[key] = NotebookExecutor(self, execution.path, execution.kernel_hint)
         executor.submit(execution)
-        return execution
 
     async def get(self, execution_id: str) -> dict[str, Any]:
         execution = self.active.get(execution_id)
@@ -310,16 +321,32 @@ class ExecutionManager:
 
     async def cancel(self, execution_id: str) -> dict[str, Any]:
         execution = self._active(execution_id)
-        executor = self.executors.get(execution.path)
+        executor = self.executors.get(execution.queue_key)
         if executor is None:  # finished, its record not journalled yet
             raise ApiError("not_cancellable", f"execution {execution.id} is {execution.status}, not queued")
         executor.cancel(execution)
         await self.record(execution)
         return execution.to_json()
 
+    def cancel_queued(self, execution: Execution, reason: str) -> bool:
+        """Cancel ``execution`` with ``reason`` if it still waits in its queue; False if it does not.
+
+        Synchronous, so a caller told of a record (a watcher) cancels before the worker takes the next
+        execution; the record is journalled (and the watchers told) by a task of its own.
+        """
+        executor = self.executors.get(execution.queue_key)
+        if executor is None or execution not in executor.queue:
+            return False
+        executor.cancel(execution, reason)
+        try:
+            self.spawn(self.record(execution), f"record of cancelled execution {execution.id}")
+        except RuntimeError:  # stopping: stop() writes it
+            self._unjournalled.add(execution.id)
+        return True
+
     async def interrupt(self, execution_id: str) -> dict[str, Any]:
         execution = self._active(execution_id)
-        executor = self.executors.get(execution.path)
+        executor = self.executors.get(execution.queue_key)
         if executor is None:
             raise ApiError("not_running", f"execution {execution.id} is {execution.status}, not running")
         await executor.interrupt(execution)
@@ -327,11 +354,17 @@ class ExecutionManager:
 
     async def answer(self, execution_id: str, value: str) -> dict[str, Any]:
         execution = self._active(execution_id)
-        for cell in execution.cells:
-            if cell.input_request is not None and cell.answer is not None and not cell.answer.done():
-                cell.answer.set_result(value)
-                return execution.to_json()
-        raise ApiError("no_input_pending", f"execution {execution_id} is not waiting for input")
+        if not _answer(execution, value):
+            raise ApiError("no_input_pending", f"execution {execution_id} is not waiting for input")
+        return execution.to_json()
+
+    def answer_kernel(self, kernel_id: str, value: str) -> Execution:
+        """Answer the input() a cell running on kernel ``kernel_id`` waits for (whichever asked it to run);
+        return its execution. Raises ``ApiError("no_input_pending")`` if none waits on that kernel."""
+        for execution in self.active.values():
+            if any(cell.kernel_id == kernel_id for cell in execution.cells) and _answer(execution, value):
+                return execution
+        raise ApiError("no_input_pending", f"no cell running on kernel {kernel_id} is waiting for input")
 
     async def restart(self, path: str, run_all: bool) -> Execution | None:
         """Restart the kernel of notebook ``path``; then run all its code cells if ``run_all``."""
@@ -344,3 +377,12 @@ class ExecutionManager:
             await self.record(execution)
         await executor.restart()
         return await self.submit(path, None) if run_all else None
+
+
+def _answer(execution: Execution, value: str) -> bool:
+    """Answer the input() a cell of ``execution`` waits for; False if none does."""
+    for cell in execution.cells:
+        if cell.input_request is not None and cell.answer is not None and not cell.answer.done():
+            cell.answer.set_result(value)
+            return True
+    return False

@@ -17,6 +17,10 @@ Every execution ends, and the worker goes on with the next one:
   cells after it not run (the next execution gets a fresh kernel client);
 - a cell deleted before its turn: ``error`` (``CellNotFound``), the rest not run.
 
+Code outside any notebook (an execution without ``path``, queued per kernel) runs in a scratch notebook
+of one cell that lives as long as the run: its outputs are shaped exactly like a cell's and kept in the
+record only. A cell run with ``code`` runs that code instead of the cell's source.
+
 Resource handling: the executor owns one kernel client (its zmq sockets and its
 heartbeat thread) while its kernel lives; :meth:`NotebookExecutor.kernel_gone`
 closes it when the kernel is shut down or restarted, and :meth:`close` at stop.
@@ -33,7 +37,9 @@ from typing import TYPE_CHECKING, Any
 from pycrdt import Map
 
 from .errors import ApiError
+from .execution_timing import ExecutionTiming, json_header
 from .kernel_link import KernelLink
+from .scratch import SCRATCH_CELL, scratch_notebook
 from .records import CellRun, Execution, now
 
 if TYPE_CHECKING:
@@ -62,17 +68,20 @@ class CellAborted(Exception):
 
 
 class NotebookExecutor:
-    """The queue and the worker of one notebook (by path)."""
+    """The queue and the worker of one notebook (by path), or of code run outside any notebook on kernel
+    ``kernel_id`` (``path`` empty). ``key``: its key in the manager's executors (:attr:`Execution.queue_key`)."""
 
-    def __init__(self, manager: ExecutionManager, path: str) -> None:
+    def __init__(self, manager: ExecutionManager, path: str, kernel_id: str | None = None) -> None:
         self.manager = manager
         self.path = path
+        self.key = path or f"/kernels/{kernel_id}"
         self.queue: deque[Execution] = deque()
         self.current: Execution | None = None
         self._worker: asyncio.Task[None] | None = None
         self._cell_task: asyncio.Task[bool] | None = None
         self._abort_reason = ""
         self._interrupt_pending = False
+        self._timing: ExecutionTiming | None = None  # the running cell's, when its execution records timings
         self.kernel = KernelLink(
             path=path,
             kernel_manager=manager.kernel_manager,
@@ -98,13 +107,13 @@ class NotebookExecutor:
         if self._worker is None or self._worker.done():
             self._worker = self.manager.spawn(self._work(), f"executions of {self.path}")
 
-    def cancel(self, execution: Execution) -> None:
+    def cancel(self, execution: Execution, reason: str = "cancelled before it ran") -> None:
         if execution not in self.queue:
             raise ApiError("not_cancellable", f"execution {execution.id} is {execution.status}, not queued")
         self.queue.remove(execution)
         execution.status = "aborted"
         execution.finished = now()
-        execution.abort_rest("cancelled before it ran")
+        execution.abort_rest(reason)
         execution.done.set()
 
     async def interrupt(self, execution: Execution) -> None:
@@ -153,18 +162,19 @@ class NotebookExecutor:
                 self._interrupt_pending = False
                 live = None
                 try:
-                    live = await self.manager.documents.document_for_path(execution.path)
-                    if live is None:
-                        execution.status = "aborted"
-                        execution.abort_rest(f"the notebook {execution.path} was deleted or renamed before it ran")
-                        continue
-                    if live is not held:
-                        live.hold(True)  # the room outlives every browser while there is work
-                        if held is not None:
-                            held.hold(False)
-                        held = live
+                    if execution.path:  # (code outside any notebook has no room to hold)
+                        live = await self.manager.documents.document_for_path(execution.path)
+                        if live is None:
+                            execution.status = "aborted"
+                            execution.abort_rest(f"the notebook {execution.path} was deleted or renamed before it ran")
+                            continue
+                        if live is not held:
+                            live.hold(True)  # the room outlives every browser while there is work
+                            if held is not None:
+                                held.hold(False)
+                            held = live
                     status = await self._run(execution, live)
-                    if execution.kernel_hint is None:
+                    if execution.kernel_hint is None and live is not None:
                         # The file holds the outputs before the record says the execution ended: a program
                         # that reads the notebook once its execution is finished finds them there.
                         await self._save(live)
@@ -200,7 +210,7 @@ class NotebookExecutor:
         except SaveFailed:
             pass  # logged; the room keeps the outputs and stays dirty
 
-    async def _run(self, execution: Execution, live: LiveDocument) -> str:
+    async def _run(self, execution: Execution, live: LiveDocument | None) -> str:
         """Run ``execution``'s cells; return its terminal status (the caller sets it once the file is saved)."""
         execution.status = "running"
         execution.started = now()
@@ -209,7 +219,7 @@ class NotebookExecutor:
             execution.abort_rest(f"not started: the execution journal cannot be written ({self.manager.journal_error})")
             return "aborted"
         try:
-            meta = live.document._ymeta.get("metadata")
+            meta = live.document._ymeta.get("metadata") if live is not None else None
             kernelspec = (meta.to_py() if meta is not None else {}).get("kernelspec") or {}
             client = await self.kernel.client(kernelspec, execution.kernel_hint)
         except Exception as exc:
@@ -218,29 +228,36 @@ class NotebookExecutor:
             return "aborted"
         for step in execution.cells:
             self._abort_reason = ""
-            self._cell_task = asyncio.ensure_future(self._run_cell(execution, step, live, client))
+            self._timing = None
+            if live is not None:
+                document, cell_id = live.document, step.cell_id
+            else:
+                document, cell_id = scratch_notebook(step.code or ""), SCRATCH_CELL
+            self._cell_task = asyncio.ensure_future(self._run_cell(execution, step, document, cell_id, client))
             try:
                 ok = await self._cell_task
             except asyncio.CancelledError:
                 if not self._abort_reason:
                     raise
                 ok = False
-                self._finish_cell(live, step, None, "aborted")
+                self._finish_cell(document, cell_id, execution, step, None, "aborted")
             except CellAborted as exc:
                 self._abort_reason = self._abort_reason or str(exc)
                 ok = False
-                self._finish_cell(live, step, None, "aborted")
+                self._finish_cell(document, cell_id, execution, step, None, "aborted")
                 self.close()  # a dead kernel comes back on new ports: the next execution connects afresh
             if not ok:
                 execution.abort_rest(self._abort_reason or f"cell {step.cell_id} failed")
                 return "aborted" if step.status == "aborted" else "error"
         return "ok"
 
-    async def _run_cell(self, execution: Execution, step: CellRun, live: LiveDocument, client: Any) -> bool:
+    async def _run_cell(self, execution: Execution, step: CellRun, document: Any, cell_id: str, client: Any) -> bool:
+        """Run ``step`` as cell ``cell_id`` of ``document`` (the notebook's, or a scratch one)."""
+        from .display_index import DisplayIndex
         from .output_writer import OutputWriter
 
-        document = live.document
-        ycell = find_cell(document, step.cell_id)
+        scratch = cell_id == SCRATCH_CELL and not step.cell_id
+        ycell = find_cell(document, cell_id)
         if ycell is None or ycell.get("cell_type") != "code":
             step.status = "error"
             step.error = {"ename": "CellNotFound", "evalue": f"no code cell {step.cell_id}", "traceback": []}
@@ -250,14 +267,20 @@ class NotebookExecutor:
         if self._interrupt_pending:
             self._interrupt_pending = False
             raise CellAborted("interrupted before it ran")
-        code = str(ycell["source"])
-        outputs_log = self.manager.output_log
-        cell_log = outputs_log.cell(execution.id, live.path, step.cell_id) if outputs_log is not None else None
-        writer = OutputWriter(
-            document, step.cell_id, self.displays, min_interval=self.manager.output_interval, log=cell_log
-        )
+        code = step.code if step.code is not None else str(ycell["source"])
+        outputs_log = None if scratch else self.manager.output_log  # (scratch outputs go to no file)
+        cell_log = outputs_log.cell(execution.id, self.path, cell_id) if outputs_log is not None else None
+        displays = DisplayIndex() if scratch else self.displays
+        writer = OutputWriter(document, cell_id, displays, min_interval=self.manager.output_interval, log=cell_log)
+        timing = self._timing = ExecutionTiming() if execution.record_timing else None
         with document.ydoc.transaction():
             ycell["execution_state"] = "running"
+            if execution.record_timing is not None or execution.running_metadata:
+                metadata = ycell["metadata"]
+                if execution.record_timing is not None and "execution" in metadata:
+                    del metadata["execution"]  # (as JupyterLab and jupyter-server-nbmodel do at a run's start)
+                for key, value in execution.running_metadata.items():
+                    metadata[key] = value
             writer.start()
         step.status = "running"
         step.live = writer  # the record reads the outputs so far from the writer (never copied per message)
@@ -276,11 +299,13 @@ class NotebookExecutor:
                 batch = await self._next_messages(client)
                 if self.manager.message_watchers:
                     self._tell_messages("iopub", batch, execution, step, msg_id)
-                idle = False
+                idle = timed = False
                 for msg in batch:
                     if msg["parent_header"].get("msg_id") != msg_id:
                         continue
                     kind, content = msg["msg_type"], msg["content"]
+                    if timing is not None:
+                        timed = timing.see(msg) or timed
                     if kind == "status":
                         idle = content.get("execution_state") == "idle"
                     elif kind == "execute_input":
@@ -293,6 +318,9 @@ class NotebookExecutor:
                     writer.flush()  # the last outputs at once, before the count
                 else:
                     writer.flush_paced()
+                if timed and not idle and (ycell := find_cell(document, cell_id)) is not None:
+                    with document.ydoc.transaction():  # (the idle one is written with the count)
+                        timing.write(ycell)
                 if idle:
                     break
                 if loop.time() - recorded >= self.manager.record_interval:
@@ -306,19 +334,31 @@ class NotebookExecutor:
             writer.flush()  # a paced write still waiting (the cell was aborted): into the document now
             step.outputs, step.live = writer.outputs, None
         content = reply["content"]
+        if timing is not None:
+            timing.replied(reply)
         status = "ok" if content.get("status") == "ok" else "error"
         if status == "error" and step.error is None:
             step.error = {k: content.get(k) for k in ("ename", "evalue", "traceback")}
-        self._finish_cell(live, step, content.get("execution_count", count), status)
+        self._finish_cell(document, cell_id, execution, step, content.get("execution_count", count), status)
         return status == "ok"
 
-    def _finish_cell(self, live: LiveDocument, step: CellRun, count: int | None, status: str) -> None:
-        ycell = find_cell(live.document, step.cell_id)
+    def _finish_cell(
+        self, document: Any, cell_id: str, execution: Execution, step: CellRun, count: int | None, status: str
+    ) -> None:
+        timing = self._timing
+        if timing is not None and status == "aborted":
+            timing.failed()
+        ycell = find_cell(document, cell_id)
         if ycell is not None:
-            with live.document.ydoc.transaction():  # count and idle together: the frontend's contract
+            with document.ydoc.transaction():  # count and idle together: the frontend's contract
                 if count is not None:
                     ycell["execution_count"] = float(count)
                 ycell["execution_state"] = "idle"
+                for key in execution.running_metadata:
+                    if key in ycell["metadata"]:
+                        del ycell["metadata"][key]
+                if timing is not None:
+                    timing.write(ycell)
         step.execution_count = count
         step.status = status
         step.input_request = None
@@ -362,10 +402,11 @@ class NotebookExecutor:
                 "prompt": msg["content"].get("prompt", ""),
                 "password": bool(msg["content"].get("password", False)),
             }
+            step.input_header = json_header(msg["header"])
             step.answer = asyncio.get_running_loop().create_future()
             await self.manager.record(execution)
             value = await step.answer
-            step.input_request = None
+            step.input_request = step.input_header = None
             step.answer = None
             client.input(value)
             await self.manager.record(execution)

@@ -50,9 +50,10 @@ class TimelineHandler(CollaborationApi):
     @web.authenticated
     async def get(self, path: str) -> None:
         await self._allow("read")
-        file_format = self.get_query_argument("format", None)
-        content_type = self.get_query_argument("type", None)
-        if not file_format or not content_type:
+        # Not stripped: tornado turns control characters into spaces, and a value of spaces is a value (no such type).
+        file_format = self.get_query_argument("format", None, strip=False)
+        content_type = self.get_query_argument("type", None, strip=False)
+        if file_format is None or content_type is None:
             raise ApiError("bad_request", "the query arguments 'format' and 'type' are required")
         room = await self.documents.room_for_path(path, file_format, content_type)
         if room is None:
@@ -80,7 +81,7 @@ class UndoRedoHandler(CollaborationApi):
     async def put(self, room: str) -> None:
         await self._allow("write")
         action = self.get_query_argument("action", None)
-        fork_room = self.get_query_argument("forkRoom", None)
+        fork_room = self.get_query_argument("forkRoom", None, strip=False)  # a name of white space is a name: 404
         if action not in ("undo", "redo", "restore"):
             raise ApiError("bad_request", "'action' must be undo, redo or restore")
         if not fork_room:

@@ -60,8 +60,11 @@ class KernelLink:
 
     async def client(self, kernelspec: dict[str, Any], hint: str | None = None) -> Any:
         """A ready client of the notebook's kernel: ``hint`` if that kernel exists, else the notebook's
-        session kernel, else a new session's (``kernelspec``: the notebook's metadata entry)."""
+        session kernel, else a new session's (``kernelspec``: the notebook's metadata entry).
+        Without a notebook (``path`` empty), kernel ``hint`` only."""
         km = self.kernel_manager
+        if not self.path and (hint is None or hint not in km):
+            raise RuntimeError(f"kernel {hint} was shut down")
         kernel_id = hint if hint is not None and hint in km else await self.find()
         if kernel_id is None:
             model = await self.session_manager.create_session(
@@ -80,11 +83,19 @@ class KernelLink:
         return self._client
 
     async def find(self) -> str | None:
-        """The id of the kernel of the notebook's session, if it has one."""
-        for session in await self.session_manager.list_sessions():
-            if session.get("path") == self.path and session.get("kernel"):
-                return session["kernel"]["id"]
-        return None
+        """The id of the kernel of the notebook's session, if it has one. With several sessions for the
+        notebook (a frontend and a program that started one at the same moment), the kernel this link
+        used last while it is still one of them, so consecutive executions share their variables."""
+        if not self.path:
+            return None
+        kernels = [
+            session["kernel"]["id"]
+            for session in await self.session_manager.list_sessions()
+            if session.get("path") == self.path and session.get("kernel")
+        ]
+        if self.kernel_id in kernels:
+            return self.kernel_id
+        return kernels[0] if kernels else None
 
     async def ended(self) -> str | None:
         """Why the kernel can no longer answer ("the kernel was shut down", "the kernel died"), or None."""

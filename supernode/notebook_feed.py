@@ -241,13 +241,13 @@ class NotebookFeed:
                 to = 0 if position == 0 else current.index(new[position - 1]) + 1
                 current.insert(to, cell_id)
                 self._remirror(cell_id, ycell)
-                cell = cell_json(document, ycell, meta)
+                cell = cell_json(document, ycell, meta=meta)
                 self.ring.append("cell_moved", {"cell_id": cell_id, "from": origin, "to": to, "cell": cell})
             else:
                 to = 0 if position == 0 else current.index(new[position - 1]) + 1
                 current.insert(to, cell_id)
                 self._remirror(cell_id, ycell)
-                self.ring.append("cell_added", {"cell": cell_json(document, ycell, meta), "index": to})
+                self.ring.append("cell_added", {"cell": cell_json(document, ycell, meta=meta), "index": to})
         self._ids = new
         return current == new
 
@@ -292,7 +292,7 @@ class NotebookFeed:
                 "execution_state_changed",
                 {
                     "cell_id": cell_id,
-                    "execution_state": state,
+                    "execution_state": state or "idle",  # (a cell a Yjs client made may have none yet)
                     "execution_count": int(count) if isinstance(count, (int, float)) else None,
                 },
             )

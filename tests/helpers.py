@@ -104,3 +104,19 @@ async def read_server_frames_until_close(reader: asyncio.StreamReader, timeout: 
                 return int.from_bytes(payload[:2], "big")
 
     return await asyncio.wait_for(run(), timeout)
+
+
+async def http_request(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, str, bytes]:
+    """One request in a thread; ``(status, content type, body bytes)`` for any status."""
+
+    def fetch() -> tuple[int, str, bytes]:
+        request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status, r.headers.get("Content-Type", ""), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Content-Type", ""), e.read()
+
+    return await asyncio.to_thread(fetch)

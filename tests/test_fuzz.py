@@ -22,7 +22,11 @@ from jupyter_helpers import server_config, write_notebook
 
 SPEC = Path(__file__).resolve().parents[1] / "spec.json"
 RELAY_ONLY = {"/health", "/metrics", "/{room}"}  # served by the standalone relay alone
-BOTH = {"/api/rtc/rooms", "/api/collaboration/room/{room}"}  # served by both
+DOCUMENTS = {"/api/rtc/rooms/{room}/update", "/api/rtc/rooms/{room}/json"}
+BOTH = {"/api/rtc/rooms", "/api/collaboration/room/{room}", *DOCUMENTS}  # served by both
+# A state vector or an update is valid only when it decodes as Yjs, which no schema can say: a well-formed
+# one that does not decode is rightly refused with 400.
+UNDECIDABLE = {("/api/rtc/rooms/{room}/update", "POST"), ("/api/rtc/rooms/{room}/update", "GET")}
 # A plain GET of a websocket path rightly answers 426 (400 in Jupyter) whatever the room name: names are
 # checked at the upgrade, and refused with a close code (schema/close-codes.json).
 WEBSOCKETS = {"/{room}", "/api/collaboration/room/{room}", "/api/rtc/notebooks/{path}/events/ws"}
@@ -32,6 +36,9 @@ STREAMS = {"/api/rtc/notebooks/{path}/events", "/api/rtc/notebooks/{path}/kernel
 STREAM_TIMEOUT = "0.2"
 # Invalid names for /{room} include "health" and "metrics": those paths answer as the endpoints of those names.
 NO_NEGATIVE = {"/{room}"}
+# Likewise a schema-valid upload may still be an invalid notebook: its `content` is checked against nbformat's own
+# schema (answered 400 saying why), which spec.json does not repeat.
+UNDECIDABLE.add(("/api/rtc/notebooks/{path}", "PUT"))
 EXAMPLES = 12  # per operation and generation mode: the whole run stays within a few seconds
 
 pytestmark = pytest.mark.timeout(180)
@@ -91,6 +98,8 @@ def _run(operation, mode: GenerationMode, base: str, auth: dict[str, str], sessi
     )
     def check(case) -> None:
         excluded = [positive_data_acceptance, negative_data_rejection] if operation.path in WEBSOCKETS else []
+        if (operation.path, operation.method.upper()) in UNDECIDABLE:
+            excluded.append(positive_data_acceptance)
         if operation.path in STREAMS:
             case.query = {**(case.query or {})}
             if _valid_timeout(case.query.get("timeout")):

@@ -229,18 +229,20 @@ async def test_the_stock_frontends_execute_request_runs_the_cell(api, collab, jp
     assert stream_text(done["cells"][0]["outputs"]) == "via the kernel url\n"
     assert jp_serverapp.web_app.settings["page_config_data"]["serverSideExecution"] is True
 
-    # jupyter-server-nbmodel's body on the same URL: the cell's current source runs, not "code".
-    code, record, _ = await api.call(
+    # jupyter-server-nbmodel's body on the same URL: its code runs in the cell, answered in its protocol
+    # (tests/test_nbmodel.py); the execution is a record like any other.
+    code, request, location = await api.call(
         "POST",
         "api",
         "kernels",
         kernel_id,
         "execute",
-        body={"code": "print('ignored')", "metadata": {"cell_id": cell, "document_id": session.room}},
+        body={"code": "print('nbmodel')", "metadata": {"cell_id": cell, "document_id": session.room}},
     )
-    assert code == 202
-    done = await api.finished(record["id"])
-    assert stream_text(done["cells"][0]["outputs"]) == "via the kernel url\n"
+    assert code == 202 and location == f"/api/kernels/{kernel_id}/requests/{request['request_id']}"
+    done = await api.finished(request["request_id"].replace("-", ""))
+    assert done["cells"][0]["code"] == "print('nbmodel')"
+    assert stream_text(done["cells"][0]["outputs"]) == "nbmodel\n"
 
 
 async def test_an_edit_on_disk_to_another_cell_while_a_cell_runs_loses_no_output(api, collab, jp_root_dir):

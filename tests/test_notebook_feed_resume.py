@@ -40,7 +40,8 @@ def model_cells(nb) -> list[dict]:
     for cell in nb.cells:
         data = cell.to_dict()
         data["id"] = cell.id
-        data["execution_state"] = (cell.execution_state or "idle") if data["cell_type"] == "code" else None
+        if data["cell_type"] == "code":
+            data["execution_state"] = cell.execution_state or "idle"
         cells.append(data)
     return cells
 

@@ -92,12 +92,14 @@ async def test_every_route_and_method_is_documented_and_every_documented_one_is_
     spec = _generator().build()
     documented = {_shape(path): set(ops) - {"parameters"} for path, ops in spec["paths"].items()}
     served = _served_by_jupyter(jp_serverapp)
-    for endpoint in ENDPOINTS:  # the standalone relay routes by ENDPOINTS and answers GET only
-        served.setdefault(_shape(endpoint.path), set()).add("get")
+    for endpoint in ENDPOINTS:  # the standalone relay routes by ENDPOINTS
+        served.setdefault(_shape(endpoint.path), set()).add(endpoint.method)
     assert served == documented
 
     base = f"http://127.0.0.1:{relay.port}"
     for endpoint in ENDPOINTS:
+        if endpoint.method != "get":
+            continue
         status, _ = await http_get(base + endpoint.path.replace("{room}", "a-room"))
         assert status in {int(code) for code in endpoint.responses}, (endpoint.path, status)
 
@@ -122,7 +124,9 @@ class _Validator:
         self.checked.add((path, method, status))
 
 
-async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir, relay, jp_serverapp):
+async def test_answers_match_the_documented_bodies(
+    jp_fetch, collab, jp_root_dir, relay, jp_serverapp, jp_http_port, jp_base_url
+):
     from tornado.httpclient import HTTPClientError
 
     from helpers import http_get
@@ -190,6 +194,30 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     room = f"json:notebook:{session['fileId']}"
     assert (await call("post", kx, "api/kernels/k/execute", {"cell_id": first, "document_id": room}))[0] == 202
     await call("post", kx, "api/kernels/k/execute", {"cell_id": first, "document_id": "json:notebook:nope"})
+    kernel = jp_serverapp.kernel_manager.list_kernel_ids()[0]  # the notebook's (jupyter-server-nbmodel's protocol)
+    kr, ki = "/api/kernels/{kernel_id}/requests/{request_id}", "/api/kernels/{kernel_id}/input"
+    status, asked = await call("post", kx, f"api/kernels/{kernel}/execute", {"code": "input('? ')"})
+    assert status == 202
+    while (await call("get", kr, asked["request_url"]))[0] != 300:  # 202 until the kernel asks
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    assert (await call("get", kx, f"api/kernels/{kernel}/execute"))[0] == 200
+    await call("post", ki, f"api/kernels/{kernel}/input", {"value": "v"})  # 400
+    assert (await call("post", ki, f"api/kernels/{kernel}/input", {"input": "v"}))[0] == 201
+    await call("post", ki, f"api/kernels/{kernel}/input", {"input": "v"})  # 409
+    await call("post", ki, "api/kernels/nope/input", {"input": "v"})  # 404
+    while (await call("get", kr, asked["request_url"]))[0] != 200:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    await call("get", kr, f"api/kernels/{kernel}/requests/nope")  # 404
+    await call("post", kx, "api/kernels/nope/execute", {"code": "1"})  # 404
+    await call("post", kx, f"api/kernels/{kernel}/execute", {"code": 1})  # 400
+    _, sleeping = await call("post", kx, f"api/kernels/{kernel}/execute", {"code": "import time; time.sleep(30)"})
+    _, queued = await call("post", kx, f"api/kernels/{kernel}/execute", {"code": "1"})
+    assert (await call("delete", kr, queued["request_url"]))[0] == 204  # cancelled: its poll answers 500
+    assert (await call("get", kr, queued["request_url"]))[0] == 500
+    assert (await call("delete", kr, sleeping["request_url"]))[0] == 204  # interrupted
+    await call("delete", kr, f"api/kernels/{kernel}/requests/{'0' * 32}")  # 404
     rs = "/api/rtc/kernels/restart"
     assert (await call("post", rs, "api/rtc/kernels/restart", {"path": path}))[0] == 200
     status, again = await call("post", rs, "api/rtc/kernels/restart", {"path": path, "run_all": True})
@@ -239,6 +267,69 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     await call("delete", fk, f"api/collaboration/fork/{created['fork_roomid']}")  # 404
     await call("delete", fk, f"api/collaboration/fork/{created['fork_roomid']}", merge="maybe")  # 400
 
+    nb, cells = "/api/rtc/notebooks/{path}", "/api/rtc/notebooks/{path}/cells"
+    cell = cells + "/{cell_id}"
+    u = f"api/rtc/notebooks/{path}"
+    assert (await call("get", nb, u))[0] == 200
+    await call("get", nb, "api/rtc/notebooks/nope.ipynb")  # 404
+    assert (await call("get", cells, f"{u}/cells", outputs="false", limit="1"))[0] == 200
+    await call("get", cells, f"{u}/cells", limit="x")  # 400
+    status, added = await call("post", cells, f"{u}/cells", {"source": "2 + 2", "id": "added"})
+    assert status == 201
+    await call("post", cells, f"{u}/cells", {"expected_version": "0-0"})  # 409
+    assert (await call("get", cell, f"{u}/cells/added"))[0] == 200
+    await call("get", cell, f"{u}/cells/nope")  # 404
+    assert (await call("patch", cell, f"{u}/cells/added", {"edits": [{"start": 0, "end": 1, "text": "3"}]}))[0] == 200
+    await call("patch", cell, f"{u}/cells/added", {"edits": [{"start": 99}]})  # 400
+    await call("patch", cell, f"{u}/cells/added", {"expected_source_hash": "0" * 64, "source": ""})  # 409
+    assert (await call("post", cell + "/move", f"{u}/cells/added/move", {"index": 0}))[0] == 200
+    assert (await call("post", cell + "/split", f"{u}/cells/added/split", {"position": 1}))[0] == 200
+    await call("post", cell + "/split", f"{u}/cells/added/split", {})  # 400
+    assert (await call("post", cell + "/merge", f"{u}/cells/added/merge", {}))[0] == 200
+    status, run = await call("post", cell + "/execute", f"{u}/cells/added/execute", {"source": "1 + 1"})
+    assert status == 202
+    while (await call("get", one, f"api/rtc/executions/{run['id']}"))[1]["status"] not in ("ok", "error"):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    assert (await call("delete", cell + "/outputs", f"{u}/cells/added/outputs"))[0] == 200
+    assert (await call("delete", f"{nb}/outputs", f"{u}/outputs"))[0] == 200
+    status, run = await call("post", f"{nb}/execute", f"{u}/execute", {"cells": "above", "cell_id": first})
+    assert status == 202
+    await call("post", f"{nb}/execute", f"{u}/execute", {"cells": "sideways"})  # 400
+    assert (await call("delete", cell, f"{u}/cells/added"))[0] == 200
+    files = "/api/rtc/notebooks/{path}"
+    assert (await call("put", files, "api/rtc/notebooks/made.ipynb", {}))[0] == 201
+    assert (await call("put", files, "api/rtc/notebooks/made.ipynb", {}))[0] == 200
+    await call("put", files, "api/rtc/notebooks/made.ipynb", {"exists": "fail"})  # 409
+    await call("put", files, "api/rtc/notebooks/made.ipynb", {"exists": "maybe"})  # 400
+    await call("put", files, "api/rtc/notebooks/no/dir.ipynb", {})  # 404
+    assert (await call("patch", files, "api/rtc/notebooks/made.ipynb", {"path": "moved.ipynb"}))[0] == 200
+    await call("patch", files, "api/rtc/notebooks/made.ipynb", {"path": "x.ipynb"})  # 404
+    await call("patch", files, "api/rtc/notebooks/moved.ipynb", {"path": path})  # 409
+    await call("patch", files, "api/rtc/notebooks/moved.ipynb", {})  # 400
+    assert (await call("post", files + "/save", "api/rtc/notebooks/moved.ipynb/save"))[0] == 200
+    await call("post", files + "/save", "api/rtc/notebooks/nope.ipynb/save")  # 404
+    assert (await call("post", files + "/copy", "api/rtc/notebooks/moved.ipynb/copy", {"path": "copy.ipynb"}))[0] == 201
+    await call("post", files + "/copy", "api/rtc/notebooks/moved.ipynb/copy", {"path": "copy.ipynb"})  # 409
+    await call("post", files + "/copy", "api/rtc/notebooks/moved.ipynb/copy", {})  # 400
+    await call("post", files + "/copy", "api/rtc/notebooks/nope.ipynb/copy", {"path": "c.ipynb"})  # 404
+    assert (await call("post", files + "/complete", f"{u}/complete", {"code": "pri"}))[0] == 200
+    await call("post", files + "/complete", f"{u}/complete", {})  # 400
+    await call("post", files + "/complete", "api/rtc/notebooks/nope.ipynb/complete", {"code": "x"})  # 404
+    assert (await call("post", files + "/inspect", f"{u}/inspect", {"code": "len", "position": 1}))[0] == 200
+    await call("post", files + "/inspect", f"{u}/inspect", {"code": "len", "position": 9})  # 400
+    await call("post", files + "/inspect", "api/rtc/notebooks/nope.ipynb/inspect", {"code": "x"})  # 404
+    status, scratch = await call("post", files + "/scratch", f"{u}/scratch", {"code": "1 + 1"})
+    assert status == 202
+    while (await call("get", one, f"api/rtc/executions/{scratch['id']}"))[1]["status"] not in ("ok", "error"):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    await call("post", files + "/scratch", f"{u}/scratch", {})  # 400
+    await call("post", files + "/scratch", "api/rtc/notebooks/nope.ipynb/scratch", {"code": "1"})  # 404
+    assert (await call("delete", files, "api/rtc/notebooks/moved.ipynb", kernel="shutdown"))[0] == 200
+    await call("delete", files, "api/rtc/notebooks/moved.ipynb", kernel="maybe")  # 400
+    await call("delete", files, "api/rtc/notebooks/gone.ipynb")  # 404
+    await call("delete", cell, f"{u}/cells/added", expected_version="0-0")  # 409 (checked before the cell)
     feed, raw = "/api/rtc/notebooks/{path}/events", "/api/rtc/notebooks/{path}/kernel-messages"
     for template, tail in ((feed, "events"), (raw, "kernel-messages")):
         r = await jp_fetch("api", "rtc", "notebooks", path, tail, params={"timeout": "0.1"})
@@ -251,6 +342,28 @@ async def test_answers_match_the_documented_bodies(jp_fetch, collab, jp_root_dir
     for endpoint in ("/health", "/api/rtc/rooms"):
         status, text = await http_get(base + endpoint)
         v.check(endpoint, "get", status, json.loads(text))
+
+    # The document API, on both servers: binary updates in and out, JSON, catalogued errors.
+    from pycrdt import Doc, Text
+
+    from helpers import http_request
+
+    doc = Doc()
+    doc["t"] = Text("x")
+    up, js = "/api/rtc/rooms/{room}/update", "/api/rtc/rooms/{room}/json"
+    jupyter = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    auth = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
+    for server, headers in ((jupyter, auth), (base + "/", {})):
+        for method, template, url, body in (
+            ("post", up, "api/rtc/rooms/team/doc/update", doc.get_update()),
+            ("post", up, "api/rtc/rooms/team/doc/update", b"\x05garbage"),
+            ("get", up, "api/rtc/rooms/team/doc/update", None),
+            ("get", up, "api/rtc/rooms/team/doc/update?sv=%%", None),
+            ("get", js, "api/rtc/rooms/team/doc/json", None),
+            ("get", js, "api/rtc/rooms/team/doc/json?types=t:nope", None),
+        ):
+            status, kind, answer = await http_request(method.upper(), server + url, body, headers)
+            v.check(template, method, status, json.loads(answer) if "json" in kind else None)
 
     answered = {(p, m) for p, m, _ in v.checked}
     documented = {(p, m) for p, ops in spec["paths"].items() for m in ops if m != "parameters"}

@@ -12,11 +12,12 @@ Resource handling: ``async with`` owns the HTTP client; rooms joined are owned b
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .jupyter import join
-from .rest import RestClient
+from .rest import RestClient, quote_path
 from .room import RoomClient
 
 __all__ = ["RelayClient"]
@@ -49,6 +50,25 @@ class RelayClient:
         """The rooms in memory: ``[{"name", "clients", "loaded"}]``."""
         _, answer, _ = await self.rest.request("GET", "api/rtc/rooms")
         return answer["rooms"]
+
+    async def document_update(self, room: str, state_vector: bytes | None = None) -> bytes:
+        """Room ``room``'s document as one Yjs update (``GET /api/rtc/rooms/{room}/update``); with
+        ``state_vector``, only what a peer at that state lacks."""
+        params = None if state_vector is None else {"sv": base64.urlsafe_b64encode(state_vector).decode()}
+        _, update, _ = await self.rest.request("GET", f"api/rtc/rooms/{quote_path(room)}/update", params=params)
+        return update
+
+    async def apply_update(self, room: str, update: bytes) -> None:
+        """Apply a Yjs update to room ``room`` as a client's update (``POST /api/rtc/rooms/{room}/update``):
+        its clients get it and it is stored. Raises ``BadRequest`` when it does not decode."""
+        await self.rest.request("POST", f"api/rtc/rooms/{quote_path(room)}/update", update)
+
+    async def document_json(self, room: str, types: dict[str, str] | None = None) -> dict[str, Any]:
+        """Room ``room``'s top-level types as JSON (``GET /api/rtc/rooms/{room}/json``); ``types``: hints,
+        root name → ``text``, ``array``, ``map`` or ``xml``, for roots whose type the relay cannot tell."""
+        params = {"types": ",".join(f"{name}:{kind}" for name, kind in types.items())} if types else None
+        _, answer, _ = await self.rest.request("GET", f"api/rtc/rooms/{quote_path(room)}/json", params=params)
+        return answer
 
     async def health(self) -> dict[str, Any]:
         """``GET /health`` (raises ``ServerFailure`` while the relay is unavailable)."""

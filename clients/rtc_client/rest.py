@@ -52,19 +52,23 @@ class RestClient:
     async def request(
         self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None
     ) -> tuple[int, Any, dict[str, str]]:
-        """``(status, decoded JSON or text, headers)`` of a 2xx answer; raises for anything else."""
+        """``(status, decoded JSON or text, headers)`` of a 2xx answer; raises for anything else.
+
+        ``body`` as ``bytes`` goes as is (``application/octet-stream``), and an ``application/octet-stream``
+        answer is returned as its bytes."""
         assert self._http is not None, "use `async with RestClient(...)`"
         url = self.base_url + path.lstrip("/")
         if params:
             url += "?" + urlencode({k: v for k, v in params.items() if v is not None})
-        data = None if body is None else json.dumps(body)
+        binary = isinstance(body, bytes)
+        data = body if binary else None if body is None else json.dumps(body)
         if data is None and method in ("POST", "PUT", "PATCH"):
             data = "{}"
         request = HTTPRequest(
             url,
             method=method,
             body=data,
-            headers={**self.headers(), "Content-Type": "application/json"},
+            headers={**self.headers(), "Content-Type": "application/octet-stream" if binary else "application/json"},
             request_timeout=self.timeout,
             follow_redirects=False,
         )
@@ -74,8 +78,10 @@ class RestClient:
             raise ConnectionFailed(f"cannot reach {url}: {exc}") from None
         if response.code == 599:
             raise ConnectionFailed(f"cannot reach {url}: {response.error}")
-        text = response.body.decode("utf-8", "replace") if response.body else ""
         content_type = response.headers.get("Content-Type", "")
+        if content_type.startswith("application/octet-stream") and 200 <= response.code < 300:
+            return response.code, response.body or b"", dict(response.headers)
+        text = response.body.decode("utf-8", "replace") if response.body else ""
         decoded: Any = text
         if "json" in content_type and text:
             try:
