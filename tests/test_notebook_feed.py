@@ -216,3 +216,39 @@ async def test_a_browser_s_yjs_client_typing_emoji_gives_patches_in_code_points(
     assert edits[2] == [{"start": 7, "end": 8, "text": ""}]
     assert edits[3] == [{"start": 8, "end": 8, "text": "!"}]
     assert snapshot["data"]["notebook"]["cells"][0]["source"] == "x = 'é'"
+
+
+async def test_changes_made_through_the_rest_notebook_api_are_in_the_feed(server, collab, jp_root_dir, jp_fetch):
+    import json
+
+    path = write_notebook(jp_root_dir, "rest.ipynb", ["a = 'é'", "b = 2"])
+    follower = Follower(server.notebook_events(path))
+
+    async def rest(method: str, *parts: str, body: dict) -> dict:
+        r = await jp_fetch("api", "rtc", "notebooks", path, *parts, method=method, body=json.dumps(body))
+        return json.loads(r.body)
+
+    try:
+        snapshot = await follower.until(lambda e: e["event"] == "snapshot")
+        first, second = [c["id"] for c in snapshot["data"]["notebook"]["cells"]]
+        await rest(
+            "PATCH",
+            "cells",
+            first,
+            body={"edits": [{"start": 5, "end": 6, "text": "😀"}, {"start": 0, "end": 0, "text": "# 中\n"}]},
+        )
+        await rest("POST", "cells", second, "move", body={"index": 0})
+        await rest("POST", "cells", body={"source": "c = 3", "id": "added"})
+        await follower.until(lambda e: e["event"] == "cell_added" and e["data"]["cell"]["id"] == "added")
+    finally:
+        await follower.close()
+    model = Model()
+    for event in follower.events:
+        model.apply(event)
+    assert [(c["id"], c["source"]) for c in model.cells] == [
+        (second, "b = 2"),
+        (first, "# 中\na = '😀'"),
+        ("added", "c = 3"),
+    ]
+    (moved,) = follower.of("cell_moved")
+    assert (moved["data"]["from"], moved["data"]["to"]) == (1, 0) and not follower.of("cell_removed")
