@@ -14,7 +14,9 @@ twice as long each time up to 5 s) sending ``Last-Event-ID``: the server then se
 missed, or ``resync`` with the whole notebook if they are too old. No event is skipped or repeated.
 
 The HTTP connection is read only as fast as the events are consumed (no buffer grows on this side); a
-consumer too slow for the server's ring of events gets ``resync``. ``timeout`` (seconds) asks the server
+consumer too slow for the server's ring of events gets ``resync``. A connection silent for
+``idle_timeout`` seconds (no event, no heartbeat) counts as dropped. With ``reconnect=False`` a dropped
+connection raises ``ConnectionFailed``. ``timeout`` (seconds) asks the server
 to end the stream then, and ends the iteration. An ``error`` event, or an answer that is not a stream
 (403, 404), raises the :mod:`rtc_client.errors` class of its code; an unreachable server raises
 ``ConnectionFailed`` once ``retries`` reconnections in a row have failed.
@@ -44,6 +46,8 @@ class NotebookEvents:
     """The events of notebook ``path`` on the server at ``base_url``; see the module docstring.
 
     ``kind``: ``"events"`` (the change feed) or ``"kernel-messages"`` (the raw kernel messages).
+    ``idle_timeout``: seconds without a byte from the server (it sends a heartbeat every 15 s by default)
+    after which the connection counts as dropped (a network that cut it without telling either end).
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class NotebookEvents:
         reconnect: bool = True,
         retries: int = 5,
         kind: str = "events",
+        idle_timeout: float = 60.0,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.path = path
@@ -66,6 +71,7 @@ class NotebookEvents:
         self.reconnect = reconnect
         self.retries = retries
         self.kind = kind
+        self.idle_timeout = idle_timeout
         self.connections = 0  # how many times a stream was opened (1 + reconnections)
         self._writer: asyncio.StreamWriter | None = None
         self._iterator: AsyncIterator[dict[str, Any]] | None = None
@@ -110,7 +116,7 @@ class NotebookEvents:
             failures, delay = 0, _FIRST_DELAY
             ended = False
             try:
-                async for event in parse_sse(_chunks(reader, chunked)):
+                async for event in parse_sse(_chunks(reader, chunked, self.idle_timeout)):
                     if event["event"] == "error":
                         data = event["data"] if isinstance(event["data"], dict) else {}
                         raise error_for_status(0, data, "the event stream failed")
@@ -118,12 +124,13 @@ class NotebookEvents:
                         self.last_id = event["id"]
                     yield event
                 ended = True
-            except (OSError, asyncio.IncompleteReadError, ValueError):
-                pass  # the connection dropped: reconnect below
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
+                if not self.reconnect:  # the connection dropped, and it is not ours to reconnect: said, not hidden
+                    raise ConnectionFailed(f"the event stream of {self.path} was cut: {exc!r}") from None
             finally:
                 self._close()
-            if (ended and self.timeout is not None) or not self.reconnect:
-                return
+            if ended and (self.timeout is not None or not self.reconnect):
+                return  # the server ended it (its ?timeout=)
             await asyncio.sleep(delay)
 
     async def _open(self) -> tuple[asyncio.StreamReader, bool]:
@@ -183,29 +190,30 @@ class NotebookEvents:
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> str:
     try:
         if headers.get("transfer-encoding", "").lower() == "chunked":
-            return b"".join([chunk async for chunk in _chunks(reader, True)]).decode("utf-8", "replace")
+            return b"".join([chunk async for chunk in _chunks(reader, True, 30.0)]).decode("utf-8", "replace")
         length = int(headers.get("content-length", "0") or 0)
         return (await reader.readexactly(length)).decode("utf-8", "replace")
     except (OSError, ValueError, asyncio.IncompleteReadError):
         return ""
 
 
-async def _chunks(reader: asyncio.StreamReader, chunked: bool) -> AsyncIterator[bytes]:
-    """The body's bytes as they arrive (HTTP/1.1 chunked, or up to the end of the connection)."""
+async def _chunks(reader: asyncio.StreamReader, chunked: bool, idle: float) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive (HTTP/1.1 chunked, or up to the end of the connection); raises
+    ``asyncio.TimeoutError`` when nothing comes for ``idle`` seconds."""
     if not chunked:
-        while data := await reader.read(65536):
+        while data := await asyncio.wait_for(reader.read(65536), idle):
             yield data
         return
     while True:
-        size_line = await reader.readline()
+        size_line = await asyncio.wait_for(reader.readline(), idle)
         if not size_line:
             raise asyncio.IncompleteReadError(b"", None)
         size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
         if size == 0:
-            await reader.readline()  # the blank line after the last chunk
+            await asyncio.wait_for(reader.readline(), idle)  # the blank line after the last chunk
             return
-        data = await reader.readexactly(size)
-        await reader.readexactly(2)
+        data = await asyncio.wait_for(reader.readexactly(size), idle)
+        await asyncio.wait_for(reader.readexactly(2), idle)
         yield data
 
 
