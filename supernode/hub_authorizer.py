@@ -19,7 +19,7 @@ are dropped, their presence still shows).
 Where the answer comes from: the scopes of the user's hub token (an API token carries the user's
 shares; the token a browser gets through OAuth carries only the scopes of roles, the hub does not put
 a share's extra scopes in it), else this server's shares, read from the hub with the server's own
-token (which needs ``read:shares!server``, see the README) and kept for
+token (which needs ``read:shares!server``, see docs/operators.md) and kept for
 :attr:`HubScopeAuthorizer.shares_max_age` seconds, so a share granted or revoked takes effect within
 that time. ``is_authorized`` answers at once when it can and returns an awaitable when it must ask
 the hub (jupyter_server awaits it); a hub that cannot be asked means no write, logged once per failure.

@@ -3,7 +3,7 @@
 - :class:`JupyterHubServer` — ``python -m jupyterhub`` on free ports (the process start/stop of
   :class:`~browser.lab.JupyterLabServer`, whose isolated dirs it shares with the users' servers), a
   dummy authenticator with one password, ``SimpleLocalProcessSpawner`` (runs as the hub's user, root
-  included) with each user's home in ``base_dir/users/NAME``, and the configuration the README's
+  included) with each user's home in ``base_dir/users/NAME``, and the configuration the documentation's
   JupyterHub section gives: :func:`supernode.hub_identity.presence_identity` at login,
   :class:`supernode.hub_authorizer.HubScopeAuthorizer` in the single-user servers, the custom scope
   ``custom:jupyter_rtc:write`` that a share grants for writing.

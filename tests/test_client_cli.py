@@ -175,9 +175,9 @@ async def test_rooms_lists_the_rooms_of_a_jupyter_server_and_of_a_relay(server, 
     assert json.loads(out) == {"rooms": [{"name": "standalone-room", "clients": 1, "loaded": True, "users": []}]}
 
 
-async def test_the_readme_example_runs(target, jp_root_dir):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## The Python client", 1)[1]
+async def test_the_documented_example_runs(target, jp_root_dir):
+    page = (Path(__file__).resolve().parents[1] / "docs" / "programs.md").read_text(encoding="utf-8")
+    section = page.split("## The Python client", 1)[1]
     example = section.split("```python\n", 1)[1].split("```", 1)[0]
     example = example.replace('"http://127.0.0.1:8888/"', repr(target[1])).replace('token="…"', f"token={target[3]!r}")
     write_notebook(jp_root_dir, "analysis.ipynb", ["x = 1", "print(x + 1)"])

@@ -1,4 +1,4 @@
-"""What the README promises about how many execution records are kept: the journal keeps the
+"""What the documentation promises about how many execution records are kept: the journal keeps the
 ``journal_limit`` finished records that finished last (unfinished ones always); the executions table lists
 the ``tables_executions_limit`` newest (unfinished ones always), and older records stay readable over REST."""
 

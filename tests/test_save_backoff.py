@@ -1,4 +1,4 @@
-"""Saves that keep failing while a client keeps typing: the retries follow the README's back-off
+"""Saves that keep failing while a client keeps typing: the retries follow the documented back-off
 (``save_max_wait``, then twice as long each time), neither one save per edit nor put off forever."""
 
 from __future__ import annotations
