@@ -6,6 +6,7 @@ Directives (each renders a table):
   environment variable, default, meaning;
 - ``traits`` with the argument ``module.Class``: the configurable traits of a Jupyter extension app;
 - ``close-codes`` and ``rest-errors``: the catalogues of ``schema/``;
+- ``events``: the event schemas of ``schema/events/``;
 - ``endpoints`` (option ``:prefix:``): method, path and summary of every operation of ``spec.json``.
 """
 
@@ -113,6 +114,17 @@ class Catalogue(SphinxDirective):
         return [_table(["HTTP", "error", "Meaning"], rows, [6, 20, 74])]
 
 
+class Events(SphinxDirective):
+    """``events``: the schemas of what the server emits on jupyter_server's event bus (``schema/events/``)."""
+
+    def run(self) -> list[nodes.Node]:
+        rows = []
+        for path in sorted((ROOT / "schema" / "events").glob("*.json")):
+            schema = json.loads(path.read_text())
+            rows.append([f"`{schema['$id']}`", schema.get("description", "")])
+        return [_table(["Schema", "What it tells"], rows, [40, 60])]
+
+
 class Endpoints(SphinxDirective):
     option_spec = {"prefix": directives.unchanged}
 
@@ -138,4 +150,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_directive("close-codes", Catalogue)
     app.add_directive("rest-errors", Catalogue)
     app.add_directive("endpoints", Endpoints)
+    app.add_directive("events", Events)
     return {"parallel_read_safe": True, "version": "1"}
