@@ -34,6 +34,8 @@ from .jc_rooms import RoomLookup
 from .journal import ExecutionJournal
 from .load_cache import LoadCache
 from .kernel_queries import KernelQueries
+from .notebook_feed_handlers import HANDLERS as NOTEBOOK_FEED_HANDLERS
+from .notebook_feeds import NotebookFeeds
 from .notebook_files import NotebookFiles
 from .notebook_file_handlers import HANDLERS as NOTEBOOK_FILE_HANDLERS
 from .notebook_handlers import HANDLERS as NOTEBOOK_HANDLERS
@@ -262,6 +264,14 @@ class SupernodeExtension(ExtensionApp):
         self.settings["supernode_classrooms"] = self.classrooms
         self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
         self.executions.watchers.append(nbmodel.StopOnError(self.executions))
+        self.notebook_feeds = NotebookFeeds(
+            documents=self.documents,
+            executions=self.executions,
+            tasks=self.tasks,
+            event_logger=self.serverapp.event_logger,
+            parent=self,
+        )
+        self.settings["supernode_notebook_feeds"] = self.notebook_feeds
         self.shared_tables: SharedTables | None = None
         self.feeds: TableFeeds | None = None
         if self.tables:
@@ -293,6 +303,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
             self.handlers.extend(CLASSROOM_HANDLERS)
+            self.handlers.extend(NOTEBOOK_FEED_HANDLERS)
             self.handlers.extend(NOTEBOOK_HANDLERS)
             self.handlers.extend(NOTEBOOK_FILE_HANDLERS)  # last: /api/rtc/notebooks/{path} takes any path
 
@@ -361,6 +372,7 @@ class SupernodeExtension(ExtensionApp):
             self._unfollow_renames()
             self._unfollow_timelines()
             self.classrooms.stop()
+            self.notebook_feeds.stop()
             await self.executions.stop()
             await self.documents.stop()
             await self.tasks.stop()

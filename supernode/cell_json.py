@@ -12,7 +12,7 @@ from typing import Any
 from jupyter_ydoc import YNotebook
 from pycrdt import Map
 
-__all__ = ["cell_json"]
+__all__ = ["cell_json", "notebook_json"]
 
 
 def cell_json(notebook: YNotebook, ycell: Map, *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -23,3 +23,15 @@ def cell_json(notebook: YNotebook, ycell: Map, *, meta: dict[str, Any] | None = 
     if cell.get("cell_type") == "code":
         cell["execution_state"] = ycell.get("execution_state") or "idle"
     return cell
+
+
+def notebook_json(notebook: YNotebook) -> dict[str, Any]:
+    """``{"cells": [cell_json ...], "metadata", "nbformat", "nbformat_minor"}`` of ``notebook`` now (the
+    change feed's ``snapshot`` and ``resync``)."""
+    meta = notebook._ymeta.to_py() or {}
+    return {
+        "cells": [cell_json(notebook, ycell, meta=meta) for ycell in notebook.ycells],
+        "metadata": meta.get("metadata") or {},
+        "nbformat": int(meta.get("nbformat", 4)),
+        "nbformat_minor": int(meta.get("nbformat_minor", 5)),
+    }

@@ -70,6 +70,8 @@ class ExecutionManager:
         self._opened: asyncio.Future[None] | None = None
         self._stopped = False
         self.watchers: list[Callable[[dict[str, Any]], None]] = []  # told every record as it is journalled
+        # Told every kernel message a running execution sees: (path, channel, message, execution id, cell id).
+        self.message_watchers: list[Callable[[str, str, dict[str, Any], str | None, str | None], None]] = []
         self.kernel_restarts: Callable[[str | None], int | None] = lambda kernel_id: None
         self.journal_error: str | None = None  # why the last journal write failed; None once one succeeds
         self._unjournalled: set[str] = set()  # ids (in self.active) whose latest record is not in the journal

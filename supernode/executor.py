@@ -297,6 +297,8 @@ class NotebookExecutor:
             count = None
             while True:
                 batch = await self._next_messages(client)
+                if self.manager.message_watchers:
+                    self._tell_messages("iopub", batch, execution, step, msg_id)
                 idle = timed = False
                 for msg in batch:
                     if msg["parent_header"].get("msg_id") != msg_id:
@@ -325,6 +327,8 @@ class NotebookExecutor:
                     recorded = loop.time()
                     await self.manager.record(execution)
             reply = await self._reply(client, msg_id)
+            if self.manager.message_watchers:
+                self._tell_messages("shell", [reply], execution, step, msg_id)
         finally:
             stdin.cancel()
             writer.flush()  # a paced write still waiting (the cell was aborted): into the document now
@@ -390,6 +394,8 @@ class NotebookExecutor:
     async def _answer_input(self, client: Any, execution: Execution, step: CellRun) -> None:
         while True:
             msg = await client.get_stdin_msg()
+            if self.manager.message_watchers:
+                self._tell_messages("stdin", [msg], execution, step, None)
             if msg["msg_type"] != "input_request":
                 continue
             step.input_request = {
@@ -404,6 +410,20 @@ class NotebookExecutor:
             step.answer = None
             client.input(value)
             await self.manager.record(execution)
+
+    def _tell_messages(
+        self, channel: str, messages: list[dict[str, Any]], execution: Execution, step: CellRun, msg_id: str | None
+    ) -> None:
+        """Show the kernel's messages to the manager's message watchers, each with the cell it belongs to
+        (None for a message that answers no request of ours, e.g. another client's of the same kernel)."""
+        for msg in messages:
+            parent = msg.get("parent_header", {}).get("msg_id")
+            ours = msg_id is None or parent == msg_id
+            for watcher in list(self.manager.message_watchers):
+                try:
+                    watcher(self.path, channel, msg, execution.id if ours else None, step.cell_id if ours else None)
+                except Exception:
+                    log.exception("a kernel message watcher failed")
 
     def close(self) -> None:
         """Close the kernel client (see :class:`KernelLink`)."""

@@ -29,7 +29,11 @@ BOTH = {"/api/rtc/rooms", "/api/collaboration/room/{room}", *DOCUMENTS}  # serve
 UNDECIDABLE = {("/api/rtc/rooms/{room}/update", "POST"), ("/api/rtc/rooms/{room}/update", "GET")}
 # A plain GET of a websocket path rightly answers 426 (400 in Jupyter) whatever the room name: names are
 # checked at the upgrade, and refused with a close code (schema/close-codes.json).
-WEBSOCKETS = {"/{room}", "/api/collaboration/room/{room}"}
+WEBSOCKETS = {"/{room}", "/api/collaboration/room/{room}", "/api/rtc/notebooks/{path}/events/ws"}
+# Event streams run until their client leaves: a valid ?timeout= (or none) is replaced by a short one so each
+# request ends; an invalid one is left for the server to refuse.
+STREAMS = {"/api/rtc/notebooks/{path}/events", "/api/rtc/notebooks/{path}/kernel-messages"}
+STREAM_TIMEOUT = "0.2"
 # Invalid names for /{room} include "health" and "metrics": those paths answer as the endpoints of those names.
 NO_NEGATIVE = {"/{room}"}
 # Likewise a schema-valid upload may still be an invalid notebook: its `content` is checked against nbformat's own
@@ -96,6 +100,20 @@ def _run(operation, mode: GenerationMode, base: str, auth: dict[str, str], sessi
         excluded = [positive_data_acceptance, negative_data_rejection] if operation.path in WEBSOCKETS else []
         if (operation.path, operation.method.upper()) in UNDECIDABLE:
             excluded.append(positive_data_acceptance)
+        if operation.path in STREAMS:
+            case.query = {**(case.query or {})}
+            if _valid_timeout(case.query.get("timeout")):
+                case.query["timeout"] = STREAM_TIMEOUT
         case.call_and_validate(base_url=base, headers=auth, timeout=30, excluded_checks=excluded, session=session)
 
     check()
+
+
+def _valid_timeout(value) -> bool:
+    """Whether the server takes ``value`` as a stream's timeout (absent: it never ends)."""
+    if value is None:
+        return True
+    try:
+        return 0 < float(value) <= 86400
+    except (TypeError, ValueError):
+        return False

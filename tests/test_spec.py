@@ -330,6 +330,13 @@ async def test_answers_match_the_documented_bodies(
     await call("delete", files, "api/rtc/notebooks/moved.ipynb", kernel="maybe")  # 400
     await call("delete", files, "api/rtc/notebooks/gone.ipynb")  # 404
     await call("delete", cell, f"{u}/cells/added", expected_version="0-0")  # 409 (checked before the cell)
+    feed, raw = "/api/rtc/notebooks/{path}/events", "/api/rtc/notebooks/{path}/kernel-messages"
+    for template, tail in ((feed, "events"), (raw, "kernel-messages")):
+        r = await jp_fetch("api", "rtc", "notebooks", path, tail, params={"timeout": "0.1"})
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        v.check(template, "get", r.code, None)
+        await call("get", template, f"api/rtc/notebooks/nope.ipynb/{tail}")  # 404
+        await call("get", template, f"api/rtc/notebooks/{path}/{tail}", since="x")  # 400
 
     cr = "/api/rtc/classrooms"
     status, lesson = await call("post", cr, "api/rtc/classrooms", {"path": path})
@@ -380,6 +387,7 @@ async def test_answers_match_the_documented_bodies(
     answered = {(p, m) for p, m, _ in v.checked}
     documented = {(p, m) for p, ops in spec["paths"].items() for m in ops if m != "parameters"}
     websockets = {("/{room}", "get"), ("/api/collaboration/room/{room}", "get"), ("/metrics", "get")}
+    websockets.add(("/api/rtc/notebooks/{path}/events/ws", "get"))
     assert documented - websockets <= answered, documented - websockets - answered
 
 

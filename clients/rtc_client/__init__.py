@@ -4,7 +4,8 @@
   follows its presence; it can reconnect by itself.
 - :class:`RelayClient` talks to a standalone relay: join rooms, list them, read its health.
 - :class:`JupyterClient` talks to a Jupyter server running jupyter-rtc: open a notebook as a live
-  :class:`Notebook`, run its cells by id (:class:`Execution`), list rooms.
+  :class:`Notebook`, run its cells by id (:class:`Execution`), follow a notebook's change feed
+  (:class:`NotebookEvents`, rebuilt by :class:`FeedModel`), list rooms.
 - :mod:`rtc_client.errors` is the one error hierarchy; :mod:`rtc_client.text` converts text positions
   between Python, pycrdt (UTF-8) and Yjs (UTF-16).
 - ``jupyter-rtc`` (``python -m rtc_client``) is the command line (:mod:`rtc_client.cli`).
@@ -39,10 +40,12 @@ __all__ = [
     "DeadlineExceeded",
     "Execution",
     "ExecutionFailed",
+    "FeedModel",
     "Forbidden",
     "JupyterClient",
     "LiveTables",
     "Notebook",
+    "NotebookEvents",
     "NotFound",
     "ReadOnly",
     "RelayClient",
@@ -78,4 +81,12 @@ def __getattr__(name: str):
         from .execution import Execution
 
         return Execution
+    if name == "NotebookEvents":
+        from .notebook_events import NotebookEvents
+
+        return NotebookEvents
+    if name == "FeedModel":
+        from .feed_model import FeedModel
+
+        return FeedModel
     raise AttributeError(name)

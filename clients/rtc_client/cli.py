@@ -5,7 +5,8 @@ Subcommands (``jupyter-rtc SUBCOMMAND --help`` for each):
 - ``cat PATH`` — print a notebook as it is live in the shared document (not as saved on disk).
 - ``exec PATH [CELL_ID ...]`` — run cells by id (all code cells without ids) on the server, print their
   outputs as they arrive and progress on stderr; exit status 1 when a cell fails.
-- ``tail PATH`` — follow a notebook's changes and its executions as they happen, one line each.
+- ``tail PATH`` — follow a notebook's changes and its executions as they happen, one line each (the
+  server's change feed, resumed by itself after a dropped connection).
 - ``tables [TABLE ...]`` — print the server's shared tables (kernels, sessions, contents, executions, ...),
   one row per line; ``--watch`` then prints every row change as it happens.
 - ``rooms`` — list the relay's rooms (a Jupyter server's or a standalone relay's).
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -31,7 +31,6 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from .errors import ClientError
-from .execution import FINISHED, cell_events
 
 if TYPE_CHECKING:
     from .execution import Execution
@@ -89,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("path", help="the notebook's path on the server")
     tail.add_argument("--count", type=int, default=None, help="stop after this many events")
-    tail.add_argument("--poll", type=float, default=0.2, help="seconds between reads of the execution records")
+    tail.add_argument("--poll", type=float, default=0.2, help="ignored: the server's change feed pushes every event")
 
     tables = sub.add_parser(
         "tables",
@@ -244,78 +243,110 @@ async def _follow(execution: Execution, args: argparse.Namespace, total: int, po
 
 
 async def _tail(args: argparse.Namespace) -> int:
-    remaining = [args.count]
+    from .feed_model import FeedModel
 
-    def emit(event: dict[str, Any]) -> bool:
-        """Print one event; False once --count events were printed."""
-        if args.json:
-            _line(event)
-        else:
-            _out(_describe(event) + "\n")
-        if remaining[0] is not None:
-            remaining[0] -= 1
-            return remaining[0] > 0
-        return True
-
+    printed = 0
+    model = FeedModel()
     async with _server(args) as server:
-        async with await server.open_notebook(args.path) as nb:
-            seen = {record["id"]: _snapshot(record) for record in await server.executions(args.path)}
-            _err(f"following {args.path} (room json:notebook:{nb.file_id})\n")
-            done = asyncio.Event()
-
-            async def document() -> None:
-                async with contextlib.aclosing(nb.changes()) as changes:
-                    async for event in changes:
-                        if not emit({"source": "notebook", **event}):
-                            done.set()
-                            return
-
-            async def kernel() -> None:
-                while True:
-                    await asyncio.sleep(args.poll)
-                    for record in reversed(await server.executions(args.path)):
-                        for event in _execution_events(seen, record):
-                            if not emit({"source": "kernel", **event}):
-                                done.set()
-                                return
-
-            tasks = [asyncio.ensure_future(document()), asyncio.ensure_future(kernel())]
-            waiter = asyncio.ensure_future(done.wait())
-            try:
-                finished, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    if task is not waiter:
-                        task.result()  # a failed follower ends the command with its error
-            finally:
-                for task in (*tasks, waiter):
-                    task.cancel()
-                await asyncio.gather(*tasks, waiter, return_exceptions=True)
+        session = await server.session(args.path)
+        async with server.notebook_events(args.path) as events:
+            async for event in events:
+                lines = _tail_lines(model, event)
+                model.apply(event)
+                if event["event"] == "snapshot":
+                    _err(f"following {args.path} (room json:notebook:{session['fileId']})\n")
+                for line in lines:
+                    if args.json:
+                        _line(line)
+                    else:
+                        _out(_describe(line) + "\n")
+                    printed += 1
+                    if args.count is not None and printed >= args.count:
+                        return EXIT_OK
     return EXIT_OK
 
 
-def _snapshot(record: dict[str, Any]) -> dict[str, Any]:
-    cells: dict[str, dict[str, Any]] = {}
-    for cell in record.get("cells", []):
-        cell_events(cells.setdefault(cell["cell_id"], {}), cell)
-    return {"status": record["status"], "cells": cells}
+def _tail_lines(model: Any, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """What ``tail`` prints for one event of the change feed (``model``: the notebook before it)."""
+    kind, data = event["event"], event["data"]
+    doc = "notebook"
+    if kind == "snapshot":
+        return []
+    if kind == "resync":
+        return [{"source": doc, "event": "resync", "reason": data["reason"]}]
+    if kind in ("cell_added", "cell_removed", "cell_moved"):
+        after = type(model)()
+        after.cells = [dict(cell) for cell in model.cells]
+        after.apply(event)
+        return [{"source": doc, "event": "cells", "cell_ids": after.cell_ids}]
+    if kind == "source_changed":
+        from .text import apply_edits
 
+        source = apply_edits(model.cell(data["cell_id"])["source"], data["edits"])
+        return [{"source": doc, "event": "cell", "cell_id": data["cell_id"], "field": "source", "value": source}]
+    if kind in ("outputs_changed", "output_text"):
+        cell = model.cell(data["cell_id"])
+        outputs = cell.get("outputs") or []
+        count = len(outputs) - data["delete"] + len(data["outputs"]) if kind == "outputs_changed" else len(outputs)
+        lines = [{"source": doc, "event": "cell", "cell_id": data["cell_id"], "field": "outputs", "value": count}]
+        execution_id = data.get("execution_id")
+        if execution_id is None:
+            return lines
+        run = {"source": "kernel", "execution_id": execution_id, "cell_id": data["cell_id"]}
+        if kind == "outputs_changed":
+            if data["delete"] and not data["outputs"]:
+                lines.append({**run, "event": "clear"})
+            for i, output in enumerate(data["outputs"]):
+                replace = i < data["delete"]
+                lines.append(
+                    {**run, "event": "output", "index": data["index"] + i, "replace": replace, "output": output}
+                )
+        else:
+            output = outputs[data["index"]]
+            old = str(output.get("text", ""))
+            appended = [e["text"] for e in data["edits"] if e["start"] == e["end"]]
+            if len(appended) == len(data["edits"]) and all(e["start"] >= len(old) for e in data["edits"]):
+                text, replace = "".join(appended), False
+            else:
+                from .text import apply_edits
 
-def _execution_events(seen: dict[str, dict[str, Any]], record: dict[str, Any]) -> list[dict[str, Any]]:
-    """Events of execution ``record`` since its state in ``seen`` (updated)."""
-    state = seen.get(record["id"])
-    events: list[dict[str, Any]] = []
-    if state is None:
-        state = seen[record["id"]] = {"status": None, "cells": {}}
-    if state.get("done"):
-        return events
-    if record["status"] != state["status"]:
-        state["status"] = record["status"]
-        events.append({"event": "execution", "execution_id": record["id"], "status": record["status"]})
-    for cell in record.get("cells", []):
-        for event in cell_events(state["cells"].setdefault(cell["cell_id"], {}), cell):
-            events.append({"execution_id": record["id"], **event})
-    state["done"] = record["status"] in FINISHED
-    return events
+                text, replace = apply_edits(old, data["edits"]), True
+            lines.append({**run, "event": "output", "index": data["index"], "replace": replace,
+                          "output": {**output, "text": text}})  # fmt: skip
+        return lines
+    if kind == "metadata_changed":
+        return [
+            {"source": doc, "event": "cell", "cell_id": data["cell_id"], "field": "metadata", "value": data["metadata"]}
+        ]
+    if kind == "execution_state_changed":
+        cell = model.cell(data["cell_id"])
+        return [
+            {"source": doc, "event": "cell", "cell_id": data["cell_id"], "field": field, "value": data[field]}
+            for field in ("execution_count", "execution_state")
+            if cell.get(field) != data[field]
+        ]
+    if kind == "cell_changed":
+        return [
+            {"source": doc, "event": "cell", "cell_id": data["cell_id"], "field": field, "value": value}
+            for field, value in sorted(data["fields"].items())
+        ]
+    run = {"source": "kernel", "execution_id": data.get("execution_id")}
+    if kind == "execution_queued":
+        return [{**run, "event": "execution", "status": "queued"}]
+    if kind == "execution_started":
+        return [{**run, "event": "execution", "status": "running"}]
+    if kind == "execution_finished":
+        return [{**run, "event": "execution", "status": data["status"]}]
+    if kind == "execution_cell_started":
+        return [{**run, "event": "cell", "cell_id": data["cell_id"], "status": "running", "execution_count": None,
+                 "error": None}]  # fmt: skip
+    if kind == "execution_cell_finished":
+        return [{**run, "event": "cell", "cell_id": data["cell_id"], "status": data["status"],
+                 "execution_count": data["execution_count"], "error": data["error"]}]  # fmt: skip
+    if kind == "execution_input_request":
+        return [{**run, "event": "input_request", "cell_id": data["cell_id"], "prompt": data["prompt"],
+                 "password": data["password"]}]  # fmt: skip
+    return []
 
 
 def _describe(event: dict[str, Any]) -> str:
@@ -330,6 +361,8 @@ def _describe(event: dict[str, Any]) -> str:
         return f"cell {event['cell_id']} {event['field']}: {shown}"
     if kind == "overflow":
         return f"({event['dropped']} changes skipped)"
+    if kind == "resync":
+        return f"(resynchronised: {event['reason']})"
     execution = str(event.get("execution_id", ""))[:8]
     if kind == "execution":
         return f"execution {execution}: {event['status']}"

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import error_for_connect
 from .execution import Execution
 from .notebook import Notebook
+from .notebook_events import NotebookEvents
 from .rest import RestClient, quote_path
 from .room import RoomClient
 from .tables import ROOM as TABLES_ROOM
@@ -83,6 +84,17 @@ class JupyterClient:
         room = f"json:notebook:{session['fileId']}"
         client = await join(self.websocket_url(room, session["sessionId"]), self.token, reconnect, timeout)
         return Notebook(client, path=path, session_id=session["sessionId"], file_id=session["fileId"], server=self)
+
+    def notebook_events(
+        self, path: str, *, since: int | None = None, timeout: float | None = None, reconnect: bool = True
+    ) -> NotebookEvents:
+        """The change feed of notebook ``path`` (:class:`~rtc_client.notebook_events.NotebookEvents`): a
+        ``snapshot``, then every change and execution event; resumes by itself after a dropped connection."""
+        return NotebookEvents(self.url, path, self.token, since=since, timeout=timeout, reconnect=reconnect)
+
+    def kernel_messages(self, path: str, *, timeout: float | None = None) -> NotebookEvents:
+        """The kernel messages the server's executor sees for notebook ``path`` (``kernel_message`` events)."""
+        return NotebookEvents(self.url, path, self.token, timeout=timeout, kind="kernel-messages")
 
     async def session(self, path: str, file_format: str = "json", file_type: str = "notebook") -> dict[str, Any]:
         """``PUT /api/collaboration/session/{path}``: ``{"format", "type", "fileId", "sessionId"}``."""
