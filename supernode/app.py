@@ -30,6 +30,9 @@ from .handlers import SessionHandler, SpecHandler
 from .jc_rooms import RoomLookup
 from .journal import ExecutionJournal
 from .load_cache import LoadCache
+from .mcp_backend import LiveBackend
+from .mcp_handler import HANDLERS as MCP_HANDLERS
+from .mcp_handler import McpService
 from .notebook_handlers import HANDLERS as NOTEBOOK_HANDLERS
 from .output_log import OutputLog
 from .reverts import revert_watch
@@ -162,6 +165,19 @@ class SupernodeExtension(ExtensionApp):
         "the oldest go first, the newest always stays.",
     )
 
+    mcp_idle_timeout = Float(
+        120.0,
+        config=True,
+        help="Seconds after an MCP agent's last call on a notebook when it leaves the notebook's presence "
+        "(it also leaves when its MCP session ends).",
+    )
+    mcp_renew_interval = Float(
+        10.0, config=True, help="Seconds between renewals of the agents' presence (clients drop it after 30 s)."
+    )
+    mcp_session_timeout = Float(
+        1800.0, config=True, help="Seconds without a request after which an MCP session at /api/rtc/mcp is closed."
+    )
+
     def initialize_settings(self) -> None:
         join_server_log("supernode", self.serverapp.log)
         stop_cleanly_on_sigint(self.serverapp)  # a hub stops servers with SIGINT: our documents save first
@@ -238,6 +254,14 @@ class SupernodeExtension(ExtensionApp):
         )
         self.settings["supernode_executions"] = self.executions
         self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
+        self.mcp = McpService(
+            LiveBackend(self.documents, self.executions, self.serverapp.contents_manager),
+            self.tasks,
+            idle_timeout=self.mcp_idle_timeout,
+            renew_interval=self.mcp_renew_interval,
+            session_timeout=self.mcp_session_timeout,
+        )
+        self.settings["supernode_mcp"] = self.mcp
         self.shared_tables: SharedTables | None = None
         self.feeds: TableFeeds | None = None
         if self.tables:
@@ -268,6 +292,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
             self.handlers.extend(NOTEBOOK_HANDLERS)
+            self.handlers.extend(MCP_HANDLERS)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         if getattr(self, "documents", None) is not None and not self.serverapp.web_app.settings.get(
@@ -276,6 +301,7 @@ class SupernodeExtension(ExtensionApp):
             rtc_info.announce(self.serverapp.web_app.settings)  # an extension loaded after ours may have reset it
         if getattr(self, "executions", None) is not None:
             await self.executions.ensure_open()
+            await self.mcp.ensure_running()
         if getattr(self, "documents", None) is not None:
             # nbformat compiles its validator on first use (~40 ms): a notebook opened from its bytes is
             # validated later, so without this the first save would pay for it.

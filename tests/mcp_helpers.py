@@ -1,0 +1,59 @@
+"""MCP clients for tests: the ``mcp`` package's own ``ClientSession`` over streamable HTTP or stdio."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult, Implementation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@asynccontextmanager
+async def http_agent(url: str, token: str | None, name: str = "test agent") -> AsyncIterator[ClientSession]:
+    """An initialized MCP session with the server at ``url`` (``…/api/rtc/mcp``), as client ``name``."""
+    headers = {"Authorization": f"token {token}"} if token else {}
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
+    async with http, streamable_http_client(url, http_client=http) as (read, write):
+        async with ClientSession(read, write, client_info=Implementation(name=name, version="1.0")) as session:
+            await session.initialize()
+            yield session
+
+
+@asynccontextmanager
+async def stdio_agent(url: str, token: str, name: str = "stdio agent", *extra: str) -> AsyncIterator[ClientSession]:
+    """An initialized MCP session with ``jupyter-rtc mcp --url URL --token TOKEN`` run as a subprocess."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, os.path.join(ROOT, "clients"), env.get("PYTHONPATH", "")])
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "rtc_client", "mcp", "--url", url, "--token", token, *extra],
+        env=env,
+    )
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write, client_info=Implementation(name=name, version="1.0")) as session:
+            await session.initialize()
+            yield session
+
+
+def ok(result: CallToolResult) -> dict[str, Any]:
+    """The structured answer of a successful tool call (fails the test with the tool's error text otherwise)."""
+    text = "".join(getattr(c, "text", "") for c in result.content)
+    assert not result.is_error, text
+    assert result.structured_content == json.loads(text)
+    return result.structured_content
+
+
+def error(result: CallToolResult) -> str:
+    """The text of a tool error (fails the test if the call succeeded)."""
+    text = "".join(getattr(c, "text", "") for c in result.content)
+    assert result.is_error, f"expected a tool error, got {text}"
+    return text
