@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ import httpx2
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, Implementation
+from pycrdt import Array, Assoc, StickyIndex
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,3 +59,36 @@ def error(result: CallToolResult) -> str:
     text = "".join(getattr(c, "text", "") for c in result.content)
     assert result.is_error, f"expected a tool error, got {text}"
     return text
+
+
+def ycells(client) -> Array:
+    return client.doc.get("cells", type=Array)
+
+
+def cell_sources(client) -> list[str]:
+    return [str(c["source"]) for c in ycells(client)]
+
+
+def cursor_in(client, cell_index: int, at: int = 0) -> dict:
+    """A JupyterLab-style caret (Yjs relative position JSON) in cell ``cell_index``'s source of ``client``'s doc."""
+    text = ycells(client)[cell_index]["source"]
+    typed = StickyIndex.new(text, 0, Assoc.BEFORE).to_json()["type"]
+    position = {"type": typed, "tname": None, "item": None, "assoc": 0}
+    return {"anchor": position, "head": position, "primary": True, "empty": True}
+
+
+def agents(client) -> list[dict]:
+    return [s for cid, s in client.awareness.states.items() if s and "agent" in s]
+
+
+async def refused_until(agent, cell: dict, timeout: float = 5.0) -> str:
+    """Probe ``edit_cell`` on ``cell`` (path, cell_id) until the server refuses it for a person's caret; the refusal.
+    The probe never changes anything: its expected_source_hash matches no source (source_changed otherwise)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    probe = {**cell, "source": "", "expected_source_hash": "0" * 64}
+    while True:
+        text = error(await agent.call_tool("edit_cell", probe))
+        if "being edited" in text or asyncio.get_running_loop().time() > deadline:
+            return text
+        assert "changed since" in text, text
+        await asyncio.sleep(0.02)

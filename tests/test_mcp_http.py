@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pycrdt import Array, Assoc, StickyIndex
 
 from helpers import eventually
 from jupyter_helpers import disk_sources, read_notebook, server_config, write_notebook
-from mcp_helpers import error, http_agent, ok
+from mcp_helpers import agents, cell_sources, cursor_in, error, http_agent, ok, refused_until, ycells
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,26 +32,6 @@ def mcp_url(jp_http_port, jp_base_url) -> str:
 @pytest.fixture
 def token(jp_serverapp) -> str:
     return jp_serverapp.identity_provider.token
-
-
-def ycells(client) -> Array:
-    return client.doc.get("cells", type=Array)
-
-
-def cell_sources(client) -> list[str]:
-    return [str(c["source"]) for c in ycells(client)]
-
-
-def cursor_in(client, cell_index: int, at: int = 0) -> dict:
-    """A JupyterLab-style caret (Yjs relative position JSON) in cell ``cell_index``'s source of ``client``'s doc."""
-    text = ycells(client)[cell_index]["source"]
-    typed = StickyIndex.new(text, 0, Assoc.BEFORE).to_json()["type"]
-    position = {"type": typed, "tname": None, "item": None, "assoc": 0}
-    return {"anchor": position, "head": position, "primary": True, "empty": True}
-
-
-def agents(client) -> list[dict]:
-    return [s for cid, s in client.awareness.states.items() if s and "agent" in s]
 
 
 async def test_agent_inserts_edits_and_runs_cells_while_a_person_types(collab, jp_root_dir, mcp_url, token):
@@ -116,16 +95,6 @@ async def test_agent_inserts_edits_and_runs_cells_while_a_person_types(collab, j
     await eventually(lambda: not agents(person), what="the agent's presence to go")
 
 
-async def refused_until(agent, tool: str, arguments: dict, timeout: float = 5.0):
-    """Call ``tool`` until it answers a tool error (the server saw what makes it refuse); that error's text."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await agent.call_tool(tool, arguments)
-        if result.is_error or asyncio.get_running_loop().time() > deadline:
-            return error(result)
-        await asyncio.sleep(0.02)
-
-
 async def test_a_cell_a_person_edits_is_refused_unless_forced(collab, jp_root_dir, mcp_url, token):
     path = write_notebook(jp_root_dir, "lease.ipynb", ["a = 1", "b = 2"])
     person, _ = await collab.open(path)
@@ -134,7 +103,7 @@ async def test_a_cell_a_person_edits_is_refused_unless_forced(collab, jp_root_di
         page = ok(await agent.call_tool("read_notebook", {"path": path}))
         first, second = (c["id"] for c in page["cells"])
         person.awareness.set_local_state({"user": grace, "cursors": [cursor_in(person, 0)]})
-        refused = await refused_until(agent, "edit_cell", {"path": path, "cell_id": first, "source": "a = 1"})
+        refused = await refused_until(agent, {"path": path, "cell_id": first})
         assert refused == f"cell {first} is being edited by Grace; retry later or pass force=true"
         assert "being edited by Grace" in error(await agent.call_tool("delete_cell", {"path": path, "cell_id": first}))
         assert "being edited by Grace" in error(await agent.call_tool("move_cell", {"path": path, "cell_id": first}))
@@ -146,7 +115,7 @@ async def test_a_cell_a_person_edits_is_refused_unless_forced(collab, jp_root_di
         assert forced["cell"]["source"] == "a = 10"
         # The person moves on to the other cell: the first one is free again, the second is theirs.
         person.awareness.set_local_state({"user": grace, "cursors": [cursor_in(person, 1)]})
-        refused = await refused_until(agent, "edit_cell", {"path": path, "cell_id": second, "source": "b = 20"})
+        refused = await refused_until(agent, {"path": path, "cell_id": second})
         assert refused.startswith(f"cell {second} is being edited by Grace")
         ok(await agent.call_tool("edit_cell", {"path": path, "cell_id": first, "source": "a = 11"}))
     await eventually(lambda: cell_sources(person) == ["a = 11", "b = 20"], what="the person's replica")
