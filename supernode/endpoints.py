@@ -403,3 +403,8 @@ from . import notebook_endpoints  # noqa: E402  (the REST notebook API, declared
 
 PATHS.update(notebook_endpoints.PATHS)
 SCHEMAS.update(notebook_endpoints.SCHEMAS)
+
+from . import mcp_endpoints  # noqa: E402  (the MCP endpoint, declared in its own module)
+
+PATHS.update(mcp_endpoints.PATHS)
+SCHEMAS.update(mcp_endpoints.SCHEMAS)
