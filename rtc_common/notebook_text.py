@@ -8,6 +8,7 @@ head and tail around a marker saying how much was left out, so one chatty cell c
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -21,8 +22,13 @@ def _join(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value or "")
 
 
-def _size(value: Any) -> str:
-    size = len(_join(value).encode("utf-8"))
+def _size(mime: str, value: Any) -> str:
+    """The size of an output's data: decoded for binary data (base64 in the notebook), else its UTF-8 text."""
+    text = json.dumps(value) if isinstance(value, dict) else _join(value)
+    if mime.startswith(("image/", "audio/", "video/", "application/pdf")) and not mime.endswith("+xml"):
+        size = len("".join(text.split())) * 3 // 4
+    else:
+        size = len(text.encode("utf-8"))
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):.1f} MB"
     if size >= 1024:
@@ -41,7 +47,7 @@ def output_text(output: dict[str, Any]) -> str:
         return f"{head}\n{traceback}\n" if traceback else head + "\n"
     if kind in ("execute_result", "display_data", "update_display_data"):
         data = output.get("data") or {}
-        parts = [f"[{mime} {_size(value)}]" for mime, value in data.items() if mime != "text/plain"]
+        parts = [f"[{mime} {_size(mime, value)}]" for mime, value in data.items() if mime != "text/plain"]
         plain = data.get("text/plain")
         text = _join(plain) if plain is not None else ""
         if parts:

@@ -120,3 +120,83 @@ async def test_a_cell_a_person_edits_is_refused_unless_forced(collab, jp_root_di
         ok(await agent.call_tool("edit_cell", {"path": path, "cell_id": first, "source": "a = 11"}))
     await eventually(lambda: cell_sources(person) == ["a = 11", "b = 20"], what="the person's replica")
     await eventually(lambda: disk_sources(jp_root_dir, path) == ["a = 11", "b = 20"], timeout=10, what="the file")
+
+
+async def test_the_agent_shows_at_its_cell_and_leaves_when_idle(collab, jp_root_dir, mcp_url, token):
+    path = write_notebook(jp_root_dir, "idle.ipynb", ["1", "2"])
+    person, _ = await collab.open(path)
+    async with http_agent(mcp_url, token, "idler") as agent:
+        second = ok(await agent.call_tool("read_notebook", {"path": path}))["cells"][1]["id"]
+        ok(await agent.call_tool("edit_cell", {"path": path, "cell_id": second, "source": "2 + 2"}))
+        await eventually(lambda: agents(person) and agents(person)[0]["agent"]["cell"] == second, what="the agent")
+        state = agents(person)[0]
+        # Its caret is in that cell's source, as JupyterLab draws a collaborator's (the text's Yjs ID).
+        assert state["cursors"][0]["head"]["type"] == cursor_in(person, 1)["head"]["type"]
+        assert state["user"]["initials"] == "AI" and state["user"]["color"].startswith("#")
+        # No call for mcp_idle_timeout (2 s): the agent leaves the notebook's presence, its session still open.
+        await eventually(lambda: not agents(person), timeout=5, what="the idle agent to leave")
+        ok(await agent.call_tool("read_notebook", {"path": path, "outputs": False}))
+        await eventually(lambda: agents(person), what="the agent to come back")
+
+
+async def test_resources_outputs_as_text_interrupts_and_tool_errors(collab, jp_root_dir, mcp_url, token):
+    path = write_notebook(
+        jp_root_dir,
+        "rich.ipynb",
+        [
+            "from IPython.display import Image, HTML, display\n"
+            "display(Image(data=b'\\x89PNG\\r\\n\\x1a\\n' + bytes(12 * 1024)))\n"
+            "display(HTML('<b>bold</b>'))",
+            "print('x' * 10_000)",
+            "import time\ntime.sleep(30)",
+        ],
+    )
+    async with http_agent(mcp_url, token, "reader") as agent:
+        templates = (await agent.list_resource_templates()).resource_templates
+        assert [t.uri_template for t in templates] == ["notebook://{+path}"]
+        assert [r.uri for r in (await agent.list_resources()).resources] == [f"notebook://{path}"]
+        rich, long, slow = (c["id"] for c in ok(await agent.call_tool("read_notebook", {"path": path}))["cells"])
+        run = ok(await agent.call_tool("execute_cells", {"path": path, "cell_ids": [rich, long], "wait": 60}))
+        assert run["cells"][0]["outputs"].splitlines() == [
+            "<IPython.core.display.Image object>",
+            "[image/png 12 KB]",
+            "<IPython.core.display.HTML object>",
+            "[text/html 11 B]",
+        ]
+        text = run["cells"][1]["outputs"]
+        assert "characters left out" in text and len(text) < 4100 and text.startswith("x" * 100)
+        short = ok(
+            await agent.call_tool("get_execution", {"execution_id": run["execution_id"], "max_output_chars": 100})
+        )
+        assert len(short["cells"][1]["outputs"]) < 200
+
+        read = await agent.read_resource(f"notebook://{path}")
+        assert f"## [2] code cell {slow}" in read.contents[0].text and "[image/png" in read.contents[0].text
+
+        waited = ok(await agent.call_tool("execute_cells", {"path": path, "cell_ids": [slow], "wait": 0.5}))
+        assert not waited["finished"] and waited["status"] in ("queued", "running")
+        deadline = asyncio.get_running_loop().time() + 20
+        while (
+            ok(await agent.call_tool("get_execution", {"execution_id": waited["execution_id"]}))["status"] != "running"
+        ):
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        ok(await agent.call_tool("interrupt_execution", {"execution_id": waited["execution_id"]}))
+        ended = ok(await agent.call_tool("get_execution", {"execution_id": waited["execution_id"], "wait": 20}))
+        assert ended["status"] == "error" and "KeyboardInterrupt" in ended["cells"][0]["outputs"]
+
+        # Bad calls are tool errors; the session goes on.
+        assert "no tool 'nope'" in error(await agent.call_tool("nope", {}))
+        assert "no cell 'gone'" in error(
+            await agent.call_tool("edit_cell", {"path": path, "cell_id": "gone", "source": ""})
+        )
+        overlapping = [{"start": 0, "end": 3, "text": "a"}, {"start": 2, "end": 4, "text": "b"}]
+        assert "overlap" in error(
+            await agent.call_tool("edit_cell", {"path": path, "cell_id": long, "edits": overlapping})
+        )
+        both = {"path": path, "cell_id": long, "source": "", "edits": []}
+        assert "not both" in error(await agent.call_tool("edit_cell", both))
+        assert "(cell_ids/0)" in error(await agent.call_tool("execute_cells", {"path": path, "cell_ids": [7]}))
+        assert "not a folder" in error(await agent.call_tool("list_notebooks", {"path": path}))
+        assert "no execution" in error(await agent.call_tool("get_execution", {"execution_id": "f" * 32}))
+        assert ok(await agent.call_tool("read_notebook", {"path": path, "outputs": False}))["count"] == 3
