@@ -134,10 +134,15 @@ class NotebookTools:
 
     @staticmethod
     def session_key(call: Any) -> str:
+        """The agent making ``call``: its HTTP session, else (a sessionless request) the caller the transport
+        named in ``scope["mcp.caller"]`` and the client's name, else (stdio) the process and the client's name."""
         request = getattr(call, "request", None)
         headers = getattr(request, "headers", None)
         if headers is not None and headers.get("mcp-session-id"):
             return str(headers["mcp-session-id"])
+        caller = request.scope.get("mcp.caller") if request is not None else None
+        if caller:
+            return f"user:{caller}:{NotebookTools.client_name(call)}"
         return f"process:{NotebookTools.client_name(call)}"
 
     def presence(self, call: Any) -> AgentPresence:

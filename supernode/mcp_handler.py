@@ -6,7 +6,8 @@ handler does (token, cookie, ``Authorization`` header), builds the ASGI scope (w
 ``scope["jupyter.handler"]``, which the tools ask Jupyter's authorizer with), hands the body over, and
 writes the answer back, flushing each part of a streamed (SSE) answer as it comes. A client that goes
 away is told to the app as ``http.disconnect``. ``POST`` carries JSON-RPC messages, ``GET`` opens the
-session's server-to-client stream, ``DELETE`` ends the session (the agent's presence goes at once).
+session's server-to-client stream, ``DELETE`` ends the session (the agent's presence goes at once). A session
+serves only the Jupyter user who opened it: anyone else is answered 404, as for a session that does not exist.
 
 :class:`McpService` owns the session manager and the agents' presences: :meth:`McpService.serve` runs as a
 long-lived loop of the supernode's task set until it stops.
@@ -15,7 +16,9 @@ long-lived loop of the supernode's task set until it stops.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
@@ -58,6 +61,24 @@ class McpService:
             app=self.server, session_idle_timeout=session_timeout, max_sessions=1000
         )
         self.running = False
+        self.session_timeout = session_timeout
+        self._owners: dict[str, tuple[str, float]] = {}  # session id -> (the user who opened it, last request)
+
+    def may_use(self, session: str, user: str) -> bool:
+        """Whether ``user`` may use ``session`` (only its opener may: anyone else is told it does not exist)."""
+        owner = self._owners.get(session)
+        if owner is None:
+            return True  # unknown to us: the session manager answers 404
+        if owner[0] != user:
+            return False
+        self._owners[session] = (user, time.monotonic())
+        return True
+
+    def opened(self, session: str, user: str) -> None:
+        now = time.monotonic()
+        for stale in [s for s, (_, seen) in self._owners.items() if now - seen > self.session_timeout]:
+            del self._owners[stale]
+        self._owners[session] = (user, now)
 
     async def ensure_running(self) -> None:
         """Start :meth:`serve` in the task set once (the first request starts it if the server did not)."""
@@ -79,6 +100,7 @@ class McpService:
                 self.running = False
 
     def ended(self, session_key: str) -> None:
+        self._owners.pop(session_key, None)
         self.sessions.end(session_key)
         self.backend.forget(session_key)
 
@@ -108,7 +130,7 @@ class McpHandler(APIHandler):
     async def delete(self) -> None:
         session = self.request.headers.get("Mcp-Session-Id")
         await self._serve()
-        if session:
+        if session and self.get_status() == 200:
             self.service.ended(session)
 
     def on_connection_close(self) -> None:
@@ -121,6 +143,15 @@ class McpHandler(APIHandler):
         self._gone = asyncio.Event()
         self._started = False
         request = self.request
+        user = self.current_user.username
+        session = request.headers.get("Mcp-Session-Id")
+        if session and not self.service.may_use(session, user):
+            log.warning("MCP session %s… refused to %s: another user opened it", session[:8], user)
+            self.set_status(404)
+            self.set_header("Content-Type", "application/json")
+            error = {"code": -32600, "message": "Session not found"}
+            self.finish(json.dumps({"jsonrpc": "2.0", "id": None, "error": error}))
+            return
         host, _, port = (request.host or "").partition(":")
         scope: dict[str, Any] = {
             "type": "http",
@@ -137,6 +168,7 @@ class McpHandler(APIHandler):
             "server": (host, int(port) if port.isdigit() else 80),
             "state": {},
             "jupyter.handler": self,
+            "mcp.caller": user,  # names the agent of a sessionless (2026-07-28) request, with its client's name
         }
         body_given = False
 
@@ -163,6 +195,9 @@ class McpHandler(APIHandler):
         if message["type"] == "http.response.start":
             self._started = True
             self.set_status(message["status"])
+            opened = dict(message.get("headers", [])).get(b"mcp-session-id")
+            if opened and message["status"] < 400 and not self.request.headers.get("Mcp-Session-Id"):
+                self.service.opened(opened.decode("latin-1"), self.current_user.username)
             self.clear_header("Content-Type")
             for name, value in message.get("headers", []):
                 key, text = name.decode("latin-1"), value.decode("latin-1")

@@ -5,7 +5,9 @@ permission is a tool error naming it, and changes nothing."""
 
 from __future__ import annotations
 
+import httpx2
 import pytest
+from jupyter_server.auth.identity import IdentityProvider, User
 
 from helpers import eventually
 from jupyter_helpers import disk_sources, server_config, write_notebook
@@ -23,6 +25,7 @@ NEEDS = {"read": "contents:read", "write": "contents:write", "execute": "kernels
 def jp_server_config(tmp_path):
     config = server_config(journal_path=str(tmp_path / "journal.sqlite"))
     config["ServerApp"]["authorizer_class"] = HeaderAuthorizer
+    config["ServerApp"]["identity_provider_class"] = "test_mcp_permissions.HeaderIdentity"
     return config
 
 
@@ -60,3 +63,41 @@ async def test_every_tool_asks_for_jupyters_permission(jp_root_dir, jp_http_port
     # Only the agent that could write changed the notebook: one insertion, one edit.
     expected = ["a = 1", "b = 3", "inserted"]
     await eventually(lambda: disk_sources(jp_root_dir, path) == expected, timeout=10, what="the file")
+
+
+class HeaderIdentity(IdentityProvider):
+    """The token's user, renamed to the request's ``X-Test-User`` header when it has one."""
+
+    async def get_user(self, handler):
+        user = await super()._get_user(handler)
+        name = handler.request.headers.get("X-Test-User")
+        return User(username=name, name=name) if user is not None and name else user
+
+
+async def test_a_session_serves_only_the_user_who_opened_it(jp_http_port, jp_base_url, jp_serverapp, collab):
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}api/rtc/mcp"
+    token = jp_serverapp.identity_provider.token
+    base = {
+        "Authorization": f"token {token}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "X-Test-Permissions": "contents:read",
+    }
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+    }
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(url, json=initialize, headers={**base, "X-Test-User": "alice"})
+        assert opened.status_code == 200
+        session = opened.headers["mcp-session-id"]
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        as_session = {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
+        bob = await http.post(url, json=listing, headers={**base, **as_session, "X-Test-User": "bob"})
+        assert bob.status_code == 404 and bob.json()["error"]["message"] == "Session not found"
+        assert (await http.delete(url, headers={**base, **as_session, "X-Test-User": "bob"})).status_code == 404
+        alice = await http.post(url, json=listing, headers={**base, **as_session, "X-Test-User": "alice"})
+        assert alice.status_code == 200 and "list_notebooks" in alice.text
+        assert (await http.delete(url, headers={**base, **as_session, "X-Test-User": "alice"})).status_code == 200
