@@ -17,6 +17,11 @@ blur): that cell counts as theirs until then. Agents' own carets (states with ``
 renewed by :meth:`AgentPresence.renew` (y-protocols clients drop a state not renewed within 30 s), and
 withdrawn by :meth:`AgentPresence.expire` after ``idle_timeout`` seconds without a call on that notebook,
 or by :meth:`AgentPresence.close` when the session ends.
+
+**The collaborators panel.** JupyterLab lists collaborators from the awareness of the room
+``JupyterLab:globalAwareness`` (``user``, ``current`` and ``documents``: paths of its collaborative drive,
+``RTC:<path>``), not from the document rooms. While an agent works on notebooks it is shown there too, through
+a :class:`LobbyChannel` (its ``current`` is the notebook of its last call).
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ from typing import Any, Protocol
 
 from pycrdt import Array, Assoc, StickyIndex
 
-__all__ = ["AgentPresence", "PresenceChannel", "agent_state", "editors_of"]
+__all__ = ["GLOBAL_ROOM", "AgentPresence", "LobbyChannel", "PresenceChannel", "agent_state", "editors_of"]
+
+GLOBAL_ROOM = "JupyterLab:globalAwareness"
+_DRIVE = "RTC:"  # JupyterLab's collaborative drive: the prefix of the paths in the global awareness
 
 _COLORS = ("#7e57c2", "#26a69a", "#ef6c00", "#5c6bc0", "#8d6e63", "#00897b", "#d81b60", "#546e7a")
 
@@ -49,6 +57,12 @@ class PresenceChannel(Protocol):
     @property
     def alive(self) -> bool:
         """False once the room connection is gone (a new channel is then needed)."""
+
+
+class LobbyChannel(Protocol):
+    """The agent's presence in the room ``JupyterLab:globalAwareness``."""
+
+    def publish(self, state: dict[str, Any] | None) -> None: ...
 
 
 def _text_ids(cells: Array) -> dict[tuple[int, int], str]:
@@ -143,13 +157,18 @@ class AgentPresence:
         self.idle_timeout = idle_timeout
         self._clock = clock
         self._seats: dict[str, _Seat] = {}
+        self._current: str | None = None
+        self.lobby: LobbyChannel | None = None
 
     @property
     def notebooks(self) -> list[str]:
         return list(self._seats)
 
-    def working_on(self, path: str, channel: PresenceChannel, cell_id: str | None) -> None:
-        """Show the agent in notebook ``path`` (through ``channel``), at cell ``cell_id`` (None: no cell)."""
+    def working_on(
+        self, path: str, channel: PresenceChannel, cell_id: str | None, lobby: LobbyChannel | None = None
+    ) -> None:
+        """Show the agent in notebook ``path`` (through ``channel``), at cell ``cell_id`` (None: no cell), and in
+        the collaborators panel (through ``lobby``, if given)."""
         seat = self._seats.get(path)
         if seat is not None and seat.channel is not channel:
             seat.channel.publish(None)
@@ -159,6 +178,23 @@ class AgentPresence:
         seat.cell_id, seat.seen = cell_id, self._clock()
         seat.state = agent_state(self.client, self.session, channel.cells(), cell_id)
         channel.publish(seat.state)
+        if lobby is not None and lobby is not self.lobby:
+            if self.lobby is not None:
+                self.lobby.publish(None)
+            self.lobby = lobby
+        self._current = path
+        self._show_lobby()
+
+    def _show_lobby(self) -> None:
+        if self.lobby is None:
+            return
+        if not self._seats:
+            self.lobby.publish(None)
+            return
+        current = self._current if self._current in self._seats else next(iter(self._seats))
+        state = agent_state(self.client, self.session)
+        state.update(current=_DRIVE + current, documents=[_DRIVE + path for path in self._seats])
+        self.lobby.publish(state)
 
     def renew(self) -> None:
         """Publish every state again (as y-protocols clients do every 15 s); forget rooms that are gone."""
@@ -167,6 +203,7 @@ class AgentPresence:
                 del self._seats[path]
             else:
                 seat.channel.publish(seat.state)
+        self._show_lobby()
 
     def expire(self) -> list[str]:
         """Withdraw the agent from notebooks it did nothing in for ``idle_timeout`` seconds; return their paths."""
@@ -174,12 +211,15 @@ class AgentPresence:
         gone = [path for path, seat in self._seats.items() if now - seat.seen >= self.idle_timeout]
         for path in gone:
             self._seats.pop(path).channel.publish(None)
+        if gone:
+            self._show_lobby()
         return gone
 
     def leave(self, path: str) -> None:
         seat = self._seats.pop(path, None)
         if seat is not None:
             seat.channel.publish(None)
+            self._show_lobby()
 
     def close(self) -> None:
         """The session ended: withdraw the agent everywhere."""

@@ -29,7 +29,7 @@ import jsonschema
 import mcp.types as types
 from mcp.server.lowlevel import Server
 
-from .agent_presence import AgentPresence, PresenceChannel, editors_of
+from .agent_presence import AgentPresence, LobbyChannel, PresenceChannel, editors_of
 from .mcp_tools import TOOLS, tool
 from .notebook_text import DEFAULT_OUTPUT_CHARS, cell_text, notebook_text, outputs_text
 
@@ -71,6 +71,8 @@ class NotebookBackend(Protocol):
     async def interrupt(self, call: Any, execution_id: str) -> dict[str, Any]: ...
 
     async def channel(self, call: Any, path: str) -> PresenceChannel | None: ...
+
+    async def lobby(self, call: Any) -> LobbyChannel | None: ...
 
 
 class AgentSessions:
@@ -279,12 +281,12 @@ class NotebookTools:
                 raise ToolError(
                     f"cell {cell_id} is being edited by {', '.join(editors)}; retry later or pass force=true"
                 )
-        self.presence(call).working_on(path, channel, cell_id)
+        self.presence(call).working_on(path, channel, cell_id, await self.backend.lobby(call))
 
     async def _working_on(self, call: Any, path: str, cell_id: str | None) -> None:
         channel = await self.backend.channel(call, path)
         if channel is not None:
-            self.presence(call).working_on(path, channel, cell_id)
+            self.presence(call).working_on(path, channel, cell_id, await self.backend.lobby(call))
 
     # -- resources --------------------------------------------------------------------------------
 

@@ -12,12 +12,14 @@ id of its own per session and notebook.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 from tornado.web import HTTPError
 
+from rtc_common.agent_presence import GLOBAL_ROOM
 from rtc_common.mcp_server import NotebookTools, ToolError
 
 from .cells import NotebookCells
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from .executions import ExecutionManager
 
 __all__ = ["LiveBackend"]
+
+log = logging.getLogger("supernode.mcp")
 
 _PERMISSIONS = {"read": ("contents", "read"), "write": ("contents", "write"), "execute": ("kernels", "execute")}
 _FINISHED = ("ok", "error", "aborted")
@@ -57,6 +61,18 @@ class LiveChannel:
         return self.live.document.ycells
 
 
+class Lobby:
+    """An agent's part in the presence of ``JupyterLab:globalAwareness`` (JupyterLab's collaborators panel)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.client_id = random.getrandbits(31)
+
+    def publish(self, state: dict[str, Any] | None) -> None:
+        if not self.connection.closed.is_set():
+            self.connection.set_presence(self.client_id, state)
+
+
 class LiveBackend:
     """The tools' backend over the supernode's ``documents`` and ``executions``."""
 
@@ -65,6 +81,8 @@ class LiveBackend:
         self.executions = executions
         self.contents_manager = contents_manager
         self._channels: dict[tuple[str, str], LiveChannel] = {}
+        self._lobby: Any = None  # the direct connection to JupyterLab:globalAwareness, opened on first use
+        self._lobbies: dict[str, Lobby] = {}
 
     async def allow(self, call: Any, permission: str) -> None:
         handler = _handler(call)
@@ -161,10 +179,35 @@ class LiveBackend:
             channel = self._channels[key] = LiveChannel(live)
         return channel
 
+    async def lobby(self, call: Any) -> Lobby | None:
+        """The agent's presence in the global awareness room (joined once for every agent; None if it cannot be)."""
+        connection = self._lobby
+        if connection is None or connection.closed.is_set():
+            connection = self._lobby = self.documents.relay.open_direct(GLOBAL_ROOM, label="supernode agents")
+            try:
+                await connection.ready(5.0)
+            except Exception as exc:  # the agents still work, without a place in the collaborators panel
+                log.warning("agents cannot join %s: %s", GLOBAL_ROOM, exc)
+                connection.close()
+                self._lobby = None
+                return None
+        key = NotebookTools.session_key(call)
+        lobby = self._lobbies.get(key)
+        if lobby is None or lobby.connection is not connection:
+            lobby = self._lobbies[key] = Lobby(connection)
+        return lobby
+
     def forget(self, session_key: str) -> None:
         """Session ``session_key`` ended: drop its channels."""
         for key in [k for k in self._channels if k[0] == session_key]:
             del self._channels[key]
+        self._lobbies.pop(session_key, None)
+
+    def close(self) -> None:
+        """Leave the global awareness room (the server stops)."""
+        if self._lobby is not None:
+            self._lobby.close()
+            self._lobby = None
 
 
 class _told:

@@ -98,6 +98,7 @@ class McpService:
                 await self.sessions.run()
             finally:
                 self.running = False
+                self.backend.close()
 
     def ended(self, session_key: str) -> None:
         self._owners.pop(session_key, None)

@@ -10,6 +10,8 @@ import asyncio
 
 import pytest
 
+from rtc_common.agent_presence import GLOBAL_ROOM
+
 from helpers import eventually
 from jupyter_helpers import disk_sources, read_notebook, server_config, write_notebook
 from mcp_helpers import agents, cell_sources, cursor_in, error, http_agent, ok, refused_until, ycells
@@ -38,6 +40,7 @@ async def test_agent_inserts_edits_and_runs_cells_while_a_person_types(collab, j
     path = write_notebook(jp_root_dir, "shared.ipynb", ["x = 1", "# the person's cell"])
     person, _ = await collab.open(path)
     person.awareness.set_local_state({"user": {"name": "Ada", "display_name": "Ada Lovelace"}})
+    lobby = await collab.join(GLOBAL_ROOM)  # where JupyterLab's collaborators panel looks
     async with http_agent(mcp_url, token, "claude-test") as agent:
         tools = {t.name for t in (await agent.list_tools()).tools}
         assert tools == {
@@ -54,6 +57,10 @@ async def test_agent_inserts_edits_and_runs_cells_while_a_person_types(collab, j
         await eventually(lambda: agents(person), what="the agent's presence")
         state = agents(person)[0]
         assert state["user"]["name"] == "agent: claude-test" and state["agent"]["client"] == "claude-test"
+        await eventually(lambda: agents(lobby), what="the agent in the collaborators panel")
+        listed = agents(lobby)[0]
+        assert listed["user"] == state["user"] and listed["current"] == f"RTC:{path}"
+        assert listed["documents"] == [f"RTC:{path}"]
 
         async def typing() -> None:
             for n in range(30):
@@ -93,6 +100,7 @@ async def test_agent_inserts_edits_and_runs_cells_while_a_person_types(collab, j
     )
     # The session ended (DELETE): the agent left the presence at once.
     await eventually(lambda: not agents(person), what="the agent's presence to go")
+    await eventually(lambda: not agents(lobby), what="the agent to leave the collaborators panel")
 
 
 async def test_a_cell_a_person_edits_is_refused_unless_forced(collab, jp_root_dir, mcp_url, token):

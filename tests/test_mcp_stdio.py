@@ -9,6 +9,8 @@ import asyncio
 
 import pytest
 
+from rtc_common.agent_presence import GLOBAL_ROOM
+
 from helpers import eventually
 from jupyter_helpers import disk_sources, read_notebook, server_config, write_notebook
 from mcp_helpers import agents, cell_sources, cursor_in, error, ok, refused_until, stdio_agent, ycells
@@ -27,6 +29,7 @@ async def test_stdio_agent_edits_and_runs_cells_through_the_rest_api(collab, jp_
     person, _ = await collab.open(path)
     ada = {"name": "ada", "display_name": "Ada"}
     person.awareness.set_local_state({"user": ada})
+    lobby = await collab.join(GLOBAL_ROOM)
     async with stdio_agent(url, token, "stdio agent", "--renew-interval", "0.2", "--idle-timeout", "30") as agent:
         assert len((await agent.list_tools()).tools) == 9
         page = ok(await agent.call_tool("read_notebook", {"path": path, "limit": 1}))
@@ -35,6 +38,8 @@ async def test_stdio_agent_edits_and_runs_cells_through_the_rest_api(collab, jp_
         second = ok(await agent.call_tool("read_notebook", {"path": path, "offset": 1}))["cells"][0]["id"]
         await eventually(lambda: agents(person), what="the agent's presence")
         assert agents(person)[0]["user"]["display_name"] == "agent: stdio agent"
+        await eventually(lambda: agents(lobby), what="the agent in the collaborators panel")
+        assert agents(lobby)[0]["current"] == f"RTC:{path}"
 
         async def typing() -> None:
             for n in range(20):
@@ -85,3 +90,4 @@ async def test_stdio_agent_edits_and_runs_cells_through_the_rest_api(collab, jp_
     )
     # The MCP client closed stdin: the agent left the room.
     await eventually(lambda: not agents(person), what="the agent's presence to go")
+    await eventually(lambda: not agents(lobby), what="the agent to leave the collaborators panel")

@@ -23,13 +23,14 @@ from typing import Any
 from mcp.server.stdio import stdio_server
 from pycrdt import Array
 
-from rtc_common.agent_presence import PresenceChannel
+from rtc_common.agent_presence import GLOBAL_ROOM, PresenceChannel
 from rtc_common.mcp_server import AgentSessions, NotebookTools, ToolError, build_server
 
 from .errors import ApiError, ClientError, DeadlineExceeded, Forbidden
 from .execution import Execution
 from .jupyter import JupyterClient
 from .notebook import Notebook
+from .room import RoomClient
 
 __all__ = ["RestBackend", "serve"]
 
@@ -62,12 +63,25 @@ class RoomChannel:
         return self.notebook.room.doc.get("cells", type=Array)
 
 
+class Lobby:
+    """The agent's state in the global awareness room (one per process: one agent)."""
+
+    def __init__(self, room: RoomClient) -> None:
+        self.room = room
+
+    def publish(self, state: dict[str, Any] | None) -> None:
+        if not self.room.closed.is_set():
+            self.room.awareness.set_local_state(state)
+
+
 class RestBackend:
     """The tools' backend over the REST API of ``server``."""
 
     def __init__(self, server: JupyterClient) -> None:
         self.server = server
         self._channels: dict[str, RoomChannel] = {}
+        self._lobby: Lobby | None = None  # in the global awareness room (JupyterLab's collaborators panel)
+        self._lobby_failed = False
 
     async def allow(self, call: Any, permission: str) -> None:
         return None  # the server checks every request
@@ -128,6 +142,16 @@ class RestBackend:
         channel = self._channels[path] = RoomChannel(notebook)
         return channel
 
+    async def lobby(self, call: Any) -> Lobby | None:
+        """The agent's presence in JupyterLab's collaborators panel (the global awareness room), joined once."""
+        if self._lobby is None and not self._lobby_failed:
+            try:
+                self._lobby = Lobby(await self.server.open_room(GLOBAL_ROOM, reconnect=True))
+            except ClientError as exc:
+                self._lobby_failed = True
+                log.warning("cannot join %s (the agent will not show in the collaborators panel): %s", GLOBAL_ROOM, exc)
+        return self._lobby
+
     async def leave_idle(self, idle: float) -> None:
         """Leave the rooms where the agent has not shown for ``idle`` seconds."""
         now = time.monotonic()
@@ -137,6 +161,9 @@ class RestBackend:
                 await channel.notebook.close()
 
     async def close(self) -> None:
+        if self._lobby is not None:
+            await self._lobby.room.close()
+            self._lobby = None
         channels, self._channels = list(self._channels.values()), {}
         for channel in channels:
             channel.publish(None)

@@ -65,6 +65,8 @@ async def scenario(server: JupyterLabServer, new_user, path: Path) -> None:
         await alice.wait_for_output(3, "from the agent")
         # Its caret, flagged with its name, in the cell it worked on last.
         await alice.wait_for_remote_cursor(name="agent: lab-agent", cell=3)
+        # And in the Collaboration panel.
+        await alice.wait_for_collaborator("agent: lab-agent")
         assert "being edited" in error(await agent.call_tool("delete_cell", {"path": path.name, "cell_id": "cell-a"}))
 
     await alice.wait_for_cell_source(0, equals="# the person's cell" + TYPED)
