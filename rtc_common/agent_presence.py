@@ -16,7 +16,8 @@ blur): that cell counts as theirs until then. Agents' own carets (states with ``
 :class:`AgentPresence` keeps one agent's states in the notebooks it works on: published on each call,
 renewed by :meth:`AgentPresence.renew` (y-protocols clients drop a state not renewed within 30 s), and
 withdrawn by :meth:`AgentPresence.expire` after ``idle_timeout`` seconds without a call on that notebook,
-or by :meth:`AgentPresence.close` when the session ends.
+or by :meth:`AgentPresence.close` when the session ends. :class:`AgentSessions` keeps the agents at work by
+session and runs their renewals and expiries (:meth:`AgentSessions.run`, which its owner runs as a task).
 
 **The collaborators panel.** JupyterLab lists collaborators from the awareness of the room
 ``JupyterLab:globalAwareness`` (``user``, ``current`` and ``documents``: paths of its collaborative drive,
@@ -26,6 +27,7 @@ a :class:`LobbyChannel` (its ``current`` is the notebook of its last call).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Callable
@@ -34,7 +36,15 @@ from typing import Any, Protocol
 
 from pycrdt import Array, Assoc, StickyIndex
 
-__all__ = ["GLOBAL_ROOM", "AgentPresence", "LobbyChannel", "PresenceChannel", "agent_state", "editors_of"]
+__all__ = [
+    "GLOBAL_ROOM",
+    "AgentPresence",
+    "AgentSessions",
+    "LobbyChannel",
+    "PresenceChannel",
+    "agent_state",
+    "editors_of",
+]
 
 GLOBAL_ROOM = "JupyterLab:globalAwareness"
 _DRIVE = "RTC:"  # JupyterLab's collaborative drive: the prefix of the paths in the global awareness
@@ -225,3 +235,47 @@ class AgentPresence:
         """The session ended: withdraw the agent everywhere."""
         for path in list(self._seats):
             self.leave(path)
+
+
+class AgentSessions:
+    """The agents (MCP sessions) at work, by session key."""
+
+    def __init__(self, *, idle_timeout: float = 120.0, renew_interval: float = 10.0) -> None:
+        self.idle_timeout = idle_timeout
+        self.renew_interval = renew_interval
+        self._sessions: dict[str, AgentPresence] = {}
+
+    def get(self, key: str, client: str) -> AgentPresence:
+        presence = self._sessions.get(key)
+        if presence is None or presence.client != client:
+            if presence is not None:
+                presence.close()
+            presence = self._sessions[key] = AgentPresence(client, key, idle_timeout=self.idle_timeout)
+        return presence
+
+    def end(self, key: str) -> None:
+        """Session ``key`` ended: withdraw its presence everywhere."""
+        presence = self._sessions.pop(key, None)
+        if presence is not None:
+            presence.close()
+
+    def close(self) -> None:
+        for key in list(self._sessions):
+            self.end(key)
+
+    def sweep(self) -> None:
+        """Renew every presence; withdraw the idle ones; forget sessions present nowhere."""
+        for key, presence in list(self._sessions.items()):
+            presence.expire()
+            presence.renew()
+            if not presence.notebooks:
+                del self._sessions[key]
+
+    async def run(self) -> None:
+        """Sweep every ``renew_interval`` seconds until cancelled; withdraw everything then."""
+        try:
+            while True:
+                await asyncio.sleep(self.renew_interval)
+                self.sweep()
+        finally:
+            self.close()

@@ -12,14 +12,12 @@ precondition) answers a tool error (``isError``) whose text tells the agent what
 error; a fault on the server's side is logged and answered the same way.
 
 Sessions: an agent is one MCP session (the ``Mcp-Session-Id`` of streamable HTTP, or the process for
-stdio), named by its client's ``clientInfo.name``. :class:`AgentSessions` keeps their presences, renews
-them and withdraws them after ``idle_timeout`` seconds without a call on a notebook (:meth:`AgentSessions.run`,
-which the owner runs as a task), or at once when the session ends (:meth:`AgentSessions.end`).
+stdio), named by its client's ``clientInfo.name``; their presences are kept by
+:class:`~rtc_common.agent_presence.AgentSessions`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any, Protocol
@@ -29,11 +27,11 @@ import jsonschema
 import mcp.types as types
 from mcp.server.lowlevel import Server
 
-from .agent_presence import AgentPresence, LobbyChannel, PresenceChannel, editors_of
+from .agent_presence import AgentPresence, AgentSessions, LobbyChannel, PresenceChannel, editors_of
 from .mcp_tools import TOOLS, tool
 from .notebook_text import DEFAULT_OUTPUT_CHARS, cell_text, notebook_text, outputs_text
 
-__all__ = ["AgentSessions", "NotebookBackend", "NotebookTools", "ToolError", "build_server"]
+__all__ = ["NotebookBackend", "NotebookTools", "ToolError", "build_server"]
 
 log = logging.getLogger("rtc_common.mcp")
 
@@ -73,50 +71,6 @@ class NotebookBackend(Protocol):
     async def channel(self, call: Any, path: str) -> PresenceChannel | None: ...
 
     async def lobby(self, call: Any) -> LobbyChannel | None: ...
-
-
-class AgentSessions:
-    """The agents (MCP sessions) at work, by session key."""
-
-    def __init__(self, *, idle_timeout: float = 120.0, renew_interval: float = 10.0) -> None:
-        self.idle_timeout = idle_timeout
-        self.renew_interval = renew_interval
-        self._sessions: dict[str, AgentPresence] = {}
-
-    def get(self, key: str, client: str) -> AgentPresence:
-        presence = self._sessions.get(key)
-        if presence is None or presence.client != client:
-            if presence is not None:
-                presence.close()
-            presence = self._sessions[key] = AgentPresence(client, key, idle_timeout=self.idle_timeout)
-        return presence
-
-    def end(self, key: str) -> None:
-        """Session ``key`` ended: withdraw its presence everywhere."""
-        presence = self._sessions.pop(key, None)
-        if presence is not None:
-            presence.close()
-
-    def close(self) -> None:
-        for key in list(self._sessions):
-            self.end(key)
-
-    def sweep(self) -> None:
-        """Renew every presence; withdraw the idle ones; forget sessions present nowhere."""
-        for key, presence in list(self._sessions.items()):
-            presence.expire()
-            presence.renew()
-            if not presence.notebooks:
-                del self._sessions[key]
-
-    async def run(self) -> None:
-        """Sweep every ``renew_interval`` seconds until cancelled; withdraw everything then."""
-        try:
-            while True:
-                await asyncio.sleep(self.renew_interval)
-                self.sweep()
-        finally:
-            self.close()
 
 
 class NotebookTools:

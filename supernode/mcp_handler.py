@@ -27,7 +27,8 @@ from sse_starlette import sse
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from rtc_common.mcp_server import AgentSessions, NotebookTools, build_server
+from rtc_common.agent_presence import AgentSessions
+from rtc_common.mcp_server import NotebookTools, build_server
 from rtc_common.tasks import Ready, TaskSet
 
 from .mcp_backend import LiveBackend

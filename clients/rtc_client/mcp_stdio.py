@@ -23,8 +23,8 @@ from typing import Any
 from mcp.server.stdio import stdio_server
 from pycrdt import Array
 
-from rtc_common.agent_presence import GLOBAL_ROOM, PresenceChannel
-from rtc_common.mcp_server import AgentSessions, NotebookTools, ToolError, build_server
+from rtc_common.agent_presence import GLOBAL_ROOM, AgentSessions, PresenceChannel
+from rtc_common.mcp_server import NotebookTools, ToolError, build_server
 
 from .errors import ApiError, ClientError, DeadlineExceeded, Forbidden
 from .execution import Execution
