@@ -33,15 +33,20 @@ async def http_agent(
             yield session
 
 
+def stdio_env() -> dict[str, str]:
+    """The environment of a ``jupyter-rtc`` subprocess: this checkout's packages first."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, os.path.join(ROOT, "clients"), env.get("PYTHONPATH", "")])
+    return env
+
+
 @asynccontextmanager
 async def stdio_agent(url: str, token: str, name: str = "stdio agent", *extra: str) -> AsyncIterator[ClientSession]:
     """An initialized MCP session with ``jupyter-rtc mcp --url URL --token TOKEN`` run as a subprocess."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([ROOT, os.path.join(ROOT, "clients"), env.get("PYTHONPATH", "")])
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "rtc_client", "mcp", "--url", url, "--token", token, *extra],
-        env=env,
+        env=stdio_env(),
     )
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write, client_info=Implementation(name=name, version="1.0")) as session:

@@ -6,6 +6,7 @@ in every replica and on disk, and bad input comes back as tool errors."""
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -13,7 +14,7 @@ from rtc_common.agent_presence import GLOBAL_ROOM
 
 from helpers import eventually
 from jupyter_helpers import disk_sources, read_notebook, server_config, write_notebook
-from mcp_helpers import agents, cell_sources, cursor_in, error, ok, refused_until, stdio_agent, ycells
+from mcp_helpers import stdio_env, agents, cell_sources, cursor_in, error, ok, refused_until, stdio_agent, ycells
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -91,3 +92,23 @@ async def test_stdio_agent_edits_and_runs_cells_through_the_rest_api(collab, jp_
     # The MCP client closed stdin: the agent left the room.
     await eventually(lambda: not agents(person), what="the agent's presence to go")
     await eventually(lambda: not agents(lobby), what="the agent to leave the collaborators panel")
+
+
+async def test_a_wrong_token_stops_the_stdio_server_at_once_with_the_reason(collab, target):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rtc_client",
+        "mcp",
+        "--url",
+        target[1],
+        "--token",
+        "wrong",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=stdio_env(),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 3 and out == b""
+    assert err.decode().startswith("jupyter-rtc: error: ")

@@ -187,8 +187,13 @@ class _told:
 
 
 async def serve(url: str, token: str | None, *, idle_timeout: float = 120.0, renew_interval: float = 10.0) -> None:
-    """Serve MCP on stdin/stdout until the client closes stdin."""
+    """Serve MCP on stdin/stdout until the client closes stdin.
+
+    Raises a :class:`~rtc_client.errors.ClientError` at once if the server cannot be reached or refuses the token
+    (``jupyter-rtc`` then exits with status 3 and says why), rather than failing every tool call later.
+    """
     async with JupyterClient(url, token) as server:
+        await server.identity()
         backend = RestBackend(server)
         sessions = AgentSessions(idle_timeout=idle_timeout, renew_interval=renew_interval)
         mcp = build_server(NotebookTools(backend, sessions))
