@@ -39,6 +39,7 @@ def token(jp_serverapp) -> str:
 async def test_agent_inserts_edits_and_runs_cells_while_a_person_types(collab, jp_root_dir, mcp_url, token):
     path = write_notebook(jp_root_dir, "shared.ipynb", ["x = 1", "# the person's cell"])
     person, _ = await collab.open(path)
+    observer, _ = await collab.open(path)  # a second client, who only watches
     person.awareness.set_local_state({"user": {"name": "Ada", "display_name": "Ada Lovelace"}})
     lobby = await collab.join(GLOBAL_ROOM)  # where JupyterLab's collaborators panel looks
     async with http_agent(mcp_url, token, "claude-test") as agent:
@@ -89,6 +90,13 @@ async def test_agent_inserts_edits_and_runs_cells_while_a_person_types(collab, j
     person_text = "# the person's cell" + "".join(f"\n# line {n} é" for n in range(30))
     expected = ["x = 41 + 1", person_text, *(f"y{n} = {n} * 2\nprint(y{n})" for n in range(5))]
     await eventually(lambda: cell_sources(person) == expected, what="the person's replica")
+    await eventually(lambda: cell_sources(observer) == expected, what="the observer's replica")
+
+    def replica_outputs(client) -> list:
+        return [str(c["outputs"][0]["text"]) if len(c["outputs"]) else None for c in ycells(client)[2:]]
+
+    await eventually(lambda: replica_outputs(observer) == [f"{n * 2}\n" for n in range(5)], what="the outputs")
+    assert replica_outputs(person) == replica_outputs(observer)
     await eventually(lambda: disk_sources(jp_root_dir, path) == expected, timeout=10, what="the file")
     await eventually(
         lambda: (
