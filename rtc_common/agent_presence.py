@@ -11,7 +11,8 @@ where ``anchor`` and ``head`` are Yjs relative positions as JSON, ``{"type": {"c
 each cell's source text is read with pycrdt as the ``type`` of a sticky index at its start
 (``StickyIndex.new(text, 0, Assoc.BEFORE)``), so a caret maps to its cell by that ID. A person's caret
 stays in the last cell they edited until they focus another (JupyterLab does not clear ``cursors`` on
-blur): that cell counts as theirs until then. Agents' own carets (states with ``agent``) never count.
+blur): that cell counts as theirs until then, or until their caret has rested for a while (:class:`Carets`).
+Agents' own carets (states with ``agent``) never count.
 
 :class:`AgentPresence` keeps one agent's states in the notebooks it works on: published on each call,
 renewed by :meth:`AgentPresence.renew` (y-protocols clients drop a state not renewed within 30 s), and
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ __all__ = [
     "GLOBAL_ROOM",
     "AgentPresence",
     "AgentSessions",
+    "Carets",
     "LobbyChannel",
     "PresenceChannel",
     "agent_state",
@@ -100,6 +103,36 @@ def _caret_text(cursor: Any) -> tuple[int, int] | None:
 def person_name(state: dict[str, Any]) -> str:
     user = state.get("user") if isinstance(state.get("user"), dict) else {}
     return str(user.get("display_name") or user.get("name") or user.get("username") or "someone")
+
+
+class Carets:
+    """When each person's caret last moved in one notebook, as far as the calls that asked saw it.
+
+    JupyterLab leaves a caret where it was when its editor loses focus, so a caret that has not moved for
+    ``hold`` seconds no longer makes its cell the person's: an agent told to retry later gets the cell once the
+    person has rested that long (typing moves the caret, so a person at work keeps it). A caret seen for the
+    first time counts as just moved.
+    """
+
+    def __init__(self, hold: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.hold = hold
+        self._clock = clock
+        self._seen: dict[int, tuple[str, float]] = {}  # client -> (its cursors as JSON, when first seen so)
+
+    def moving(self, states: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+        """The states of ``states`` whose caret moved within ``hold`` seconds."""
+        now = self._clock()
+        fresh = {}
+        for client, state in states.items():
+            cursors = json.dumps(state.get("cursors"), sort_keys=True) if isinstance(state, dict) else "null"
+            seen = self._seen.get(client)
+            if seen is None or seen[0] != cursors:
+                seen = self._seen[client] = (cursors, now)
+            if now - seen[1] < self.hold:
+                fresh[client] = state
+        for gone in [client for client in self._seen if client not in states]:
+            del self._seen[gone]
+        return fresh
 
 
 def editors_of(cells: Array, states: dict[int, dict[str, Any]]) -> dict[str, list[str]]:

@@ -27,7 +27,7 @@ import jsonschema
 import mcp.types as types
 from mcp.server.lowlevel import Server
 
-from .agent_presence import AgentPresence, AgentSessions, LobbyChannel, PresenceChannel, editors_of
+from .agent_presence import AgentPresence, AgentSessions, Carets, LobbyChannel, PresenceChannel, editors_of
 from .mcp_tools import TOOLS, tool
 from .notebook_text import DEFAULT_OUTPUT_CHARS, cell_text, notebook_text, outputs_text
 
@@ -36,6 +36,7 @@ __all__ = ["NotebookBackend", "NotebookTools", "ToolError", "build_server"]
 log = logging.getLogger("rtc_common.mcp")
 
 RESOURCE_PREFIX = "notebook://"
+_CARET_NOTEBOOKS = 1000  # notebooks whose carets are followed (the least recently asked are forgotten)
 _FINISHED = ("ok", "error", "aborted")
 
 
@@ -74,11 +75,14 @@ class NotebookBackend(Protocol):
 
 
 class NotebookTools:
-    """The tools and resources over ``backend``; ``sessions`` keeps the agents' presences."""
+    """The tools and resources over ``backend``; ``sessions`` keeps the agents' presences; a person's caret resting
+    ``lease_hold`` seconds in a cell no longer keeps it from agents (see :class:`~rtc_common.agent_presence.Carets`)."""
 
-    def __init__(self, backend: NotebookBackend, sessions: AgentSessions) -> None:
+    def __init__(self, backend: NotebookBackend, sessions: AgentSessions, *, lease_hold: float = 60.0) -> None:
         self.backend = backend
         self.sessions = sessions
+        self.lease_hold = lease_hold
+        self._carets: dict[str, Carets] = {}  # by notebook path, the least recently asked first
 
     # -- identity ---------------------------------------------------------------------------------
 
@@ -230,7 +234,11 @@ class NotebookTools:
         if channel is None:
             return
         if not force:
-            editors = editors_of(channel.cells(), channel.states()).get(cell_id)
+            carets = self._carets.pop(path, None) or Carets(self.lease_hold)
+            self._carets[path] = carets
+            while len(self._carets) > _CARET_NOTEBOOKS:
+                del self._carets[next(iter(self._carets))]
+            editors = editors_of(channel.cells(), carets.moving(channel.states())).get(cell_id)
             if editors:
                 raise ToolError(
                     f"cell {cell_id} is being edited by {', '.join(editors)}; retry later or pass force=true"

@@ -174,6 +174,13 @@ class SupernodeExtension(ExtensionApp):
     mcp_renew_interval = Float(
         10.0, config=True, help="Seconds between renewals of the agents' presence (clients drop it after 30 s)."
     )
+    mcp_lease_hold = Float(
+        60.0,
+        config=True,
+        help="Seconds a person's caret may rest in a cell and still keep it from agents: an agent's edit, deletion "
+        "or move of the cell a person's caret is in is refused (unless forced) until the caret has not moved for "
+        "this long (JupyterLab leaves a caret where it was when the person goes elsewhere).",
+    )
     mcp_session_timeout = Float(
         1800.0, config=True, help="Seconds without a request after which an MCP session at /api/rtc/mcp is closed."
     )
@@ -260,6 +267,7 @@ class SupernodeExtension(ExtensionApp):
             idle_timeout=self.mcp_idle_timeout,
             renew_interval=self.mcp_renew_interval,
             session_timeout=self.mcp_session_timeout,
+            lease_hold=self.mcp_lease_hold,
         )
         self.settings["supernode_mcp"] = self.mcp
         self.shared_tables: SharedTables | None = None

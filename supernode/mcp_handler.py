@@ -41,7 +41,8 @@ log = logging.getLogger("supernode.mcp")
 class McpService:
     """The MCP server over ``backend``. ``idle_timeout`` (s): an agent idle that long on a notebook leaves its
     presence; ``renew_interval`` (s): how often presences are renewed; ``session_timeout`` (s): an MCP session
-    with no request that long is closed."""
+    with no request that long is closed; ``lease_hold`` (s): a person's caret resting that long in a cell no
+    longer keeps it from agents."""
 
     def __init__(
         self,
@@ -51,12 +52,13 @@ class McpService:
         idle_timeout: float,
         renew_interval: float,
         session_timeout: float,
+        lease_hold: float = 60.0,
     ) -> None:
         self.backend = backend
         self.tasks = tasks
         self._starting: asyncio.Future[Any] | None = None
         self.sessions = AgentSessions(idle_timeout=idle_timeout, renew_interval=renew_interval)
-        self.tools = NotebookTools(backend, self.sessions)
+        self.tools = NotebookTools(backend, self.sessions, lease_hold=lease_hold)
         self.server = build_server(self.tools)
         self.manager = StreamableHTTPSessionManager(
             app=self.server, session_idle_timeout=session_timeout, max_sessions=1000

@@ -77,11 +77,12 @@ def cell_sources(client) -> list[str]:
     return [str(c["source"]) for c in ycells(client)]
 
 
-def cursor_in(client, cell_index: int, at: int = 0) -> dict:
-    """A JupyterLab-style caret (Yjs relative position JSON) in cell ``cell_index``'s source of ``client``'s doc."""
+def cursor_in(client, cell_index: int, moved: bool = False) -> dict:
+    """A JupyterLab-style caret (Yjs relative position JSON) in cell ``cell_index``'s source of ``client``'s doc,
+    at its start (``moved``: at its end)."""
     text = ycells(client)[cell_index]["source"]
     typed = StickyIndex.new(text, 0, Assoc.BEFORE).to_json()["type"]
-    position = {"type": typed, "tname": None, "item": None, "assoc": 0}
+    position = {"type": typed, "tname": None, "item": None, "assoc": 0 if moved else -1}
     return {"anchor": position, "head": position, "primary": True, "empty": True}
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def jp_server_config(tmp_path):
     config = server_config(save_max_wait=1.0, journal_path=str(tmp_path / "journal.sqlite"))
-    config["SupernodeExtension"].update(mcp_idle_timeout=2.0, mcp_renew_interval=0.2)
+    config["SupernodeExtension"].update(mcp_idle_timeout=2.0, mcp_renew_interval=0.2, mcp_lease_hold=4.0)
     return config
 
 
@@ -134,8 +134,20 @@ async def test_a_cell_a_person_edits_is_refused_unless_forced(collab, jp_root_di
         refused = await refused_until(agent, {"path": path, "cell_id": second})
         assert refused.startswith(f"cell {second} is being edited by Grace")
         ok(await agent.call_tool("edit_cell", {"path": path, "cell_id": first, "source": "a = 11"}))
-    await eventually(lambda: cell_sources(person) == ["a = 11", "b = 20"], what="the person's replica")
-    await eventually(lambda: disk_sources(jp_root_dir, path) == ["a = 11", "b = 20"], timeout=10, what="the file")
+        # Her caret rests in the second cell for mcp_lease_hold (4 s): the cell is free again (she went elsewhere).
+        rested = asyncio.get_running_loop().time() + 4.0
+        probe = {"path": path, "cell_id": second, "source": "", "expected_source_hash": "0" * 64}
+        while "being edited" in (text := error(await agent.call_tool("edit_cell", probe))):
+            assert asyncio.get_running_loop().time() < rested + 5, "the lease outlived the resting caret"
+            await asyncio.sleep(0.1)
+        assert "changed since" in text and asyncio.get_running_loop().time() >= rested - 1.0
+        ok(await agent.call_tool("edit_cell", {"path": path, "cell_id": second, "source": "b = 21"}))
+        # She types again: the caret moves, the cell is hers again.
+        person.awareness.set_local_state({"user": grace, "cursors": [cursor_in(person, 1, moved=True)]})
+        refused = await refused_until(agent, {"path": path, "cell_id": second})
+        assert refused.startswith(f"cell {second} is being edited by Grace")
+    await eventually(lambda: cell_sources(person) == ["a = 11", "b = 21"], what="the person's replica")
+    await eventually(lambda: disk_sources(jp_root_dir, path) == ["a = 11", "b = 21"], timeout=10, what="the file")
 
 
 async def test_the_agent_shows_at_its_cell_and_leaves_when_idle(collab, jp_root_dir, mcp_url, token):

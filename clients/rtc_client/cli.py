@@ -125,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
         "--idle-timeout", type=float, default=120.0, help="seconds without a call after which it leaves a notebook"
     )
     mcp.add_argument("--renew-interval", type=float, default=10.0, help="seconds between renewals of its presence")
+    mcp.add_argument(
+        "--lease-hold",
+        type=float,
+        default=60.0,
+        help="seconds a person's caret may rest in a cell and still keep it from the agent",
+    )
     return parser
 
 
@@ -161,7 +167,13 @@ async def _mcp(args: argparse.Namespace) -> int:
     from .mcp_stdio import serve
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)  # stdout carries the protocol alone
-    await serve(args.url, args.token, idle_timeout=args.idle_timeout, renew_interval=args.renew_interval)
+    await serve(
+        args.url,
+        args.token,
+        idle_timeout=args.idle_timeout,
+        renew_interval=args.renew_interval,
+        lease_hold=args.lease_hold,
+    )
     return EXIT_OK
 
 

@@ -186,7 +186,14 @@ class _told:
         return False
 
 
-async def serve(url: str, token: str | None, *, idle_timeout: float = 120.0, renew_interval: float = 10.0) -> None:
+async def serve(
+    url: str,
+    token: str | None,
+    *,
+    idle_timeout: float = 120.0,
+    renew_interval: float = 10.0,
+    lease_hold: float = 60.0,
+) -> None:
     """Serve MCP on stdin/stdout until the client closes stdin.
 
     Raises a :class:`~rtc_client.errors.ClientError` at once if the server cannot be reached or refuses the token
@@ -196,7 +203,7 @@ async def serve(url: str, token: str | None, *, idle_timeout: float = 120.0, ren
         await server.identity()
         backend = RestBackend(server)
         sessions = AgentSessions(idle_timeout=idle_timeout, renew_interval=renew_interval)
-        mcp = build_server(NotebookTools(backend, sessions))
+        mcp = build_server(NotebookTools(backend, sessions, lease_hold=lease_hold))
 
         async def sweep() -> None:
             while True:
