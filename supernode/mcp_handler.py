@@ -137,8 +137,11 @@ class McpHandler(APIHandler):
         if session and self.get_status() == 200:
             self.service.ended(session)
 
+    _gone: asyncio.Event | None = None  # set once the client went away or the answer ended
+
     def on_connection_close(self) -> None:
-        self._gone.set()
+        if self._gone is not None:
+            self._gone.set()
 
     async def _serve(self) -> None:
         await self.service.ensure_running()
