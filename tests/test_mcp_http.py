@@ -228,3 +228,33 @@ async def test_resources_outputs_as_text_interrupts_and_tool_errors(collab, jp_r
         assert "not a folder" in error(await agent.call_tool("list_notebooks", {"path": path}))
         assert "no execution" in error(await agent.call_tool("get_execution", {"execution_id": "f" * 32}))
         assert ok(await agent.call_tool("read_notebook", {"path": path, "outputs": False}))["count"] == 3
+
+
+async def test_an_agent_that_goes_away_mid_call_leaves_nothing_waiting(
+    collab, jp_root_dir, mcp_url, token, jp_serverapp
+):
+    path = write_notebook(jp_root_dir, "away.ipynb", ["import time\ntime.sleep(2)\nprint('done')"])
+    person, _ = await collab.open(path)
+    executions = jp_serverapp.web_app.settings["supernode_executions"]
+    watchers = list(executions.watchers)  # a waiting call adds one until its wait ends
+
+    async def leaver() -> None:
+        async with http_agent(mcp_url, token, "leaver") as agent:
+            cell = ok(await agent.call_tool("read_notebook", {"path": path}))["cells"][0]["id"]
+            await agent.call_tool("execute_cells", {"path": path, "cell_ids": [cell], "wait": 60})
+
+    task = asyncio.create_task(leaver())
+    await eventually(lambda: len(executions.watchers) > len(watchers), timeout=10, what="the call to wait")
+    task.cancel()  # the agent goes away in the middle of its call
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Its presence goes (with its session, or when idle); the run it started finishes, its output in the notebook.
+    await eventually(lambda: not agents(person), timeout=5, what="the agent's presence to go")
+    await eventually(
+        lambda: len(ycells(person)[0]["outputs"]) and str(ycells(person)[0]["outputs"][0]["text"]) == "done\n",
+        timeout=20,
+        what="the output",
+    )
+    await eventually(lambda: executions.watchers == watchers, timeout=5, what="no call left waiting")
+    async with http_agent(mcp_url, token, "next") as agent:
+        assert ok(await agent.call_tool("read_notebook", {"path": path}))["count"] == 1
