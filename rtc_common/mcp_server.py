@@ -28,7 +28,7 @@ import mcp.types as types
 from mcp.server.lowlevel import Server
 
 from .agent_presence import AgentPresence, AgentSessions, Carets, LobbyChannel, PresenceChannel, editors_of
-from .mcp_tools import TOOLS, tool
+from .mcp_tools import TOOLS, ToolError, client_name, session_key, tool
 from .notebook_text import DEFAULT_OUTPUT_CHARS, cell_text, notebook_text, outputs_text
 
 __all__ = ["NotebookBackend", "NotebookTools", "ToolError", "build_server"]
@@ -38,10 +38,6 @@ log = logging.getLogger("rtc_common.mcp")
 RESOURCE_PREFIX = "notebook://"
 _CARET_NOTEBOOKS = 1000  # notebooks whose carets are followed (the least recently asked are forgotten)
 _FINISHED = ("ok", "error", "aborted")
-
-
-class ToolError(Exception):
-    """What to tell the agent: a call that cannot be done (the message says why and what to do)."""
 
 
 class NotebookBackend(Protocol):
@@ -84,29 +80,8 @@ class NotebookTools:
         self.lease_hold = lease_hold
         self._carets: dict[str, Carets] = {}  # by notebook path, the least recently asked first
 
-    # -- identity ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def client_name(call: Any) -> str:
-        params = getattr(getattr(call, "session", None), "client_params", None)
-        info = getattr(params, "client_info", None)
-        return str(getattr(info, "name", "") or "unknown client")
-
-    @staticmethod
-    def session_key(call: Any) -> str:
-        """The agent making ``call``: its HTTP session, else (a sessionless request) the caller the transport
-        named in ``scope["mcp.caller"]`` and the client's name, else (stdio) the process and the client's name."""
-        request = getattr(call, "request", None)
-        headers = getattr(request, "headers", None)
-        if headers is not None and headers.get("mcp-session-id"):
-            return str(headers["mcp-session-id"])
-        caller = request.scope.get("mcp.caller") if request is not None else None
-        if caller:
-            return f"user:{caller}:{NotebookTools.client_name(call)}"
-        return f"process:{NotebookTools.client_name(call)}"
-
     def presence(self, call: Any) -> AgentPresence:
-        return self.sessions.get(self.session_key(call), self.client_name(call))
+        return self.sessions.get(session_key(call), client_name(call))
 
     # -- tools ------------------------------------------------------------------------------------
 

@@ -14,7 +14,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TOOLS", "ToolSpec", "tool"]
+__all__ = ["TOOLS", "ToolError", "ToolSpec", "client_name", "session_key", "tool"]
+
+
+class ToolError(Exception):
+    """What to tell the agent: a call that cannot be done (the message says why and what to do)."""
+
+
+def client_name(call: Any) -> str:
+    """The name the MCP client of ``call`` (a request context) gave in its ``clientInfo``."""
+    params = getattr(getattr(call, "session", None), "client_params", None)
+    info = getattr(params, "client_info", None)
+    return str(getattr(info, "name", "") or "unknown client")
+
+
+def session_key(call: Any) -> str:
+    """The agent making ``call``: its HTTP session, else (a sessionless request) the caller the transport named
+    in ``scope["mcp.caller"]`` and the client's name, else (stdio) the process and the client's name."""
+    request = getattr(call, "request", None)
+    headers = getattr(request, "headers", None)
+    if headers is not None and headers.get("mcp-session-id"):
+        return str(headers["mcp-session-id"])
+    caller = request.scope.get("mcp.caller") if request is not None else None
+    if caller:
+        return f"user:{caller}:{client_name(call)}"
+    return f"process:{client_name(call)}"
+
 
 _PATH = {"type": "string", "minLength": 1, "description": "The notebook's path, relative to the server's root."}
 _CELL_ID = {"type": "string", "minLength": 1, "maxLength": 64, "description": "A cell's id (read_notebook lists them)."}

@@ -309,7 +309,6 @@ class SupernodeExtension(ExtensionApp):
             rtc_info.announce(self.serverapp.web_app.settings)  # an extension loaded after ours may have reset it
         if getattr(self, "executions", None) is not None:
             await self.executions.ensure_open()
-            await self.mcp.ensure_running()
         if getattr(self, "documents", None) is not None:
             # nbformat compiles its validator on first use (~40 ms): a notebook opened from its bytes is
             # validated later, so without this the first save would pay for it.

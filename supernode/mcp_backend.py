@@ -20,7 +20,7 @@ from jupyter_core.utils import ensure_async
 from tornado.web import HTTPError
 
 from rtc_common.agent_presence import GLOBAL_ROOM
-from rtc_common.mcp_server import NotebookTools, ToolError
+from rtc_common.mcp_tools import ToolError, session_key
 
 from .cells import NotebookCells
 from .errors import ApiError
@@ -171,7 +171,7 @@ class LiveBackend:
         live = await self.documents.document_for_path(path.strip("/"))
         if live is None:
             return None
-        key = (NotebookTools.session_key(call), live.path)
+        key = (session_key(call), live.path)
         channel = self._channels.get(key)
         if channel is None or channel.live is not live:
             for stale in [k for k, c in self._channels.items() if not c.alive]:
@@ -191,7 +191,7 @@ class LiveBackend:
                 connection.close()
                 self._lobby = None
                 return None
-        key = NotebookTools.session_key(call)
+        key = session_key(call)
         lobby = self._lobbies.get(key)
         if lobby is None or lobby.connection is not connection:
             lobby = self._lobbies[key] = Lobby(connection)

@@ -21,14 +21,13 @@ import logging
 import time
 from typing import Any
 
+from importlib import import_module
+
 from jupyter_server.base.handlers import APIHandler
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from sse_starlette import sse
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from rtc_common.agent_presence import AgentSessions
-from rtc_common.mcp_server import NotebookTools, build_server
 from rtc_common.tasks import Ready, TaskSet
 
 from .mcp_backend import LiveBackend
@@ -36,6 +35,12 @@ from .mcp_backend import LiveBackend
 __all__ = ["HANDLERS", "McpService"]
 
 log = logging.getLogger("supernode.mcp")
+
+_SDK = ("mcp.server.streamable_http_manager", "sse_starlette.sse", "rtc_common.mcp_server")
+
+
+def _import_sdk() -> list[Any]:
+    return [import_module(name) for name in _SDK]
 
 
 class McpService:
@@ -58,11 +63,8 @@ class McpService:
         self.tasks = tasks
         self._starting: asyncio.Future[Any] | None = None
         self.sessions = AgentSessions(idle_timeout=idle_timeout, renew_interval=renew_interval)
-        self.tools = NotebookTools(backend, self.sessions, lease_hold=lease_hold)
-        self.server = build_server(self.tools)
-        self.manager = StreamableHTTPSessionManager(
-            app=self.server, session_idle_timeout=session_timeout, max_sessions=1000
-        )
+        self.lease_hold = lease_hold
+        self.manager: Any = None  # the mcp package's StreamableHTTPSessionManager, once serving
         self.running = False
         self.session_timeout = session_timeout
         self._owners: dict[str, tuple[str, float]] = {}  # session id -> (the user who opened it, last request)
@@ -90,10 +92,19 @@ class McpService:
         await asyncio.shield(self._starting)
 
     async def serve(self, ready: Ready) -> None:
-        """Run the session manager and the presence sweeps until cancelled."""
+        """Run the session manager and the presence sweeps until cancelled.
+
+        The ``mcp`` package (and starlette, pydantic's models of the protocol) is imported here, on a thread: a
+        server whose MCP endpoint is never used does not pay for it, and the event loop never waits for it.
+        """
+        manager_module, sse, mcp_server = await asyncio.to_thread(_import_sdk)
         # sse_starlette would start a task of its own on this loop, with no parent, polling every 0.5 s for a
         # uvicorn shutdown; here the session manager's stop ends every stream, so it is told one runs already.
         sse._get_shutdown_state().watcher_started = True
+        tools = mcp_server.NotebookTools(self.backend, self.sessions, lease_hold=self.lease_hold)
+        self.manager = manager_module.StreamableHTTPSessionManager(
+            app=mcp_server.build_server(tools), session_idle_timeout=self.session_timeout, max_sessions=1000
+        )
         async with self.manager.run():
             self.running = True
             ready()

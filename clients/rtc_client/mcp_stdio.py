@@ -24,7 +24,8 @@ from mcp.server.stdio import stdio_server
 from pycrdt import Array
 
 from rtc_common.agent_presence import GLOBAL_ROOM, AgentSessions, PresenceChannel
-from rtc_common.mcp_server import NotebookTools, ToolError, build_server
+from rtc_common.mcp_server import NotebookTools, build_server
+from rtc_common.mcp_tools import ToolError
 
 from .errors import ApiError, ClientError, DeadlineExceeded, Forbidden
 from .execution import Execution
