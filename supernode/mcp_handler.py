@@ -89,7 +89,12 @@ class McpService:
         """Start :meth:`serve` in the task set once (the first request starts it if the server did not)."""
         if self._starting is None:
             self._starting = asyncio.ensure_future(self.tasks.start(self.serve, "MCP server"))
-        await asyncio.shield(self._starting)
+        try:
+            await asyncio.shield(self._starting)
+        except Exception as exc:
+            log.error("the MCP server cannot start (tried again on the next request): %s", exc, exc_info=exc)
+            self._starting = None
+            raise web.HTTPError(503, "the MCP server cannot start") from None
 
     async def serve(self, ready: Ready) -> None:
         """Run the session manager and the presence sweeps until cancelled.
