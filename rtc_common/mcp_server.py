@@ -18,6 +18,7 @@ stdio), named by its client's ``clientInfo.name``; their presences are kept by
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ from urllib.parse import quote, unquote
 import jsonschema
 import mcp.types as types
 from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
 
 from .agent_presence import AgentPresence, AgentSessions, Carets, LobbyChannel, PresenceChannel, editors_of
 from .mcp_tools import TOOLS, ToolError, client_name, session_key, tool
@@ -92,7 +94,7 @@ class NotebookTools:
             if spec is None:
                 raise ToolError(f"no tool {name!r}; the tools are {', '.join(t.name for t in TOOLS)}")
             arguments = dict(arguments or {})
-            error = next(jsonschema.Draft202012Validator(spec.input_schema).iter_errors(arguments), None)
+            error = next(_validator(name).iter_errors(arguments), None)
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path) or "arguments"
                 raise ToolError(f"bad arguments for {name} ({where}): {error.message}")
@@ -244,6 +246,13 @@ class NotebookTools:
         return notebook_text(page["path"], [cell_text(cell) for cell in page["cells"]])
 
 
+@functools.cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    spec = tool(name)
+    assert spec is not None
+    return jsonschema.Draft202012Validator(spec.input_schema)
+
+
 def _timestamp(value: Any) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
@@ -307,8 +316,6 @@ def build_server(tools: NotebookTools, name: str = "jupyter-rtc", version: str =
         return types.ListResourceTemplatesResult(resource_templates=[template])
 
     async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        from mcp.shared.exceptions import MCPError
-
         try:
             text = await tools.read_resource(ctx, str(params.uri))
         except ToolError as exc:
