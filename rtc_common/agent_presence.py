@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ __all__ = [
     "agent_state",
     "editors_of",
 ]
+
+log = logging.getLogger("rtc_common.agent_presence")
 
 GLOBAL_ROOM = "JupyterLab:globalAwareness"
 _DRIVE = "RTC:"  # JupyterLab's collaborative drive: the prefix of the paths in the global awareness
@@ -297,10 +300,16 @@ class AgentSessions:
             self.end(key)
 
     def sweep(self) -> None:
-        """Renew every presence; withdraw the idle ones; forget sessions present nowhere."""
+        """Renew every presence; withdraw the idle ones; forget sessions present nowhere. One session's failure
+        is logged and does not stop the others'."""
         for key, presence in list(self._sessions.items()):
-            presence.expire()
-            presence.renew()
+            try:
+                presence.expire()
+                presence.renew()
+            except Exception:
+                log.exception(
+                    "renewing the presence of agent %r failed (tried again at the next sweep)", presence.client
+                )
             if not presence.notebooks:
                 del self._sessions[key]
 

@@ -153,14 +153,14 @@ async def test_a_cell_a_person_edits_is_refused_unless_forced(collab, jp_root_di
 async def test_the_agent_shows_at_its_cell_and_leaves_when_idle(collab, jp_root_dir, mcp_url, token):
     path = write_notebook(jp_root_dir, "idle.ipynb", ["1", "2"])
     person, _ = await collab.open(path)
-    async with http_agent(mcp_url, token, "idler") as agent:
+    async with http_agent(mcp_url, token, "watcher") as agent:
         second = ok(await agent.call_tool("read_notebook", {"path": path}))["cells"][1]["id"]
         ok(await agent.call_tool("edit_cell", {"path": path, "cell_id": second, "source": "2 + 2"}))
         await eventually(lambda: agents(person) and agents(person)[0]["agent"]["cell"] == second, what="the agent")
         state = agents(person)[0]
         # Its caret is in that cell's source, as JupyterLab draws a collaborator's (the text's Yjs ID).
         assert state["cursors"][0]["head"]["type"] == cursor_in(person, 1)["head"]["type"]
-        assert state["user"]["initials"] == "AI" and state["user"]["color"].startswith("#")
+        assert state["user"]["initials"] == "AW" and state["user"]["color"].startswith("#")
         # No call for mcp_idle_timeout (2 s): the agent leaves the notebook's presence, its session still open.
         await eventually(lambda: not agents(person), timeout=5, what="the idle agent to leave")
         ok(await agent.call_tool("read_notebook", {"path": path, "outputs": False}))
