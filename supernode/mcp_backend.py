@@ -38,6 +38,7 @@ log = logging.getLogger("supernode.mcp")
 
 _PERMISSIONS = {"read": ("contents", "read"), "write": ("contents", "write"), "execute": ("kernels", "execute")}
 _FINISHED = ("ok", "error", "aborted")
+_LOBBIES = 1000  # agents kept in the global awareness room at most (the least recently active go first)
 
 
 class LiveChannel:
@@ -192,9 +193,12 @@ class LiveBackend:
                 self._lobby = None
                 return None
         key = session_key(call)
-        lobby = self._lobbies.get(key)
+        lobby = self._lobbies.pop(key, None)
         if lobby is None or lobby.connection is not connection:
-            lobby = self._lobbies[key] = Lobby(connection)
+            lobby = Lobby(connection)
+        self._lobbies[key] = lobby  # the most recently used last
+        while len(self._lobbies) > _LOBBIES:  # sessions that ended without saying so (closed when idle)
+            self._lobbies.pop(next(iter(self._lobbies))).publish(None)
         return lobby
 
     def forget(self, session_key: str) -> None:
