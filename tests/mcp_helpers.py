@@ -21,15 +21,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @asynccontextmanager
 async def http_agent(
-    url: str, token: str | None, name: str = "test agent", headers: dict[str, str] | None = None
+    url: str,
+    token: str | None,
+    name: str = "test agent",
+    headers: dict[str, str] | None = None,
+    sessionless: bool = False,
 ) -> AsyncIterator[ClientSession]:
     """An initialized MCP session with the server at ``url`` (``…/api/rtc/mcp``), as client ``name``; ``headers``
-    go with every request."""
+    go with every request. ``sessionless``: speak the 2026-07-28 protocol (``server/discover``, no session)."""
     headers = {**(headers or {}), **({"Authorization": f"token {token}"} if token else {})}
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
     async with http, streamable_http_client(url, http_client=http) as (read, write):
         async with ClientSession(read, write, client_info=Implementation(name=name, version="1.0")) as session:
-            await session.initialize()
+            await (session.discover() if sessionless else session.initialize())
             yield session
 
 

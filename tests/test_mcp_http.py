@@ -258,3 +258,17 @@ async def test_an_agent_that_goes_away_mid_call_leaves_nothing_waiting(
     await eventually(lambda: executions.watchers == watchers, timeout=5, what="no call left waiting")
     async with http_agent(mcp_url, token, "next") as agent:
         assert ok(await agent.call_tool("read_notebook", {"path": path}))["count"] == 1
+
+
+async def test_a_sessionless_client_is_served_and_shown_too(collab, jp_root_dir, mcp_url, token):
+    path = write_notebook(jp_root_dir, "modern.ipynb", ["1"])
+    person, _ = await collab.open(path)
+    async with http_agent(mcp_url, token, "modern client", sessionless=True) as agent:
+        assert agent.protocol_version == "2026-07-28"
+        cell = ok(await agent.call_tool("read_notebook", {"path": path}))["cells"][0]["id"]
+        ok(await agent.call_tool("edit_cell", {"path": path, "cell_id": cell, "source": "2"}))
+        await eventually(lambda: agents(person), what="the agent's presence")
+        assert agents(person)[0]["user"]["name"] == "agent: modern client"
+    # No session to end: it leaves when idle (mcp_idle_timeout).
+    await eventually(lambda: not agents(person), timeout=5, what="the idle agent to leave")
+    assert cell_sources(person) == ["2"]
