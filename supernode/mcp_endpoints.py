@@ -14,7 +14,8 @@ _SESSION = {
     "in": "header",
     "required": True,
     "description": "The session, as the answer to the initialize request gave it in this header. The initialize "
-    "request alone is sent without it (it opens the session).",
+    "request alone is sent without it (it opens the session), and so are the requests of the sessionless protocol "
+    "(2026-07-28), whose MCP-Protocol-Version header says so.",
     "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
 }
 _VERSION = {
