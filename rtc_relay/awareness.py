@@ -72,6 +72,10 @@ class Awareness:
             parts += (var_uint(client), var_uint(self._clocks[client]), var_string(self._states[client]))
         return b"".join(parts)
 
+    def states(self) -> dict[int, str]:
+        """Every known state (its JSON text) by client id (a copy)."""
+        return dict(self._states)
+
     def owner_of(self, client: int) -> Hashable | None:
         """Who sent the presence of Yjs client ``client`` (a connection), if anyone does now."""
         return self._owners.get(client)

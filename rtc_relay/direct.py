@@ -13,6 +13,10 @@ itself: its policy's :meth:`~rtc_relay.policy.RoomPolicy.load` returned that
 * **ends** when the writer closes it or the relay frees the room: it stops observing, and
   ``closed`` is set with ``close_code``/``close_reason`` saying why.
 
+The writer may also take part in the room's **presence**: :meth:`set_presence` publishes an awareness
+state for a client id of its own (a server-side collaborator, e.g. an agent acting through the server),
+and :meth:`presence` reads the states of everyone in the room. Its states go when it closes.
+
 A room has at most one direct connection at a time (two would send each transaction twice).
 Whether an idle room may be freed is also asked of its policy
 (:meth:`~rtc_relay.policy.RoomPolicy.keep`): a save in flight keeps it without a hold.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 from collections import Counter
 from collections.abc import Collection
@@ -35,6 +40,7 @@ from typing import TYPE_CHECKING
 from pycrdt import Doc, Subscription, TransactionEvent
 
 from .catalogue import CloseCode
+from .lib0 import var_string, var_uint, var_uint8array
 from .local import ChannelClosed
 
 if TYPE_CHECKING:
@@ -47,6 +53,7 @@ log = logging.getLogger("rtc_relay.direct")
 
 _ids = itertools.count(1)
 _EMPTY_UPDATE = b"\x00\x00"
+_MSG_AWARENESS = 1
 
 
 class DirectConnection:
@@ -68,6 +75,8 @@ class DirectConnection:
         self._loaded = asyncio.Event()
         self.client_synced = asyncio.Event()  # set once the room sent its document to a remote client
         self._holds: Counter[str] = Counter()
+        self._clocks: dict[int, int] = {}  # awareness clock of each client id whose presence we published
+        self._shown: set[int] = set()  # those whose state is shown now
         self._core = core
         self._subscription: Subscription | None = None
         self._room: Room | None = core.rooms.open(name)  # set first: a loaded room admits (or refuses) at once
@@ -159,6 +168,43 @@ class DirectConnection:
         for peer in targets:
             room.notify(peer, notice)
         return len(targets)
+
+    # -- presence --------------------------------------------------------------------------------
+
+    def presence(self) -> dict[int, dict]:
+        """The awareness state of every client in the room (ours included), by Yjs client id; states that are
+        not JSON objects are left out."""
+        room = self._room
+        if room is None:
+            return {}
+        states = {}
+        for client, text in room.awareness.states().items():
+            try:
+                state = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(state, dict):
+                states[client] = state
+        return states
+
+    def set_presence(self, client: int, state: dict | None) -> None:
+        """Publish ``state`` as the presence of Yjs client ``client`` (a client id of the writer's own, not used
+        by anyone else), or withdraw it (None). Sent to every client of the room (and the other relays) as if
+        a client had sent it, with the next clock; states are renewed by calling again (clients drop a state
+        not renewed within 30 s). A no-op once the connection is closed."""
+        room = self._room
+        if room is None:
+            return
+        if state is None and client not in self._shown:
+            return
+        clock = self._clocks[client] = self._clocks.get(client, 0) + 1  # kept after a withdrawal: clocks only grow
+        if state is None:
+            self._shown.discard(client)
+        else:
+            self._shown.add(client)
+        text = "null" if state is None else json.dumps(state)
+        update = var_uint(1) + var_uint(client) + var_uint(clock) + var_string(text)
+        room.receive(self, bytes((_MSG_AWARENESS,)) + var_uint8array(update))
 
     # -- the room's side (rtc_relay.room.Peer) ----------------------------------------------------
 

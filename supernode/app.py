@@ -38,6 +38,9 @@ from .notebook_feed_handlers import HANDLERS as NOTEBOOK_FEED_HANDLERS
 from .notebook_feeds import NotebookFeeds
 from .notebook_files import NotebookFiles
 from .notebook_file_handlers import HANDLERS as NOTEBOOK_FILE_HANDLERS
+from .mcp_backend import LiveBackend
+from .mcp_handler import HANDLERS as MCP_HANDLERS
+from .mcp_handler import McpService
 from .notebook_handlers import HANDLERS as NOTEBOOK_HANDLERS
 from .output_log import OutputLog
 from .reverts import revert_watch
@@ -177,6 +180,26 @@ class SupernodeExtension(ExtensionApp):
         "the oldest go first, the newest always stays.",
     )
 
+    mcp_idle_timeout = Float(
+        120.0,
+        config=True,
+        help="Seconds after an MCP agent's last call on a notebook when it leaves the notebook's presence "
+        "(it also leaves when its MCP session ends).",
+    )
+    mcp_renew_interval = Float(
+        10.0, config=True, help="Seconds between renewals of the agents' presence (clients drop it after 30 s)."
+    )
+    mcp_lease_hold = Float(
+        60.0,
+        config=True,
+        help="Seconds a person's caret may rest in a cell and still keep it from agents: an agent's edit, deletion "
+        "or move of the cell a person's caret is in is refused (unless forced) until the caret has not moved for "
+        "this long (JupyterLab leaves a caret where it was when the person goes elsewhere).",
+    )
+    mcp_session_timeout = Float(
+        1800.0, config=True, help="Seconds without a request after which an MCP session at /api/rtc/mcp is closed."
+    )
+
     def initialize_settings(self) -> None:
         join_server_log("supernode", self.serverapp.log)
         stop_cleanly_on_sigint(self.serverapp)  # a hub stops servers with SIGINT: our documents save first
@@ -272,6 +295,15 @@ class SupernodeExtension(ExtensionApp):
             parent=self,
         )
         self.settings["supernode_notebook_feeds"] = self.notebook_feeds
+        self.mcp = McpService(
+            LiveBackend(self.documents, self.executions, self.serverapp.contents_manager),
+            self.tasks,
+            idle_timeout=self.mcp_idle_timeout,
+            renew_interval=self.mcp_renew_interval,
+            session_timeout=self.mcp_session_timeout,
+            lease_hold=self.mcp_lease_hold,
+        )
+        self.settings["supernode_mcp"] = self.mcp
         self.shared_tables: SharedTables | None = None
         self.feeds: TableFeeds | None = None
         if self.tables:
@@ -306,6 +338,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.extend(NOTEBOOK_FEED_HANDLERS)
             self.handlers.extend(NOTEBOOK_HANDLERS)
             self.handlers.extend(NOTEBOOK_FILE_HANDLERS)  # last: /api/rtc/notebooks/{path} takes any path
+            self.handlers.extend(MCP_HANDLERS)
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         if getattr(self, "documents", None) is not None and not self.serverapp.web_app.settings.get(

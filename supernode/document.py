@@ -123,6 +123,18 @@ class LiveDocument(FileSync):
         """The direct connection of this document's room (before :meth:`run`)."""
         self._connection = connection
 
+    def presence(self) -> dict[int, dict]:
+        """Everyone's awareness state in the room, by Yjs client id (empty once the room is gone)."""
+        connection = self._connection
+        return connection.presence() if connection is not None and not connection.closed.is_set() else {}
+
+    def set_presence(self, client: int, state: dict | None) -> None:
+        """Show ``state`` as the presence of Yjs client ``client`` (one of the server's own: an agent working
+        through it), or withdraw it (None); see :meth:`rtc_relay.direct.DirectConnection.set_presence`."""
+        connection = self._connection
+        if connection is not None and not connection.closed.is_set():
+            connection.set_presence(client, state)
+
     def hold(self, keep: bool, reason: str = "execution queued or running") -> None:
         """Keep the room open even with no client (True), or let it be freed again (False); counted by ``reason``."""
         self._holds += 1 if keep else -1

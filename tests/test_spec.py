@@ -231,6 +231,12 @@ async def test_answers_match_the_documented_bodies(
     await call("post", rs, "api/rtc/kernels/restart", {})
     await call("get", "/api/rtc/rooms", "api/rtc/rooms")
     await call("get", "/api/rtc/spec.json", "api/rtc/spec.json")
+    for method in ("post", "get", "delete"):  # MCP clients (tests/test_mcp_http.py) get the 2xx answers
+        headers = {"Content-Type": "application/json", "Mcp-Session-Id": "0" * 32}
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}) if method == "post" else None
+        r = await jp_fetch("api", "rtc", "mcp", method=method.upper(), headers=headers, body=body, raise_error=False)
+        assert r.code == 404, (method, r.code, r.body)
+        v.check("/api/rtc/mcp", method, r.code, json.loads(r.body))
     tb, one_table = "/api/rtc/tables", "/api/rtc/tables/{table}"
     assert (await call("get", one_table, "api/rtc/tables/kernels"))[0] == 503  # before the extensions start
     await jp_serverapp.extension_manager.start_all_extensions()  # as a real server does once its loop runs

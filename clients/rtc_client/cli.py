@@ -10,6 +10,8 @@ Subcommands (``jupyter-rtc SUBCOMMAND --help`` for each):
 - ``tables [TABLE ...]`` — print the server's shared tables (kernels, sessions, contents, executions, ...),
   one row per line; ``--watch`` then prints every row change as it happens.
 - ``rooms`` — list the relay's rooms (a Jupyter server's or a standalone relay's).
+- ``mcp`` — serve the Model Context Protocol on stdin/stdout: an agent's tools on the server's notebooks
+  (:mod:`rtc_client.mcp_stdio`).
 
 Every subcommand takes ``--url`` (default ``$JUPYTER_RTC_URL``, else ``http://127.0.0.1:8888/``) and
 ``--token`` (default ``$JUPYTER_RTC_TOKEN``, else ``$JUPYTER_TOKEN``). Exit status: 0 done, 1 a cell
@@ -109,6 +111,25 @@ def _parser() -> argparse.ArgumentParser:
         description="List the rooms the relay holds (a Jupyter server's or a standalone relay's).",
     )
     del rooms
+
+    mcp = sub.add_parser(
+        "mcp",
+        parents=[common],
+        help="serve MCP tools on the server's notebooks over stdio",
+        description="Serve the Model Context Protocol on stdin/stdout for an agent: list, read, edit and run "
+        "cells of the server's live notebooks through its REST API; the agent shows in each notebook's "
+        "collaborators as 'agent: <client name>' while it works on it.",
+    )
+    mcp.add_argument(
+        "--idle-timeout", type=float, default=120.0, help="seconds without a call after which it leaves a notebook"
+    )
+    mcp.add_argument("--renew-interval", type=float, default=10.0, help="seconds between renewals of its presence")
+    mcp.add_argument(
+        "--lease-hold",
+        type=float,
+        default=60.0,
+        help="seconds a person's caret may rest in a cell and still keep it from the agent",
+    )
     return parser
 
 
@@ -137,6 +158,22 @@ async def _interruptible(work: Coroutine[Any, Any, int]) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def _mcp(args: argparse.Namespace) -> int:
+    import logging
+
+    from .mcp_stdio import serve
+
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)  # stdout carries the protocol alone
+    await serve(
+        args.url,
+        args.token,
+        idle_timeout=args.idle_timeout,
+        renew_interval=args.renew_interval,
+        lease_hold=args.lease_hold,
+    )
+    return EXIT_OK
 
 
 def _server(args: argparse.Namespace) -> JupyterClient:
@@ -445,4 +482,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] =
     "tail": _tail,
     "tables": _tables,
     "rooms": _rooms,
+    "mcp": _mcp,
 }

@@ -27,6 +27,7 @@ from .errors import error_for_connect
 from .execution import Execution
 from .notebook import Notebook
 from .notebook_events import NotebookEvents
+from .notebook_api import NotebookApi
 from .rest import RestClient, quote_path
 from .room import RoomClient
 from .tables import ROOM as TABLES_ROOM
@@ -47,6 +48,7 @@ class JupyterClient:
         self.url = url if url.endswith("/") else url + "/"
         self.token = token
         self.rest = RestClient(self.url, token, timeout=timeout)
+        self.notebooks = NotebookApi(self.rest)  # the REST notebook API (cells by id, no room joined)
 
     async def __aenter__(self) -> JupyterClient:
         await self.rest.__aenter__()
@@ -100,6 +102,12 @@ class JupyterClient:
         """``PUT /api/collaboration/session/{path}``: ``{"format", "type", "fileId", "sessionId"}``."""
         body = {"format": file_format, "type": file_type}
         _, answer, _ = await self.rest.request("PUT", f"api/collaboration/session/{quote_path(path)}", body)
+        return answer
+
+    async def contents(self, path: str = "", *, content: bool = True) -> dict[str, Any]:
+        """``GET /api/contents/{path}``: Jupyter's model of a file or folder (a folder's entries with ``content``)."""
+        params = {"content": "1" if content else "0"}
+        _, answer, _ = await self.rest.request("GET", f"api/contents/{quote_path(path.strip('/'))}", params=params)
         return answer
 
     async def tables(self, *, reconnect: bool = True, timeout: float = 10.0) -> LiveTables:
