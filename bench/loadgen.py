@@ -15,6 +15,8 @@ Scenarios (all on one host, loopback):
 - ``join-5mb``: the same with one 5 MB text insert.
 - ``idle``: 1,000 synced idle clients in 100 rooms; server RSS growth per client.
 
+``Target.framing`` is ``"hocuspocus"`` for a Hocuspocus server: every message then starts with the
+document's name (the room), and clients authenticate first (``wsclient``).
 ``Target.answers_sync`` is False for the baseline relay, which never answers SyncStep1: there a
 client counts as synced once its websocket is open, and a join is timed to the pong of a ping sent
 on open (the baseline keeps no history, so that is all a join costs it).
@@ -38,7 +40,7 @@ from time import perf_counter
 
 import procstat
 from traffic import Traffic, Writer
-from wsclient import WsClient, connect
+from wsclient import WsClient, address_prefix, connect
 from ydata import UpdateStream
 
 
@@ -56,7 +58,8 @@ THROUGHPUT = {
     "10x10": Shape(10, 10, 1),
     "1x20-20w": Shape(1, 20, 20),
 }
-JOIN = {"join-history": (20_000, "abc"), "join-5mb": (1, "x" * 5_000_000)}  # (updates, text of each)
+# (updates, text of each; None: each its own marker, see ydata)
+JOIN = {"join-history": (20_000, None), "join-5mb": (1, "x" * 5_000_000)}
 SCENARIOS = [*THROUGHPUT, *JOIN, "idle"]
 
 WARMUP_S = 1.0
@@ -76,6 +79,11 @@ class Target:
     port: int
     pid: int | None  # server process for CPU/RSS; None = not measured
     answers_sync: bool = True  # False for the baseline relay (see module docstring)
+    framing: str = "y-websocket"  # or "hocuspocus"
+
+    def address(self, path: str) -> str | None:
+        """The document name messages carry for a client of ``path`` (None: y-websocket, none)."""
+        return path.lstrip("/") if self.framing == "hocuspocus" else None
 
 
 @dataclass
@@ -137,7 +145,7 @@ async def _connect_many(target: Target, specs: list[tuple[str, int, int | None]]
 
     async def one(path: str, room: int, writer: int | None) -> None:
         async with gate:
-            client = await connect(target.host, target.port, path, ready_on, sink, timeout=15.0)
+            client = await connect(target.host, target.port, path, ready_on, sink, 15.0, target.address(path))
         client.room_index, client.writer_index = room, writer
         clients.append(client)
 
@@ -203,6 +211,9 @@ async def _run_throughput(
     other_cpu_pct (the rest of the host, % of one core), plus raw counts, errors and refills."""
     writers, placed = place_clients(shape, workload, prefix)
     specs = [(path, room, writer) for path, room, _, writer in placed]
+    for path, _, _, writer in placed:
+        if writer is not None and target.framing == "hocuspocus":
+            writers[writer].address(address_prefix(target.address(path)))
     traffic = Traffic(writers, window)
     clients = await _connect_many(target, specs, traffic.sink)
     try:
@@ -243,6 +254,7 @@ async def _run_throughput(
         "other_cpu_pct": None if cpu is None else max(0.0, (host1 - host0) - cpu - (lg1 - lg0)) / window_s * 100,
         "window_s": window_s,
         "deliveries": n,
+        "updates_per_message": None if not traffic.received_messages else n / traffic.received_messages,
         "sent": traffic.sent,
         "refills": traffic.refills,
         "errors": errors,
@@ -256,6 +268,8 @@ async def _run_join(prefix: str, target: Target, workload: Workload) -> dict:
     path = f"/{prefix}"
     stream = workload.streams[0]
     writer = Writer(0, 0, stream, expected=1)
+    if target.framing == "hocuspocus":
+        writer.address(address_prefix(target.address(path)))
     traffic = Traffic([writer], window=64, limit=len(stream))
     clients = await _connect_many(target, [(path, 0, 0), (path, 0, None)], traffic.sink)
     joins: list[float] = []
@@ -266,7 +280,7 @@ async def _run_join(prefix: str, target: Target, workload: Workload) -> dict:
         ready_on = "step2" if target.answers_sync else "pong"
         for _ in range(JOINS):
             t0 = perf_counter()
-            joiner = await connect(target.host, target.port, path, ready_on, None, timeout=30.0)
+            joiner = await connect(target.host, target.port, path, ready_on, None, 30.0, target.address(path))
             joins.append(joiner.ready_at - t0)
             joiner.close()
             await asyncio.sleep(0.05)  # let the server retire the joiner before the next one

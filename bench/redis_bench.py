@@ -46,7 +46,10 @@ from traffic import Traffic
 from wsclient import connect
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-RELAY_CMD = "python -m rtc_relay --host 127.0.0.1 --port {port} --log-level " + os.environ.get("RTC_BENCH_LOG", "warning")
+RELAY_CMD = (
+    "python -m rtc_relay --host 127.0.0.1 --port {port} --messages-per-second 0 --bytes-per-second 0 --log-level "
+    + os.environ.get("RTC_BENCH_LOG", "warning")
+)  # rate limits off: the loadgen's writers send far more than a person
 
 # name -> (loadgen shape, relays, with redis, placement: "spread" clients round-robin, "room" by room)
 SCENARIOS = {

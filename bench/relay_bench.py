@@ -1,14 +1,17 @@
-"""Relay benchmark runner: each scenario against the baseline relay and the server under test.
+"""Relay benchmark runner: each scenario against the baseline relay, the server under test and Hocuspocus.
 
-For every scenario, ``--repeat`` times, it starts the baseline (``bench/baseline_relay.py``) and the
+For every scenario, ``--repeat`` times, it starts the baseline (``bench/baseline_relay.py``), the
 server under test (default ``python -m rtc_relay --host 127.0.0.1 --port P --store memory
---log-level warning``, which echoes each update to its writer too) and, for rtc_relay, the same with
-``--no-echo``, one at a time, each fresh on a free port, rotating which goes first, runs the same
-pre-generated workload against each, and prints the medians side by side with the ratios
-server/baseline. The loadgen runs in this process; servers are killed at the end, even on error.
+--log-level warning`` with its rate limits off, which echoes each update to its writer too) and, for
+rtc_relay, the same with ``--no-echo``, Hocuspocus (``@hocuspocus/server`` in node,
+``bench/js/hocuspocus_server.mjs``; its npm packages are installed into ``bench/js`` with ``npm ci`` on
+first use) and any ``--also NAME=CMD``, one at a time, each fresh on a free port, rotating which goes
+first, runs the same pre-generated workload against each, and prints the medians side by side with the
+ratios server/baseline. The loadgen runs in this process; servers are killed at the end, even on error.
 
 Usage: ``python bench/relay_bench.py [--scenarios 1x2,idle] [--duration 5] [--repeat 1]
-[--server-cmd "python bench/baseline_relay.py"] [--no-echo-column/--no-no-echo-column] [--json FILE]``.
+[--server-cmd "python bench/baseline_relay.py"] [--no-echo-column/--no-no-echo-column]
+[--hocuspocus/--no-hocuspocus] [--also "main=python -m rtc_relay ..."] [--json FILE]``.
 Exit status 1 if any run failed.
 """
 
@@ -17,7 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,8 +33,14 @@ from servers import ServerProcess, free_port, server_command
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
-RELAY_CMD = "python -m rtc_relay --host 127.0.0.1 --port {port} --store memory --log-level warning"
+RELAY_CMD = (
+    "python -m rtc_relay --host 127.0.0.1 --port {port} --store memory --log-level warning"
+    " --messages-per-second 0 --bytes-per-second 0"  # the loadgen's writers send far more than a person
+)
 BASELINE_CMD = f"python {BENCH_DIR / 'baseline_relay.py'} --port {{port}}"
+JS_DIR = BENCH_DIR / "js"
+HOCUSPOCUS_CMD = f"node {JS_DIR / 'hocuspocus_server.mjs'} --port {{port}}"
+HOCUSPOCUS = "hocuspocus"
 # Above this much CPU (% of one core) used by the rest of the host during a window, a run is flagged:
 # loopback TCP work the kernel does not bill to either process stays well below it.
 OTHER_CPU_WARN_PCT = 25.0
@@ -42,13 +53,25 @@ def _kind(scenario: str) -> str:
     return "join" if scenario in loadgen.JOIN else "idle"
 
 
-def _run_once(scenario: str, cmd: str, answers_sync: bool, workload: loadgen.Workload, args) -> dict:
+def install_js() -> None:
+    """``npm ci`` in bench/js unless its node_modules are there (raises if npm fails)."""
+    if (JS_DIR / "node_modules" / "@hocuspocus" / "server").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("Hocuspocus needs node and npm (or pass --no-hocuspocus)")
+    print(f"installing the bench's npm packages in {JS_DIR} (npm ci)", file=sys.stderr, flush=True)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, timeout=600)
+
+
+def _run_once(scenario: str, cmd: str, answers_sync: bool, workload: loadgen.Workload, args,
+              framing: str = "y-websocket") -> dict:
     """One fresh server, one run; a failure is returned as ``{"failed": reason}``, never raised."""
     port = free_port()
     try:
         with ServerProcess(server_command(cmd, port), port, cwd=str(PROJECT_DIR),
                            ready_timeout=args.ready_timeout) as server:
-            target = loadgen.Target("127.0.0.1", port, server.pid, answers_sync)
+            target = loadgen.Target("127.0.0.1", port, server.pid, answers_sync, framing)
             run = loadgen.run_scenario(scenario, target, workload, args.duration, args.window)
             try:
                 return asyncio.run(asyncio.wait_for(run, timeout=args.duration + RUN_SLACK_S))
@@ -103,6 +126,10 @@ def main() -> int:
                         help="server under test; {port} is substituted, else --port P is appended")
     parser.add_argument("--no-echo-column", action=argparse.BooleanOptionalAction, default=True,
                         help="with an rtc_relay server, also run it with --no-echo (the cost of echo)")
+    parser.add_argument("--hocuspocus", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run Hocuspocus (@hocuspocus/server, node; npm ci in bench/js on first use)")
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=CMD",
+                        help="another server to run in the same run (repeatable), e.g. an earlier checkout")
     parser.add_argument("--ready-timeout", type=float, default=30.0, help="seconds to wait for the ready line")
     parser.add_argument("--json", metavar="FILE", help="also write all runs and medians as JSON")
     args = parser.parse_args()
@@ -117,6 +144,15 @@ def main() -> int:
     commands = {"baseline": BASELINE_CMD, "relay": args.server_cmd}
     if args.no_echo_column and "rtc_relay" in args.server_cmd:
         commands["relay --no-echo"] = f"{args.server_cmd} --no-echo"
+    for extra in args.also:
+        name, sep, cmd = extra.partition("=")
+        if not sep or not name or not cmd:
+            parser.error(f"--also {extra!r}: want NAME=CMD")
+        commands[name] = cmd
+    if args.hocuspocus:
+        install_js()
+        commands[HOCUSPOCUS] = HOCUSPOCUS_CMD
+    framings = {name: "hocuspocus" if name == HOCUSPOCUS else "y-websocket" for name in commands}
     # The baseline never answers SyncStep1; so neither does the baseline when benchmarked against itself.
     answers_sync = {name: "baseline_relay.py" not in cmd for name, cmd in commands.items()}
     kinds = {s: _kind(s) for s in scenarios}
@@ -131,7 +167,7 @@ def main() -> int:
             names = list(commands)
             order = names[r % len(names):] + names[:r % len(names)]
             for name in order:
-                result = _run_once(scenario, commands[name], answers_sync[name], workload, args)
+                result = _run_once(scenario, commands[name], answers_sync[name], workload, args, framings[name])
                 runs[name].append(result)
                 print(f"[{scenario}] {name} run {r + 1}/{args.repeat}: {_headline(kinds[scenario], result)}",
                       file=sys.stderr, flush=True)

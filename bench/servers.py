@@ -3,8 +3,8 @@
 Contracts:
 - ``free_port()``: a TCP port on 127.0.0.1 that was free a moment ago.
 - ``server_command(spec, port)``: argv for a command string; ``{port}`` in it is replaced, otherwise
-  ``--port PORT`` is appended; a leading ``python``/``python3`` becomes this interpreter, so the
-  server runs in the same venv whether or not it is activated.
+  ``--port PORT`` is appended; a ``python``/``python3`` word (the command, or after ``env VAR=...``)
+  becomes this interpreter, so the server runs in the same venv whether or not it is activated.
 - ``ServerProcess(argv, port)``: ``with`` starts it (own session, stdout/stderr to temp files,
   PYTHONUNBUFFERED=1) and returns once a stdout line contains ``ws://127.0.0.1:PORT``; raises
   ``ServerError`` (with the output's tail) if it exits or stays silent past ``ready_timeout`` seconds.
@@ -38,9 +38,7 @@ def free_port() -> int:
 
 
 def server_command(spec: str, port: int) -> list[str]:
-    argv = shlex.split(spec)
-    if argv and argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
+    argv = [sys.executable if a in ("python", "python3") else a for a in shlex.split(spec)]
     if any("{port}" in a for a in argv):
         return [a.replace("{port}", str(port)) for a in argv]
     return [*argv, "--port", str(port)]

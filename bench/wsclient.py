@@ -11,6 +11,10 @@ Readiness (``ready`` future, ``ready_at`` = perf_counter seconds when the decidi
   through the server's frame handling, the closest it has to "answering").
 
 Client frames carry the mask bit with an all-zero key, so payloads are written unchanged.
+
+Hocuspocus framing (``address`` set): every message, both ways, starts with ``varString(document)``;
+on open the client sends an Auth message (empty token) before its SyncStep1, as @hocuspocus/provider
+does, and messages for other documents are ignored. ``address`` is the document's name.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import asyncio
 from time import perf_counter
 from collections.abc import Callable
+
+from pycrdt import write_var_uint
 
 from wsframe import OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, FrameReader, ProtocolError, encode_frame, new_client_key
 from wshandshake import HandshakeError, build_request, check_response, split_head
@@ -28,11 +34,21 @@ _STEP1_FRAME = encode_frame(OP_BINARY, SYNC_STEP1_EMPTY, mask=True)
 _PING_FRAME = encode_frame(OP_PING, b"bench", mask=True)
 
 Sink = Callable[["WsClient", bytes, float], None]
+_AUTH_EMPTY_TOKEN = bytes([2, 0, 0])  # Auth message, token type, varString("")
+
+
+def address_prefix(document: str) -> bytes:
+    """The ``varString(document)`` Hocuspocus puts in front of every message."""
+    name = document.encode()
+    return write_var_uint(len(name)) + name
 
 
 class WsClient(asyncio.Protocol):
-    def __init__(self, host: str, port: int, path: str, ready_on: str, sink: Sink | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, ready_on: str, sink: Sink | None = None, address: str | None = None
+    ) -> None:
         assert ready_on in ("step2", "open", "pong")
+        self.prefix = address_prefix(address) if address is not None else b""
         self.host, self.port, self.path = host, port, path
         self.ready_on = ready_on
         self.sink = sink
@@ -69,7 +85,13 @@ class WsClient(asyncio.Protocol):
                 return
             self.head = b""
             self.reader = FrameReader()
-            self.transport.write(_STEP1_FRAME + _PING_FRAME if self.ready_on == "pong" else _STEP1_FRAME)
+            if self.prefix:
+                step1 = encode_frame(OP_BINARY, self.prefix + _AUTH_EMPTY_TOKEN, mask=True) + encode_frame(
+                    OP_BINARY, self.prefix + SYNC_STEP1_EMPTY, mask=True
+                )
+            else:
+                step1 = _STEP1_FRAME
+            self.transport.write(step1 + _PING_FRAME if self.ready_on == "pong" else step1)
             if self.ready_on == "open":
                 self._set_ready(now)
             if not data:
@@ -81,6 +103,10 @@ class WsClient(asyncio.Protocol):
             return
         for opcode, message in messages:
             if opcode == OP_BINARY:
+                if self.prefix:
+                    if not message.startswith(self.prefix):
+                        continue
+                    message = message[len(self.prefix) :]
                 if message[:2] == _UPDATE_PREFIX:
                     if self.sink is not None:
                         self.sink(self, message, now)
@@ -133,7 +159,9 @@ class WsClient(asyncio.Protocol):
         self._fail_ready(self.error or "connection lost before ready")
 
 
-async def connect(host: str, port: int, path: str, ready_on: str, sink: Sink | None, timeout: float) -> WsClient:
+async def connect(
+    host: str, port: int, path: str, ready_on: str, sink: Sink | None, timeout: float, address: str | None = None
+) -> WsClient:
     """Open one client and wait until it is ready (see module docstring).
 
     ``timeout`` (seconds) bounds TCP connect + upgrade + readiness together. Raises
@@ -144,7 +172,7 @@ async def connect(host: str, port: int, path: str, ready_on: str, sink: Sink | N
     opened: list[WsClient] = []
 
     async def open_and_wait() -> WsClient:
-        _, client = await loop.create_connection(lambda: WsClient(host, port, path, ready_on, sink), host, port)
+        _, client = await loop.create_connection(lambda: WsClient(host, port, path, ready_on, sink, address), host, port)
         opened.append(client)
         await client.ready
         return client

@@ -28,6 +28,7 @@ class CloseCode(enum.IntEnum):
     ROOM_NOT_FOUND = 4404
     TIMEOUT = 4408
     SLOW_CONSUMER = 4429
+    RATE_LIMITED = 4430
     ROOM_ERROR = 4500
 
 

@@ -132,6 +132,36 @@ class RelayConfig:
             "back an update holding it. --no-echo (RTC_RELAY_ECHO=0) sends updates to the other clients only."
         ),
     )
+    messages_per_second: int = field(
+        default=500,
+        **_opt(
+            "Messages a client may send per second, on average over --rate-burst seconds; one that sends "
+            "more is closed with 4430 (rate limited). 0: unlimited."
+        ),
+    )
+    bytes_per_second: int = field(
+        default=8 * 1024 * 1024,
+        **_opt(
+            "Bytes a client may send per second, on average over --rate-burst seconds (and never less than "
+            "one --max-message-size at once); one that sends more is closed with 4430 (rate limited). 0: unlimited."
+        ),
+    )
+    rate_burst: float = field(
+        default=10.0,
+        **_opt(
+            "Seconds of --messages-per-second and --bytes-per-second a client may send at once (a paste, "
+            "the first sync of a big document) before the per-second rates apply."
+        ),
+    )
+    connections_per_minute: int = field(
+        default=0,
+        **_opt(
+            "Websocket connection attempts an address may make per minute (all at once if it comes to that); "
+            "more are answered with HTTP 429 and Retry-After before the upgrade. 0 (the default): unlimited, "
+            "since clients behind one NAT or reverse proxy share its address (a restart reconnects them all "
+            "at once). A relay that faces the internet directly: 60, say."
+        ),
+    )
     idle_timeout: float = field(
         default=60.0, **_opt("Seconds a client may stay silent (no message, no pong) before it is closed with 4408.")
     )
@@ -213,6 +243,11 @@ class RelayConfig:
         for name in ("max_message_size", "max_outbox", "compact_after_bytes", "redis_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        for name in ("messages_per_second", "bytes_per_second", "connections_per_minute"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (unlimited) or positive")
+        if self.rate_burst <= 0:
+            raise ValueError("rate_burst must be positive")
         if self.redis_url:
             if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
                 raise ValueError(f"--redis-url {self.redis_url!r} must start with redis://, rediss:// or unix://")

@@ -21,6 +21,11 @@ written behind what it has not read yet. The connection is kept
 ``SLOW_CONSUMER_GRACE`` seconds for the client to read up to that frame, then
 dropped. Reading is paused while the room loads, so unread input stays in the
 kernel's buffers.
+
+Rate limits (:mod:`rtc_relay.limits`): a websocket upgrade from an address past
+``connections_per_minute`` is answered with HTTP 429 and ``Retry-After``; a message past the
+connection's ``messages_per_second`` or ``bytes_per_second`` (beyond their burst) closes it
+with ``RATE_LIMITED`` (4430) before the message is handled, and nothing more is read from it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import asyncio
 import itertools
 import json
 import logging
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -36,6 +42,7 @@ from .catalogue import CloseCode, RelayError
 from .document_http import DocumentRequest, is_document_request
 from .endpoints import HEALTH, METRICS, ROOMS
 from .http import MAX_HEAD_BYTES, Request, parse_head, response
+from .limits import AttemptRefusal, ConnectionThrottle
 from .listing import room_list
 from .names import room_name_from_path
 from .outbox import SLOW_CONSUMER_GRACE, coalesce
@@ -93,6 +100,8 @@ class Connection(asyncio.Protocol):
         self._expiry: asyncio.TimerHandle | None = None  # closes the connection when its token expires
         self._early: list[bytes] = []  # messages that arrived while the room was loading
         self._document: DocumentRequest | None = None
+        self._throttle: ConnectionThrottle | None = None  # its rate limits, once upgraded (None: unlimited)
+        self._refusal: AttemptRefusal | None = None  # a refused websocket attempt waiting for its 429
 
     def __repr__(self) -> str:
         return f"<Connection {self.label} room={self.room.name if self.room else None!r}>"
@@ -127,6 +136,9 @@ class Connection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._refusal is not None:  # a refused attempt gone before its 429
+            self._refusal = None
+            self.relay.attempts.answered()
         self._finish()
 
     # -- handshake -----------------------------------------------------------------
@@ -175,6 +187,8 @@ class Connection(asyncio.Protocol):
                 self._reply(200, json.dumps(room_list(relay, grant.covers)).encode(), "application/json")
         elif not request.wants_websocket:
             self._reply(426, b"this is a Yjs websocket relay: connect with a websocket to /ROOM\n", Upgrade="websocket")
+        elif not self._attempt_allowed():
+            return  # answered 429
         elif request.header("sec-websocket-version") != "13":
             self._reply(426, b"websocket version 13 required\n", Sec_WebSocket_Version="13")
         elif len(request.header("sec-websocket-key")) != 24:
@@ -186,6 +200,34 @@ class Connection(asyncio.Protocol):
             self._upgrade(request)
             if rest and self._state == _OPEN:
                 self._frames(rest)
+
+    def _attempt_allowed(self) -> bool:
+        """Count a websocket attempt of the client's address; past ``connections_per_minute``, answer 429
+        (after the refusal's delay, reading nothing meanwhile)."""
+        refusal = self.relay.attempts.check(self._address(), self.relay.loop.time())
+        if refusal is None:
+            return True
+        if not refusal.delay:
+            self._reply(429, refusal.message.encode(), Retry_After=str(refusal.retry_after))
+            return False
+        self._refusal = refusal
+        assert self._transport is not None
+        self._transport.pause_reading()
+        if self._timer is not None:
+            self._timer.cancel()  # the handshake's: this one ends sooner
+        self._timer = self.relay.loop.call_later(refusal.delay, self._refuse)
+        return False
+
+    def _refuse(self) -> None:
+        self._timer = None
+        refusal, self._refusal = self._refusal, None
+        if refusal is not None:
+            self.relay.attempts.answered()
+            self._reply(429, refusal.message.encode(), Retry_After=str(refusal.retry_after))
+
+    def _address(self) -> str:
+        peer = self._transport.get_extra_info("peername") if self._transport is not None else None
+        return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
     def _reply(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", **headers: str) -> None:
         assert self._transport is not None
@@ -207,6 +249,7 @@ class Connection(asyncio.Protocol):
             self._timer = None
         self._state = _OPEN
         self._parser = FrameParser(relay.config.max_message_size)
+        self._throttle = ConnectionThrottle.for_config(relay.config, relay.loop.time())
         relay.metrics.connections_total += 1
         try:
             name = self.room_name = room_name_from_path(request.raw_path)
@@ -244,13 +287,20 @@ class Connection(asyncio.Protocol):
     def _frames(self, data: bytes) -> None:
         relay = self.relay
         relay.metrics.bytes_in += len(data)
-        self.last_seen = relay.loop.time()
+        now = self.last_seen = relay.loop.time()
+        throttle = self._throttle
         try:
-            for opcode, payload in self._parser.feed(data):  # type: ignore[union-attr]
+            frames = self._parser.feed(data, throttle.allowance(now) if throttle is not None else sys.maxsize)  # type: ignore[union-attr]
+            for opcode, payload in frames:
                 if self._state != _OPEN:
                     if opcode == OP_CLOSE and self._transport is not None:
                         self._transport.close()  # the client answered our close
                     continue
+                if throttle is not None and opcode != OP_CLOSE:
+                    over = throttle.over(len(payload), now)
+                    if over is not None:
+                        self.close(CloseCode.RATE_LIMITED, over, linger=False)
+                        return
                 if opcode == OP_BINARY:
                     if self._admitted:
                         self.room.receive(self, payload)  # type: ignore[union-attr]
@@ -342,11 +392,15 @@ class Connection(asyncio.Protocol):
             self._largest_unsent = max(self._largest_unsent, len(chunk))
             self.relay.metrics.bytes_out += len(chunk)
 
-    def close(self, code: CloseCode, reason: str, *, detail: str = "", grace: float = _CLOSE_GRACE) -> None:
+    def close(
+        self, code: CloseCode, reason: str, *, detail: str = "", grace: float = _CLOSE_GRACE, linger: bool = True
+    ) -> None:
         """Close with a catalogued ``code``; ``reason`` goes to the client, ``detail`` only to the log.
 
         The close frame goes behind everything already written; the TCP connection is dropped if the
-        client has not answered it within ``grace`` seconds.
+        client has not answered it within ``grace`` seconds. ``linger=False`` (a client over its rate
+        limits): nothing more is read from the client, and the TCP connection is closed once the close
+        frame is written.
         """
         if self._state != _OPEN:
             return
@@ -366,7 +420,11 @@ class Connection(asyncio.Protocol):
         self._state = _CLOSING
         assert self._transport is not None
         self._transport.write(close_frame(code, reason))
-        self._transport.resume_reading()  # to see the client's close frame
+        if linger:
+            self._transport.resume_reading()  # to see the client's close frame
+        else:
+            self._transport.pause_reading()
+            self._transport.close()  # once the close frame is written
         self._timer = self.relay.loop.call_later(grace, self._transport.abort)
         self._leave_room()
 

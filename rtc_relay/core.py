@@ -20,6 +20,7 @@ import time
 from .catalogue import CloseCode
 from .config import RelayConfig
 from .direct import DirectConnection
+from .limits import AttemptLimiter
 from .local import LocalChannel
 from .manager import RoomManager
 from .metrics import Metrics
@@ -47,6 +48,7 @@ class RelayCore:
         self.store: Store = store if store is not None else open_store(self.config.store_spec())
         self.bus = store if hasattr(store, "publish_awareness") else None
         self.metrics = Metrics()
+        self.attempts = AttemptLimiter(self.config.connections_per_minute, self.metrics.refused)
         self.started = time.time()
         self.tasks = TaskSet("relay")
         self.policies: list[RoomPolicy] = []

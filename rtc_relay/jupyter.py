@@ -17,6 +17,11 @@ the limit) is a slow consumer: what is queued for it is dropped, it leaves its
 room and gets the close frame 4429 behind what it has not read (tornado drops the
 connection if the client does not answer within 5 s). When the extension stops,
 every room websocket is closed with 1001 (going away).
+
+Rate limits (:mod:`rtc_relay.limits`): a message past the connection's ``messages_per_second`` or
+``bytes_per_second`` (beyond their burst) closes it with 4430 (rate limited) before it is handled;
+with ``connections_per_minute``, an upgrade from an address past it is answered with HTTP 429 (the
+address is tornado's ``remote_ip``: behind a proxy, the proxy's unless ``trust_xheaders``).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from .catalogue import CloseCode, RelayError
 from .config import RelayConfig, setting_help
 from .core import RelayCore
 from .jupyter_documents import HANDLERS as DOCUMENT_HANDLERS
+from .limits import ConnectionThrottle
 from .listing import room_list
 from .names import check_room_name
 from .outbox import coalesce
@@ -121,6 +127,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._unwritten = 0  # bytes handed to the stream and not yet on the wire
         self._writes: deque[int] = deque()  # their sizes, oldest first (tornado finishes writes in order)
         self._closing = False
+        self._throttle: ConnectionThrottle | None = None
 
     @property
     def core(self) -> RelayCore:
@@ -164,13 +171,33 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         if not await ensure_async(self.authorizer.is_authorized(self, user, "read", "contents")):
             raise web.HTTPError(403, "contents:read is required to join a room")
         self.can_write = bool(await ensure_async(self.authorizer.is_authorized(self, user, "write", "contents")))
-        await self.core.ensure_started()
+        core = self.core
+        await core.ensure_started()
+        if not await self._attempt_allowed(core):
+            return
         self.room_name = args[0] if args else ""  # the whole path: a/x and b/x are not the same room
         self.user = getattr(user, "username", None) or None  # Jupyter's, shown in the room list
         self.label = f"#j{self.id} {self.request.remote_ip} {getattr(user, 'username', user)}"
         self.params = {key: self.get_argument(key) for key in self.request.query_arguments}
         self.browser = browser_key(self.request.headers.get("Cookie"))  # see Room.release_fenced
         await super().get(*args, **kwargs)
+
+    async def _attempt_allowed(self, core: RelayCore) -> bool:
+        """Count a websocket attempt of the client's address; past ``connections_per_minute``, answer 429
+        (after the refusal's delay)."""
+        refusal = core.attempts.check(self.request.remote_ip or "", core.loop.time())
+        if refusal is None:
+            return True
+        if refusal.delay:
+            try:
+                await asyncio.sleep(refusal.delay)
+            finally:
+                core.attempts.answered()
+        self.set_status(429)
+        self.set_header("Retry-After", str(refusal.retry_after))
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(refusal.message)
+        return False
 
     def open(self, *args: str, **kwargs: str) -> None:
         super().open()  # Jupyter's ping loop
@@ -179,6 +206,7 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.set_nodelay(True)
         core = self.core
         core.metrics.connections_total += 1
+        self._throttle = ConnectionThrottle.for_config(core.config, core.loop.time())
         self.settings[SOCKETS_KEY].add(self)
         try:
             check_room_name(self.room_name)
@@ -192,6 +220,12 @@ class RoomWebsocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         (tornado reads no further frame meanwhile: that is what bounds a loading room's input)."""
         if self._closing:
             return None
+        throttle = self._throttle
+        if throttle is not None:
+            over = throttle.over(len(message), self.core.loop.time())
+            if over is not None:
+                self.close(CloseCode.RATE_LIMITED, over)
+                return None
         if not self._admitted:
             if self._admission is None:
                 self._admission = asyncio.get_running_loop().create_future()
@@ -374,6 +408,32 @@ class RelayExtension(ExtensionApp):
         help="Bytes a client may leave unread before it is closed as a slow consumer (close code 4429).",
     )
 
+    messages_per_second = Int(
+        500,
+        config=True,
+        help="Messages a client may send per second, on average over `rate_burst` seconds; one that sends more "
+        "is closed with 4430 (rate limited). 0: unlimited.",
+    )
+    bytes_per_second = Int(
+        8 * 1024**2,
+        config=True,
+        help="Bytes a client may send per second, on average over `rate_burst` seconds (and never less than one "
+        "`max_message_size` at once); one that sends more is closed with 4430 (rate limited). 0: unlimited.",
+    )
+    rate_burst = Float(
+        10.0,
+        config=True,
+        help="Seconds of `messages_per_second` and `bytes_per_second` a client may send at once (a paste, a "
+        "large notebook's first sync) before the per-second rates apply.",
+    )
+    connections_per_minute = Int(
+        0,
+        config=True,
+        help="Room websocket attempts an address may make per minute (tornado's remote_ip); more are answered "
+        "with HTTP 429. 0 (the default): unlimited (Jupyter authenticates every attempt, and behind a proxy "
+        "such as JupyterHub's every user has the proxy's address).",
+    )
+
     echo = Bool(
         True,
         config=True,
@@ -410,6 +470,10 @@ class RelayExtension(ExtensionApp):
             max_outbox=self.max_outbox,
             echo=self.echo,
             **{name: getattr(self, name) for name in self.trait_names() if name.startswith("webhook")},
+            messages_per_second=self.messages_per_second,
+            bytes_per_second=self.bytes_per_second,
+            rate_burst=self.rate_burst,
+            connections_per_minute=self.connections_per_minute,
         )
         self.core = RelayCore(config)
         self.settings[SETTINGS_KEY] = self.core

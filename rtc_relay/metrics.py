@@ -25,6 +25,7 @@ class Metrics:
         "closed",
         "connections_total",
         "messages_out",
+        "refused",
         "rooms_freed",
         "rooms_opened",
         "updates_dropped_readonly",
@@ -44,6 +45,7 @@ class Metrics:
         self.rooms_opened = 0
         self.rooms_freed = 0
         self.closed: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter(rate_limited=0)  # websocket attempts answered 429 etc., by reason
 
     def samples(self, gauges: dict[str, tuple[str, Callable[[], float]]]) -> list[Sample]:
         """Every metric as ``(name, kind, help, labels, value)``; ``gauges`` maps a name to ``(help, read)``.
@@ -72,6 +74,11 @@ class Metrics:
         out += [
             ("rtc_relay_connections_closed_total", "counter", closed, {"reason": reason}, count)
             for reason, count in sorted(self.closed.items())
+        ]
+        refused = "Websocket connection attempts refused before the upgrade, by reason."
+        out += [
+            ("rtc_relay_connections_refused_total", "counter", refused, {"reason": reason}, count)
+            for reason, count in sorted(self.refused.items())
         ]
         return out
 

@@ -5,6 +5,10 @@ in :attr:`Flusher.pending`; :meth:`Flusher.arm` schedules one flush at the end o
 the current loop turn. The flush writes each connection's whole outbox with a
 single ``transport.write``. A burst of N updates thus costs each recipient one
 system call instead of N — the reason this relay outpaces a per-frame relay.
+
+A room may also hold the document updates of the loop turn back, to send them merged
+(:meth:`Flusher.hold`): the flush first asks each such room to queue them
+(``send_held()``), then writes the connections.
 """
 
 from __future__ import annotations
@@ -37,15 +41,20 @@ class _Flushable(Protocol):
     def flush_outbox(self) -> None: ...
 
 
+class _Holder(Protocol):
+    def send_held(self) -> None: ...
+
+
 class Flusher:
     """Collects connections with queued frames and flushes them once per loop turn."""
 
-    __slots__ = ("_armed", "_loop", "pending")
+    __slots__ = ("_armed", "_holders", "_loop", "pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._armed = False
         self.pending: list[_Flushable] = []
+        self._holders: list[_Holder] = []
 
     def queue(self, conn: _Flushable, data: bytes) -> None:
         """Append one framed message to ``conn``'s outbox; it is written at the end of this loop turn."""
@@ -61,8 +70,18 @@ class Flusher:
             self._armed = True
             self._loop.call_soon(self._flush)
 
+    def hold(self, holder: _Holder) -> None:
+        """Call ``holder.send_held()`` at the end of this loop turn, before the connections are written
+        (the holder calls this once per turn: when it starts holding something)."""
+        self._holders.append(holder)
+        self.arm()
+
     def _flush(self) -> None:
         self._armed = False
+        if self._holders:
+            holders, self._holders = self._holders, []
+            for holder in holders:
+                holder.send_held()
         pending, self.pending = self.pending, []
         for conn in pending:
             conn.queued = False

@@ -14,6 +14,10 @@ Sync rules (the order matters for correctness):
   joiner gets the full state before any live update and never misses one.
 * Updates (and SyncStep2) are applied to the room's document, fanned out to the
   other subscribed connections as one frame built once, and appended to the store.
+  The updates of one event-loop turn are held back to its end and sent merged into one
+  update (as Hocuspocus does): each recipient decodes one message instead of many. A
+  message of another kind the room sends (presence, a notice, a SyncStep2) first sends
+  what is held, so each connection still gets everything in the order the room made it.
   With ``echo`` (the relay's default, as the reference y-websocket server does) the same
   frame also goes back to the sender: y-websocket 4 counts a local edit as confirmed only
   once an update holding it comes back; without, the sender never gets its own update
@@ -40,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pycrdt import Doc, get_update, merge_updates
 
 from .awareness import Awareness
+from .fanout import HeldUpdates
 from .catalogue import CloseCode, RelayError, close_reason
 from .lib0 import (
     DecodeError,
@@ -171,6 +176,7 @@ class Room:
         # The room is applying a client's update to its document (a direct connection does not echo it).
         self.applying = False
         self.direct: Peer | None = None  # the in-process writer's DirectConnection, if one is attached
+        self._updates = HeldUpdates(self, metrics, flusher)  # the loop turn's updates, sent merged at its end
         self._saves = SaveRequests(name, store, tasks, lambda peer: peer in self.peers)
 
     def __repr__(self) -> str:
@@ -215,8 +221,7 @@ class Room:
         commit: it only queues bytes (a compaction it makes due runs on the next loop turn).
         """
         self._metrics.updates_in += 1
-        msg = frame(bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update))
-        self._metrics.updates_out += self._broadcast(msg, None, self.subscribers)
+        self._updates.add(update, None, None)
         if self.policy.persist:
             self._store.append(self.name, update)
             self._history_cost += len(update) + _ROW_OVERHEAD
@@ -332,6 +337,8 @@ class Room:
         writer may send others the clients understand (``{"type": "conflict"}``: JupyterLab's Edit
         Conflict dialog). Never forwarded to anyone else.
         """
+        if self._updates:
+            self._updates.send_held()
         peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
@@ -358,7 +365,7 @@ class Room:
             self._refusals.forget(peer)
             gone = self.awareness.remove_owner(peer)
             if gone is not None:
-                self._broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(gone)), None)
+                self.broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(gone)), None)
                 if self._bus is not None:
                     self._bus.publish_awareness(self.name, gone)
         return not self.kept
@@ -398,7 +405,7 @@ class Room:
                     raise DecodeError(f"{len(msg) - end} trailing bytes after an awareness message")
                 self.awareness.apply(peer, data)
                 self._metrics.awareness_in += 1
-                self._broadcast(frame(msg), None)
+                self.broadcast(frame(msg), None)
                 if self._bus is not None:
                     self._bus.publish_awareness(self.name, data)
             elif kind == MSG_CUSTOM:
@@ -413,6 +420,8 @@ class Room:
             raise RelayError(CloseCode.BAD_MESSAGE, str(exc)) from None
 
     def _sync(self, peer: Peer, state_vector: bytes) -> None:
+        if self._updates:  # they go to the subscribers before this one joins them (its SyncStep2 has them)
+            self._updates.send_held()
         try:
             missing = self.doc.get_update(state_vector)
         except Exception as exc:
@@ -463,9 +472,7 @@ class Room:
         if doc.get_state() == before:
             self._unsettled.append(update)
         self._metrics.updates_in += 1
-        if msg is None:  # a SyncStep2 travels on as an update
-            msg = bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update)
-        self._metrics.updates_out += self._broadcast(frame(msg), None if self.echo else peer, self.subscribers)
+        self._updates.add(update, msg, peer)  # a SyncStep2 (msg None) travels on as an update
         if self.policy.persist:
             self._store.append(self.name, update)
             self._grow_history(update)
@@ -491,23 +498,24 @@ class Room:
             self.applying = False
         if doc.get_state() == before:
             self._unsettled.append(update)
-        msg = frame(bytes((MSG_SYNC, SYNC_UPDATE)) + var_uint8array(update))
-        self._metrics.updates_out += self._broadcast(msg, None, self.subscribers)
+        self._updates.add(update, None, None)
         self._grow_history(update)
 
     def apply_remote_awareness(self, origin: bytes, update: bytes) -> None:
         """An awareness update from another relay (``origin``: its id): remember it for late joiners
         and send it to every local connection. Raises :class:`DecodeError` if it does not decode."""
         self.awareness.apply(f"relay:{origin.hex()}", update)
-        self._broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(update)), None)
+        self.broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(update)), None)
 
     def local_awareness(self) -> bytes | None:
         """An awareness update holding the states of this relay's connections (None if none)."""
         return self.awareness.encode_all(lambda owner: not isinstance(owner, str))
 
-    def _broadcast(self, data: bytes, sender: Peer | None, targets: dict[Peer, None] | None = None) -> int:
+    def broadcast(self, data: bytes, sender: Peer | None, targets: dict[Peer, None] | None = None) -> int:
         """Queue ``data`` to every subscriber but ``sender`` (every admitted peer when sender is None),
-        or to every one of ``targets``."""
+        or to every one of ``targets``; the updates held are sent first (:class:`HeldUpdates`)."""
+        if self._updates:
+            self._updates.send_held()
         if targets is None:
             targets = self.subscribers if sender is not None else self.peers
         pending = self._flusher.pending

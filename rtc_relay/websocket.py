@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+import sys
 
 from .catalogue import CloseCode, RelayError
 
@@ -104,7 +105,9 @@ class FrameParser:
     for whole (reassembled) messages, and control frames as they come. It raises
     :class:`RelayError` with ``PROTOCOL_ERROR`` for framing violations and
     ``MESSAGE_TOO_BIG`` as soon as a header announces more than
-    ``max_message_size`` bytes (before the payload is buffered).
+    ``max_message_size`` bytes (before the payload is buffered). ``limit``: at most that many
+    messages and control frames are returned; the bytes after them stay buffered for the next call
+    (a connection about to be closed for its rate parses no more than its limits let through).
     """
 
     __slots__ = ("_buf", "_fragments", "_fragments_opcode", "_fragments_size", "max_message_size")
@@ -121,7 +124,7 @@ class FrameParser:
         """Bytes received and not yet part of a delivered message."""
         return len(self._buf) + self._fragments_size
 
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+    def feed(self, data: bytes, limit: int = sys.maxsize) -> list[tuple[int, bytes]]:
         buf = self._buf
         if buf:
             buf += data
@@ -191,6 +194,8 @@ class FrameParser:
                 self._fragments = [payload]
                 self._fragments_opcode = opcode
                 self._fragments_size = length
+            if len(out) >= limit:
+                break
         if pos:
             if pos == size:
                 self._buf = bytearray()

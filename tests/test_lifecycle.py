@@ -70,7 +70,7 @@ async def test_content_survives_a_relay_restart(relay_process, connect, tmp_path
 async def test_store_stays_proportional_to_content_not_history(start_relay, connect, tmp_path):
     """100,000 edits of a 1,000-character text: the stored room is about the size of its content."""
     db = tmp_path / "relay.sqlite"
-    relay = await start_relay(store=str(db))
+    relay = await start_relay(store=str(db), messages_per_second=0)  # 100,000 edits as fast as a script goes
     a = await connect(relay.url + "busy")
     await a.wait_synced()
     text = a.doc.get("t", type=Text)

@@ -13,6 +13,7 @@
  * The contract is yclient.mjs's (one JSON command per stdin line, one JSON event per stdout line, each
  * answer repeating the command's "id"), for the subset of commands every version supports:
  *   {"cmd":"insert","name":N,"index":I,"text":S}   insert S at I in the text N          -> ok
+ *   {"cmd":"insert_many","name":N,"index":I,"text":S,"count":C}   C inserts of S at I, in one tick -> ok
  *   {"cmd":"get","text":[N..]}  -> {"event":"state","text":{N:str},"synced":bool,"version":V,
  *                                   "sync_status":SyncStatus|null}
  *   {"cmd":"wait_text","name":N,"equals":S,"timeout":SEC} -> {"event":"text","name":N,"value":S} once the
@@ -118,6 +119,9 @@ const handle = (msg) => {
   switch (msg.cmd) {
     case 'insert':
       text(msg.name).insert(msg.index, msg.text)
+      return reply(msg, { event: 'ok', cmd: msg.cmd })
+    case 'insert_many': // one edit after the other in the same tick: one update message each
+      for (let i = 0; i < msg.count; i++) text(msg.name).insert(msg.index, msg.text)
       return reply(msg, { event: 'ok', cmd: msg.cmd })
     case 'get':
       return reply(msg, {

@@ -63,7 +63,7 @@ log = logging.getLogger("rtc_client")
 _SYNC, _AWARENESS, _CUSTOM = 0, 1, 2
 _STEP1, _STEP2, _UPDATE = 0, 1, 2
 # Close codes after which a new connection may succeed (schema/close-codes.json); None: dropped, no frame.
-_PASSING = {None, 1001, 1005, 1006, 1011, 1012, 1013, 4408, 4429, 4500}
+_PASSING = {None, 1001, 1005, 1006, 1011, 1012, 1013, 4408, 4429, 4430, 4500}
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 2.5  # seconds
 
 
