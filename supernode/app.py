@@ -43,6 +43,7 @@ from .mcp_handler import HANDLERS as MCP_HANDLERS
 from .mcp_handler import McpService
 from .notebook_handlers import HANDLERS as NOTEBOOK_HANDLERS
 from .output_log import OutputLog
+from .rename_guard import guard_renames
 from .reverts import revert_watch
 from .table_feeds import TableFeeds
 from .table_handlers import HANDLERS as TABLE_HANDLERS
@@ -251,6 +252,7 @@ class SupernodeExtension(ExtensionApp):
         # Extensions written for jupyter-collaboration find its API at this key: ours answers them.
         self.serverapp.web_app.settings.setdefault("jupyter_server_ydoc", self)
         self._unfollow_renames = self.documents.follow_renames(self.serverapp.event_logger)
+        self._unguard_renames = guard_renames(self.serverapp.contents_manager, self.documents)
         self.settings["supernode_documents"] = self.documents
         self.timelines = Timelines(
             self.documents.live, max_versions=self.timeline_versions, max_bytes=self.timeline_max_bytes
@@ -403,6 +405,7 @@ class SupernodeExtension(ExtensionApp):
             await self.shared_tables.stop()
         if self.documents is not None:
             self._unfollow_renames()
+            self._unguard_renames()
             self._unfollow_timelines()
             self.classrooms.stop()
             self.notebook_feeds.stop()

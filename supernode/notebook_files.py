@@ -99,12 +99,11 @@ class NotebookFiles:
         cells = await self.open(path)
         if await self._exists(new_path):
             raise ApiError("conflict", f"{new_path} exists already")
-        async with cells.live.between_saves():
-            try:
-                await ensure_async(self.contents.rename(path, new_path))
-            except HTTPError as exc:
-                raise _contents_error(exc, f"renaming {path} to {new_path}") from exc
-            self.documents.renamed(path, new_path)
+        try:  # between the document's saves (supernode.rename_guard)
+            await ensure_async(self.contents.rename(path, new_path))
+        except HTTPError as exc:
+            raise _contents_error(exc, f"renaming {path} to {new_path}") from exc
+        self.documents.renamed(path, new_path)
         for session in await self.sessions.list_sessions():
             if session.get("path") == path:
                 await self.sessions.update_session(session["id"], path=new_path, name=posixpath.basename(new_path))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from jupyter_ydoc import YNotebook
 from pycrdt import Map
@@ -65,6 +67,48 @@ async def test_a_save_right_after_a_rename_goes_to_the_new_path(collab, jp_root_
     assert disk_sources(jp_root_dir, "after.ipynb") == ["x = 1  # typed before the rename"]
     assert not (jp_root_dir / "before.ipynb").exists()
     assert alice.doc.get("state", type=Map)["path"] == "after.ipynb"
+
+
+async def test_a_rename_waits_for_the_save_in_flight_and_the_old_path_never_comes_back(
+    collab, jp_root_dir, jp_fetch, jp_serverapp
+):
+    """The save has chosen its path and is inside the contents manager (held there by a gate on Jupyter's own
+    save) when the rename arrives: the rename waits for it, and the next save goes to the new path."""
+    path = write_notebook(jp_root_dir, "held.ipynb", ["x = 1"])
+    alice, _ = await collab.open(path)
+    cm = jp_serverapp.contents_manager
+    entered, gate = asyncio.Event(), asyncio.Event()
+    original = cm.save
+
+    async def gated_save(model, path):
+        entered.set()
+        await gate.wait()
+        return await original(model, path)
+
+    cm.save = gated_save
+    try:
+        source = YNotebook(alice.doc).ycells[0]["source"]
+        source += "  # saved while renamed"
+        await alice.flush()
+        alice.save(1)
+        await asyncio.wait_for(entered.wait(), 10)
+        rename = asyncio.ensure_future(
+            jp_fetch("api", "contents", path, method="PATCH", body='{"path": "moved.ipynb"}')
+        )
+        await asyncio.sleep(0.2)  # time for the rename to reach the contents manager, were it not held off
+        assert not rename.done() and (jp_root_dir / "held.ipynb").exists()
+        gate.set()
+        assert (await asyncio.wait_for(rename, 10)).code == 200
+    finally:
+        cm.save = original
+    state = alice.doc.get("state", type=Map)
+    await alice.wait_for(lambda: state.get("path") == "moved.ipynb", timeout=5)
+    source += " and after"
+    await alice.flush()
+    alice.save(2)
+    await alice.wait_for(lambda: any(n.get("responseTo") == 2 for n in alice.notices), timeout=10)
+    assert disk_sources(jp_root_dir, "moved.ipynb") == ["x = 1  # saved while renamed and after"]
+    assert not (jp_root_dir / "held.ipynb").exists()
 
 
 async def test_a_folder_renamed_moves_the_documents_inside(collab, jp_root_dir, jp_fetch):
