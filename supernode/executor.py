@@ -161,6 +161,7 @@ class NotebookExecutor:
                 self.current = execution
                 self._interrupt_pending = False
                 live = None
+                crashed = False
                 try:
                     if execution.path:  # (code outside any notebook has no room to hold)
                         live = await self.manager.documents.document_for_path(execution.path)
@@ -183,6 +184,7 @@ class NotebookExecutor:
                     # them the stock frontend's "File Changed" dialog (it checks the file's hash first).
                     execution.status = status
                 except Exception:
+                    crashed = True
                     log.exception("execution %s of %s failed", execution.id, self.path)
                     execution.status = "error"
                     execution.abort_rest("internal error (see the server log)")
@@ -192,8 +194,8 @@ class NotebookExecutor:
                     execution.done.set()
                     self.current = None
                     self._cell_task = None
-                    if live is not None and live.dirty:
-                        await self._save(live)  # (an execution that failed in our code: save what it wrote)
+                    if crashed and live is not None and live.dirty:
+                        await self._save(live)  # an execution that failed in our code: save what it wrote
                     if self.manager.output_log is not None:
                         self.manager.output_log.ended(execution.id)  # its outputs are in the file now
             self.manager.heap.trim()  # the burst is over: give its freed memory back
