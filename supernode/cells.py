@@ -35,7 +35,7 @@ from .records import source_hash
 if TYPE_CHECKING:
     from .document import LiveDocument
 
-__all__ = ["CELL_TYPES", "NotebookCells", "SourceEdit"]
+__all__ = ["CELL_TYPES", "NotebookCells", "SourceEdit", "set_text"]
 
 CELL_TYPES = ("code", "markdown", "raw")
 CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # nbformat 4.5
@@ -152,7 +152,7 @@ class NotebookCells:
             source = apply_edits(current, list(edits))
         with self.notebook.ydoc.transaction():
             if source is not None and source != current:
-                _set_text(ycell["source"], current, source)
+                set_text(ycell["source"], current, source)
             if metadata:
                 ymeta = ycell["metadata"]
                 for key, value in metadata.items():
@@ -217,7 +217,7 @@ class NotebookCells:
         if value["cell_type"] == "code":
             value.update(outputs=[], execution_count=None)
         with self.notebook.ydoc.transaction():
-            _set_text(ycell["source"], current, current[:position])
+            set_text(ycell["source"], current, current[:position])
             if ycell.get("cell_type") == "code":
                 _clear_outputs(ycell)
             self._put(index + 1, value)
@@ -234,7 +234,7 @@ class NotebookCells:
         removed = str(following.get("id"))
         current = str(ycell["source"])
         with self.notebook.ydoc.transaction():
-            _set_text(ycell["source"], current, current + MERGE_SEPARATOR + str(following["source"]))
+            set_text(ycell["source"], current, current + MERGE_SEPARATOR + str(following["source"]))
             attachments = following.get("attachments")
             if attachments and ycell.get("cell_type") in ("markdown", "raw"):
                 ycell["attachments"] = {**(_py(ycell.get("attachments")) or {}), **_py(attachments)}
@@ -337,7 +337,7 @@ def apply_edits(source: str, edits: list[SourceEdit]) -> str:
     return "".join(out)
 
 
-def _set_text(ytext: Text, current: str, new: str) -> None:
+def set_text(ytext: Text, current: str, new: str) -> None:
     """Make ``ytext`` (holding ``current``) hold ``new`` by the smallest edit."""
     start, end, inserted = minimal_edit(current, new)
     begin, stop = index_to_utf8(current, start), index_to_utf8(current, end)

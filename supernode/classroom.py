@@ -25,8 +25,7 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, Text
 
-from rtc_common.text import index_to_utf8, minimal_edit
-
+from .cells import set_text
 from .records import source_hash
 
 __all__ = ["META_KEY", "Classroom", "is_shared"]
@@ -146,12 +145,7 @@ class Classroom:
         text = projected["source"]
         old = str(text)
         if old != source:
-            start, end, inserted = minimal_edit(old, source)
-            begin, stop = index_to_utf8(old, start), index_to_utf8(old, end)
-            if stop > begin:
-                del text[begin:stop]
-            if inserted:
-                text.insert(begin, inserted)
+            set_text(text, old, source)
         for key, value in (
             ("cell_type", ycell.get("cell_type")),
             ("source_hash", source_hash(source)),
