@@ -6,7 +6,7 @@ decodes one message instead of many (at 1 room x 100 clients, that is what sets 
 asks the :class:`~rtc_relay.outbox.Flusher` to call :meth:`HeldUpdates.send_held` at the end
 of the turn, before the connections are written. One update goes out as it came (the
 client's own message bytes); several go out as one update (pycrdt's ``merge_updates``),
-framed once for every recipient. A merged echo holds the sender's edit, which is all
+framed once for every recipient. Updates the server's own writer makes are not merged. A merged echo holds the sender's edit, which is all
 y-websocket 4 needs to count it confirmed.
 
 The room calls :meth:`HeldUpdates.send_held` itself before it sends a message of another
@@ -65,8 +65,18 @@ class HeldUpdates:
         return bool(self._held)
 
     def add(self, update: bytes, msg: bytes | None, sender: Peer | None) -> None:
-        """Hold ``update`` (``msg``: the y-protocol message it came in, if any) until the end of the turn."""
+        """Hold ``update`` (``msg``: the y-protocol message it came in, if any) until the end of the turn.
+
+        Only clients' updates are merged: an update the server's own writer made (no ``msg``) sends what is
+        held, then goes out as it is. (A merge of a merge-from-disk's updates with the ones the server wrote
+        right after it, in the same turn, was seen not to reach a Yjs client in node whole.)
+        """
         if not self._room.subscribers:
+            return
+        if msg is None:
+            self.send_held()
+            self._held.append((update, None, sender))
+            self.send_held()
             return
         if not self._held:
             self._flusher.hold(self)

@@ -58,9 +58,9 @@ async def test_tables_are_rebuilt_after_a_restart(tmp_path):
         await eventually(
             lambda: (rows(doc, "executions").get(f"{record['id']}/0") or {}).get("status") == "ok", 60, "the run"
         )
-        await eventually(lambda: kernel["id"] in rows(doc, "kernels"), 10, "the kernel's row")
+        await eventually(lambda: kernel["id"] in rows(doc, "kernels"), 30, "the kernel's row")
         await eventually(
-            lambda: {"keep.txt", "gone.txt", "n.ipynb"} <= set(rows(doc, "contents")), 10, "the listed files' rows"
+            lambda: {"keep.txt", "gone.txt", "n.ipynb"} <= set(rows(doc, "contents")), 30, "the listed files' rows"
         )
         started_before = rows(doc, "status")["server"]["started"]
     finally:

@@ -27,7 +27,7 @@ def test_edits_applied_to_the_old_text_give_the_new_one(whole: bool):
         text += _random_text(rng, 20)
         mirror = TextMirror(str(text), whole=whole)
         changes: list = []
-        text.observe(lambda event, changes=changes, mirror=mirror: changes.append(mirror.apply(event.delta)))
+        text.observe(_recorder(changes, mirror))
         copy = str(text)
         for _ in range(10):
             before = str(text)
@@ -63,3 +63,8 @@ def test_a_change_before_the_last_line_of_a_stream_does_not_fit():
     assert mirror.apply([{"retain": 12}, {"insert": "é"}]) == [{"start": 12, "end": 12, "text": "é"}]
     assert mirror.apply([{"retain": 6}, {"delete": 8}, {"insert": "2"}]) == [{"start": 6, "end": 13, "text": "2"}]
     assert mirror.region == "2" and mirror.length == 7
+
+
+def _recorder(changes: list, mirror: TextMirror):
+    """The observer that records what ``mirror`` makes of each event (one callback per text, bound here)."""
+    return lambda event: changes.append(mirror.apply(event.delta))
