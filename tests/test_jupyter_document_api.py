@@ -6,28 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from jupyter_server.auth.authorizer import Authorizer
 from pycrdt import Doc, Text
 
 from helpers import http_request
-from jupyter_helpers import server_config, write_notebook
+from jupyter_helpers import write_notebook
+from test_jupyter_access import jp_server_config  # noqa: F401  (the read_only marker's authorizer)
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class ReadOnlyAuthorizer(Authorizer):
-    """Every user may read, nobody may write."""
-
-    def is_authorized(self, handler, user, action, resource) -> bool:
-        return action == "read"
-
-
-@pytest.fixture
-def jp_server_config(request):
-    config = server_config()
-    if request.node.get_closest_marker("read_only"):
-        config["ServerApp"]["authorizer_class"] = ReadOnlyAuthorizer
-    return config
 
 
 @pytest.fixture
