@@ -37,6 +37,7 @@ from jupyter_core.utils import ensure_async
 
 from .content import contents_type, load_update, model_for_save, snapshot
 from .file_sync import FileSync, file_stamp
+from .notebook_writer import save_notebook, validate_saved, writes_plain_files
 from .keys import DocumentKey
 from .read_back import cell_sources, file_hash, notebook_sources
 from .saver import SaveSchedule
@@ -361,8 +362,12 @@ class LiveDocument(FileSync):
                 await self._merge_from_disk()
                 data = snapshot(self.key, self.document)
                 state = self.document.ydoc.get_state()
-            model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
-            hashed = await self._read_hash()
+            if self.key.kind == "notebook" and writes_plain_files(cm):
+                model, hashed = await save_notebook(cm, model_for_save(self.key, data), self.path)
+                self.manager.spawn(validate_saved(data, self.path), f"validate {self.path}")
+            else:
+                model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
+                hashed = await self._read_hash()
         except Exception as exc:
             why = getattr(exc, "log_message", None) or str(exc) or type(exc).__name__
             self._failures += 1
