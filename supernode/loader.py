@@ -42,6 +42,7 @@ from .content import Stages, abuild_in_stages, build_in_stages, contents_type
 from .doctypes import document_class
 from .keys import DocumentKey
 from .load_cache import CachedLoad, LoadCache, cache_key
+from .notebook_signature import signature as notebook_signature
 
 __all__ = ["CachedStages", "Loaded", "Loader"]
 
@@ -196,12 +197,12 @@ class Loader:
         bytes are not a notebook this way: the contents manager then reads the file and says why."""
         stat, _, digest, raw = found
         cm = self.contents_manager
+        notary = cm.notary
         try:
             notebook = await asyncio.to_thread(_parse, raw)
         except Exception:
             return None
-        notary = cm.notary
-        signature = notary.compute_signature(notebook)
+        signature = notebook_signature(notary, notebook)
         trusted = notary.store.check_signature(signature, notary.algorithm)
         if not trusted:
             cm.log.warning("Notebook %s is not trusted", path)

@@ -7,7 +7,7 @@ the file's text; the manager's ``atomic_writing`` (``use_atomic_writing`` honour
 the checkpoint that always exists; the stat model (``get(content=False)``); the post-save hooks; the
 ``save`` event. What differs, and why it is faster (the bench in ``bench/notebooks.py``):
 
-- The signature is the notary's HMAC of the same bytes, fed to it at once (:func:`signature`); the
+- The signature is the notary's HMAC of the same bytes, fed to it at once (:func:`~supernode.notebook_signature.signature`); the
   notary's checks and store are its own.
 - The text comes from :func:`supernode.notebook_json.notebook_json`: the same characters as nbformat's
   writer, without its deep copy of the notebook and its generator-driven ``json.dumps`` (nbformat's own
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import logging
 from typing import Any
 
@@ -40,8 +39,9 @@ from nbformat import NotebookNode
 from tornado.web import HTTPError
 
 from .notebook_json import Unexpected, notebook_pieces
+from .notebook_signature import signature
 
-__all__ = ["save_notebook", "signature", "validate_saved", "writes_plain_files"]
+__all__ = ["save_notebook", "validate_saved", "writes_plain_files"]
 
 log = logging.getLogger("supernode.notebook_writer")
 
@@ -65,28 +65,6 @@ def writes_plain_files(cm: Any) -> bool:
         if isinstance(cm, base):
             return all(getattr(type(cm), name, None) is getattr(base, name) for name in _SAVE_METHODS)
     return False
-
-
-def signature(notary: Any, nb: dict[str, Any]) -> str:
-    """``notary.compute_signature(nb)``: the same HMAC of the same bytes (nbformat's ``yield_everything``
-    of the notebook without its ``signature``), fed once instead of one call per value."""
-    parts: list[bytes] = []
-    _everything({**nb, "metadata": {k: v for k, v in nb["metadata"].items() if k != "signature"}}, parts)
-    return hmac.new(notary.secret, b"".join(parts), notary.digestmod).hexdigest()
-
-
-def _everything(value: Any, parts: list[bytes]) -> None:
-    if isinstance(value, dict):
-        for key in sorted(value):
-            parts.append(key.encode())
-            _everything(value[key], parts)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _everything(item, parts)
-    elif isinstance(value, str):
-        parts.append(value.encode("utf8"))
-    else:
-        parts.append(str(value).encode("utf8"))
 
 
 def _check_and_sign(cm: Any, nb: NotebookNode, path: str, *, retrying: bool = False) -> None:

@@ -19,7 +19,8 @@ from nbformat import v4
 from tornado.web import HTTPError
 
 from supernode.notebook_json import Unexpected, notebook_json
-from supernode.notebook_writer import save_notebook, signature, validate_saved, writes_plain_files
+from supernode.notebook_signature import signature
+from supernode.notebook_writer import save_notebook, validate_saved, writes_plain_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import nb_workloads  # noqa: E402
