@@ -1,0 +1,258 @@
+"""A mirror of another server's classroom session, served on this server as a local read-only session.
+
+A student whose Jupyter server is not the teacher's asks their own server to mirror the teacher's session
+(:mod:`supernode.classroom_remote`). :class:`MirroredClassroom` is that session here: it has the teacher's
+session id, code, teacher and ``outputs`` (so its room is ``classroom/{id}`` here too, and its projection
+document, a replica of the teacher's, carries the same ``meta``), and it is registered with this server's
+:class:`~supernode.classrooms.Classrooms`, so the student's interface uses it exactly as a session of this
+server: join by its code, the shared cells with their diffs, pull into the student's own notebook, the
+read-only room. Its :attr:`path` is the teacher's notebook as a URL on the teacher's server (never the
+path of a notebook here).
+
+Upstream, it is a pycrdt client (:class:`rtc_client.room.RoomClient`) of the teacher's room, admitted by a
+ticket (:mod:`supernode.classroom_tickets`) at ``{upstream}api/rtc/classrooms/socket/{id}``; it writes
+nothing there. What the teacher's projection changes arrives in :attr:`doc`, which the relay room of this
+server serves (the mirror is its in-process writer), so local students see the teacher's edits live.
+
+Lifecycle (:meth:`start`, then one follow task, a child of the server's task set):
+
+* before the ticket expires (``renew_margin`` seconds ahead) the mirror fetches a new one with the code
+  and moves to a new connection; state vectors are exchanged, so nothing is missed or applied twice;
+* a dropped connection is opened again with a new ticket, with backoff (``0.5 s`` doubling to
+  ``backoff_max``), for up to ``give_up`` seconds; meanwhile :attr:`state` is ``"reconnecting"``;
+* the teacher ends the session (close code 4404, or a ticket request answered 404), the teacher's server
+  stops admitting remote students (403), or reconnecting gives up: the mirror ends, and
+  ``on_end(id, reason)`` ends it here (local students' connections close with 4404);
+* the follow task failing in our own code is logged and ends the mirror the same way, with the reason.
+
+:meth:`end` stops all of it (idempotent): the task is cancelled, the upstream connection closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from rtc_client.room import RoomClient
+
+from .classroom import Classroom
+from .errors import ApiError
+
+__all__ = ["MirroredClassroom", "socket_url"]
+
+log = logging.getLogger("supernode.classroom")
+
+_NOT_FOUND = 4404
+_BACKOFF_FIRST = 0.5  # seconds
+
+
+def socket_url(upstream: str, session_id: str, ticket: str) -> str:
+    """The websocket URL of session ``session_id``'s room on the server at ``upstream`` (its base URL)."""
+    scheme, rest = upstream.split("://", 1)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}api/rtc/classrooms/socket/{quote(session_id)}?ticket={quote(ticket)}"
+
+
+class MirroredClassroom(Classroom):
+    """The mirror of the session a ticket answer describes (``ticket``: the answer of ``POST .../tickets``).
+
+    ``upstream``: the teacher's server's base URL (ending in ``/``); ``fetch_ticket()``: a new ticket answer,
+    or :class:`ApiError`; ``timeout``: seconds a connection may take to open and sync.
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        ticket: dict[str, Any],
+        fetch_ticket: Callable[[], Awaitable[dict[str, Any]]],
+        *,
+        timeout: float = 10.0,
+        renew_margin: float = 60.0,
+        backoff_max: float = 10.0,
+        give_up: float = 300.0,
+    ) -> None:
+        session = ticket["session"]
+        super().__init__(
+            id=session["id"],
+            code=session["code"],
+            path=f"{upstream}lab/tree/{quote(session['path'])}",
+            teacher=session["teacher"],
+            outputs=session["outputs"],
+        )
+        self.upstream = upstream
+        self.state = "connecting"  # connected | reconnecting | ended
+        self.reconnects = 0
+        self.reason = ""  # why it ended, once it did
+        self._ticket = ticket
+        self._life = max(1.0, float(ticket["expires"]) - time.time())  # seconds the current ticket was valid for
+        self._fetch_ticket = fetch_ticket
+        self._timeout = timeout
+        self._renew_margin = renew_margin
+        self._backoff_max = backoff_max
+        self._give_up = give_up
+        self._client: RoomClient | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._on_end: Callable[[str, str], None] = lambda _id, _reason: None
+
+    def describe(self) -> dict[str, Any]:
+        """The session (:meth:`to_json`, as local students see it) and the mirror's own state."""
+        return {**self.to_json(), "url": self.upstream, "state": self.state, "reconnects": self.reconnects}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the first upstream connection and wait until the replica holds the teacher's projection.
+
+        Raises :class:`ApiError` (``remote_unreachable``, ``not_found`` for a session that ended meanwhile,
+        ``forbidden`` for a refused ticket) within about twice ``timeout``.
+        """
+        self._client = await self._open(self._ticket)
+        self.state = "connected"
+
+    async def serve(self, relay: Any, tasks: Any, on_end: Callable[[str, str], None]) -> None:
+        """Serve the replica in this server's room :attr:`room` and follow the teacher in a child of ``tasks``;
+        ``on_end(id, reason)`` is called when the mirror ends on its own."""
+        self._on_end = on_end
+        self._connection = relay.open_direct(self.room, label=f"classroom mirror {self.code}")
+        self._connection.hold("classroom mirror")
+        await self._connection.ready(30.0)
+        self._task = tasks.spawn(self._follow(), f"classroom mirror {self.code}")
+        self._task.add_done_callback(self._followed)
+
+    def end(self) -> None:
+        """Stop mirroring: cancel the follow task (which closes the upstream connection), close the room."""
+        if self.ended:
+            return
+        self.state = "ended"
+        super().end()
+        task = self._task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+        elif task is None and self._client is not None:  # ended before serving: close what connect opened
+            client, self._client = self._client, None
+            asyncio.ensure_future(client.close())
+
+    # -- following ------------------------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        try:
+            while not self.ended:
+                client = self._client
+                assert client is not None
+                expires = float(self._ticket["expires"])
+                renew_in = expires - time.time() - min(self._renew_margin, self._life / 5)
+                try:
+                    await asyncio.wait_for(client.closed.wait(), max(0.0, renew_in))
+                except asyncio.TimeoutError:
+                    await self._renew()
+                    continue
+                if client.close_code == _NOT_FOUND:
+                    self._finish("the teacher ended the session")
+                    return
+                log.info(
+                    "classroom mirror %s: the connection to %s closed (%s %s); connecting again",
+                    self.code,
+                    self.upstream,
+                    client.close_code,
+                    client.close_reason,
+                )
+                await self._reconnect()
+        finally:
+            client, self._client = self._client, None
+            if client is not None:
+                await client.close()
+
+    def _take(self, client: RoomClient, ticket: dict[str, Any]) -> RoomClient | None:
+        """Make ``client`` (admitted by ``ticket``) the connection; answer the one it replaces."""
+        old, self._client, self._ticket = self._client, client, ticket
+        self._life = max(1.0, float(ticket["expires"]) - time.time())
+        return old
+
+    async def _renew(self) -> None:
+        """A new ticket and a new connection before the current ticket expires; a failure leaves the current
+        connection to run until its ticket ends (then :meth:`_reconnect` takes over)."""
+        try:
+            ticket = await self._fetch_ticket()
+            fresh = await self._open(ticket)
+        except ApiError as exc:
+            if exc.code in ("not_found", "forbidden"):
+                self._finish(f"the teacher's server refused a new ticket: {exc.message}")
+                return
+            log.warning("classroom mirror %s: renewing the ticket failed (%s); trying again", self.code, exc.message)
+            await asyncio.sleep(min(self._backoff_max, max(0.5, float(self._ticket["expires"]) - time.time()) / 4))
+            return
+        old = self._take(fresh, ticket)
+        if old is not None:
+            await old.close()
+
+    async def _reconnect(self) -> None:
+        """Connect again with a new ticket, with backoff, for up to ``give_up`` seconds; or end the mirror."""
+        self.state = "reconnecting"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._give_up
+        delay = _BACKOFF_FIRST
+        while not self.ended:
+            try:
+                ticket = await self._fetch_ticket()
+                client = await self._open(ticket)
+            except ApiError as exc:
+                if exc.code in ("not_found", "forbidden"):
+                    self._finish(f"the teacher's server: {exc.message}")
+                    return
+                if loop.time() + delay > deadline:
+                    self._finish(f"the teacher's server could not be reached for {self._give_up:g} s: {exc.message}")
+                    return
+                log.info("classroom mirror %s: %s; again in %g s", self.code, exc.message, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._backoff_max)
+                continue
+            old = self._take(client, ticket)
+            if old is not None:
+                await old.close()
+            self.reconnects += 1
+            self.state = "connected"
+            return
+
+    async def _open(self, ticket: dict[str, Any]) -> RoomClient:
+        """A connection admitted by ``ticket``, synced into :attr:`doc`; :class:`ApiError` otherwise."""
+        client = RoomClient(socket_url(self.upstream, self.id, ticket["ticket"]), self.doc, keepalive=self._timeout)
+        try:
+            await asyncio.wait_for(client.__aenter__(), self._timeout)
+        except Exception as exc:  # refused, unreachable, timed out: nothing opened
+            raise self._error(client, exc) from None
+        try:
+            await client.wait_synced(self._timeout)
+        except BaseException as exc:
+            await client.close()
+            if isinstance(exc, Exception):
+                raise self._error(client, exc) from None
+            raise
+        return client
+
+    def _error(self, client: RoomClient, exc: BaseException) -> ApiError:
+        if client.close_code == _NOT_FOUND:
+            return ApiError("not_found", "the classroom session ended on the teacher's server")
+        if client.close_code == 4401:
+            return ApiError("forbidden", f"the teacher's server refused the ticket: {client.close_reason}")
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        detail = f"HTTP {status}" if status else (str(exc) or type(exc).__name__)
+        return ApiError("remote_unreachable", f"no connection to the classroom room at {self.upstream}: {detail}")
+
+    def _finish(self, reason: str) -> None:
+        log.info("classroom mirror %s of %s ends: %s", self.code, self.upstream, reason)
+        self.reason = reason
+        self._on_end(self.id, reason)
+
+    def _followed(self, task: asyncio.Task[None]) -> None:
+        """The follow task's end: a failure in our code is reported and ends the mirror."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("classroom mirror %s of %s failed", self.code, self.upstream, exc_info=exc)
+            self._finish(f"internal error: {exc!r}")
+        elif not self.ended:
+            self._finish("the mirror stopped following")
