@@ -85,6 +85,7 @@ class MirroredClassroom(Classroom):
         self.upstream = upstream
         self.state = "connecting"  # connected | reconnecting | ended
         self.reconnects = 0
+        self.renewals = 0  # connections moved to a new ticket before the old one expired
         self.reason = ""  # why it ended, once it did
         self._ticket = ticket
         self._life = max(1.0, float(ticket["expires"]) - time.time())  # seconds the current ticket was valid for
@@ -99,7 +100,13 @@ class MirroredClassroom(Classroom):
 
     def describe(self) -> dict[str, Any]:
         """The session (:meth:`to_json`, as local students see it) and the mirror's own state."""
-        return {**self.to_json(), "url": self.upstream, "state": self.state, "reconnects": self.reconnects}
+        return {
+            **self.to_json(),
+            "url": self.upstream,
+            "state": self.state,
+            "reconnects": self.reconnects,
+            "renewals": self.renewals,
+        }
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -116,8 +123,9 @@ class MirroredClassroom(Classroom):
         """Serve the replica in this server's room :attr:`room` and follow the teacher in a child of ``tasks``;
         ``on_end(id, reason)`` is called when the mirror ends on its own."""
         self._on_end = on_end
+        await relay.ensure_started()
         self._connection = relay.open_direct(self.room, label=f"classroom mirror {self.code}")
-        self._connection.hold("classroom mirror")
+        self._connection.hold("classroom session")  # released by Classroom.end
         await self._connection.ready(30.0)
         self._task = tasks.spawn(self._follow(), f"classroom mirror {self.code}")
         self._task.add_done_callback(self._followed)
@@ -156,7 +164,7 @@ class MirroredClassroom(Classroom):
                     "classroom mirror %s: the connection to %s closed (%s %s); connecting again",
                     self.code,
                     self.upstream,
-                    client.close_code,
+                    client.close_code or "dropped",
                     client.close_reason,
                 )
                 await self._reconnect()
@@ -185,6 +193,7 @@ class MirroredClassroom(Classroom):
             await asyncio.sleep(min(self._backoff_max, max(0.5, float(self._ticket["expires"]) - time.time()) / 4))
             return
         old = self._take(fresh, ticket)
+        self.renewals += 1
         if old is not None:
             await old.close()
 
