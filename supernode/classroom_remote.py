@@ -47,16 +47,19 @@ def base_url(url: Any) -> str:
     info. Raises ``bad_request``."""
     if not isinstance(url, str) or not url.strip():
         raise ApiError("bad_request", "'url' (the teacher's Jupyter server, e.g. https://host/user/name/) is required")
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # raises for a port that is no number or out of range
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiError("bad_request", "'url' must be an http:// or https:// URL of the teacher's Jupyter server")
     path = parts.path
     for tail in ("/lab", "/tree", "/notebooks"):  # a page's URL pasted as it is: its server is before it
         if tail + "/" in path + "/":
             path = path[: (path + "/").index(tail + "/")]
-    netloc = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-    if ":" in parts.hostname:
-        netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port is not None else "")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    netloc = host if port is None else f"{host}:{port}"
     return urlunsplit((parts.scheme, netloc, path.rstrip("/") + "/", "", ""))
 
 
