@@ -25,12 +25,19 @@ Lifecycle (:meth:`start`, then one follow task, a child of the server's task set
   ``on_end(id, reason)`` ends it here (local students' connections close with 4404);
 * the follow task failing in our own code is logged and ends the mirror the same way, with the reason.
 
+Presence goes the other way: a second child task publishes, in the teacher's room, the presence of the
+students in this server's room (their awareness states, with their own client ids, as the mirror's
+connection's), every ``presence_interval`` seconds and at once on each new connection, and withdraws it
+when they leave, so the teacher's view of the class shows them; the teacher's relay removes them all
+when the mirror's connection ends.
+
 :meth:`end` stops all of it (idempotent): the task is cancelled, the upstream connection closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -38,6 +45,7 @@ from typing import Any
 from urllib.parse import quote
 
 from rtc_client.room import RoomClient
+from rtc_client.wire import var_string, var_uint, var_uint8array
 
 from .classroom import Classroom
 from .errors import ApiError
@@ -48,6 +56,8 @@ log = logging.getLogger("supernode.classroom")
 
 _NOT_FOUND = 4404
 _BACKOFF_FIRST = 0.5  # seconds
+_AWARENESS = 1
+_RENEW_PRESENCE = 10.0  # seconds between announcements of unchanged presence (clients drop it after 30 s)
 
 
 def socket_url(upstream: str, session_id: str, ticket: str) -> str:
@@ -73,6 +83,7 @@ class MirroredClassroom(Classroom):
         renew_margin: float = 60.0,
         backoff_max: float = 10.0,
         give_up: float = 300.0,
+        presence_interval: float = 1.0,
     ) -> None:
         session = ticket["session"]
         super().__init__(
@@ -94,8 +105,13 @@ class MirroredClassroom(Classroom):
         self._renew_margin = renew_margin
         self._backoff_max = backoff_max
         self._give_up = give_up
+        self._presence_interval = presence_interval
+        # Awareness clocks only grow: starting from the time in ms, a new connection's clocks are above any
+        # the teacher's relay gave these clients when the previous connection ended.
+        self._presence_clock = int(time.time() * 1000)
         self._client: RoomClient | None = None
         self._task: asyncio.Task[None] | None = None
+        self._presence_task: asyncio.Task[None] | None = None
         self._on_end: Callable[[str, str], None] = lambda _id, _reason: None
 
     def describe(self) -> dict[str, Any]:
@@ -129,6 +145,8 @@ class MirroredClassroom(Classroom):
         await self._connection.ready(30.0)
         self._task = tasks.spawn(self._follow(), f"classroom mirror {self.code}")
         self._task.add_done_callback(self._followed)
+        self._presence_task = tasks.spawn(self._publish_presence(), f"classroom mirror {self.code} presence")
+        self._presence_task.add_done_callback(self._followed)
 
     def end(self) -> None:
         """Stop mirroring: cancel the follow task (which closes the upstream connection), close the room."""
@@ -136,6 +154,9 @@ class MirroredClassroom(Classroom):
             return
         self.state = "ended"
         super().end()
+        presence = self._presence_task
+        if presence is not None and not presence.done() and presence is not asyncio.current_task():
+            presence.cancel()
         task = self._task
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
@@ -225,6 +246,36 @@ class MirroredClassroom(Classroom):
             self.state = "connected"
             return
 
+    async def _publish_presence(self) -> None:
+        """Publish the local students' presence upstream (see the module docstring) until the mirror ends."""
+        sent: dict[int, str] = {}  # client id -> state last sent on the current connection
+        client: RoomClient | None = None
+        renew_at = 0.0
+        loop = asyncio.get_running_loop()
+        while not self.ended:
+            connection = self._connection
+            states = {
+                cid: json.dumps(state, sort_keys=True)
+                for cid, state in (connection.presence() if connection is not None else {}).items()
+                if "user" in state
+            }
+            if self._client is not client:  # a new connection holds none of them
+                client, sent = self._client, {}
+            if client is not None and client.connected.is_set():
+                renew = loop.time() >= renew_at
+                if renew:
+                    renew_at = loop.time() + _RENEW_PRESENCE
+                changes = {cid: text for cid, text in states.items() if renew or sent.get(cid) != text}
+                changes.update({cid: "null" for cid in sent if cid not in states})
+                if changes:
+                    self._presence_clock += 1
+                    parts = [var_uint(len(changes))]
+                    for cid, text in changes.items():
+                        parts += (var_uint(cid), var_uint(self._presence_clock), var_string(text))
+                    client.send_raw(bytes((_AWARENESS,)) + var_uint8array(b"".join(parts)))
+                    sent = states
+            await asyncio.sleep(self._presence_interval)
+
     async def _open(self, ticket: dict[str, Any]) -> RoomClient:
         """A connection admitted by ``ticket``, synced into :attr:`doc`; :class:`ApiError` otherwise."""
         client = RoomClient(socket_url(self.upstream, self.id, ticket["ticket"]), self.doc, keepalive=self._timeout)
@@ -257,7 +308,7 @@ class MirroredClassroom(Classroom):
 
     def _followed(self, task: asyncio.Task[None]) -> None:
         """The follow task's end: a failure in our code is reported and ends the mirror."""
-        if task.cancelled():
+        if task.cancelled() or self.ended:
             return
         exc = task.exception()
         if exc is not None:

@@ -18,6 +18,7 @@ from pycrdt import Array, Map
 from browser.lab import JupyterLabServer
 from helpers import eventually
 from jupyter_helpers import server_config, write_notebook
+from rtc_client import RoomClient
 from test_classroom import Classes
 
 SHARED = {"jupyter-rtc": {"shared": True}}
@@ -87,6 +88,10 @@ async def teach(teacher: JupyterLabServer, sources: list[str], shared: list[int]
     return session, ids
 
 
+def present(client: RoomClient) -> list[str]:
+    return sorted(state["user"]["username"] for state in client.awareness.states.values() if "user" in state)
+
+
 def projected(client) -> list[tuple[str, str]]:
     return [(c["id"], str(c["source"])) for c in client.doc.get("cells", type=Array) if isinstance(c, Map)]
 
@@ -116,6 +121,22 @@ async def test_a_students_server_mirrors_the_teachers_session_live_until_the_tea
     meta = student.doc.get("meta", type=Map)
     assert meta["code"] == session["code"] and meta["path"] == "lesson.ipynb"
     assert (await api.cls("GET", "join", session["code"]))["id"] == session["id"]
+
+    # The teacher sees the student of the other server in the classroom room's presence, while they are there.
+    watcher = RoomClient(
+        f"ws://{teacher.url.split('://')[1]}/api/collaboration/room/{session['room']}",
+        headers={"Authorization": f"token {teacher.token}"},
+    )
+    await watcher.__aenter__()
+    try:
+        await watcher.wait_synced()
+        me = {"username": "stu", "name": "Stu Dent", "display_name": "Stu Dent", "initials": "SD", "color": "#f00"}
+        student.awareness.set_local_state({"user": me, "classroom": {"following": True}})
+        await watcher.wait_for(lambda: present(watcher) == ["stu"])
+        student.awareness.set_local_state(None)
+        await watcher.wait_for(lambda: present(watcher) == [])
+    finally:
+        await watcher.close()
 
     status, _ = await teacher.request(
         "PATCH", f"/api/rtc/notebooks/lesson.ipynb/cells/{ids[2]}", {"source": "b = a * 2"}
