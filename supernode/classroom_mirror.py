@@ -31,7 +31,8 @@ connection's), every ``presence_interval`` seconds and at once on each new conne
 when they leave, so the teacher's view of the class shows them; the teacher's relay removes them all
 when the mirror's connection ends.
 
-:meth:`end` stops all of it (idempotent): the task is cancelled, the upstream connection closed.
+:meth:`end` stops all of it (idempotent): the tasks are cancelled, which closes the upstream connection;
+:meth:`abandon` does the same for a mirror that never served.
 """
 
 from __future__ import annotations
@@ -159,10 +160,16 @@ class MirroredClassroom(Classroom):
             presence.cancel()
         task = self._task
         if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
-        elif task is None and self._client is not None:  # ended before serving: close what connect opened
+            task.cancel()  # its end closes the upstream connection
+
+    async def abandon(self) -> None:
+        """End a mirror that :meth:`connect` opened and that is not served (or failed to be): close its
+        upstream connection here, as no follow task will."""
+        self.end()
+        if self._task is None:
             client, self._client = self._client, None
-            asyncio.ensure_future(client.close())
+            if client is not None:
+                await client.close()
 
     # -- following ------------------------------------------------------------------------------
 

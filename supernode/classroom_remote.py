@@ -96,14 +96,14 @@ class RemoteClassrooms:
         await mirror.connect()
         known = self._known(session_id, mirror.code)  # another join of the same session finished meanwhile
         if known is not None:
-            mirror.end()
+            await mirror.abandon()
             return known, False
         self.classrooms.sessions[mirror.id] = mirror
         try:
             await mirror.serve(self.relay, self.tasks, self._ended)
         except BaseException:
             self.classrooms.sessions.pop(mirror.id, None)
-            mirror.end()
+            await mirror.abandon()
             raise
         log.info("classroom %s of %s mirrored here", mirror.code, upstream)
         return mirror, True

@@ -77,7 +77,6 @@ class ClassroomTickets:
         self._secret = secrets.token_urlsafe(32)
         self._failures: dict[str, TokenBucket] = {}
         self._next_sweep = 0.0
-        self.refused = 0  # requests refused for too many wrong codes (for the log and tests)
 
     # -- issuing --------------------------------------------------------------------------------
 
@@ -90,11 +89,8 @@ class ClassroomTickets:
         if not self.enabled():
             raise ApiError("forbidden", "this server does not admit students of other servers to its classrooms")
         now = self._clock()
-        self._sweep(now)
-        bucket = self._failures.get(address)
-        if bucket is not None and bucket.take(0.0, now) and bucket.tokens < 1.0:
-            retry_after = max(1, int((1.0 - bucket.tokens) / bucket.rate + 0.999))
-            self.refused += 1
+        retry_after = self._locked_out(address, now)
+        if retry_after is not None:
             raise RateLimited(
                 f"too many wrong classroom codes from this address: try again in {retry_after} s", retry_after
             )
@@ -123,6 +119,17 @@ class ClassroomTickets:
                 "outputs": session.outputs,
             },
         }
+
+    def _locked_out(self, address: str, now: float) -> int | None:
+        """Seconds until ``address`` may try a code again, or None when it may now."""
+        self._sweep(now)
+        bucket = self._failures.get(address)
+        if bucket is None:
+            return None
+        bucket.take(0.0, now)  # refills it up to now
+        if bucket.tokens >= 1.0:
+            return None
+        return max(1, int((1.0 - bucket.tokens) / bucket.rate + 0.999))
 
     def _failed(self, address: str, now: float) -> None:
         if self.failures_per_minute <= 0:
