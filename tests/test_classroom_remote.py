@@ -97,7 +97,7 @@ def projected(client) -> list[tuple[str, str]]:
 
 
 async def test_a_students_server_mirrors_the_teachers_session_live_until_the_teacher_ends_it(
-    teacher, api, collab, jp_root_dir
+    teacher, api, collab, jp_root_dir, jp_serverapp
 ):
     session, ids = await teach(teacher, ["a = 1", "secret = 42", "b = a + 1"], [0, 2])
     mine = write_notebook(jp_root_dir, "mine.ipynb", ["# my notes"])
@@ -164,6 +164,13 @@ async def test_a_students_server_mirrors_the_teachers_session_live_until_the_tea
     await student.wait_for(lambda: projected(student)[0] == (ids[0], "a = 5"))
     state = (await api.cls("GET", "remote"))["mirrors"][0]
     assert state["state"] == "connected" and state["reconnects"] == 0
+
+    # A mirror is not handed on: the student's server gives no ticket for another server's session.
+    student_app = next(iter(jp_serverapp.extension_manager.extension_apps["supernode"]))
+    student_app.classroom_remote_join = True
+    code, error, _ = await api.call("POST", "api", "rtc", "classrooms", "tickets", body={"code": session["code"]})
+    assert code == 404, error
+    student_app.classroom_remote_join = False
 
     # Nothing the student's server told anyone carries the teacher's credential.
     assert all(teacher.token not in answer for answer in api.answers)

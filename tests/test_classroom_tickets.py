@@ -22,12 +22,15 @@ LIFETIME = 3.0  # seconds a ticket lives on this server
 
 @pytest.fixture
 def jp_server_config(tmp_path):
-    return server_config(
+    config = server_config(
         journal_path=str(tmp_path / "journal.sqlite"),
         classroom_remote_join=True,
         classroom_ticket_lifetime=LIFETIME,
         classroom_ticket_failures_per_minute=3,
     )
+    # The strictest setting: every handler not marked as public refuses a caller with no login.
+    config["ServerApp"]["allow_unauthenticated_access"] = False
+    return config
 
 
 @pytest.fixture
