@@ -10,7 +10,8 @@ read-only room. Its :attr:`path` is the teacher's notebook as a URL on the teach
 path of a notebook here).
 
 Upstream, it is a pycrdt client (:class:`rtc_client.room.RoomClient`) of the teacher's room, admitted by a
-ticket (:mod:`supernode.classroom_tickets`) at ``{upstream}api/rtc/classrooms/socket/{id}``; it writes
+ticket (:mod:`supernode.classroom_tickets`, sent as ``Authorization: Bearer``) at
+``{upstream}api/rtc/classrooms/socket/{id}``; it writes
 nothing there. What the teacher's projection changes arrives in :attr:`doc`, which the relay room of this
 server serves (the mirror is its in-process writer), so local students see the teacher's edits live.
 
@@ -61,10 +62,11 @@ _AWARENESS = 1
 _RENEW_PRESENCE = 10.0  # seconds between announcements of unchanged presence (clients drop it after 30 s)
 
 
-def socket_url(upstream: str, session_id: str, ticket: str) -> str:
-    """The websocket URL of session ``session_id``'s room on the server at ``upstream`` (its base URL)."""
+def socket_url(upstream: str, session_id: str) -> str:
+    """The websocket URL of session ``session_id``'s room on the server at ``upstream`` (its base URL). The
+    ticket goes in an ``Authorization: Bearer`` header, which keeps it out of the URL and access logs."""
     scheme, rest = upstream.split("://", 1)
-    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}api/rtc/classrooms/socket/{quote(session_id)}?ticket={quote(ticket)}"
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}api/rtc/classrooms/socket/{quote(session_id)}"
 
 
 class MirroredClassroom(Classroom):
@@ -285,7 +287,8 @@ class MirroredClassroom(Classroom):
 
     async def _open(self, ticket: dict[str, Any]) -> RoomClient:
         """A connection admitted by ``ticket``, synced into :attr:`doc`; :class:`ApiError` otherwise."""
-        client = RoomClient(socket_url(self.upstream, self.id, ticket["ticket"]), self.doc, keepalive=self._timeout)
+        url = socket_url(self.upstream, self.id)
+        client = RoomClient(url, self.doc, token=ticket["ticket"], keepalive=self._timeout)
         try:
             await asyncio.wait_for(client.__aenter__(), self._timeout)
         except Exception as exc:  # refused, unreachable, timed out: nothing opened
