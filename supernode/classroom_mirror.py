@@ -11,11 +11,11 @@ path of a notebook here).
 
 Upstream, it is a pycrdt client (:class:`rtc_client.room.RoomClient`) of the teacher's room, admitted by a
 ticket (:mod:`supernode.classroom_tickets`, sent as ``Authorization: Bearer``) at
-``{upstream}api/rtc/classrooms/socket/{id}``; it writes
-nothing there. What the teacher's projection changes arrives in :attr:`doc`, which the relay room of this
+``{upstream}api/rtc/classrooms/socket/{id}``; it writes nothing there. What the teacher's projection changes arrives in :attr:`doc`, which the relay room of this
 server serves (the mirror is its in-process writer), so local students see the teacher's edits live.
 
-Lifecycle (:meth:`start`, then one follow task, a child of the server's task set):
+Lifecycle: :meth:`connect` (the first connection, synced), then :meth:`serve` (this server's room, and the
+follow and presence tasks, children of the server's task set):
 
 * before the ticket expires (``renew_margin`` seconds ahead) the mirror fetches a new one with the code
   and moves to a new connection; state vectors are exchanged, so nothing is missed or applied twice;
@@ -24,13 +24,14 @@ Lifecycle (:meth:`start`, then one follow task, a child of the server's task set
 * the teacher ends the session (close code 4404, or a ticket request answered 404), the teacher's server
   stops admitting remote students (403), or reconnecting gives up: the mirror ends, and
   ``on_end(id, reason)`` ends it here (local students' connections close with 4404);
-* the follow task failing in our own code is logged and ends the mirror the same way, with the reason.
+* either task failing in our own code is logged and ends the mirror the same way, with the reason.
 
 Presence goes the other way: a second child task publishes, in the teacher's room, the presence of the
 students in this server's room (their awareness states, with their own client ids, as the mirror's
-connection's), every ``presence_interval`` seconds and at once on each new connection, and withdraws it
-when they leave, so the teacher's view of the class shows them; the teacher's relay removes them all
-when the mirror's connection ends.
+connection's): what changed, checked every ``presence_interval`` seconds; all of it on each new
+connection and every 10 s (clients drop presence not renewed within 30 s); withdrawn when they leave. So
+the teacher's view of the class shows them; the teacher's relay removes them all when the mirror's
+connection ends.
 
 :meth:`end` stops all of it (idempotent): the tasks are cancelled, which closes the upstream connection;
 :meth:`abandon` does the same for a mirror that never served.
@@ -315,6 +316,7 @@ class MirroredClassroom(Classroom):
         log.info("classroom mirror %s of %s ends: %s", self.code, self.upstream, reason)
         self.reason = reason
         self._on_end(self.id, reason)
+        self.end()  # ended already when on_end ended it here; else (not registered) at least stopped
 
     def _followed(self, task: asyncio.Task[None]) -> None:
         """The follow task's end: a failure in our code is reported and ends the mirror."""
