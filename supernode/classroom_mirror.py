@@ -128,6 +128,9 @@ class MirroredClassroom(Classroom):
             "renewals": self.renewals,
         }
 
+    def project(self) -> None:
+        """Nothing to project: the replica is the teacher's projection, written by the teacher's server."""
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def connect(self) -> None:
