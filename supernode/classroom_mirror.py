@@ -290,15 +290,18 @@ class MirroredClassroom(Classroom):
             await asyncio.sleep(self._presence_interval)
 
     async def _open(self, ticket: dict[str, Any]) -> RoomClient:
-        """A connection admitted by ``ticket``, synced into :attr:`doc`; :class:`ApiError` otherwise."""
+        """A connection admitted by ``ticket``, synced into :attr:`doc` within ``timeout`` seconds; :class:`ApiError`
+        otherwise."""
         url = socket_url(self.upstream, self.id)
         client = RoomClient(url, self.doc, token=ticket["ticket"], keepalive=self._timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout  # opening and syncing together
         try:
             await asyncio.wait_for(client.__aenter__(), self._timeout)
         except Exception as exc:  # refused, unreachable, timed out: nothing opened
             raise self._error(client, exc) from None
         try:
-            await client.wait_synced(self._timeout)
+            await client.wait_synced(max(0.1, deadline - loop.time()))
         except BaseException as exc:
             await client.close()
             if isinstance(exc, Exception):
