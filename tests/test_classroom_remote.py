@@ -201,6 +201,20 @@ async def test_a_mirror_says_what_went_wrong_and_gives_up_on_a_teachers_server_g
     status, error = await api.remote({"url": f"http://127.0.0.1:{closed_port()}/", "code": session["code"]})
     assert status == 502 and error["error"] == "remote_unreachable", error
     assert time.monotonic() - started < 10
+    # Something listens there and never answers: 502 after the timeout, not later.
+    held = []
+    silent = await asyncio.start_server(lambda reader, writer: held.append(writer), "127.0.0.1", 0)
+    try:
+        port = silent.sockets[0].getsockname()[1]
+        started = time.monotonic()
+        status, error = await api.remote({"url": f"http://127.0.0.1:{port}/", "code": session["code"]})
+        assert status == 502 and "did not answer" in error["message"], error
+        assert 4 < time.monotonic() - started < 12
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
     # A wrong code: 404; a URL that is none: 400.
     status, error = await api.remote({"url": teacher.url, "code": "AAAAAAAA"})
     assert status == 404 and teacher.url in error["message"]
