@@ -20,6 +20,9 @@ from traitlets import Bool, Float, Int, Unicode
 
 from . import jc_settings, nbmodel, rtc_info
 from .classroom_handlers import HANDLERS as CLASSROOM_HANDLERS
+from .classroom_remote import RemoteClassrooms
+from .classroom_remote_handlers import handlers as classroom_remote_handlers
+from .classroom_tickets import ClassroomTickets
 from .classrooms import Classrooms
 from .documents import DocumentManager
 from .events import DocumentEvents
@@ -201,6 +204,40 @@ class SupernodeExtension(ExtensionApp):
         1800.0, config=True, help="Seconds without a request after which an MCP session at /api/rtc/mcp is closed."
     )
 
+    classroom_remote_join = Bool(
+        False,
+        config=True,
+        help="Admit students of other Jupyter servers to this server's classroom sessions: POST "
+        "/api/rtc/classrooms/tickets answers anyone who sends a running session's join code (no login here) a "
+        "read-only ticket to its room, valid classroom_ticket_lifetime seconds. Off by default: it is the one "
+        "endpoint that needs no Jupyter login, so the server's owner opens it on purpose (a server students "
+        "reach through a JupyterHub share needs no tickets).",
+    )
+    classroom_ticket_lifetime = Float(
+        600.0,
+        config=True,
+        help="Seconds a classroom ticket is valid: a student's server renews it before then; once a session ends "
+        "or classroom_remote_join is turned off, no one reads its room for longer than this.",
+    )
+    classroom_ticket_failures_per_minute = Int(
+        10,
+        config=True,
+        help="Wrong join codes an address may send to /api/rtc/classrooms/tickets a minute (a burst of as many, "
+        "then one every 60/N s); past that its ticket requests are answered 429 with Retry-After. 0: unlimited.",
+    )
+    classroom_remote_timeout = Float(
+        10.0,
+        config=True,
+        help="Seconds each call to a teacher's server may take when this server mirrors one of its classroom "
+        "sessions (a ticket, a connection to its room); an unreachable server is reported (502) within about twice this.",
+    )
+    classroom_remote_give_up = Float(
+        300.0,
+        config=True,
+        help="Seconds a mirror of another server's classroom session keeps trying to connect again after losing "
+        "the teacher's server, with backoff (0.5 s doubling to 10 s); then it ends and its students are told (4404).",
+    )
+
     def initialize_settings(self) -> None:
         join_server_log("supernode", self.serverapp.log)
         stop_cleanly_on_sigint(self.serverapp)  # a hub stops servers with SIGINT: our documents save first
@@ -287,6 +324,21 @@ class SupernodeExtension(ExtensionApp):
         self.classrooms = Classrooms(relay, self.documents)
         relay.add_policy(self.classrooms)
         self.settings["supernode_classrooms"] = self.classrooms
+        self.classroom_tickets = ClassroomTickets(
+            self.classrooms,
+            enabled=lambda: self.classroom_remote_join,
+            lifetime=self.classroom_ticket_lifetime,
+            failures_per_minute=self.classroom_ticket_failures_per_minute,
+        )
+        self.settings["supernode_classroom_tickets"] = self.classroom_tickets
+        self.remote_classrooms = RemoteClassrooms(
+            self.classrooms,
+            relay,
+            self.tasks,
+            timeout=self.classroom_remote_timeout,
+            give_up=self.classroom_remote_give_up,
+        )
+        self.settings["supernode_remote_classrooms"] = self.remote_classrooms
         self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
         self.executions.watchers.append(nbmodel.StopOnError(self.executions))
         self.notebook_feeds = NotebookFeeds(
@@ -336,6 +388,7 @@ class SupernodeExtension(ExtensionApp):
             self.handlers.extend(KERNEL_HANDLERS)
             self.handlers.extend(FORK_HANDLERS)
             self.handlers.extend(TABLE_HANDLERS)
+            self.handlers.extend(classroom_remote_handlers(self.classroom_tickets))  # before /classrooms/{id}
             self.handlers.extend(CLASSROOM_HANDLERS)
             self.handlers.extend(NOTEBOOK_FEED_HANDLERS)
             self.handlers.extend(NOTEBOOK_HANDLERS)
@@ -407,6 +460,7 @@ class SupernodeExtension(ExtensionApp):
             self._unfollow_renames()
             self._unguard_renames()
             self._unfollow_timelines()
+            self.remote_classrooms.stop()
             self.classrooms.stop()
             self.notebook_feeds.stop()
             await self.executions.stop()

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from . import classroom_endpoints, fork_endpoints, mcp_endpoints, notebook_endpoints, notebook_feed_endpoints
+from . import (
+    classroom_endpoints,
+    classroom_remote_endpoints,
+    fork_endpoints,
+    mcp_endpoints,
+    notebook_endpoints,
+    notebook_feed_endpoints,
+)
 from .openapi_common import ERROR as _ERROR
 from .openapi_common import errors as _errors
 from .openapi_common import json_body as _json
@@ -339,6 +346,13 @@ SCHEMAS.update(
 )
 
 # declared in modules of their own
-for _part in (fork_endpoints, notebook_endpoints, notebook_feed_endpoints, classroom_endpoints, mcp_endpoints):
+for _part in (
+    fork_endpoints,
+    notebook_endpoints,
+    notebook_feed_endpoints,
+    classroom_endpoints,
+    classroom_remote_endpoints,
+    mcp_endpoints,
+):
     PATHS.update(_part.PATHS)
     SCHEMAS.update(_part.SCHEMAS)

@@ -29,7 +29,12 @@ BOTH = {"/api/rtc/rooms", "/api/collaboration/room/{room}", *DOCUMENTS}  # serve
 UNDECIDABLE = {("/api/rtc/rooms/{room}/update", "POST"), ("/api/rtc/rooms/{room}/update", "GET")}
 # A plain GET of a websocket path rightly answers 426 (400 in Jupyter) whatever the room name: names are
 # checked at the upgrade, and refused with a close code (schema/close-codes.json).
-WEBSOCKETS = {"/{room}", "/api/collaboration/room/{room}", "/api/rtc/notebooks/{path}/events/ws"}
+WEBSOCKETS = {
+    "/{room}",
+    "/api/collaboration/room/{room}",
+    "/api/rtc/notebooks/{path}/events/ws",
+    "/api/rtc/classrooms/socket/{session_id}",
+}
 # Event streams run until their client leaves: a valid ?timeout= (or none) is replaced by a short one so each
 # request ends; an invalid one is left for the server to refuse.
 STREAMS = {"/api/rtc/notebooks/{path}/events", "/api/rtc/notebooks/{path}/kernel-messages"}
@@ -39,6 +44,9 @@ NO_NEGATIVE = {"/{room}"}
 # Likewise a schema-valid upload may still be an invalid notebook: its `content` is checked against nbformat's own
 # schema (answered 400 saying why), which spec.json does not repeat.
 UNDECIDABLE.add(("/api/rtc/notebooks/{path}", "PUT"))
+# And a schema-valid `url` to mirror a classroom from must still be an http(s) URL of a server: anything else is
+# refused with 400 (an http(s) URL of no server is a 502, within the mirror timeout).
+UNDECIDABLE.add(("/api/rtc/classrooms/remote", "POST"))
 EXAMPLES = 12  # per operation and generation mode: the whole run stays within a few seconds
 
 pytestmark = pytest.mark.timeout(180)

@@ -178,3 +178,45 @@ async def test_classroom_endpoints_ask_for_jupyters_permission(jp_fetch, jp_root
         )
     )[0] == 200
     assert (await call("DELETE", f"classrooms/{session['id']}", None, teacher))[0] == 200
+
+
+async def test_classroom_tickets_ask_for_no_permission_and_mirrors_ask_for_jupyters(
+    jp_fetch, jp_root_dir, jp_serverapp
+):
+    """A ticket needs no Jupyter permission (the join code is its secret: see test_classroom_tickets.py for
+    callers with no login at all); mirroring another server's session here needs contents:write, listing
+    the mirrors contents:read."""
+    path = write_notebook(jp_root_dir, "class.ipynb", ["shared = 1"])
+    teacher = {"X-Test-Permissions": "contents:read,contents:write"}
+
+    async def call(method: str, url: str, body: dict | None, headers: dict) -> tuple[int, dict]:
+        try:
+            r = await jp_fetch(
+                *f"api/rtc/classrooms/{url}".strip("/").split("/"),
+                method=method,
+                body=None if body is None else json.dumps(body),
+                headers=headers,
+                allow_nonstandard_methods=True,
+            )
+            return r.code, json.loads(r.body)
+        except HTTPClientError as err:
+            return err.code, json.loads(err.response.body)
+
+    status, session = await call("POST", "", {"path": path}, teacher)
+    assert status == 201
+    app = next(iter(jp_serverapp.extension_manager.extension_apps["supernode"]))
+    app.classroom_remote_join = True
+    for role, granted in ROLES.items():
+        headers = {"X-Test-Permissions": ",".join(granted)}
+        status, answer = await call("POST", "tickets", {"code": session["code"]}, headers)
+        assert status == 200 and answer["room"] == session["room"], (role, status, answer)
+        for method, url, body, needs, then in (
+            ("GET", "remote", None, "contents:read", 200),
+            ("POST", "remote", {"url": "ftp://nowhere", "code": session["code"]}, "contents:write", 400),
+            ("DELETE", "remote/nope", None, "contents:write", 404),
+        ):
+            status, answer = await call(method, url, body, headers)
+            if needs in granted:
+                assert status == then, (role, method, url, status, answer)
+            else:
+                assert status == 403 and needs in answer["message"], (role, method, url, status, answer)

@@ -360,6 +360,19 @@ async def test_answers_match_the_documented_bodies(
     await call("post", pull, f"api/rtc/classrooms/join/{lesson['code']}/pull", {})  # 400
     assert (await call("get", cr + "/{session_id}/class", f"api/rtc/classrooms/{lesson['id']}/class"))[0] == 200
     await call("get", cr + "/{session_id}/class", "api/rtc/classrooms/nope/class")  # 404
+    tk, rm = cr + "/tickets", cr + "/remote"
+    assert (await call("post", tk, "api/rtc/classrooms/tickets", {"code": lesson["code"]}))[0] == 403  # off
+    supernode_app = next(iter(jp_serverapp.extension_manager.extension_apps["supernode"]))
+    supernode_app.classroom_remote_join = True
+    assert (await call("post", tk, "api/rtc/classrooms/tickets", {"code": lesson["code"]}))[0] == 200
+    await call("post", tk, "api/rtc/classrooms/tickets", {"code": "AAAAAAAA"})  # 404
+    await call("post", tk, "api/rtc/classrooms/tickets", {})  # 400
+    own = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    assert (await call("post", rm, "api/rtc/classrooms/remote", {"url": own, "code": lesson["code"]}))[0] == 409
+    supernode_app.classroom_remote_join = False
+    await call("post", rm, "api/rtc/classrooms/remote", {"url": "ftp://x"})  # 400
+    assert (await call("get", rm, "api/rtc/classrooms/remote"))[0] == 200
+    await call("delete", rm + "/{session_id}", f"api/rtc/classrooms/remote/{lesson['id']}")  # 404
     assert (await call("delete", cr + "/{session_id}", f"api/rtc/classrooms/{lesson['id']}"))[0] == 200
     await call("delete", cr + "/{session_id}", f"api/rtc/classrooms/{lesson['id']}")  # 404
 
@@ -394,6 +407,7 @@ async def test_answers_match_the_documented_bodies(
     documented = {(p, m) for p, ops in spec["paths"].items() for m in ops if m != "parameters"}
     websockets = {("/{room}", "get"), ("/api/collaboration/room/{room}", "get"), ("/metrics", "get")}
     websockets.add(("/api/rtc/notebooks/{path}/events/ws", "get"))
+    websockets.add(("/api/rtc/classrooms/socket/{session_id}", "get"))  # tests/test_classroom_tickets.py
     assert documented - websockets <= answered, documented - websockets - answered
 
 
