@@ -9,6 +9,7 @@
  */
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
+import { Signal } from '@lumino/signaling';
 
 export const THROTTLE_MS = 200; // at most 5 updates a second
 
@@ -93,6 +94,7 @@ export class TeacherPosition implements IDisposable {
     this._disposed = true;
     window.clearTimeout(this._timer);
     this._scroller.removeEventListener('scroll', this._onScroll);
+    Signal.disconnectReceiver(this);
     const awareness = this._awareness();
     if (awareness && awareness.getLocalState()) {
       awareness.setLocalStateField('classroom', null);

@@ -7,6 +7,7 @@
 import { ICellModel } from '@jupyterlab/cells';
 import { Notebook, NotebookPanel } from '@jupyterlab/notebook';
 import { IDisposable } from '@lumino/disposable';
+import { Signal } from '@lumino/signaling';
 
 export const META_KEY = 'jupyter-rtc';
 export const SHARED_CLASS = 'jp-rtc-mod-shared';
@@ -84,5 +85,6 @@ export class SharedCellMarks implements IDisposable {
       model.metadataChanged.disconnect(this._schedule, this);
     }
     this._watched.clear();
+    Signal.disconnectReceiver(this);
   }
 }

@@ -61,7 +61,7 @@ export class TeacherSessions {
     }
   }
 
-  /** Start a session on the notebook of `panel` (saved first, so the server loads what the teacher sees). */
+  /** Start a session on the notebook of `panel` (the server follows the document this page edits). */
   async start(panel: NotebookPanel, outputs: boolean): Promise<api.ISession> {
     const existing = this.forPath(panel.context.path);
     if (existing) {
