@@ -302,8 +302,8 @@ export class TeacherPanel extends Widget {
       'tr',
       {},
       el('th', {}, 'Student'),
-      el('th', {}, 'Joined'),
-      el('th', {}, 'Following'),
+      el('th', { title: 'In the classroom now' }, 'Here'),
+      el('th', { title: 'Following you' }, 'Follows'),
       ...cells.map((cell, index) => el('th', { title: cell.label }, `#${index + 1}`))
     );
     const rows = students.map(student => {

@@ -92,7 +92,8 @@
 .jp-rtc-class th,
 .jp-rtc-class td {
   border-bottom: 1px solid var(--jp-border-color2);
-  padding: 3px 4px;
+  padding: 3px 2px;
+  font-size: var(--jp-ui-font-size0);
   text-align: center;
 }
 
