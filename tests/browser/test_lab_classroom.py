@@ -90,7 +90,7 @@ _JS_PANEL = """() => {
         replace: !c.querySelector('[data-test="replace"]').hidden,
         diff: c.querySelector('[data-test="cell-diff"]').hidden ? null : c.querySelector('[data-test="cell-diff"] pre')?.textContent ?? '',
         teacher: c.classList.contains('jp-rtc-mod-teacher'),
-        offset: c.offsetTop - list.offsetTop - list.scrollTop,
+        offset: c.offsetTop - list.scrollTop,  // the list is the cells' offset parent
     }));
     const banner = panel.querySelector('[data-test="follow-banner"]');
     const error = panel.querySelector('[data-test="student-error"]');

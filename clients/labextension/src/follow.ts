@@ -42,7 +42,7 @@ export class Follow {
     if (!this._following || !cell) {
       return;
     }
-    const target = cell.offsetTop - this._list.offsetTop;
+    const target = cell.offsetTop; // the list is the cells' offset parent (position: relative)
     if (Math.abs(this._list.scrollTop - target) > 1) {
       this._list.scrollTo({ top: target, behavior: 'auto' });
     }
