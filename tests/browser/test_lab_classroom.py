@@ -221,7 +221,8 @@ async def scenario(server: JupyterLabServer, new_user, step: Timeline) -> None:
         state = await wait_panel(
             student,
             f"s.cells[0].source === {json.dumps(SOURCES[0] + EDIT)} && s.cells[0].changed "
-            "&& s.cells[0].outputs.includes('edited by the teacher') && (s.cells[0].diff || '').includes('+print')",
+            "&& s.cells[0].outputs.includes('edited by the teacher') && (s.cells[0].diff || '').includes('+print')"
+            " && !s.cells[0].diff.includes('-a21')",
             "the teacher's edit, its output, the 'changed' mark and the diff",
         )
         assert not state["cells"][1]["changed"]
@@ -295,6 +296,10 @@ async def scenario(server: JupyterLabServer, new_user, step: Timeline) -> None:
     await bob.page.locator('#jp-rtc-classroom [data-test="follow-button"]').click()
     await wait_panel(bob, "s.following && Math.abs(s.cells[1].offset) <= 4", "bob to follow again")
     step("bob follows again")
+    # an edit of his own notebook breaks away too
+    await bob.type_in_cell(0, "\nmine = 1")
+    await wait_panel(bob, "!s.following && s.banner.includes('Not following')", "bob's edit to break away")
+    step("bob's edit broke away from following")
 
     # -- the teacher ends the session: the students are told
     await teacher.page.locator('#jp-rtc-classroom-teacher [data-test="classroom-end"]').click()

@@ -5,6 +5,7 @@
  * teacher does not rebuild the list (nor move its scroll position).
  */
 import { ICellStatus } from './api';
+import { hunks, lineDiff } from './diff';
 import { button, el } from './dom';
 import { IProjectedCell } from './room';
 
@@ -22,6 +23,7 @@ export class SharedCellView {
   private readonly _pull: HTMLButtonElement;
   private readonly _replace: HTMLButtonElement;
   private _outputsJson = '';
+  private _diffKey = '';
 
   constructor(
     readonly id: string,
@@ -41,8 +43,11 @@ export class SharedCellView {
     );
   }
 
-  /** Show the teacher's current version; `status`: what the student pulled (null: not known yet). */
-  update(cell: IProjectedCell, status: ICellStatus | null, canPull: boolean, busy: boolean): void {
+  /**
+   * Show the teacher's current version; `status`: what the student pulled (null: not known yet); `mine`:
+   * the source of the student's cell pulled from it, as their notebook holds it now (null: not open).
+   */
+  update(cell: IProjectedCell, status: ICellStatus | null, mine: string | null, canPull: boolean, busy: boolean): void {
     const count = cell.cell_type === 'code' ? `[${cell.execution_count ?? ' '}]` : cell.cell_type;
     this._prompt.textContent = count;
     if (this._source.textContent !== cell.source) {
@@ -56,7 +61,7 @@ export class SharedCellView {
     this._pull.disabled = !canPull || busy;
     this._replace.hidden = !pulledHere;
     this._replace.disabled = !canPull || busy;
-    this._renderDiff(status?.diff ?? null);
+    this._renderDiff(pulledHere ? mine : null, cell.source, pulledHere ? (status?.diff ?? '') : null);
   }
 
   setTeacherActive(active: boolean): void {
@@ -73,19 +78,40 @@ export class SharedCellView {
     this._outputs.hidden = !outputs?.length;
   }
 
-  private _renderDiff(diff: string | null): void {
-    this._diff.hidden = diff === null;
-    if (diff === null) {
+  /**
+   * The diff of the student's cell (`mine`) against the teacher's (`theirs`), computed here so that it is
+   * live; without the student's cell at hand, the server's unified diff (`fallback`); nothing when both
+   * are null (nothing pulled into this notebook).
+   */
+  private _renderDiff(mine: string | null, theirs: string, fallback: string | null): void {
+    const key = JSON.stringify([mine, theirs, fallback]);
+    if (key === this._diffKey) {
       return;
     }
+    this._diffKey = key;
+    this._diff.hidden = mine === null && fallback === null;
+    if (this._diff.hidden) {
+      return;
+    }
+    let lines: HTMLElement[];
+    if (mine !== null) {
+      const shown = hunks(lineDiff(mine, theirs));
+      lines = shown.map(line =>
+        line === null
+          ? el('div', { class: 'jp-rtc-diff-hunk' }, '…')
+          : el('div', { class: `jp-rtc-diff-${line.kind}` }, `${{ ctx: ' ', add: '+', del: '-' }[line.kind]}${line.text}`)
+      );
+    } else {
+      lines = (fallback ?? '').split('\n').filter(Boolean).map(line => {
+        const kind = line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : line.startsWith('@') ? 'hunk' : 'ctx';
+        return el('div', { class: `jp-rtc-diff-${kind}` }, line);
+      });
+    }
+    if (!lines.length) {
+      lines = [el('div', { class: 'jp-rtc-diff-ctx' }, 'Your cell is the teacher’s version.')];
+    }
     const open = (this._diff as HTMLDetailsElement).open;
-    const lines = diff
-      ? diff.split('\n').map(line => {
-          const kind = line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : line.startsWith('@') ? 'hunk' : 'ctx';
-          return el('div', { class: `jp-rtc-diff-${kind}` }, line || ' ');
-        })
-      : [el('div', { class: 'jp-rtc-diff-ctx' }, 'Your cell is the teacher’s version.')];
-    this._diff.replaceChildren(el('summary', {}, 'Diff against your cell'), el('pre', {}, ...lines));
+    this._diff.replaceChildren(el('summary', {}, 'Diff: your cell (−) → the teacher’s (+)'), el('pre', {}, ...lines));
     (this._diff as HTMLDetailsElement).open = open;
   }
 }

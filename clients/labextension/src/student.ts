@@ -11,7 +11,7 @@
  * What the student pulled is fetched (GET .../join/{code}/cells for the active notebook) at join, when the
  * active notebook changes, after each pull, and {@link STATUS_DELAY_MS} after the projection changes.
  */
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { User } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
@@ -40,6 +40,7 @@ export class StudentPanel extends Widget {
   private _statusTimer = 0;
   private _frame = 0;
   private _busy = false;
+  private _watched: NotebookPanel | null = null;
 
   constructor(
     private readonly _tracker: INotebookTracker,
@@ -71,7 +72,11 @@ export class StudentPanel extends Widget {
         this._follow.follow();
       }
     });
-    _tracker.currentChanged.connect(() => this._refreshStatus(), this);
+    _tracker.currentChanged.connect(() => {
+      this._watchNotebook();
+      void this._refreshStatus();
+    }, this);
+    this._watchNotebook();
     this._message.hidden = true;
     this._list.append(this._spacer);
     this.node.append(el('h2', { class: 'jp-rtc-title' }, 'Classroom'), this._form, this._message, this._header, this._banner, this._list);
@@ -140,6 +145,37 @@ export class StudentPanel extends Widget {
   private _showError(text: string): void {
     this._message.textContent = text;
     this._message.hidden = !text;
+  }
+
+  /** The source of cell `id` of the active notebook, as its model holds it now (null: not there). */
+  private _studentSource(id: string | undefined): string | null {
+    const model = this._tracker.currentWidget?.model;
+    if (!id || !model) {
+      return null;
+    }
+    for (const cell of model.cells) {
+      if (cell.id === id) {
+        return cell.sharedModel.getSource();
+      }
+    }
+    return null;
+  }
+
+  /** Follow the active notebook's edits (the diffs against the student's cells change with them). */
+  private _watchNotebook(): void {
+    const panel = this._tracker.currentWidget;
+    if (panel === this._watched) {
+      return;
+    }
+    this._watched?.content.modelContentChanged.disconnect(this._onNotebookEdited, this);
+    this._watched = panel;
+    panel?.content.modelContentChanged.connect(this._onNotebookEdited, this);
+  }
+
+  private _onNotebookEdited(): void {
+    if (this._room) {
+      this._schedule(false);
+    }
   }
 
   private _notebookPath(): string | null {
@@ -260,7 +296,8 @@ export class StudentPanel extends Widget {
         this._list.insertBefore(view.node, expected);
       }
       previous = view.node;
-      view.update(cell, this._status.get(cell.id) ?? null, !!path, this._busy);
+      const status = this._status.get(cell.id) ?? null;
+      view.update(cell, status, this._studentSource(status?.student_cell_id), !!path, this._busy);
       view.setTeacherActive(cell.id === follow?.cell);
     }
     this._list.dataset.empty = cells.length ? 'false' : 'true';
