@@ -239,6 +239,11 @@ async def scenario(server: JupyterLabServer, new_user, step: Timeline) -> None:
     await ada.screenshot("replaced")
     step("ada replaced her cell")
 
+    # -- a reload keeps ada in the classroom (the workspace remembers the session she joined)
+    await ada.reload(min_cells=2)
+    await wait_panel(ada, "s.cells.length === 2 && !s.cells[0].changed && s.following", "ada back after a reload")
+    step("ada reloaded and is back in the classroom")
+
     # -- following: both follow the teacher; bob scrolls the list himself and breaks away
     for student in (ada, bob):
         await wait_panel(

@@ -7,8 +7,9 @@
  * schema (`jupyter.lab.toolbars`). Student: the left sidebar panel "Classroom" (`rtc-classroom:open`),
  * opened with the code filled in when the page's URL carries `?classroom=CODE`.
  */
-import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, showErrorMessage } from '@jupyterlab/apputils';
+import { IStateDB } from '@jupyterlab/statedb';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
 import { classroomIcon, shareCellIcon } from './icons';
@@ -30,8 +31,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Classroom sessions: share chosen cells live with students, who follow the teacher and pull cells.',
   autoStart: true,
   requires: [INotebookTracker, ILabShell],
-  optional: [ICommandPalette],
-  activate: (app: JupyterFrontEnd, tracker: INotebookTracker, shell: ILabShell, palette: ICommandPalette | null) => {
+  optional: [ICommandPalette, IStateDB, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    shell: ILabShell,
+    palette: ICommandPalette | null,
+    state: IStateDB | null,
+    restorer: ILayoutRestorer | null
+  ) => {
     const { commands } = app;
     const linkCode = new URLSearchParams(window.location.search).get('classroom'); // before the router rewrites it
     const user = app.serviceManager.user;
@@ -45,9 +53,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     teacherPanel.title.icon = classroomIcon;
     shell.add(teacherPanel, 'right', { rank: 700 });
 
-    const studentPanel = new StudentPanel(tracker, user);
+    const studentPanel = new StudentPanel(tracker, user, state);
     studentPanel.title.icon = classroomIcon;
     shell.add(studentPanel, 'left', { rank: 700 });
+    restorer?.add(teacherPanel, teacherPanel.id); // an open panel stays open across reloads
+    restorer?.add(studentPanel, studentPanel.id);
 
     commands.addCommand(CommandIDs.share, {
       label: 'Share with class',
@@ -119,6 +129,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (linkCode) {
         studentPanel.prefill(linkCode);
         shell.activateById(studentPanel.id);
+      } else {
+        await studentPanel.rejoin();
       }
     });
   }

@@ -13,6 +13,7 @@
  */
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { User } from '@jupyterlab/services';
+import { IStateDB } from '@jupyterlab/statedb';
 import { Widget } from '@lumino/widgets';
 
 import * as api from './api';
@@ -23,6 +24,7 @@ import { Follow } from './follow';
 import { ClassroomRoom } from './room';
 
 export const STATUS_DELAY_MS = 400;
+const STATE_KEY = '@jupyter-rtc/classroom:joined'; // the code of the session joined (this workspace)
 
 export class StudentPanel extends Widget {
   private readonly _input: HTMLInputElement;
@@ -44,7 +46,8 @@ export class StudentPanel extends Widget {
 
   constructor(
     private readonly _tracker: INotebookTracker,
-    private readonly _user: User.IManager
+    private readonly _user: User.IManager,
+    private readonly _state: IStateDB | null
   ) {
     super();
     this.id = 'jp-rtc-classroom';
@@ -108,13 +111,36 @@ export class StudentPanel extends Widget {
     this._room = new ClassroomRoom(session.room, this._user.identity, this._follow.following);
     this._room.changed.connect(() => this._schedule(true), this);
     this._room.ended.connect(() => this._ended(), this);
+    this._room.connection.connect((_, connected) => this._connection(connected), this);
+    void this._state?.save(STATE_KEY, session.code);
     this._follow.follow();
     this._renderJoined();
     this._refreshStatus();
   }
 
+  /**
+   * Join again the session this workspace was in before a reload, if it still runs (silently: a session
+   * that ended meanwhile is forgotten).
+   */
+  async rejoin(): Promise<void> {
+    const code = (await this._state?.fetch(STATE_KEY)) as string | undefined;
+    if (!code || this._session) {
+      return;
+    }
+    try {
+      await api.join(code);
+    } catch {
+      void this._state?.remove(STATE_KEY);
+      return;
+    }
+    await this.join(code);
+  }
+
   /** Leave the session: the room is closed, the list emptied. */
   leave(): void {
+    if (this._session) {
+      void this._state?.remove(STATE_KEY);
+    }
     this._room?.dispose();
     this._room = null;
     this._session = null;
@@ -134,7 +160,14 @@ export class StudentPanel extends Widget {
     super.dispose();
   }
 
+  private _connection(connected: boolean): void {
+    if (this._room) {
+      this._showError(connected ? '' : 'Connection to the classroom lost: reconnecting…');
+    }
+  }
+
   private _ended(): void {
+    void this._state?.remove(STATE_KEY);
     this._room?.dispose();
     this._room = null;
     this._showError('The classroom session has ended: the teacher closed it.');

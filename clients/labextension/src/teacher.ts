@@ -239,7 +239,11 @@ export class TeacherPanel extends Widget {
     outputs.addEventListener('change', () => (this._outputs = outputs.checked));
     const start = button('Share with class', 'share-start', () => panel && this._act(() => this._share(panel)));
     start.disabled = !panel || this._busy;
+    const running = this._sessions.all().map(session =>
+      el('li', { 'data-test': 'running-session' }, `${session.path}: code ${groupCode(session.code)}`)
+    );
     return [
+      ...(running.length ? [el('p', { class: 'jp-rtc-hint' }, 'Your running sessions (open the notebook to see its class):'), el('ul', {}, ...running)] : []),
       el(
         'p',
         { class: 'jp-rtc-hint' },
