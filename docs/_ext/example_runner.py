@@ -6,7 +6,8 @@ with an in-memory store) and ``jupyter`` (a Jupyter server with our extensions, 
 that start their own relays against it. They stop when the build ends.
 
 Every example runs in one scratch folder (shared by the examples of the build, so a file one example
-writes is there for the next) with a scratch data home (``XDG_DATA_HOME``: nothing lands in the real one),
+writes is there for the next) with a scratch data home (``XDG_DATA_HOME``, ``JUPYTER_DATA_DIR``: nothing lands in the real ones;
+``JUPYTER_CONFIG_PATH`` adds ``allow_root``, for a build that runs as root),
 in a process group of its own: whatever it started in the background (a server, ``&``) is stopped with
 it, so an example may start servers the way a reader would.
 
@@ -49,7 +50,17 @@ class Servers:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "XDG_DATA_HOME": str(self.scratch / "data-home"),
             "PYTHONUNBUFFERED": "1",
+            "JUPYTER_DATA_DIR": str(self.scratch / "examples-jupyter-data"),
+            "JUPYTER_RUNTIME_DIR": str(self.scratch / "examples-jupyter-data" / "runtime"),
         }
+        # Jupyter servers an example starts may run as root (a container's CI): as the build's own may
+        config = self.scratch / "examples-jupyter-config"
+        config.mkdir()
+        for name in ("jupyter_config.json", "jupyter_server_config.json"):  # the first even with --config=FILE
+            (config / name).write_text('{"ServerApp": {"allow_root": true}}')
+        self.env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+            filter(None, [str(config), os.environ.get("JUPYTER_CONFIG_PATH")])
+        )
         self.procs: list[subprocess.Popen] = []
         self.started: dict[str, Exception | None] = {}  # kind -> why it did not start (None: it runs)
 
@@ -118,9 +129,11 @@ class Servers:
         self.procs.append(proc)
         return proc
 
-    def expand(self, text: str) -> str:
-        """``text`` with ``$NAME`` replaced by the examples' environment variable NAME (unknown names stay)."""
-        return re.sub(r"\$(\w+)", lambda m: self.env.get(m.group(1), m.group(0)), text)
+    def expand(self, text: str, extra: dict[str, str] | None = None) -> str:
+        """``text`` with ``$NAME`` replaced by the examples' environment variable NAME, or ``extra``'s
+        (unknown names stay)."""
+        env = {**self.env, **(extra or {})}
+        return re.sub(r"\$(\w+)", lambda m: env.get(m.group(1), m.group(0)), text)
 
     def write(self, name: str, content: str) -> Path:
         """Write the file ``name`` (relative to the examples' folder); return its path."""
@@ -163,9 +176,9 @@ class Servers:
                         if done is not None and done(_read(out_path)):
                             status = None
                             break
+                printed = _read(out_path)  # what it printed by its end, not what is printed as it is stopped
             finally:
                 _stop_group(proc)
-        printed = _read(out_path)
         if status == -1:
             printed = f"(no end within {timeout:g} s)\n{printed}"
         return status, printed

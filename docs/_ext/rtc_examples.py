@@ -136,8 +136,8 @@ class Example(SphinxDirective):
         done = None
         if "until-printed" in self.options:
             done = lambda printed: matches(want, printed.rstrip("\n").splitlines())  # noqa: E731
-        env = {name: servers.expand(value) for name, value in self.options.get("env", [])}
-        env.update({f"PORT_{shown_port}": run for shown_port, run in pairs if shown_port.isdigit()})
+        env = {f"PORT_{port}": run for port, run in pairs if port.isdigit()}
+        env.update({name: servers.expand(value, env) for name, value in self.options.get("env", [])})
         status, output = servers.run(
             language, code, self.options.get("timeout", 60.0), env=env,
             cwd=ROOT if self.options.get("cwd") == "root" else None, done=done,
