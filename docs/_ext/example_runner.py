@@ -2,8 +2,7 @@
 
 :class:`Servers` starts, on first use, the servers examples talk to: ``relay`` (a ``python -m rtc_relay``
 with an in-memory store) and ``jupyter`` (a Jupyter server with our extensions, its root holding
-``analysis.ipynb``); ``redis`` (a ``redis-server`` on a free port, nothing written to disk) for examples
-that start their own relays against it. They stop when the build ends.
+``analysis.ipynb``). They stop when the build ends.
 
 Every example runs in one scratch folder (shared by the examples of the build, so a file one example
 writes is there for the next) with a scratch data home (``XDG_DATA_HOME``, ``JUPYTER_DATA_DIR``: nothing lands in the real ones;
@@ -34,7 +33,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ("none", "relay", "jupyter", "redis")
+KINDS = ("none", "relay", "jupyter")
 
 
 class Servers:
@@ -70,7 +69,7 @@ class Servers:
             return
         if kind not in self.started:
             try:
-                {"relay": self._relay, "jupyter": self._jupyter, "redis": self._redis}[kind]()
+                {"relay": self._relay, "jupyter": self._jupyter}[kind]()
                 self.started[kind] = None
             except Exception as exc:
                 self.started[kind] = exc
@@ -84,16 +83,6 @@ class Servers:
             raise RuntimeError(f"the relay did not start: {line!r}")
         self.env["RELAY"] = line.split("listening on ws://", 1)[1].split()[0].rstrip("/")
         self.env["RELAY_PORT"] = self.env["RELAY"].rsplit(":", 1)[1]
-
-    def _redis(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not on PATH (Debian: apt-get install redis-server)")
-        port = free_port()
-        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self._start(argv, "redis")
-        _wait_until(lambda: _connects(port), 20, "redis-server", self.scratch / "redis.log", self.procs[-1])
-        self.env.update(REDIS_PORT=str(port), REDIS_URL=f"redis://127.0.0.1:{port}/0")
 
     def _jupyter(self) -> None:
         root = self.scratch / "jupyter-root"

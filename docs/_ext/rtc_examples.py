@@ -7,11 +7,10 @@ page shows the code and the output it is checked against.
 
 ``sh`` and ``python`` examples run (``example_runner.py`` says where and how). Options:
 
-- ``:server:`` ``relay``, ``jupyter``, ``redis`` or ``none`` (default): a server the example needs,
+- ``:server:`` ``relay``, ``jupyter`` or ``none`` (default): a server the example needs,
   started on first use (``example_runner.Servers``). Examples see the environment variables ``RELAY``
   (``host:port``) and ``RELAY_PORT``, ``JUPYTER`` (``http://host:port``), ``JUPYTER_PORT``, ``TOKEN`` and
-  ``JUPYTER_TOKEN`` (the Jupyter server's token), ``REDIS_URL`` and ``REDIS_PORT``, ``PYTHON`` (this
-  interpreter).
+  ``JUPYTER_TOKEN`` (the Jupyter server's token), ``PYTHON`` (this interpreter).
 - ``:timeout:`` seconds (60 by default).
 - ``:ports: 1235 6379``: port numbers the page shows; the build runs the code (and matches its output)
   with a free port in place of each, so that builds running at the same time never collide. The
