@@ -28,7 +28,8 @@ page shows the code and the output it is checked against.
 A block the build cannot run (a deployment file, browser code) is an ``illustrative`` block instead,
 with a ``:reason:`` the page shows under it. Any other code block is counted as not run: the build
 writes ``checks.json`` in the output folder with the examples, files and illustrative blocks of each
-page and every code block that is none of them (``tests/test_docs.py`` asserts there is none), and
+page, every code block that is none of them (``tests/test_docs.py`` asserts there is none) and how long
+each example took (seconds, by line), and
 ``examples.json`` with the number of examples each page runs.
 """
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,7 @@ class Example(SphinxDirective):
             done = lambda printed: matches(want, printed.rstrip("\n").splitlines())  # noqa: E731
         env = {f"PORT_{port}": run for port, run in pairs if port.isdigit()}
         env.update({name: servers.expand(value, env) for name, value in self.options.get("env", [])})
+        started = time.monotonic()
         status, output = servers.run(
             language, code, self.options.get("timeout", 60.0), env=env,
             cwd=ROOT if self.options.get("cwd") == "root" else None, done=done,
@@ -151,7 +154,9 @@ class Example(SphinxDirective):
             said = "\n".join(want)
             self._warn(f"printed what its page does not say:\n--- expected:\n{said}\n--- printed:\n{output}")
         self.env.rtc_examples[self.env.docname] += 1  # type: ignore[attr-defined]
-        self.env.rtc_checks[self.env.docname]["run"] += 1  # type: ignore[attr-defined]
+        checks = self.env.rtc_checks[self.env.docname]  # type: ignore[attr-defined]
+        checks["run"] += 1
+        checks["seconds"][str(self.lineno)] = round(time.monotonic() - started, 1)
         return shown
 
     def _replacements(self, servers: Servers) -> list[tuple[str, str]]:
@@ -216,7 +221,7 @@ def _split(lines: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _page_checks() -> dict[str, Any]:
-    return {"run": 0, "files": 0, "illustrative": [], "unrun": []}
+    return {"run": 0, "files": 0, "illustrative": [], "unrun": [], "seconds": {}}
 
 
 def _builder_inited(app: Any) -> None:
