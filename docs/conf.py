@@ -11,7 +11,7 @@ project = "jupyter-rtc"
 author = "the jupyter-rtc developers"
 copyright = "the jupyter-rtc developers"  # noqa: A001 (Sphinx's name)
 
-extensions = ["myst_parser", "rtc_reference", "rtc_examples"]
+extensions = ["myst_parser", "rtc_reference", "rtc_rest", "rtc_examples"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 source_suffix = {".md": "markdown"}

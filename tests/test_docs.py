@@ -14,8 +14,12 @@ import pytest
 
 from helpers import eventually
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "_ext"))
+from rtc_reference import operation_id  # noqa: E402
+from rtc_rest import schema_id  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("users", "operators", "relay", "programs", "performance", "architecture")
+PAGES = ("users", "operators", "relay", "programs", "performance", "architecture", "extending")
 
 # The code blocks the pages show without running them: (page, language, what the reason says).
 ILLUSTRATIVE = sorted(
@@ -61,6 +65,19 @@ def test_the_site_builds_and_every_page_runs_its_examples(tmp_path):
     assert [(page, language) for page, language, _ in shown] == [(p, lang) for p, lang, _ in ILLUSTRATIVE], shown
     assert all(why in reason for (_, _, reason), (_, _, why) in zip(shown, ILLUSTRATIVE, strict=True)), shown
     assert "Not run while these pages build: browser code" in (tmp_path / "html" / "relay.html").read_text()
+
+    # the REST reference: every operation and schema of spec.json, the endpoint tables linking to them
+    programs = (tmp_path / "html" / "programs.html").read_text()
+    spec = json.loads((ROOT / "spec.json").read_text())
+    for path, operations in spec["paths"].items():
+        for method in operations.keys() - {"parameters"}:
+            anchor = operation_id(method, path)
+            assert f'id="{anchor}"' in programs, (method, path)
+            if path.startswith(("/api/rtc/notebooks", "/api/rtc/executions", "/api/kernels")):
+                assert f'href="#{anchor}"' in programs, (method, path)
+    for name in spec["components"]["schemas"]:
+        assert f'id="{schema_id(name)}"' in programs, name
+    assert 'href="#schema-cellrequestinsert"' in programs  # a request body links to its schema
 
 
 def stub_site(tmp_path: Path, architecture: str) -> Path:
