@@ -4,8 +4,8 @@
 with an in-memory store) and ``jupyter`` (a Jupyter server with our extensions, its root holding
 ``analysis.ipynb``). They stop when the build ends.
 
-Every example runs in one scratch folder (shared by the examples of the build, so a file one example
-writes is there for the next) with a scratch data home (``XDG_DATA_HOME``, ``JUPYTER_DATA_DIR``: nothing lands in the real ones;
+Every example runs in the scratch folder of its page (a file one example writes is there for the
+page's next) with a scratch data home (``XDG_DATA_HOME``, ``JUPYTER_DATA_DIR``: nothing lands in the real ones;
 ``JUPYTER_CONFIG_PATH`` adds ``allow_root``, for a build that runs as root),
 in a process group of its own: whatever it started in the background (a server, ``&``) is stopped with
 it, so an example may start servers the way a reader would.
@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -62,19 +63,27 @@ class Servers:
         )
         self.procs: list[subprocess.Popen] = []
         self.started: dict[str, Exception | None] = {}  # kind -> why it did not start (None: it runs)
+        self._lock = threading.Lock()  # pages run their examples in threads of their own
 
     def need(self, kind: str) -> None:
         """Start the server ``kind`` unless it runs; raise why it could not start (every time it is needed)."""
         if kind == "none":
             return
-        if kind not in self.started:
-            try:
-                {"relay": self._relay, "jupyter": self._jupyter}[kind]()
-                self.started[kind] = None
-            except Exception as exc:
-                self.started[kind] = exc
+        with self._lock:
+            if kind not in self.started:
+                try:
+                    {"relay": self._relay, "jupyter": self._jupyter}[kind]()
+                    self.started[kind] = None
+                except Exception as exc:
+                    self.started[kind] = exc
         if self.started[kind] is not None:
             raise self.started[kind]
+
+    def folder(self, page: str) -> Path:
+        """The scratch folder of a page's examples (its files; where they run), made on first use."""
+        path = self.work / page
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def _relay(self) -> None:
         proc = self._start([sys.executable, "-m", "rtc_relay", "--port", "0", "--store", "memory"], "relay")
@@ -124,12 +133,10 @@ class Servers:
         env = {**self.env, **(extra or {})}
         return re.sub(r"\$(\w+)", lambda m: env.get(m.group(1), m.group(0)), text)
 
-    def write(self, name: str, content: str) -> Path:
-        """Write the file ``name`` (relative to the examples' folder); return its path."""
-        path = self.work / name
+    def write(self, path: Path, content: str) -> None:
+        """Write the file ``path`` (and the folders it needs)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content + "\n", encoding="utf-8")
-        return path
 
     def run(
         self,
@@ -138,7 +145,7 @@ class Servers:
         timeout: float,
         *,
         env: dict[str, str] | None = None,
-        cwd: Path | None = None,
+        cwd: Path,
         done: Callable[[str], bool] | None = None,
     ) -> tuple[int | None, str]:
         """Run ``code``; return its exit status and what it printed (stdout and stderr, interleaved).
@@ -148,10 +155,11 @@ class Servers:
         is stopped when it ends (its process group). Status -1: no end (or ``done``) within ``timeout``.
         """
         argv = ["bash", "-euo", "pipefail", "-c", code] if language == "sh" else [sys.executable, "-c", code]
-        out_path = self.scratch / "example.out"
-        with open(out_path, "w+b") as out:
+        fd, name = tempfile.mkstemp(prefix="example-", suffix=".out", dir=self.scratch)
+        out_path = Path(name)
+        with os.fdopen(fd, "w+b") as out:
             proc = subprocess.Popen(
-                argv, cwd=cwd or self.work, env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL,
+                argv, cwd=cwd, env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL,
                 stdout=out, stderr=out, start_new_session=True,
             )  # fmt: skip
             deadline = time.monotonic() + timeout
@@ -168,6 +176,7 @@ class Servers:
                 printed = _read(out_path)  # what it printed by its end, not what is printed as it is stopped
             finally:
                 _stop_group(proc)
+        out_path.unlink()
         if status == -1:
             printed = f"(no end within {timeout:g} s)\n{printed}"
         return status, printed

@@ -5,7 +5,9 @@ The ``example`` directive takes a language and, in its content, the code, then o
 ``...`` alone on a line matches any number of lines, and ``...`` inside a line matches any text. The
 page shows the code and the output it is checked against.
 
-``sh`` and ``python`` examples run (``example_runner.py`` says where and how). Options:
+``sh`` and ``python`` examples run (``example_runner.py`` says where and how): a page's examples one
+after the other, in a thread of the page's, beside other pages' (``PAGES_AT_ONCE``); once every page is
+read the build waits for them and warns for each that failed. Options:
 
 - ``:server:`` ``relay``, ``jupyter`` or ``none`` (default): a server the example needs,
   started on first use (``example_runner.Servers``). Examples see the environment variables ``RELAY``
@@ -21,8 +23,8 @@ page shows the code and the output it is checked against.
 - ``:cwd: root``: run in the repository's root instead of the scratch folder (the bench's commands).
 - ``:until-printed:``: the code serves until stopped (a server's command): it is stopped once what it
   printed matches the expected output, and fails if it ends, or does not print it, before the deadline.
-- ``:file: NAME``: the content is a file (any language), written to ``NAME`` in the scratch folder
-  (replacements applied) for the examples after it, not run.
+- ``:file: NAME``: the content is a file (any language), written to ``NAME`` in the page's scratch folder
+  (replacements applied) for the page's examples after it, not run.
 - ``:schema: NAME``: the content is JSON that must be valid against ``schema/NAME``.
 
 A block the build cannot run (a deployment file, browser code) is an ``illustrative`` block instead,
@@ -39,6 +41,9 @@ import json
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +59,7 @@ log = logging.getLogger(__name__)
 
 CHECKED = "rtc-checked"  # the class of every literal block these directives render
 SHOWN_AS = {"sh": "bash", "js": "javascript"}
+PAGES_AT_ONCE = 3  # pages whose examples run at the same time
 
 
 def matches(expected: list[str], actual: list[str]) -> bool:
@@ -116,21 +122,34 @@ class Example(SphinxDirective):
         lines = list(self.content)
         code_lines, expected = (lines, None) if "---" not in lines else _split(lines)
         code = "\n".join(code_lines).strip("\n")
-        shown = self._render(language, code, expected)
+        self.page = self.env.docname  # the jobs below run once the page is read, when env.docname is another's
+        checks = self.env.rtc_checks[self.page]  # type: ignore[attr-defined]
         if "file" in self.options or "schema" in self.options:
-            self._check_file(language, code)
-            self.env.rtc_checks[self.env.docname]["files"] += 1  # type: ignore[attr-defined]
-            return shown
+            checks["files"] += 1
+            if "schema" in self.options:
+                self._check_schema(code)
+            if "file" in self.options:
+                self._queue(partial(self._write_file, code))
+            return self._render(language, code, expected)
         if language not in ("sh", "python"):
             raise self.error(f"example: {language!r} runs with neither sh nor python; make it a :file: or illustrative")
         if "until-printed" in self.options and expected is None:
             raise self.error("example: :until-printed: needs the output to wait for")
-        servers: Servers = self.env.app.rtc_servers  # type: ignore[attr-defined]
+        self.env.rtc_examples[self.env.docname] += 1  # type: ignore[attr-defined]
+        checks["run"] += 1
+        self._queue(partial(self._execute, language, code, expected))
+        return self._render(language, code, expected)
+
+    def _queue(self, job: Callable[[Servers], list[str]]) -> None:
+        """Run ``job`` after the page's earlier examples, beside other pages' (see :func:`_page_read`)."""
+        self.env.app.rtc_queue.setdefault(self.env.docname, []).append((self.lineno, job))  # type: ignore[attr-defined]
+
+    def _execute(self, language: str, code: str, expected: list[str] | None, servers: Servers) -> list[str]:
+        """Run the example; return what is wrong with it (nothing when it printed what the page says)."""
         try:
             servers.need(self.options.get("server", "none"))
         except Exception as exc:
-            self._warn(f"its server did not start: {exc}")
-            return shown
+            return [f"its server did not start: {exc}"]
         pairs = self._replacements(servers)
         code = _substitute(code, pairs)
         want = None if expected is None else [_substitute(line, pairs) for line in expected]
@@ -139,46 +158,40 @@ class Example(SphinxDirective):
             done = lambda printed: matches(want, printed.rstrip("\n").splitlines())  # noqa: E731
         env = {f"PORT_{port}": run for port, run in pairs if port.isdigit()}
         env.update({name: servers.expand(value, env) for name, value in self.options.get("env", [])})
-        started = time.monotonic()
         status, output = servers.run(
-            language, code, self.options.get("timeout", 60.0), env=env,
-            cwd=ROOT if self.options.get("cwd") == "root" else None, done=done,
+            language, code, self.options.get("timeout", 60.0), env=env, done=done,
+            cwd=ROOT if self.options.get("cwd") == "root" else servers.folder(self.page),
         )  # fmt: skip
-        printed = output.rstrip("\n").splitlines()
         if status is None:
-            pass  # stopped once it printed what the page says
-        elif done is not None or status != 0:
+            return []  # stopped once it printed what the page says
+        if done is not None or status != 0:
             ended = "ended before printing what its page says" if done is not None and status == 0 else "failed"
-            self._warn(f"{ended} (exit {status}):\n{code}\n--- printed:\n{output}")
-        elif want is not None and not matches(want, printed):
+            return [f"{ended} (exit {status}):\n{code}\n--- printed:\n{output}"]
+        if want is not None and not matches(want, output.rstrip("\n").splitlines()):
             said = "\n".join(want)
-            self._warn(f"printed what its page does not say:\n--- expected:\n{said}\n--- printed:\n{output}")
-        self.env.rtc_examples[self.env.docname] += 1  # type: ignore[attr-defined]
-        checks = self.env.rtc_checks[self.env.docname]  # type: ignore[attr-defined]
-        checks["run"] += 1
-        checks["seconds"][str(self.lineno)] = round(time.monotonic() - started, 1)
-        return shown
+            return [f"printed what its page does not say:\n--- expected:\n{said}\n--- printed:\n{output}"]
+        return []
 
     def _replacements(self, servers: Servers) -> list[tuple[str, str]]:
         pairs = [(port, str(free_port())) for port in self.options.get("ports", [])]
         return pairs + [(shown, servers.expand(run)) for shown, run in self.options.get("replace", [])]
 
-    def _check_file(self, language: str, code: str) -> None:
-        if "schema" in self.options:
-            try:
-                data = json.loads(code)
-                schema = json.loads((ROOT / "schema" / self.options["schema"]).read_text())
-                jsonschema.validate(data, schema)
-            except (ValueError, OSError, jsonschema.ValidationError) as exc:
-                self._warn(f"is not valid against schema/{self.options['schema']}: {exc}")
-        if "file" in self.options:
-            servers: Servers = self.env.app.rtc_servers  # type: ignore[attr-defined]
-            try:
-                servers.need(self.options.get("server", "none"))
-            except Exception as exc:
-                self._warn(f"its server did not start: {exc}")
-                return
-            servers.write(self.options["file"], _substitute(code, self._replacements(servers)))
+    def _check_schema(self, code: str) -> None:
+        try:
+            data = json.loads(code)
+            schema = json.loads((ROOT / "schema" / self.options["schema"]).read_text())
+            jsonschema.validate(data, schema)
+        except (ValueError, OSError, jsonschema.ValidationError) as exc:
+            self._warn(f"is not valid against schema/{self.options['schema']}: {exc}")
+
+    def _write_file(self, code: str, servers: Servers) -> list[str]:
+        try:
+            servers.need(self.options.get("server", "none"))
+        except Exception as exc:
+            return [f"its server did not start: {exc}"]
+        folder = servers.folder(self.page)
+        servers.write(folder / self.options["file"], _substitute(code, self._replacements(servers)))
+        return []
 
     def _render(self, language: str, code: str, expected: list[str] | None) -> list[nodes.Node]:
         block = nodes.literal_block(code, code, language=SHOWN_AS.get(language, language), classes=[CHECKED])
@@ -224,8 +237,28 @@ def _page_checks() -> dict[str, Any]:
     return {"run": 0, "files": 0, "illustrative": [], "unrun": [], "seconds": {}}
 
 
+def _run_page(
+    servers: Servers, jobs: list[tuple[int, Callable[[Servers], list[str]]]]
+) -> list[tuple[int, list[str], float]]:
+    """Run a page's examples in order; return each one's line, what is wrong with it, and its seconds."""
+    results = []
+    for lineno, job in jobs:
+        started = time.monotonic()
+        try:
+            wrong = job(servers)
+        except Exception as exc:  # a bug of this module: the page still does not build
+            wrong = [f"could not be run: {exc!r}"]
+        results.append((lineno, wrong, round(time.monotonic() - started, 1)))
+    return results
+
+
 def _builder_inited(app: Any) -> None:
     app.rtc_servers = Servers()
+    # Pages run their examples one after the other, and beside the next pages' while Sphinx reads them:
+    # most of an example's time is a server starting or a kernel answering, not this machine's CPU.
+    app.rtc_pool = ThreadPoolExecutor(max_workers=PAGES_AT_ONCE, thread_name_prefix="rtc-examples")
+    app.rtc_queue = {}  # docname -> [(line, job)], until the page is read
+    app.rtc_running = {}  # docname -> Future of _run_page's results
     if not hasattr(app.env, "rtc_examples"):
         app.env.rtc_examples = Counter()
     if not hasattr(app.env, "rtc_checks"):
@@ -237,11 +270,26 @@ def _source_read(app: Any, docname: str, source: list[str]) -> None:
 
 
 def _doctree_read(app: Any, doctree: nodes.document) -> None:
-    """Record every code block of the page that no directive of this module rendered."""
-    unrun = app.env.rtc_checks.setdefault(app.env.docname, _page_checks())["unrun"]
+    """Start the page's examples; record every code block of the page that no directive here rendered."""
+    docname = app.env.docname
+    jobs = app.rtc_queue.pop(docname, [])
+    if jobs:
+        app.rtc_running[docname] = app.rtc_pool.submit(_run_page, app.rtc_servers, jobs)
+    unrun = app.env.rtc_checks.setdefault(docname, _page_checks())["unrun"]
     for block in doctree.findall(nodes.literal_block):
         if CHECKED not in block["classes"]:
             unrun.append({"line": block.line, "language": block.get("language", "")})
+
+
+def _env_updated(app: Any, env: Any) -> list[str]:
+    """Wait for every page's examples; warn (the build fails) for each that did not do what its page says."""
+    for docname, running in sorted(app.rtc_running.items()):
+        for lineno, wrong, seconds in running.result():
+            env.rtc_checks[docname]["seconds"][str(lineno)] = seconds
+            for what in wrong:
+                log.warning("example at %s:%s %s", docname, lineno, what, location=(docname, lineno))
+    app.rtc_running.clear()
+    return []
 
 
 def _purge(app: Any, env: Any, docname: str) -> None:
@@ -252,6 +300,7 @@ def _purge(app: Any, env: Any, docname: str) -> None:
 
 
 def _build_finished(app: Any, exception: Exception | None) -> None:
+    app.rtc_pool.shutdown(wait=True, cancel_futures=True)
     app.rtc_servers.stop()
     if exception is None:
         counts = dict(sorted(getattr(app.env, "rtc_examples", Counter()).items()))
@@ -266,6 +315,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("builder-inited", _builder_inited)
     app.connect("source-read", _source_read)
     app.connect("doctree-read", _doctree_read)
+    app.connect("env-updated", _env_updated)
     app.connect("env-purge-doc", _purge)
     app.connect("build-finished", _build_finished)
     return {"parallel_read_safe": False, "version": "2"}
