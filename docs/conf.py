@@ -1,4 +1,5 @@
-"""Sphinx configuration of the jupyter-rtc documentation (``python -m sphinx -W -n docs docs/_build/html``)."""
+"""Sphinx configuration of the jupyter-rtc documentation:
+``pip install '.[docs]' && python -m sphinx -W -n -E docs docs/_build/html``."""
 
 from __future__ import annotations
 

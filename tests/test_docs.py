@@ -24,6 +24,7 @@ PAGES = ("users", "operators", "relay", "programs", "performance", "architecture
 # The code blocks the pages show without running them: (page, language, what the reason says).
 ILLUSTRATIVE = sorted(
     [
+        ("architecture", "sh", "it builds these pages"),
         ("operators", "nginx", "a deployment file"),
         ("operators", "sh", "needs a running JupyterHub"),
         ("performance", "sh", "about ten minutes"),
