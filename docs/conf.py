@@ -1,4 +1,5 @@
-"""Sphinx configuration of the jupyter-rtc documentation (``python -m sphinx -W -n docs docs/_build/html``)."""
+"""Sphinx configuration of the jupyter-rtc documentation:
+``pip install '.[docs]' && python -m sphinx -W -n -E docs docs/_build/html``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ project = "jupyter-rtc"
 author = "the jupyter-rtc developers"
 copyright = "the jupyter-rtc developers"  # noqa: A001 (Sphinx's name)
 
-extensions = ["myst_parser", "rtc_reference", "rtc_examples"]
+extensions = ["myst_parser", "rtc_reference", "rtc_rest", "rtc_examples"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 source_suffix = {".md": "markdown"}

@@ -7,13 +7,15 @@ Directives (each renders a table):
 - ``traits`` with the argument ``module.Class``: the configurable traits of a Jupyter extension app;
 - ``close-codes`` and ``rest-errors``: the catalogues of ``schema/``;
 - ``events``: the event schemas of ``schema/events/``;
-- ``endpoints`` (option ``:prefix:``): method, path and summary of every operation of ``spec.json``.
+- ``endpoints`` (option ``:prefix:``): method, path and summary of every operation of ``spec.json``, each
+  path linked to its entry of the REST reference (``rest-operations``, ``rtc_rest.py``) on the same page.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
@@ -131,7 +133,7 @@ class Endpoints(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         spec = json.loads((ROOT / "spec.json").read_text())
         prefix = self.options.get("prefix", "")
-        rows = []
+        rows, ids = [], []
         for path, operations in spec["paths"].items():
             if not path.startswith(prefix):
                 continue
@@ -139,9 +141,23 @@ class Endpoints(SphinxDirective):
                 if method == "parameters":
                     continue
                 rows.append([method.upper(), f"`{path}`", operation.get("summary", "")])
+                ids.append(operation_id(method, path))
         if not rows:
             raise self.error(f"spec.json has no path under {prefix!r}")
-        return [_table(["Method", "Path", "Does"], rows, [8, 45, 47])]
+        table = _table(["Method", "Path", "Does"], rows, [8, 45, 47])
+        for row, refid in zip(table.findall(nodes.row), [None, *ids], strict=True):  # the header row first
+            if refid is not None:  # the path links to its entry in the REST reference (rtc_rest.py)
+                paragraph = row.children[1].children[0]
+                link = nodes.reference("", "", refid=refid)
+                link += paragraph.children[0].deepcopy()
+                paragraph.clear()
+                paragraph += link
+        return [table]
+
+
+def operation_id(method: str, path: str) -> str:
+    """The anchor of an operation in the REST reference (``rest-operations``)."""
+    return "op-" + re.sub(r"[^a-z0-9]+", "-", f"{method} {path}".lower()).strip("-")
 
 
 def setup(app: Any) -> dict[str, Any]:
