@@ -26,6 +26,7 @@ ILLUSTRATIVE = sorted(
     [
         ("architecture", "sh", "it builds these pages"),
         ("operators", "nginx", "a deployment file"),
+        ("operators", "sh", "a teacher's server holding a classroom session"),
         ("operators", "sh", "needs a running JupyterHub"),
         ("performance", "sh", "about ten minutes"),
         ("relay", "js", "browser code"),
