@@ -19,7 +19,7 @@ from rtc_reference import operation_id  # noqa: E402
 from rtc_rest import schema_id  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("users", "operators", "relay", "programs", "performance", "architecture", "extending")
+PAGES = ("users", "classroom", "operators", "relay", "programs", "performance", "architecture", "extending")
 
 # The code blocks the pages show without running them: (page, language, what the reason says).
 ILLUSTRATIVE = sorted(
