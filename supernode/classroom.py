@@ -8,6 +8,9 @@ when the session shares them, its outputs. Unshared cells never enter the projec
 removes it. The projection follows the teacher's document on the next turn of the event loop after each
 of its transactions (several transactions of one turn: one projection).
 
+The projection's ``meta`` map holds the session (``meta["session"]``: ``id``, ``code``, ``teacher``,
+``outputs``) and where the teacher is (``meta["follow"]``, see :mod:`supernode.classroom_follow`).
+
 Students hold no write path: the room takes no writes from clients (``remote_writes``), and nothing of
 the projection leads back to the teacher's notebook. The session holds the teacher's room open while it
 lasts, so the document it follows is the one browsers edit.
@@ -26,6 +29,7 @@ from typing import Any
 from pycrdt import Array, Doc, Map, Text
 
 from .cells import set_text
+from .classroom_follow import Follow
 from .records import source_hash
 
 __all__ = ["META_KEY", "Classroom", "is_shared"]
@@ -62,6 +66,7 @@ class Classroom:
         self._subscription: Any = None
         self._pending = False
         self._connection: Any = None
+        self.follow: Follow | None = None
         self.ended = False
 
     def to_json(self) -> dict[str, Any]:
@@ -87,8 +92,11 @@ class Classroom:
             self.meta["code"] = self.code
             self.meta["outputs"] = self.outputs
             self.meta["teacher"] = self.teacher
+            self.meta["session"] = {"id": self.id, "code": self.code, "teacher": self.teacher, "outputs": self.outputs}
+        self.follow = Follow(self.id, self.teacher, live, self.meta, is_shared)
         self.project()
         self._subscription = live.document.ycells.observe_deep(self._changed)  # cells, sources, metadata, outputs
+        self.follow.start()
         self._connection = relay.open_direct(self.room, label=f"classroom {self.code}")
         self._connection.hold("classroom session")
         await self._connection.ready(30.0)
@@ -98,6 +106,8 @@ class Classroom:
         if self.ended:
             return
         self.ended = True
+        if self.follow is not None:
+            self.follow.stop()
         live = self._live
         if live is not None:
             try:
@@ -139,6 +149,8 @@ class Classroom:
                 if cell_id not in current:
                     self.cells.insert(position, Map({"id": cell_id, "source": Text(), "cell_type": ""}))
                 self._update(self.cells[position], ycell)
+            if self.follow is not None:
+                self.follow.project()  # sharing may have changed: the teacher's position maps anew
 
     def _update(self, projected: Map, ycell: Map) -> None:
         source = str(ycell["source"])
@@ -159,6 +171,13 @@ class Classroom:
                 projected["outputs"] = outputs
         elif "outputs" in projected:
             del projected["outputs"]
+
+    def presence(self) -> dict[int, dict]:
+        """The awareness states of the clients in the projection room now (students), by Yjs client id."""
+        connection = self._connection
+        if connection is None or connection.closed.is_set():
+            return {}
+        return connection.presence()
 
     def cell(self, cell_id: str) -> dict[str, Any] | None:
         """A shared cell as the projection holds it now: ``id``, ``cell_type``, ``source``, ``source_hash``, ..."""

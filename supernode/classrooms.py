@@ -165,6 +165,41 @@ class Classrooms:
         session.pulls.setdefault(student, {})[cell_id] = cell["source_hash"]
         return answer
 
+    def students(self, session: Classroom) -> list[dict[str, Any]]:
+        """The class as the teacher sees it: every student present in the session's room now (from its
+        awareness: ``{"user": {"username", "display_name", ...}, "classroom": {"following": bool}}``) or who
+        pulled a cell, by username: ``name``, ``joined`` (present now), ``following`` (true if one of their
+        clients follows the teacher, null when none says), ``pulled`` (cell id → hash of the version pulled)
+        and ``up_to_date`` (the shared cells whose latest version they pulled)."""
+        present: dict[str, dict[str, Any]] = {}
+        for state in session.presence().values():
+            user = state.get("user")
+            username = user.get("username") or user.get("name") if isinstance(user, dict) else None
+            if not isinstance(username, str) or not username:
+                continue  # not a JupyterLab identity: nobody to list
+            name = next((user[k] for k in ("display_name", "name") if isinstance(user.get(k), str) and user[k]), None)
+            entry = present.setdefault(username, {"name": name or username, "following": None})
+            classroom = state.get("classroom")
+            following = classroom.get("following") if isinstance(classroom, dict) else None
+            if isinstance(following, bool):  # several tabs: following when any of them follows
+                entry["following"] = bool(entry["following"]) or following
+        latest = {cell.get("id"): cell.get("source_hash") for cell in session.cells}
+        answer = []
+        for username in sorted(set(present) | set(session.pulls)):
+            pulled = dict(session.pulls.get(username, {}))
+            here = present.get(username)
+            answer.append(
+                {
+                    "user": username,
+                    "name": here["name"] if here else username,
+                    "joined": here is not None,
+                    "following": here["following"] if here else None,
+                    "pulled": pulled,
+                    "up_to_date": sorted(c for c, h in pulled.items() if latest.get(c) == h),
+                }
+            )
+        return answer
+
     def pulls_of(self, session: Classroom, student: str) -> dict[str, str]:
         return dict(session.pulls.get(student, {}))
 
