@@ -20,6 +20,7 @@ from traitlets import Bool, Float, Int, Unicode
 
 from . import jc_settings, nbmodel, rtc_info
 from .classroom_handlers import HANDLERS as CLASSROOM_HANDLERS
+from .classroom_store import ClassroomStore
 from .classrooms import Classrooms
 from .documents import DocumentManager
 from .events import DocumentEvents
@@ -138,6 +139,13 @@ class SupernodeExtension(ExtensionApp):
         "",
         config=True,
         help="SQLite file of the execution journal; default: jupyter_rtc/executions.sqlite in the Jupyter data dir.",
+    )
+    classroom_store_path = Unicode(
+        "",
+        config=True,
+        help="SQLite file of the classroom sessions and their students' pulls, restored when the server starts "
+        "again; default: classrooms.sqlite beside the execution journal (in memory when the journal is: "
+        "sessions then end with the server).",
     )
     journal_limit = Int(
         10_000,
@@ -284,7 +292,10 @@ class SupernodeExtension(ExtensionApp):
         self.settings["supernode_kernel_queries"] = KernelQueries(
             notebook_files, self.serverapp.kernel_manager, timeout=self.kernel_query_timeout
         )
-        self.classrooms = Classrooms(relay, self.documents)
+        classroom_path = self.classroom_store_path or (
+            ":memory:" if journal_path == ":memory:" else str(Path(journal_path).with_name("classrooms.sqlite"))
+        )
+        self.classrooms = Classrooms(relay, self.documents, ClassroomStore(classroom_path))
         relay.add_policy(self.classrooms)
         self.settings["supernode_classrooms"] = self.classrooms
         self.executions.watchers.append(ExecutionEvents(self.serverapp.event_logger))
@@ -359,6 +370,8 @@ class SupernodeExtension(ExtensionApp):
             await self.shared_tables.start()
             await self.feeds.start()
             self.serverapp.web_app.settings["supernode_tables"] = self.feeds
+        if getattr(self, "documents", None) is not None:
+            await self.classrooms.restore()  # the sessions of the previous process: students reconnect to them
 
     @property
     def ywebsocket_server(self) -> RoomLookup:
@@ -407,7 +420,7 @@ class SupernodeExtension(ExtensionApp):
             self._unfollow_renames()
             self._unguard_renames()
             self._unfollow_timelines()
-            self.classrooms.stop()
+            await self.classrooms.stop()
             self.notebook_feeds.stop()
             await self.executions.stop()
             await self.documents.stop()

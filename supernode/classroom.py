@@ -50,13 +50,22 @@ def is_shared(ycell: Map) -> bool:
 class Classroom:
     """Session ``id`` (join ``code``) on the notebook of ``live`` (a LiveDocument), by ``teacher``."""
 
-    def __init__(self, *, id: str, code: str, path: str, teacher: str, outputs: bool) -> None:  # noqa: A002
+    def __init__(
+        self,
+        *,
+        id: str,  # noqa: A002
+        code: str,
+        path: str,
+        teacher: str,
+        outputs: bool,
+        created: float | None = None,
+    ) -> None:
         self.id = id
         self.code = code
         self.path = path
         self.teacher = teacher
         self.outputs = outputs
-        self.created = time.time()
+        self.created = time.time() if created is None else created
         self.room = f"classroom/{id}"
         self.doc = Doc()
         self.cells = self.doc.get("cells", type=Array)
@@ -114,10 +123,15 @@ class Classroom:
                 live.document.ycells.unobserve(self._subscription)
             except Exception:  # the teacher's room was reloaded meanwhile: nothing to unobserve
                 pass
-            live.hold(False, "classroom session")
-        if self._connection is not None:
-            self._connection.release("classroom session")
-            self._connection.close(reason="the classroom session ended")
+            try:
+                live.hold(False, "classroom session")
+            except ValueError:  # the relay, stopping, released every hold already
+                pass
+        connection = self._connection
+        if connection is not None:
+            if connection.holds.get("classroom session"):  # (the relay, stopping, releases every hold)
+                connection.release("classroom session")
+            connection.close(reason="the classroom session ended")
 
     # -- projection -----------------------------------------------------------------------------
 
