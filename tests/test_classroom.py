@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from jupyter_server.auth.authorizer import Authorizer
 from jupyter_ydoc import YNotebook
 from pycrdt import Array, Map, Text
 
@@ -20,9 +21,18 @@ from supernode.classrooms import ALPHABET
 SHARED = {"jupyter-rtc": {"shared": True}}
 
 
+class ReaderHeaderAuthorizer(Authorizer):
+    """Grants everything, but only reading to a request with the header ``X-Test-Reader`` (a read-only share)."""
+
+    def is_authorized(self, handler, user, action, resource) -> bool:
+        return action == "read" or "X-Test-Reader" not in handler.request.headers
+
+
 @pytest.fixture
 def jp_server_config(tmp_path):
-    return server_config(save_max_wait=1.0, journal_path=str(tmp_path / "journal.sqlite"))
+    config = server_config(save_max_wait=1.0, journal_path=str(tmp_path / "journal.sqlite"))
+    config["ServerApp"]["authorizer_class"] = ReaderHeaderAuthorizer
+    return config
 
 
 class Classes(Notebooks):
@@ -283,3 +293,24 @@ async def test_the_teacher_sees_who_joined_follows_and_pulled(api, collab, jp_ro
     assert puller["pulled"] == {ids[0]: hash_pulled} and puller["up_to_date"] == [ids[0]]
     await api.ok("PATCH", path, "cells", ids[0], body={"source": "a = 10"})
     await until(listed, lambda s: s[puller["user"]]["up_to_date"] == [], what="the pull outdated")
+
+
+async def test_a_reader_of_the_teachers_notebook_cannot_lead_the_class(api, collab, jp_root_dir, jp_auth_header):
+    path, ids = await lesson(api, jp_root_dir, "lead.ipynb", ["a = 1", "b = 2"], [0, 1])
+    session = await api.cls("POST", body={"path": path}, status=201)
+    student = await collab.join(session["room"])
+    await student.wait_synced()
+    teacher, collaboration = await collab.open(path)
+    teacher.awareness.set_local_state(teacher_state(session["id"], ids[1], ids[1]))
+    await student.wait_for(lambda: follow_of(student) == {"cell": ids[1], "top": ids[1], "teacher": "Ada Lovelace"})
+
+    # Someone who may only read the teacher's notebook (a student with a read-only share) claims the lead.
+    reader = await collab.join(collaboration.room, collaboration.session_id, {**jp_auth_header, "X-Test-Reader": "1"})
+    await reader.wait_synced()
+    assert reader.access == "read"
+    reader.awareness.set_local_state(teacher_state(session["id"], ids[0], ids[0], "Mallory"))
+    await teacher.wait_for(lambda: reader.awareness.client_id in teacher.awareness.states)
+    teacher.awareness.set_local_state({**teacher_state(session["id"], ids[1], ids[1]), "cursor": 1})  # a change
+    await api.ok("PATCH", path, "cells", ids[0], body={"source": "a = 10"})  # then one students see after it
+    await student.wait_for(lambda: projected(student)[0]["source"] == "a = 10")
+    assert follow_of(student) == {"cell": ids[1], "top": ids[1], "teacher": "Ada Lovelace"}
