@@ -6,7 +6,8 @@ in a document of its own that students read in the relay room :attr:`Classroom.r
 source (a Y.Text, changed by the smallest edit, so students see the teacher type), execution count and,
 when the session shares them, its outputs. Unshared cells never enter the projection; unsharing a cell
 removes it. The projection follows the teacher's document on the next turn of the event loop after each
-of its transactions (several transactions of one turn: one projection).
+of its transactions (several transactions of one turn: one projection), after the teacher's edit went to
+their collaborators.
 
 The projection's ``meta`` map holds the session (``meta["session"]``: ``id``, ``code``, ``teacher``,
 ``outputs``) and where the teacher is (``meta["follow"]``, see :mod:`supernode.classroom_follow`).
@@ -136,10 +137,12 @@ class Classroom:
     # -- projection -----------------------------------------------------------------------------
 
     def _changed(self, *_: Any) -> None:
-        # Inside the teacher's transaction commit, where its document is read-only: project on the next turn.
+        # Inside the teacher's transaction commit, where its document is read-only: project later, and after
+        # this turn's writes to the sockets (call_later(0) runs on the next turn): the teacher's collaborators
+        # get the edit first, and a class of a hundred students never delays them.
         if not self._pending and not self.ended:
             self._pending = True
-            asyncio.get_running_loop().call_soon(self._project_soon)
+            asyncio.get_running_loop().call_later(0, self._project_soon)
 
     def _project_soon(self) -> None:
         self._pending = False
