@@ -4,8 +4,11 @@ students pull cells into their own notebooks, never overwritten unless they ask.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
+import jsonschema
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_ydoc import YNotebook
@@ -19,6 +22,13 @@ from test_notebook_api import Notebooks, until
 from supernode.classrooms import ALPHABET
 
 SHARED = {"jupyter-rtc": {"shared": True}}
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "schema" / "classroom.json").read_text())
+
+
+def conforms(value, definition: str) -> bool:
+    """Whether ``value`` is a valid ``definition`` of schema/classroom.json (raises saying why if not)."""
+    jsonschema.Draft202012Validator({**SCHEMA, "$ref": f"#/$defs/{definition}"}).validate(value)
+    return True
 
 
 class ReaderHeaderAuthorizer(Authorizer):
@@ -212,6 +222,8 @@ async def test_students_follow_the_teachers_position_mapped_to_shared_cells(api,
     await student.wait_for(lambda: follow_of(student) == {"cell": ids[1], "top": ids[0], "teacher": "Ada Lovelace"})
     at = meta.get("follow")["at"]
     assert isinstance(at, float) and at > 0
+    assert conforms(meta.to_py(), "projection_meta")
+    assert conforms(teacher_state(session["id"], ids[2], ids[0])["classroom"], "teacher_position")
     teacher.awareness.set_local_state(teacher_state(session["id"], ids[3], ids[1]))
     await student.wait_for(lambda: follow_of(student) == {"cell": ids[3], "top": ids[1], "teacher": "Ada Lovelace"})
 
@@ -269,7 +281,9 @@ async def test_the_teacher_sees_who_joined_follows_and_pulled(api, collab, jp_ro
     await bob.wait_for(lambda: ann.awareness.client_id in bob.awareness.states)
     assert ann.access == "read" and bob.access == "read"
 
+    assert conforms(student_state("ann", True), "student_presence")
     klass = await api.cls("GET", session["id"], "class")
+    assert conforms(klass, "class")
     assert klass["students"] == [
         {"user": "ann", "name": "Ann", "joined": True, "following": True, "pulled": {}, "up_to_date": []},
         {"user": "bob", "name": "Bob", "joined": True, "following": False, "pulled": {}, "up_to_date": []},
