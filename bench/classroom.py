@@ -245,17 +245,19 @@ def latencies(sent: dict[int, float], received: dict[int, float]) -> tuple[list[
 
 
 class CpuWindow:
-    """CPU seconds of the server's process tree (if its pid is known) and of the whole host over a phase."""
+    """CPU seconds of the server's process tree (if its pid is known), of this process (the teacher's side)
+    and of the whole host over a phase."""
 
     def __init__(self, server_pid: int | None) -> None:
         self.server_pid = server_pid
-        self.server = self.host = 0.0
+        self.server = self.host = self.own = 0.0
 
     def __enter__(self) -> CpuWindow:
         from procstat import cpu_seconds, host_busy_seconds
 
         self._server0 = cpu_seconds(self.server_pid) if self.server_pid else 0.0
         self._host0 = host_busy_seconds()
+        self._own0 = time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -263,6 +265,7 @@ class CpuWindow:
 
         self.server = cpu_seconds(self.server_pid) - self._server0 if self.server_pid else 0.0
         self.host = host_busy_seconds() - self._host0
+        self.own = time.process_time() - self._own0
 
 
 async def measure(
@@ -332,6 +335,9 @@ async def measure(
             "students": round(sum(fleet.cpu for fleet in fleets) * 1000 / keystrokes, 2),
             "host_busy_class": round(class_cpu.host * 1000 / keystrokes, 2),
         }
+        if server_pid:  # what the rest of the machine took meanwhile: the load the figures were measured under
+            ours = class_cpu.server + class_cpu.own + sum(fleet.cpu for fleet in fleets)
+            figures["cpu_ms_per_keystroke"]["others_class"] = round((class_cpu.host - ours) * 1000 / keystrokes, 2)
     finally:
         for fleet in fleets:
             await fleet.stop()
@@ -363,7 +369,7 @@ def report(figures: dict[str, Any]) -> str:
             f"  ratio with/without students: p50 {figures['teacher_p50_ratio']}  p99 {figures['teacher_p99_ratio']}",
             f"  CPU ms per keystroke: server {cpu['server_alone']} (0 students) / {cpu['server_class']} "
             f"({figures['students_count']} students), students' process {cpu['students']}, "
-            f"whole host {cpu['host_busy_class']}",
+            f"whole host {cpu['host_busy_class']} (other processes {cpu.get('others_class')})",
         ]
     )
 
