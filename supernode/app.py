@@ -420,7 +420,7 @@ class SupernodeExtension(ExtensionApp):
             self._unfollow_renames()
             self._unguard_renames()
             self._unfollow_timelines()
-            await self.classrooms.stop()
+            self.classrooms.stop()
             self.notebook_feeds.stop()
             await self.executions.stop()
             await self.documents.stop()

@@ -66,7 +66,7 @@ class ClassroomHandler(ClassroomApi):
     @web.authenticated
     async def delete(self, session_id: str) -> None:
         await self._allow("write")
-        self._reply(200, {**(await self.classrooms.end(session_id)).to_json(), "ended": True})
+        self._reply(200, {**self.classrooms.end(session_id).to_json(), "ended": True})
 
 
 class ClassHandler(ClassroomApi):
@@ -108,7 +108,7 @@ class PullHandler(ClassroomApi):
         cells = await self.cells(path)
         if cells.live.path == session.path:
             raise ApiError("bad_request", "pull into your own notebook, not the teacher's")
-        cell = await self.classrooms.pull(session, cell_id, cells, self.username, replace=replace)
+        cell = self.classrooms.pull(session, cell_id, cells, self.username, replace=replace)
         self._reply_change(cells, cell=cell)
 
 

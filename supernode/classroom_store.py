@@ -10,20 +10,25 @@ A session's row is written when it starts and deleted when it is ended (``DELETE
 server stopping leaves it, so the next start restores it (:meth:`supernode.classrooms.Classrooms.restore`).
 
 Resource handling: one SQLite connection, used from one dedicated thread, in call order (as the execution
-journal); ``":memory:"`` keeps nothing beyond the process. :meth:`close` ends it.
-Error handling: a write SQLite refuses (disk full, read-only file) raises :class:`ClassroomStoreError`;
-the store stays usable and the next write is tried afresh.
+journal); ``":memory:"`` keeps nothing beyond the process. :meth:`close` waits for the writes queued, then
+ends it.
+Error handling: :meth:`open` and :meth:`add` raise :class:`ClassroomStoreError` when SQLite refuses (disk
+full, read-only file); :meth:`remove` and :meth:`pulled` are queued without waiting (an ended session, a
+pull done: nothing waits for their record) and a failure is logged. The store stays usable either way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 __all__ = ["ClassroomStore", "ClassroomStoreError"]
+
+log = logging.getLogger("supernode.classroom")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -61,6 +66,8 @@ class ClassroomStore:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         except (sqlite3.Error, OSError) as exc:
             raise ClassroomStoreError(str(exc) or type(exc).__name__) from exc
+        except RuntimeError as exc:  # the executor is shut down: the server is stopping
+            raise ClassroomStoreError("the classroom store is closed") from exc
 
     async def open(self) -> list[dict[str, Any]]:
         """Open the store (once); return the sessions it holds, oldest first, each with its ``pulls``."""
@@ -103,18 +110,18 @@ class ClassroomStore:
             (s["id"], s["code"], s["path"], s["teacher"], int(s["outputs"]), s["created"]),
         )
 
-    async def remove(self, session_id: str) -> None:
-        """Forget a session that ended, with its pull records."""
-        await self._run(self._remove, session_id)
+    def remove(self, session_id: str) -> None:
+        """Forget a session that ended, with its pull records (queued; a failure is logged)."""
+        self._queue(f"forgetting session {session_id}", self._remove, session_id)
 
     def _remove(self, session_id: str) -> None:
         if self._db is None:
             raise sqlite3.ProgrammingError("the classroom store is not open")
         self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
-    async def pulled(self, session_id: str, student: str, cell_id: str, hash_: str) -> None:
-        """Record that ``student`` pulled the version ``hash_`` of shared cell ``cell_id``."""
-        await self._run(self._pulled, session_id, student, cell_id, hash_)
+    def pulled(self, session_id: str, student: str, cell_id: str, hash_: str) -> None:
+        """Record that ``student`` pulled the version ``hash_`` of shared cell ``cell_id`` (queued)."""
+        self._queue(f"recording {student}'s pull of {cell_id}", self._pulled, session_id, student, cell_id, hash_)
 
     def _pulled(self, session_id: str, student: str, cell_id: str, hash_: str) -> None:
         if self._db is None:
@@ -124,11 +131,24 @@ class ClassroomStore:
             (session_id, student, cell_id, hash_),
         )
 
-    async def close(self) -> None:
+    def _queue(self, what: str, fn, *args) -> None:
         try:
-            await self._run(self._close)
-        finally:
-            self._executor.shutdown(wait=True)
+            future = self._executor.submit(fn, *args)
+        except RuntimeError:  # closed: the server is stopping
+            log.error("classroom store: %s not written: the store is closed", what)
+            return
+
+        def done(future) -> None:
+            exc = future.exception()
+            if exc is not None:
+                log.error("classroom store: %s failed: %s", what, exc)
+
+        future.add_done_callback(done)
+
+    def close(self) -> None:
+        """Write what is queued (a few rows: milliseconds), then close the file."""
+        self._queue("closing", self._close)
+        self._executor.shutdown(wait=True)
 
     def _close(self) -> None:
         if self._db is not None:

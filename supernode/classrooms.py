@@ -65,6 +65,7 @@ class Classrooms:
         self.documents = documents
         self.store = store if store is not None else ClassroomStore(":memory:")
         self._store_open = False
+        self._recorded: set[str] = set()  # the sessions the store holds (not a mirror of another server's)
         self._restore_lock = asyncio.Lock()
         self._restored = False
         self._stopping = False
@@ -83,6 +84,7 @@ class Classrooms:
             await session.start(live, self.relay)
             await self._open_store()
             await self.store.add(session.to_json())
+            self._recorded.add(session.id)
         except Exception as exc:
             self._close(session)
             if isinstance(exc, ClassroomStoreError):
@@ -92,14 +94,13 @@ class Classrooms:
         log.info("classroom %s started on %s by %s", code, live.path, teacher)
         return session
 
-    async def end(self, session_id: str) -> Classroom:
+    def end(self, session_id: str) -> Classroom:
         """End a session for good: its students' connections close, its record is forgotten."""
         session = self._close(self.get(session_id))
         log.info("classroom %s on %s ended", session.code, session.path)
-        try:
-            await self.store.remove(session.id)
-        except ClassroomStoreError as exc:
-            log.error("classroom %s ended, but its record stays (it comes back at restart): %s", session.code, exc)
+        if session.id in self._recorded:
+            self._recorded.discard(session.id)
+            self.store.remove(session.id)
         return session
 
     def _close(self, session: Classroom) -> Classroom:
@@ -111,12 +112,12 @@ class Classrooms:
                 peer.close(_NOT_FOUND, "the classroom session ended")
         return session
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
         """The server stops: close every session's room, keep their records for the next start."""
         self._stopping = True
         for session in list(self.sessions.values()):
             self._close(session)
-        await self.store.close()
+        self.store.close()
 
     async def restore(self) -> None:
         """Start again the sessions the store holds, once (at server start, or at the first request that
@@ -141,10 +142,7 @@ class Classrooms:
                 continue
             if await self.documents.room_for_path(path, "json", "notebook") is None:
                 log.warning("classroom %s on %s ended: the notebook is gone", code, path)
-                try:
-                    await self.store.remove(record["id"])
-                except ClassroomStoreError as exc:
-                    log.error("forgetting classroom %s failed: %s", code, exc)
+                self.store.remove(record["id"])
                 continue
             try:
                 live = await self.documents.document_for_path(path)
@@ -158,10 +156,11 @@ class Classrooms:
             session = Classroom(path=live.path, **{key: record[key] for key in fields})
             session.pulls = record["pulls"]
             self.sessions[session.id] = session
+            self._recorded.add(session.id)
             try:
                 await session.start(live, self.relay)
             except Exception:
-                self._close(session)
+                self._close(session)  # (still recorded: tried again at the next start)
                 log.exception("classroom %s on %s not restored", session.code, session.path)
                 continue
             log.info("classroom %s on %s restored (started by %s)", session.code, session.path, session.teacher)
@@ -219,7 +218,7 @@ class Classrooms:
             answer.append(entry)
         return answer
 
-    async def pull(
+    def pull(
         self, session: Classroom, cell_id: str, cells: NotebookCells, student: str, *, replace: bool
     ) -> dict[str, Any]:
         """Put the teacher's version of shared cell ``cell_id`` into the student's notebook: a new cell at the end
@@ -245,11 +244,8 @@ class Classrooms:
                 index=after,
             )
         session.pulls.setdefault(student, {})[cell_id] = cell["source_hash"]
-        try:
-            await self._open_store()
-            await self.store.pulled(session.id, student, cell_id, cell["source_hash"])
-        except ClassroomStoreError as exc:  # the pull is done: only the class list after a restart lacks it
-            log.warning("classroom %s: recording %s's pull of %s failed: %s", session.code, student, cell_id, exc)
+        if session.id in self._recorded:
+            self.store.pulled(session.id, student, cell_id, cell["source_hash"])
         return answer
 
     def students(self, session: Classroom) -> list[dict[str, Any]]:
