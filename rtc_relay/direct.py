@@ -16,6 +16,8 @@ itself: its policy's :meth:`~rtc_relay.policy.RoomPolicy.load` returned that
 The writer may also take part in the room's **presence**: :meth:`set_presence` publishes an awareness
 state for a client id of its own (a server-side collaborator, e.g. an agent acting through the server),
 and :meth:`presence` reads the states of everyone in the room. Its states go when it closes.
+:meth:`watch_presence` calls back after every change of the room's presence (a client's state set,
+changed or gone, here or on another relay), so a writer that projects presence need not poll.
 
 A room has at most one direct connection at a time (two would send each transaction twice).
 Whether an idle room may be freed is also asked of its policy
@@ -34,7 +36,7 @@ import itertools
 import json
 import logging
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from pycrdt import Doc, Subscription, TransactionEvent
@@ -76,6 +78,7 @@ class DirectConnection:
         self.client_synced = asyncio.Event()  # set once the room sent its document to a remote client
         self._holds: Counter[str] = Counter()
         self._clocks: dict[int, int] = {}  # awareness clock of each client id whose presence we published
+        self._watchers: dict[int, Callable[[], None]] = {}  # presence watchers by registration number
         self._shown: set[int] = set()  # those whose state is shown now
         self._core = core
         self._subscription: Subscription | None = None
@@ -171,14 +174,17 @@ class DirectConnection:
 
     # -- presence --------------------------------------------------------------------------------
 
-    def presence(self) -> dict[int, dict]:
+    def presence(self, *, writers_only: bool = False) -> dict[int, dict]:
         """The awareness state of every client in the room (ours included), by Yjs client id; states that are
-        not JSON objects are left out."""
+        not JSON objects are left out. ``writers_only``: only those of connections that may write the room
+        (ours, and those of other relays, whose writers they checked), not those of read-only readers."""
         room = self._room
         if room is None:
             return {}
         states = {}
         for client, text in room.awareness.states().items():
+            if writers_only and not getattr(room.awareness.owner_of(client), "can_write", True):
+                continue
             try:
                 state = json.loads(text)
             except ValueError:
@@ -186,6 +192,28 @@ class DirectConnection:
             if isinstance(state, dict):
                 states[client] = state
         return states
+
+    def watch_presence(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` after every change of the room's presence; returns the function that stops it.
+
+        It runs inside the relay's handling of an awareness message: it must be quick and must not raise
+        (an exception is logged and goes no further); read the states with :meth:`presence`.
+        """
+        key = next(_ids)
+        self._watchers[key] = callback
+
+        def unwatch() -> None:
+            self._watchers.pop(key, None)
+
+        return unwatch
+
+    def presence_changed(self) -> None:
+        """The room's presence changed (called by the room): tell the watchers."""
+        for callback in list(self._watchers.values()):
+            try:
+                callback()
+            except Exception:
+                log.exception("room %r: a presence watcher of %s failed", self.name, self.label)
 
     def set_presence(self, client: int, state: dict | None) -> None:
         """Publish ``state`` as the presence of Yjs client ``client`` (a client id of the writer's own, not used
@@ -232,6 +260,7 @@ class DirectConnection:
             room.doc.unobserve(self._subscription)
             self._subscription = None
         self._holds.clear()
+        self._watchers.clear()
         self._core.rooms.leave(room, self)
         self._loaded.set()
         self.closed.set()

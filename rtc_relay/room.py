@@ -368,6 +368,7 @@ class Room:
                 self.broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(gone)), None)
                 if self._bus is not None:
                     self._bus.publish_awareness(self.name, gone)
+                self._presence_changed()
         return not self.kept
 
     # -- messages ----------------------------------------------------------------
@@ -408,6 +409,7 @@ class Room:
                 self.broadcast(frame(msg), None)
                 if self._bus is not None:
                     self._bus.publish_awareness(self.name, data)
+                self._presence_changed()
             elif kind == MSG_CUSTOM:
                 self._custom(peer, msg)
             elif kind == MSG_QUERY_AWARENESS:
@@ -506,6 +508,12 @@ class Room:
         and send it to every local connection. Raises :class:`DecodeError` if it does not decode."""
         self.awareness.apply(f"relay:{origin.hex()}", update)
         self.broadcast(frame(bytes((MSG_AWARENESS,)) + var_uint8array(update)), None)
+        self._presence_changed()
+
+    def _presence_changed(self) -> None:
+        """Tell the in-process writer that the room's presence changed (it reads it with ``presence()``)."""
+        if self.direct is not None:
+            self.direct.presence_changed()  # type: ignore[attr-defined]  # the direct peer is a DirectConnection
 
     def local_awareness(self) -> bytes | None:
         """An awareness update holding the states of this relay's connections (None if none)."""

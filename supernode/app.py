@@ -22,6 +22,7 @@ from . import jc_settings, nbmodel, rtc_info
 from .classroom_handlers import HANDLERS as CLASSROOM_HANDLERS
 from .classroom_remote import RemoteClassrooms
 from .classroom_remote_handlers import handlers as classroom_remote_handlers
+from .classroom_store import ClassroomStore
 from .classroom_tickets import ClassroomTickets
 from .classrooms import Classrooms
 from .documents import DocumentManager
@@ -141,6 +142,13 @@ class SupernodeExtension(ExtensionApp):
         "",
         config=True,
         help="SQLite file of the execution journal; default: jupyter_rtc/executions.sqlite in the Jupyter data dir.",
+    )
+    classroom_store_path = Unicode(
+        "",
+        config=True,
+        help="SQLite file of the classroom sessions and their students' pulls, restored when the server starts "
+        "again; default: classrooms.sqlite beside the execution journal (in memory when the journal is: "
+        "sessions then end with the server).",
     )
     journal_limit = Int(
         10_000,
@@ -321,7 +329,10 @@ class SupernodeExtension(ExtensionApp):
         self.settings["supernode_kernel_queries"] = KernelQueries(
             notebook_files, self.serverapp.kernel_manager, timeout=self.kernel_query_timeout
         )
-        self.classrooms = Classrooms(relay, self.documents)
+        classroom_path = self.classroom_store_path or (
+            ":memory:" if journal_path == ":memory:" else str(Path(journal_path).with_name("classrooms.sqlite"))
+        )
+        self.classrooms = Classrooms(relay, self.documents, ClassroomStore(classroom_path))
         relay.add_policy(self.classrooms)
         self.settings["supernode_classrooms"] = self.classrooms
         self.classroom_tickets = ClassroomTickets(
@@ -412,6 +423,8 @@ class SupernodeExtension(ExtensionApp):
             await self.shared_tables.start()
             await self.feeds.start()
             self.serverapp.web_app.settings["supernode_tables"] = self.feeds
+        if getattr(self, "documents", None) is not None:
+            await self.classrooms.restore()  # the sessions of the previous process: students reconnect to them
 
     @property
     def ywebsocket_server(self) -> RoomLookup:

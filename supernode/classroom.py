@@ -6,7 +6,11 @@ in a document of its own that students read in the relay room :attr:`Classroom.r
 source (a Y.Text, changed by the smallest edit, so students see the teacher type), execution count and,
 when the session shares them, its outputs. Unshared cells never enter the projection; unsharing a cell
 removes it. The projection follows the teacher's document on the next turn of the event loop after each
-of its transactions (several transactions of one turn: one projection).
+of its transactions (several transactions of one turn: one projection), after the teacher's edit went to
+their collaborators.
+
+The projection's ``meta`` map holds the session (``meta["session"]``: ``id``, ``code``, ``teacher``,
+``outputs``) and where the teacher is (``meta["follow"]``, see :mod:`supernode.classroom_follow`).
 
 Students hold no write path: the room takes no writes from clients (``remote_writes``), and nothing of
 the projection leads back to the teacher's notebook. The session holds the teacher's room open while it
@@ -26,6 +30,7 @@ from typing import Any
 from pycrdt import Array, Doc, Map, Text
 
 from .cells import set_text
+from .classroom_follow import Follow
 from .records import source_hash
 
 __all__ = ["META_KEY", "Classroom", "is_shared"]
@@ -46,13 +51,22 @@ def is_shared(ycell: Map) -> bool:
 class Classroom:
     """Session ``id`` (join ``code``) on the notebook of ``live`` (a LiveDocument), by ``teacher``."""
 
-    def __init__(self, *, id: str, code: str, path: str, teacher: str, outputs: bool) -> None:  # noqa: A002
+    def __init__(
+        self,
+        *,
+        id: str,  # noqa: A002
+        code: str,
+        path: str,
+        teacher: str,
+        outputs: bool,
+        created: float | None = None,
+    ) -> None:
         self.id = id
         self.code = code
         self.path = path
         self.teacher = teacher
         self.outputs = outputs
-        self.created = time.time()
+        self.created = time.time() if created is None else created
         self.room = f"classroom/{id}"
         self.doc = Doc()
         self.cells = self.doc.get("cells", type=Array)
@@ -62,6 +76,7 @@ class Classroom:
         self._subscription: Any = None
         self._pending = False
         self._connection: Any = None
+        self.follow: Follow | None = None
         self.ended = False
 
     def to_json(self) -> dict[str, Any]:
@@ -87,8 +102,11 @@ class Classroom:
             self.meta["code"] = self.code
             self.meta["outputs"] = self.outputs
             self.meta["teacher"] = self.teacher
+            self.meta["session"] = {"id": self.id, "code": self.code, "teacher": self.teacher, "outputs": self.outputs}
+        self.follow = Follow(self.id, self.teacher, live, self.meta, is_shared)
         self.project()
         self._subscription = live.document.ycells.observe_deep(self._changed)  # cells, sources, metadata, outputs
+        self.follow.start()
         self._connection = relay.open_direct(self.room, label=f"classroom {self.code}")
         self._connection.hold("classroom session")
         await self._connection.ready(30.0)
@@ -98,24 +116,33 @@ class Classroom:
         if self.ended:
             return
         self.ended = True
+        if self.follow is not None:
+            self.follow.stop()
         live = self._live
         if live is not None:
             try:
                 live.document.ycells.unobserve(self._subscription)
             except Exception:  # the teacher's room was reloaded meanwhile: nothing to unobserve
                 pass
-            live.hold(False, "classroom session")
-        if self._connection is not None:
-            self._connection.release("classroom session")
-            self._connection.close(reason="the classroom session ended")
+            try:
+                live.hold(False, "classroom session")
+            except ValueError:  # the relay, stopping, released every hold already
+                pass
+        connection = self._connection
+        if connection is not None:
+            if connection.holds.get("classroom session"):  # (the relay, stopping, releases every hold)
+                connection.release("classroom session")
+            connection.close(reason="the classroom session ended")
 
     # -- projection -----------------------------------------------------------------------------
 
     def _changed(self, *_: Any) -> None:
-        # Inside the teacher's transaction commit, where its document is read-only: project on the next turn.
+        # Inside the teacher's transaction commit, where its document is read-only: project later, and after
+        # this turn's writes to the sockets (call_later(0) runs on the next turn): the teacher's collaborators
+        # get the edit first, and a class of a hundred students never delays them.
         if not self._pending and not self.ended:
             self._pending = True
-            asyncio.get_running_loop().call_soon(self._project_soon)
+            asyncio.get_running_loop().call_later(0, self._project_soon)
 
     def _project_soon(self) -> None:
         self._pending = False
@@ -139,6 +166,8 @@ class Classroom:
                 if cell_id not in current:
                     self.cells.insert(position, Map({"id": cell_id, "source": Text(), "cell_type": ""}))
                 self._update(self.cells[position], ycell)
+            if self.follow is not None:
+                self.follow.project()  # sharing may have changed: the teacher's position maps anew
 
     def _update(self, projected: Map, ycell: Map) -> None:
         source = str(ycell["source"])
@@ -159,6 +188,13 @@ class Classroom:
                 projected["outputs"] = outputs
         elif "outputs" in projected:
             del projected["outputs"]
+
+    def presence(self) -> dict[int, dict]:
+        """The awareness states of the clients in the projection room now (students), by Yjs client id."""
+        connection = self._connection
+        if connection is None or connection.closed.is_set():
+            return {}
+        return connection.presence()
 
     def cell(self, cell_id: str) -> dict[str, Any] | None:
         """A shared cell as the projection holds it now: ``id``, ``cell_type``, ``source``, ``source_hash``, ..."""

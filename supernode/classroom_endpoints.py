@@ -39,7 +39,9 @@ PATHS: dict[str, dict] = {
     "/api/rtc/classrooms/{session_id}/class": {
         "parameters": [_ID],
         "get": {
-            "summary": "Who pulled which shared cell, and who has the latest of each (teacher)",
+            "summary": "The class: who is in the room, who follows the teacher, who pulled which cell (teacher)",
+            "description": "Students present in the session's room now (from its presence) and those who pulled "
+            "a cell; for each, whether they follow the teacher and which shared cells they have the latest of.",
             "responses": {"200": {"description": "The class.", **_json(_ref("Class"))}, **_errors("403", "404")},
         },
     },

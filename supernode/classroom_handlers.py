@@ -5,7 +5,8 @@ the server through a read-only share cannot):
 
 - ``POST /api/rtc/classrooms`` ``{"path", "outputs"?}`` → 201 the session (``id``, ``code``, ``room``, …).
 - ``GET /api/rtc/classrooms`` → ``{"classrooms": [...]}``, the server's sessions.
-- ``DELETE /api/rtc/classrooms/{id}``; ``GET /api/rtc/classrooms/{id}/class`` → who pulled what.
+- ``DELETE /api/rtc/classrooms/{id}``; ``GET /api/rtc/classrooms/{id}/class`` → the class: who is in the
+  room now, who follows the teacher, who pulled which version of each shared cell.
 
 Student (``contents:read`` to look; ``contents:write`` on their own notebook to pull):
 
@@ -31,11 +32,14 @@ class ClassroomApi(NotebookApi):
     def classrooms(self) -> Classrooms:
         return self.settings["supernode_classrooms"]
 
+    async def prepare(self) -> None:
+        await super().prepare()
+        await self.classrooms.restore()  # the sessions of before a restart, when the server has just started
+
     @property
     def username(self) -> str:
         user = self.current_user
         return str(getattr(user, "username", None) or user)
-
 
 
 class ClassroomsHandler(ClassroomApi):
@@ -70,11 +74,7 @@ class ClassHandler(ClassroomApi):
     async def get(self, session_id: str) -> None:
         await self._allow("write")
         session = self.classrooms.get(session_id)
-        students = [{"user": user, "pulled": dict(pulled)} for user, pulled in sorted(session.pulls.items())]
-        latest = {cell.get("id"): cell.get("source_hash") for cell in session.cells}
-        for student in students:
-            student["up_to_date"] = sorted(c for c, h in student["pulled"].items() if latest.get(c) == h)
-        self._reply(200, {"id": session.id, "code": session.code, "students": students})
+        self._reply(200, {"id": session.id, "code": session.code, "students": self.classrooms.students(session)})
 
 
 class JoinHandler(ClassroomApi):

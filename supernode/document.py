@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
@@ -124,10 +124,21 @@ class LiveDocument(FileSync):
         """The direct connection of this document's room (before :meth:`run`)."""
         self._connection = connection
 
-    def presence(self) -> dict[int, dict]:
-        """Everyone's awareness state in the room, by Yjs client id (empty once the room is gone)."""
+    def presence(self, *, writers_only: bool = False) -> dict[int, dict]:
+        """Everyone's awareness state in the room, by Yjs client id (empty once the room is gone); with
+        ``writers_only``, only those of clients that may edit the document."""
         connection = self._connection
-        return connection.presence() if connection is not None and not connection.closed.is_set() else {}
+        if connection is None or connection.closed.is_set():
+            return {}
+        return connection.presence(writers_only=writers_only)
+
+    def watch_presence(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` (quick, never raising) after every change of the room's presence; returns the
+        function that stops it. See :meth:`rtc_relay.direct.DirectConnection.watch_presence`."""
+        connection = self._connection
+        if connection is None or connection.closed.is_set():
+            return lambda: None
+        return connection.watch_presence(callback)
 
     def set_presence(self, client: int, state: dict | None) -> None:
         """Show ``state`` as the presence of Yjs client ``client`` (one of the server's own: an agent working
