@@ -207,12 +207,11 @@ class Classrooms:
             entry = {**cell, "pulled_hash": last, "changed": last is not None and last != cell["source_hash"]}
             if mine is not None:
                 entry["student_cell_id"] = mine["id"]
-                entry["diff"] = "".join(
+                # Lines without their ends, joined with one: a last line without a newline would run into
+                # the next line of the diff otherwise.
+                entry["diff"] = "\n".join(
                     difflib.unified_diff(
-                        mine["source"].splitlines(keepends=True),
-                        cell["source"].splitlines(keepends=True),
-                        "yours",
-                        "teacher",
+                        mine["source"].splitlines(), cell["source"].splitlines(), "yours", "teacher", lineterm=""
                     )
                 )
             answer.append(entry)

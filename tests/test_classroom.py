@@ -156,7 +156,7 @@ async def test_pulling_adds_or_replaces_only_when_asked_and_marks_what_changed(a
         what="the projection",
     )
     first = status["cells"][0]
-    assert first["changed"] is True and "-    return 10  # mine" in first["diff"] and "+    return 2" in first["diff"]
+    assert first["changed"] is True and "\n-    return 10  # mine\n+    return 2" in first["diff"]  # one line each
     assert (await api.ok("GET", mine, "cells"))["cells"][1]["source"] == "def f():\n    return 10  # mine"
 
     again = await api.cls("POST", "join", code, "pull", body={"cell_id": ids[0], "path": mine})
