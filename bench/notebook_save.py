@@ -35,6 +35,12 @@ def _cpu(run) -> float:
     return time.process_time() - started
 
 
+def _saver(label: str, cm: FileContentsManager, model: dict):
+    if label == "ours":
+        return lambda: asyncio.run(save_notebook(cm, model, "nb.ipynb"))
+    return lambda: cm.save(model, "nb.ipynb")
+
+
 def measure(name: str, repeat: int) -> dict[str, float]:
     content = json.loads(json.dumps(nb_workloads.build(name)))
     with tempfile.TemporaryDirectory(prefix="nb-save-") as tmp:
@@ -48,11 +54,7 @@ def measure(name: str, repeat: int) -> dict[str, float]:
         for _ in range(repeat):
             for label, cm in managers.items():
                 model = {"type": "notebook", "content": copy.deepcopy(content)}
-                if label == "ours":
-                    spent = _cpu(lambda: asyncio.run(save_notebook(cm, model, "nb.ipynb")))
-                else:
-                    spent = _cpu(lambda: cm.save(model, "nb.ipynb"))
-                best[label] = min(best[label], spent)
+                best[label] = min(best[label], _cpu(_saver(label, cm, model)))
             if (roots["ours"] / "nb.ipynb").read_bytes() != (roots["jupyter_server"] / "nb.ipynb").read_bytes():
                 raise SystemExit(f"{name}: the two files differ")
     return best
