@@ -20,7 +20,7 @@ import pytest
 from pycrdt import Array, Map
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from browser.lab import rest_call
+from browser.lab import rest_call, wait_until
 from hub_helpers import running_hub
 from jupyter_helpers import write_notebook
 from rtc_client import RoomClient
@@ -216,3 +216,39 @@ async def test_a_student_on_the_hub_mirrors_the_teachers_session_through_the_pro
     assert all(bob.token not in json.dumps(r) for r in served)
     # ... so her server never asked the hub who the mirror was: the ticket stayed on her server.
     assert " 403 GET /hub/api/user " not in server.log_path.read_text()
+
+
+async def test_the_url_of_a_teachers_server_on_the_hub_as_students_may_give_it(hub):
+    """The hub's own route to alice's server is her server; a user-redirect link, or the URL of a server that
+    is not running, gets a clear answer."""
+    server, users, _ = hub
+    alice, bob = users["alice"], users["bob"]
+    if "dave" not in users:
+        users["dave"] = await server.login("dave")  # a hub user whose server is not running
+    teacher_url, student_url = server.server_url("alice"), server.server_url("bob")
+    write_notebook(server.base_dir / "users" / "alice", "links.ipynb", ["a = 1"])
+    status, session = await rest_call(teacher_url + "api/rtc/classrooms", alice.token, "POST", {"path": "links.ipynb"})
+    assert status == 201, session
+
+    async def mirror(url: str) -> tuple[int, dict]:
+        return await rest_call(
+            student_url + "api/rtc/classrooms/remote", bob.token, "POST", {"url": url, "code": session["code"]}
+        )
+
+    status, error = await mirror(server.url + "/hub/user-redirect/lab/tree/links.ipynb")
+    assert status == 400 and "user-redirect" in error["message"], error
+    status, error = await mirror(server.server_url("dave") + "lab")
+    assert status == 502 and error["error"] == "remote_unreachable", error
+    assert "JupyterHub answered" in error["message"] and "running" in error["message"], error
+
+    status, mirrored = await mirror(server.url + "/hub/user/alice/lab/tree/links.ipynb")
+    assert status == 201, mirrored
+    assert mirrored["url"] == teacher_url and mirrored["state"] == "connected"
+    status, _ = await rest_call(teacher_url + f"api/rtc/classrooms/{session['id']}", alice.token, "DELETE")
+    assert status == 200
+
+    async def mirror_ended() -> bool:
+        _, mirrors = await rest_call(student_url + "api/rtc/classrooms/remote", bob.token)
+        return mirrors["mirrors"] == []
+
+    await wait_until(mirror_ended, 30, "bob's mirror to end with alice's session")
