@@ -4,7 +4,12 @@ login: for clients that have no account on this server, such as another Jupyter 
 A Jupyter extension mounts :class:`TicketWebsocketHandler` on a route of its own, with a
 :class:`TicketIssuer` as its ``issuer`` argument (``(route, TicketWebsocketHandler, {"issuer": issuer})``):
 the issuer names the room a path argument stands for and holds the secrets its tickets are signed with
-(:mod:`rtc_relay.tokens`, format ``rtc1.``). The ticket comes as ``?ticket=`` (or ``Authorization: Bearer``).
+(:mod:`rtc_relay.tokens`, format ``rtc1.``). The ticket comes as ``Authorization: Ticket <ticket>``, as
+``?ticket=``, or as ``Authorization: Bearer <ticket>``. The ``Ticket`` scheme is the one for servers that sit
+behind an authenticating layer: Jupyter's identity providers read ``token`` and ``Bearer`` credentials as
+logins of their own, and JupyterHub's single-user server sends each one to the hub's API to check it, so a
+ticket sent as ``Bearer`` would leave the server for the hub (and fail there, with a warning) at every
+connection. ``Ticket`` is read by this handler alone.
 
 Contract:
 
@@ -32,7 +37,11 @@ from .catalogue import CloseCode
 from .jupyter_socket import RoomWebsocketHandler
 from .tokens import TokenError, verify
 
-__all__ = ["TicketIssuer", "TicketWebsocketHandler"]
+__all__ = ["TICKET_SCHEMES", "TicketIssuer", "TicketWebsocketHandler"]
+
+# Authorization schemes a ticket may come with (lower case): "ticket", which no identity provider reads
+# (see the module docstring), and "bearer", the relay's own token scheme.
+TICKET_SCHEMES = ("ticket", "bearer")
 
 
 class TicketIssuer(Protocol):
@@ -72,7 +81,7 @@ class TicketWebsocketHandler(RoomWebsocketHandler):
         ticket = self.get_argument("ticket", None)
         if ticket is None:
             scheme, _, value = self.request.headers.get("Authorization", "").partition(" ")
-            ticket = value.strip() if scheme.lower() == "bearer" else None
+            ticket = value.strip() if scheme.lower() in TICKET_SCHEMES else None
         self._refusal = self._check(ticket)
         self.params = {key: self.get_argument(key) for key in self.request.query_arguments if key != "ticket"}
         # WebSocketHandler.get (the upgrade), past RoomWebsocketHandler.get and its Jupyter login

@@ -10,7 +10,7 @@ read-only room. Its :attr:`path` is the teacher's notebook as a URL on the teach
 path of a notebook here).
 
 Upstream, it is a pycrdt client (:class:`rtc_client.room.RoomClient`) of the teacher's room, admitted by a
-ticket (:mod:`supernode.classroom_tickets`, sent as ``Authorization: Bearer``) at
+ticket (:mod:`supernode.classroom_tickets`, sent as ``Authorization: Ticket``) at
 ``{upstream}api/rtc/classrooms/socket/{id}``; it writes nothing there. What the teacher's projection changes arrives in :attr:`doc`, which the relay room of this
 server serves (the mirror is its in-process writer), so local students see the teacher's edits live.
 
@@ -65,7 +65,8 @@ _RENEW_PRESENCE = 10.0  # seconds between announcements of unchanged presence (c
 
 def socket_url(upstream: str, session_id: str) -> str:
     """The websocket URL of session ``session_id``'s room on the server at ``upstream`` (its base URL). The
-    ticket goes in an ``Authorization: Bearer`` header, which keeps it out of the URL and access logs."""
+    ticket goes in an ``Authorization: Ticket`` header: out of the URL and access logs, and out of what the
+    teacher's server's login reads (behind JupyterHub, a ``Bearer`` credential is sent to the hub to check)."""
     scheme, rest = upstream.split("://", 1)
     return f"{'wss' if scheme == 'https' else 'ws'}://{rest}api/rtc/classrooms/socket/{quote(session_id)}"
 
@@ -293,7 +294,9 @@ class MirroredClassroom(Classroom):
         """A connection admitted by ``ticket``, synced into :attr:`doc` within ``timeout`` seconds; :class:`ApiError`
         otherwise."""
         url = socket_url(self.upstream, self.id)
-        client = RoomClient(url, self.doc, token=ticket["ticket"], keepalive=self._timeout)
+        client = RoomClient(
+            url, self.doc, headers={"Authorization": f"Ticket {ticket['ticket']}"}, keepalive=self._timeout
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout  # opening and syncing together
         try:

@@ -44,7 +44,12 @@ _MAX_ANSWER = 64 * 1024  # bytes of a ticket answer, at most
 
 def base_url(url: Any) -> str:
     """``url`` as a server base URL: scheme, host, port and path ending in ``/``; no query, fragment or user
-    info. Raises ``bad_request``."""
+    info. Raises ``bad_request``.
+
+    A page's URL (``…/lab/tree/x.ipynb``) stands for its server (``…/``). On a JupyterHub, the hub's own
+    route to a user's server (``{hub prefix}hub/user/NAME/…``) stands for the server's URL through the proxy
+    (``{hub prefix}user/NAME/``), where it answers without the hub's redirect; a ``hub/user-redirect/`` link
+    is refused: it leads to the server of whoever follows it, not to the teacher's."""
     if not isinstance(url, str) or not url.strip():
         raise ApiError("bad_request", "'url' (the teacher's Jupyter server, e.g. https://host/user/name/) is required")
     try:
@@ -55,6 +60,14 @@ def base_url(url: Any) -> str:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiError("bad_request", "'url' must be an http:// or https:// URL of the teacher's Jupyter server")
     path = parts.path
+    if "/hub/user-redirect/" in path + "/":
+        raise ApiError(
+            "bad_request",
+            "a JupyterHub '/hub/user-redirect/' link opens the server of whoever follows it: give the teacher's own "
+            "server URL (…/user/NAME/, as the teacher's browser shows it)",
+        )
+    if "/hub/user/" in path:  # the hub's route to a user's server: the server itself is at the same path, less hub/
+        path = path.replace("/hub/user/", "/user/", 1)
     for tail in ("/lab", "/tree", "/notebooks"):  # a page's URL pasted as it is: its server is before it
         if tail + "/" in path + "/":
             path = path[: (path + "/").index(tail + "/")]
@@ -167,7 +180,16 @@ class RemoteClassrooms:
         if status == 400 and isinstance(body, dict) and body.get("error") == "bad_request":
             raise ApiError("bad_request", f"{upstream}: {message}")
         if status != 200 or not _is_ticket(body):
-            what = f"HTTP {status}" + (" (no classroom tickets there: is it a jupyter-rtc server?)" if status else "")
+            if "X-JupyterHub-Version" in response.headers:
+                # the hub itself (a stopped server, a user with none) or a hub's server without classrooms
+                what = (
+                    f"JupyterHub answered HTTP {status}: is the teacher's server running, and is this its URL "
+                    "(…/user/NAME/)?"
+                )
+            else:
+                what = f"HTTP {status}" + (
+                    " (no classroom tickets there: is it a jupyter-rtc server?)" if status else ""
+                )
             raise ApiError("remote_unreachable", f"the teacher's server at {upstream} answered no ticket: {what}")
         return body
 

@@ -56,7 +56,8 @@ PATHS: dict[str, dict] = {
                     "name": "ticket",
                     "in": "query",
                     "required": False,
-                    "description": "A ticket of POST /api/rtc/classrooms/tickets (or header 'Authorization: Bearer <ticket>').",
+                    "description": "A ticket of POST /api/rtc/classrooms/tickets (or header 'Authorization: Ticket <ticket>', "
+                    "which stays out of access logs and of a JupyterHub's token checks; 'Bearer' is accepted too).",
                     "schema": {"type": "string"},
                 }
             ],

@@ -76,6 +76,16 @@ c.Spawner.args = [
     "--ServerApp.allow_root=True",
     "--ServerApp.authorizer_class=supernode.hub_authorizer.HubScopeAuthorizer",
 ]
+# each user's own command-line options, after the common ones (a new list at each spawn)
+_common_args = list(c.Spawner.args)
+_user_args = {user_args!r}
+
+
+def _user_options(spawner):
+    spawner.args = _common_args + _user_args.get(spawner.user.name, [])
+
+
+c.Spawner.pre_spawn_hook = _user_options
 # a browser's token for a server may carry the write scope for that server (a share's, or the owner's);
 # the bare !server filter means the server of the token's OAuth client
 c.Spawner.oauth_client_allowed_scopes = [{write_scope!r} + "!server"]
@@ -105,8 +115,16 @@ class JupyterHubServer(JupyterLabServer):
 
     ready_path = "/hub/api/"
 
-    def __init__(self, base_dir: str | Path, *, startup_timeout: float = 60.0, stop_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_dir: str | Path,
+        *,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 30.0,
+        user_args: dict[str, list[str]] | None = None,
+    ) -> None:
         super().__init__(base_dir, app="jupyterhub", startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        self.user_args = dict(user_args or {})  # user name → their single-user server's extra options
         self.log_path = self.base_dir / "hub.log"
         self.password = secrets.token_hex(8)
         self.config_path = self.base_dir / "jupyterhub_config.py"
@@ -138,6 +156,7 @@ class JupyterHubServer(JupyterLabServer):
                 password=self.password,
                 write_scope=WRITE_SCOPE,
                 service_token=self.token,
+                user_args=self.user_args,
                 config_dir=env["JUPYTER_CONFIG_DIR"],
                 path=env["PATH"],
             )
@@ -269,15 +288,19 @@ async def authorize_if_asked(page: Any, timeout: float = 30.0) -> None:
 
 @contextlib.contextmanager
 def running_hub(
-    base_dir: Path, owner: str = "alice", shared_with: dict[str, bool] | None = None
+    base_dir: Path,
+    owner: str = "alice",
+    shared_with: dict[str, bool] | None = None,
+    user_args: dict[str, list[str]] | None = None,
 ) -> Iterator[tuple[JupyterHubServer, dict[str, HubUser]]]:
     """A started hub for a test module: ``owner`` logged in with their server started, and each user of
     ``shared_with`` (name → may write) logged in and given access to it with JupyterHub's sharing.
+    ``user_args``: extra command-line options of some users' servers (user name → options).
 
     The hub runs on a loop of its own, idle between calls (its process writes to a file, not a pipe);
     the users' helpers work on any loop. On exit the hub stops its users' servers and the proxy."""
     loop = asyncio.new_event_loop()
-    hub = JupyterHubServer(base_dir)
+    hub = JupyterHubServer(base_dir, user_args=user_args)
     try:
         loop.run_until_complete(hub.start())
 

@@ -19,6 +19,8 @@ from browser.lab import JupyterLabServer
 from helpers import eventually
 from jupyter_helpers import server_config, write_notebook
 from rtc_client import RoomClient
+from supernode.classroom_remote import base_url
+from supernode.errors import ApiError
 from test_classroom import Classes
 
 SHARED = {"jupyter-rtc": {"shared": True}}
@@ -248,3 +250,17 @@ async def test_a_mirror_says_what_went_wrong_and_gives_up_on_a_teachers_server_g
 
     # Ending a mirror here: DELETE (404 once it is gone).
     await api.cls("DELETE", "remote", mirror["id"], status=404)
+
+
+def test_the_teachers_url_is_reduced_to_the_base_url_of_their_server():
+    assert base_url(" https://host:8443/lab/tree/a/b.ipynb?token=secret#frag ") == "https://host:8443/"
+    assert base_url("http://user:pw@[::1]:8888/notebooks/x.ipynb") == "http://[::1]:8888/"
+    # on a JupyterHub: the teacher's server through the proxy, also when given as the hub's route to it
+    assert base_url("https://hub.example/user/alice") == "https://hub.example/user/alice/"
+    assert base_url("https://hub.example/user/alice/lab/tree/lesson.ipynb") == "https://hub.example/user/alice/"
+    assert base_url("https://hub.example/jh/hub/user/alice/lab?x=1") == "https://hub.example/jh/user/alice/"
+    assert base_url("https://hub.example/user/alice/named/lab") == "https://hub.example/user/alice/named/"
+    for bad in ("https://hub.example/hub/user-redirect/lab/tree/x.ipynb", "file:///etc/passwd", "http://", "", 7):
+        with pytest.raises(ApiError) as refused:
+            base_url(bad)
+        assert refused.value.code == "bad_request", bad

@@ -74,7 +74,11 @@ def anonymous(jp_http_port, jp_base_url):
 
 
 async def closed_with(url: str) -> tuple[int | None, str]:
-    ws = await raw_ws(url)
+    return await closed_with_headers(url, {})
+
+
+async def closed_with_headers(url: str, headers: dict[str, str]) -> tuple[int | None, str]:
+    ws = await raw_ws(url, additional_headers=headers or None)
     code = await close_code_of(ws)
     return code, ws.protocol.close_rcvd.reason if ws.protocol.close_rcvd else ""
 
@@ -127,6 +131,21 @@ async def test_a_ticket_reads_its_session_room_only_read_only_until_it_expires(a
     assert await closed_with(anonymous.socket(session["id"], forged)) == (4401, "bad signature")
     assert await closed_with(anonymous.socket(session["id"], None)) == (4401, "a ticket is required")
     assert await closed_with(anonymous.socket(session["id"], "rtc1.garbage")) == (4401, "malformed token")
+    # In a header, a ticket comes with the Ticket scheme (what mirrors send: no identity provider reads it)
+    # or Bearer; other schemes are no ticket.
+    for scheme in ("Ticket", "bearer"):
+        in_header = RoomClient(
+            anonymous.socket(session["id"], None), headers={"Authorization": f"{scheme} {fresh}"}, keepalive=None
+        )
+        await in_header.__aenter__()
+        try:
+            await in_header.wait_synced()
+            assert sources(in_header) == ["a = 10"]
+        finally:
+            await in_header.close()
+    headers = {"Authorization": f"Basic {fresh}"}
+    code, reason = await closed_with_headers(anonymous.socket(session["id"], None), headers)
+    assert (code, reason) == (4401, "a ticket is required")
 
     # The teacher ends the session: its ticket holders are told 4404, and no new ticket is issued for it.
     held = RoomClient(anonymous.socket(session["id"], fresh), keepalive=None)
