@@ -374,7 +374,9 @@ class LiveDocument(FileSync):
                 data = snapshot(self.key, self.document)
                 state = self.document.ydoc.get_state()
             if self.key.kind == "notebook" and writes_plain_files(cm):
-                model, hashed = await save_notebook(cm, model_for_save(self.key, data), self.path)
+                model, hashed = await save_notebook(
+                    cm, model_for_save(self.key, data), self.path, written=lambda digest: self._set_state(hash=digest)
+                )
                 self.manager.spawn(validate_saved(data, self.path), f"validate {self.path}")
             else:
                 model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import nbformat
@@ -137,9 +138,15 @@ def _write(cm: Any, os_path: str, content: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-async def save_notebook(cm: Any, model: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+async def save_notebook(
+    cm: Any, model: dict[str, Any], path: str, *, written: Callable[[str], None] | None = None
+) -> tuple[dict[str, Any], str]:
     """Save notebook ``model`` (``{"type": "notebook", "content": ...}``) at ``path`` through ``cm`` (for
-    which :func:`writes_plain_files` holds); answer the manager's stat model and the file's hash."""
+    which :func:`writes_plain_files` holds); answer the manager's stat model and the file's hash.
+
+    ``written(hash)`` is called as soon as the file is on disk, before the checkpoint and the stat: a
+    frontend compares the file's hash with the one it was told before it saves, so the new hash must reach
+    it as soon as the file is there."""
     path = path.strip("/")
     cm.run_pre_save_hooks(model=model, path=path)
     if "content" not in model:
@@ -151,6 +158,8 @@ async def save_notebook(cm: Any, model: dict[str, Any], path: str) -> tuple[dict
         content = model["content"]
         _check_and_sign(cm, _signing_copy(content), path)
         digest = await asyncio.to_thread(_write, cm, os_path, content)
+        if written is not None:
+            written(digest)
         if not await ensure_async(cm.checkpoints.list_checkpoints(path)):
             await ensure_async(cm.create_checkpoint(path))
     except HTTPError:

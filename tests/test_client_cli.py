@@ -173,17 +173,3 @@ async def test_rooms_lists_the_rooms_of_a_jupyter_server_and_of_a_relay(server, 
     code, out, err = await cli("rooms", "--json", *relay_url)
     assert code == 0, err
     assert json.loads(out) == {"rooms": [{"name": "standalone-room", "clients": 1, "loaded": True, "users": []}]}
-
-
-async def test_the_documented_example_runs(target, jp_root_dir):
-    page = (Path(__file__).resolve().parents[1] / "docs" / "programs.md").read_text(encoding="utf-8")
-    section = page.split("## The Python client", 1)[1]
-    example = section.split("```python\n", 1)[1].split("```", 1)[0]
-    example = example.replace('"http://127.0.0.1:8888/"', repr(target[1])).replace('token="…"', f"token={target[3]!r}")
-    write_notebook(jp_root_dir, "analysis.ipynb", ["x = 1", "print(x + 1)"])
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", example, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), DEADLINE)
-    assert proc.returncode == 0, err.decode()
-    assert "héllo 😀" in out.decode() and "ok # checked\n" in out.decode()

@@ -178,7 +178,14 @@ def managers(request, tmp_path):
 
 async def save_both(managers, content: dict, path: str = "n.ipynb") -> tuple[dict, dict, str]:
     ours, theirs = managers
-    model, digest = await save_notebook(ours, {"type": "notebook", "content": copy.deepcopy(content)}, path)
+    told = []  # the hash as soon as the file is written, and the file then
+    model, digest = await save_notebook(
+        ours,
+        {"type": "notebook", "content": copy.deepcopy(content)},
+        path,
+        written=lambda h: told.append((h, Path(ours.root_dir, path).read_bytes())),
+    )
+    assert [(h, hashlib.new(ours.hash_algorithm, raw).hexdigest()) for h, raw in told] == [(digest, digest)]
     reference = await _ensure(theirs.save({"type": "notebook", "content": copy.deepcopy(content)}, path))
     return model, reference, digest
 
