@@ -77,11 +77,17 @@ async def test_a_late_joiner_sees_who_is_there_at_once(lab_server: JupyterLabSer
 async def test_clicking_a_collaborator_opens_their_current_document(lab_server: JupyterLabServer, new_user) -> None:
     write_notebook(lab_server.root / "hers.ipynb")
     alice = await new_user("alice")
-    await alice.open_notebook("hers.ipynb", min_cells=3)
-    me_a = await alice.identity()
     bob = await new_user("bob")
+    # Bob's Collaboration panel is open before Alice arrives: the stock panel lists the collaborators
+    # of the awareness changes it sees once shown (JupyterLab 4.6 mounts it when first shown), and
+    # Alice's presence changes when she opens her notebook.
     await bob.page.goto(lab_server.lab_url(workspace=bob.workspace), wait_until="domcontentloaded")
     await bob.page.locator(".jp-SideBar").first.wait_for(timeout=30_000)
+    await bob.page.locator(
+        ".jp-SideBar .lm-TabBar-tab[title*='Collaborat'], .jp-SideBar .lm-TabBar-tab[data-id*='collaboration']"
+    ).first.click()
+    await alice.open_notebook("hers.ipynb", min_cells=3)
+    me_a = await alice.identity()
     await bob.wait_for_collaborator(me_a["display_name"], timeout=15)
     panel = bob.page.locator(".jp-CollaboratorsList")
     header = panel.locator(".jp-CollaboratorHeader", has_text=me_a["display_name"]).first
