@@ -120,8 +120,9 @@ class RelayConfig:
         default=1.0,
         **_opt(
             "Seconds after a client joins a room where others are present before they are asked to announce "
-            "their presence again (joins within it are coalesced; 0: never). A client's interface may only "
-            "show presence that changes after it is ready; this makes it change."
+            "their presence again (joins within it are coalesced; 0: never), and again twice, this many seconds "
+            "apart. A client's interface may only show presence that changes after it is ready; this makes it "
+            "change, also for an interface that got ready a few seconds after its page joined."
         ),
     )
     echo: bool = field(

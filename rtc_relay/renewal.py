@@ -8,6 +8,10 @@ its own connection, that the others are gone (at their current clocks), and each
 presence is told the same of its own states: y-protocols clients answer that by announcing their state
 again with a newer clock, which the joiners take as someone arriving. Only presence owned by a connection
 of this relay is renewed; joins within the delay are coalesced into one renewal.
+
+A joiner's renewal is repeated every ``delay`` seconds, ``ROUNDS`` times in all: an interface that starts
+listening late (a page restored from its workspace, still loading at the first renewal) sees the others
+arrive at the next one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["PresenceRenewal"]
 
 _AWARENESS = 1
+ROUNDS = 3  # renewals of each joiner, ``delay`` seconds apart
 
 
 class PresenceRenewal:
@@ -36,13 +41,13 @@ class PresenceRenewal:
         self._peers = peers
         self._delay = delay
         self._timer: asyncio.TimerHandle | None = None
-        self._joiners: dict[Peer, None] = {}  # joined since the last renewal
+        self._joiners: dict[Peer, int] = {}  # joiner -> renewals it got so far
 
     def joined(self, peer: Peer) -> None:
         """``peer`` was admitted and shown the presence of others: renew theirs within ``delay``."""
         if not peer.remote or self._delay <= 0:
             return
-        self._joiners[peer] = None
+        self._joiners[peer] = 0
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._delay, self._renew)
 
@@ -51,9 +56,17 @@ class PresenceRenewal:
         self._joiners.pop(peer, None)
 
     def _renew(self) -> None:
+        """One round: renew the others' presence for every joiner still in the room and due a renewal."""
         self._timer = None
         joiners = [peer for peer in self._joiners if peer in self._peers]
-        self._joiners.clear()
+        self._joiners = {peer: self._joiners[peer] + 1 for peer in joiners if self._joiners[peer] + 1 < ROUNDS}
+        if self._joiners:
+            self._timer = asyncio.get_running_loop().call_later(self._delay, self._renew)
+        self._send(joiners)
+
+    def _send(self, joiners: list[Peer]) -> None:
+        if not joiners:
+            return
         awareness = self._awareness
         owners = [o for o in awareness.owners() if o in self._peers and getattr(o, "remote", False)]
         requests = {owner: awareness.renewal_request(owner) for owner in owners}

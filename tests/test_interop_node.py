@@ -398,6 +398,15 @@ async def test_a_joiner_sees_everyone_present_arrive_again_after_the_presence_re
         since=b.events.index(gone) + 1,
     )
     assert back["states"][a_id] == {"user": {"name": "Ada"}}
+    # The renewal is repeated (ROUNDS in all), for an interface that started listening later still.
+    gone_again = await b.wait_event(
+        lambda e: e["event"] == "awareness" and a_id not in e["states"], timeout=5, since=b.events.index(back) + 1
+    )
+    await b.wait_event(
+        lambda e: e["event"] == "awareness" and e["states"].get(a_id) == {"user": {"name": "Ada"}},
+        timeout=5,
+        since=b.events.index(gone_again) + 1,
+    )
     # Ada's own state never changed, and she is still there for everyone.
     state = await a.request({"cmd": "get"})
     assert state["synced"] is True
