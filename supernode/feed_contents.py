@@ -4,7 +4,7 @@ A hook on the contents manager's ``get`` records every file read and every direc
 listing also removes the rows of children that are gone); contents events (save, rename, copy,
 delete, upload, create) update the rows they name, and so do our document events for what other
 programs did to a file a room holds (changed, moved or deleted on disk; :mod:`supernode.events`). A refresh re-reads every path the table holds
-(the root always) and removes what is gone; its rows go out in one transaction at its end.
+and lists the root (its files are known even if they were listed before the hook was in place), and removes what is gone; its rows go out in one transaction at its end.
 """
 
 from __future__ import annotations
@@ -60,16 +60,17 @@ class ContentsFeed(Feed):
             for path in paths:
                 if path != "" and path not in self.tables.rows["contents"]:
                     continue  # removed with its directory meanwhile
-                await self._stat(path)
+                await self._stat(path, listing=path == "")
         finally:
             self._holding = False
             self._flush_contents()
 
-    async def _stat(self, path: str) -> None:
-        """Read ``path`` (without content) through the hooked ``get``; remove its rows if it is gone."""
+    async def _stat(self, path: str, *, listing: bool = False) -> None:
+        """Read ``path`` through the hooked ``get`` (without content; a directory's children too with
+        ``listing``); remove its rows if it is gone."""
         cm = self.app.contents_manager
         try:
-            await ensure_async(cm.get(path, content=False))
+            await ensure_async(cm.get(path, content=listing))
         except HTTPError as exc:
             if exc.status_code == 404:
                 self.tables.replace("contents", [], _under(path))
