@@ -10,7 +10,8 @@ modified time, size), the built document and the stages still to load (see
   entry built from the same bytes, whose trust (the notary's signature store) still says what it
   said, gives the document without parsing, validating or building anything;
 * **from the file**: for jupyter_server's own file manager, from the bytes just hashed, read as its
-  ``get`` reads them (nbformat's reader, the notary's marks) but validated afterwards, off the event
+  ``get`` reads them (nbformat's reader's result, as plain data: :mod:`supernode.notebook_reader`; the
+  notary's marks) but validated afterwards, off the event
   loop (:meth:`Loader.validate`: validation only ever logs); through the contents manager in every
   other case, and when those bytes are not a notebook (it then says why). What the build gave is
   kept in the cache (:meth:`Loader.remember`, after the room is served and once a staged load is
@@ -42,6 +43,7 @@ from .content import Stages, abuild_in_stages, build_in_stages, contents_type
 from .doctypes import document_class
 from .keys import DocumentKey
 from .load_cache import CachedLoad, LoadCache, cache_key
+from .notebook_reader import read_notebook
 from .notebook_signature import signature as notebook_signature
 
 __all__ = ["CachedStages", "Loaded", "Loader"]
@@ -60,11 +62,10 @@ def _reads_plain_files(cm: Any) -> bool:
     return False
 
 
-def _parse(raw: bytes) -> nbformat.NotebookNode:
+def _parse(raw: bytes) -> dict[str, Any]:
     """What the file manager's read parses (nbformat's reader: JSON, lines rejoined, transient
-    fields dropped; converted to nbformat 4), without its validation. Raises if it is no notebook."""
-    notebook = nbformat.reader.reads(raw.decode("utf-8"))
-    return nbformat.convert(notebook, 4)
+    fields dropped; converted to nbformat 4; as plain data), without its validation. Raises if it is no notebook."""
+    return read_notebook(raw)
 
 
 def _marks(content: Any) -> tuple[bool, bool | None]:
@@ -206,7 +207,9 @@ class Loader:
         trusted = notary.store.check_signature(signature, notary.algorithm)
         if not trusted:
             cm.log.warning("Notebook %s is not trusted", path)
-        notary.mark_cells(notebook, trusted)
+        for cell in notebook["cells"]:  # the notary's mark_cells, on plain data
+            if cell.get("cell_type") == "code":
+                cell["metadata"]["trusted"] = trusted
         model = {**stat, "content": notebook, "format": "json", "hash": digest, "hash_algorithm": cm.hash_algorithm}
         return model, signature
 
