@@ -10,7 +10,8 @@ ystore). A run, with every wait bounded by ``--timeout``:
 
 1. cold open: client A PUTs the session, opens the room websocket, sends SyncStep1; timed from the
    PUT's start to A's receipt of SyncStep2. The doc must then hold the notebook's cells (count, ids).
-   A leaves and the server is stopped (SIGTERM, as every morning's restart);
+   The server's RSS is read then and ``SETTLE_S`` seconds later (what it keeps once the load's
+   background work is done). A leaves and the server is stopped (SIGTERM, as every morning's restart);
 2. re-open: a new server on the same directories (root, data, runtime, working dir: whatever the
    server kept of the first open, its load cache or its ystore, is there), and a new client A opens
    the unchanged file, timed the same way;
@@ -53,6 +54,7 @@ PROJECT_DIR = BENCH_DIR.parent
 SERVERS = ("jc", "ours")
 LABELS = {"jc": "jupyter-collaboration", "ours": "ours"}
 PEER_WAIT_S = 5.0  # how long B may take to see A's edit (informational check)
+SETTLE_S = 3.0  # the second RSS reading after open: what a server keeps once its load's background work is done
 
 # (key, label, format, has_ratio). Booleans are shown as "k/n runs".
 METRICS: list[tuple[str, str, str, bool]] = [
@@ -65,6 +67,7 @@ METRICS: list[tuple[str, str, str, bool]] = [
     ("peer_saw_edit", "B received A's edit", "bool", False),
     ("step2_mb", "SyncStep2 size MB (info)", "{:,.2f}", False),
     ("rss_open_mb", "server RSS after open MB", "{:,.0f}", True),
+    ("rss_settled_mb", f"server RSS {SETTLE_S:.0f} s after open MB", "{:,.0f}", True),
     ("server_start_s", "server start s (info)", "{:.2f}", False),
 ]
 
@@ -81,6 +84,12 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+async def _settled_rss(server: JupyterServer) -> float:
+    """The server's RSS in MB ``SETTLE_S`` seconds after the open, the client still connected."""
+    await asyncio.sleep(SETTLE_S)
+    return procstat.rss_bytes(server.pid) / 1e6
+
+
 async def _measure_cold(server: JupyterServer, nb_path: str, cells: int, first_id: str, last_id: str,
                         timeout: float) -> dict:
     a = NotebookClient(server.base_url, server.token, nb_path)
@@ -94,6 +103,7 @@ async def _measure_cold(server: JupyterServer, nb_path: str, cells: int, first_i
             "cold_apply_ms": opened["apply_ms"],
             "step2_mb": opened["step2_bytes"] / 1e6,
             "rss_open_mb": procstat.rss_bytes(server.pid) / 1e6,
+            "rss_settled_mb": await _settled_rss(server),
         }
     finally:
         await a.close()

@@ -44,6 +44,7 @@ from .content import load_update
 from .doctypes import UnknownDocumentType, document_class
 from .document import LiveDocument, SaveFailed
 from .events import DocumentEvents
+from .heap import HeapTrimmer
 from .keys import DocumentKey
 from .load_cache import LoadCache
 from .loader import Loader
@@ -56,6 +57,7 @@ _FINISH_WAIT = 30.0  # seconds the server's stop waits for freed documents' last
 _KEEP_WAIT = 10.0  # seconds the server's stop waits for builds being kept in the load cache
 _FIRST_CLIENT_WAIT = 5.0  # seconds a load's background work waits for the first client to have the document
 _SETTLE = 1.0  # seconds it waits after that
+_TRIM_ABOVE = 1 << 20  # bytes: a file at least this large leaves enough freed heap after its load to give back
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 # The stock frontend's raw message for an edit conflict (jupyter-docprovider shows its Edit Conflict dialog on
@@ -108,6 +110,7 @@ class DocumentManager:
         self.file_poll_interval = file_poll_interval
         self.delay_outputs_above = delay_outputs_above
         self.loader = Loader(contents_manager, load_cache, delay_outputs_above)
+        self.heap = HeapTrimmer()  # trimmed once a large file's load and its background work are done
         self.live: dict[str, LiveDocument] = {}
         self._keeping: set[asyncio.Task[None]] = set()  # builds being kept in the load cache
         self._finishing: set[LiveDocument] = set()  # freed, still writing their last save (see stop)
@@ -205,7 +208,8 @@ class DocumentManager:
         self.live[name] = live
         live.attach(self.relay.open_direct(name, label=f"supernode {path}"))
         self.spawn(self._follow(name, live), f"document {path}")
-        if loaded.keep is not None or loaded.validate:
+        large = (loaded.model.get("size") or 0) >= _TRIM_ABOVE
+        if loaded.keep is not None or loaded.validate or large:
             self._keep(self._after_first_client(live, loaded), f"keep and validate {path}")
         log.info("opened %s in room %s%s", path, name, " (from the load cache)" * loaded.from_cache)
         self.events.emit("loaded", room=name, path=path, duration_ms=round((time.monotonic() - started) * 1000, 3))
@@ -214,13 +218,23 @@ class DocumentManager:
     async def _after_first_client(self, live: LiveDocument, loaded: Any) -> None:
         """Once the first client has the document (or after ``_FIRST_CLIENT_WAIT`` seconds) and
         ``_SETTLE`` seconds more: keep the build in the load cache, and validate a notebook read
-        without validation, so neither slows the first open nor what the user does right after it."""
+        without validation, so neither slows the first open nor what the user does right after it. Then,
+        for a large file, give the heap the load freed back to the system (glibc keeps it otherwise: about
+        twice the document's size after a 50 MB notebook's load)."""
         await live.first_client(_FIRST_CLIENT_WAIT)
         await asyncio.sleep(_SETTLE)  # what a user does right after opening (an edit, a save) goes first
         if loaded.keep is not None:
             await self.loader.remember(loaded, live.loaded, live.closed)
         if loaded.validate:
             await self.loader.validate(live.path)
+        if (loaded.model.get("size") or 0) >= _TRIM_ABOVE:
+            waits = [asyncio.ensure_future(live.loaded.wait()), asyncio.ensure_future(live.closed.wait())]
+            try:  # a staged load's outputs are built by then too (or the room is gone)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+            self.heap.trim()
 
     async def _follow(self, name: str, live: LiveDocument) -> None:
         try:

@@ -177,7 +177,9 @@ class LoadCache:
     def _open(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        # No statement cache: a cached statement keeps the copy of its last bound blob (a whole
+        # document's build) alive until it is bound again.
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, cached_statements=0)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)

@@ -190,3 +190,25 @@ async def test_a_save_read_back_takes_our_own_file_for_ours(collab, jp_root_dir,
         await alice.wait_for(lambda r=request: any(n.get("responseTo") == r for n in alice.notices), timeout=10)
     assert disk_sources(jp_root_dir, path) == ["a = 1\nb = 2\nc = 3\nd = 4", "# one line"]
     assert "written by someone else" not in caplog.text
+
+
+async def test_the_heap_a_large_notebooks_load_freed_is_given_back(collab, jp_root_dir, jp_serverapp):
+    """glibc keeps what a load frees (about twice a 50 MB notebook's size): once a large file's load and its
+    background work are done, the heap is trimmed; a small file's load does not trim."""
+    import nbformat
+
+    supernode = next(iter(jp_serverapp.extension_manager.extension_apps["supernode"]))
+    heap = supernode.documents.heap
+    small = write_notebook(jp_root_dir, "small.ipynb", ["a = 1"])
+    await collab.open(small)
+    documents = supernode.documents
+    await eventually(lambda: not documents._keeping, timeout=20, what="the small load's background work done")
+    big = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(text)", execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="0123456789abcde\n" * 100_000)]
+    big.cells = [cell]
+    nbformat.write(big, str(jp_root_dir / "big.ipynb"))
+    assert heap.trims == 0
+    client, _ = await collab.open("big.ipynb")
+    await eventually(lambda: heap.trims == 1, timeout=20, what="the heap trimmed after the large load")
+    assert "".join(YNotebook(client.doc).get()["cells"][0]["outputs"][0]["text"]).count("\n") == 100_000
