@@ -1,8 +1,14 @@
 """The ``kernelspecs`` table: the installed kernelspecs, re-read every ``kernelspec_every``-th poll
-(installing one emits no event) and on a refresh."""
+(installing one emits no event) and on a refresh.
+
+A synchronous kernelspec manager is asked on a worker thread: its first ``get_all_specs`` scans every
+installed package's entry points for kernel provisioners (0.2-0.5 s at a server's start, when the
+first notebooks are being opened)."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import posixpath
 
@@ -20,7 +26,10 @@ class KernelspecFeed(Feed):
 
     async def read(self) -> None:
         ksm = self.app.kernel_spec_manager
-        specs = await ensure_async(ksm.get_all_specs())
+        if inspect.iscoroutinefunction(ksm.get_all_specs):
+            specs = await ksm.get_all_specs()
+        else:
+            specs = await ensure_async(await asyncio.to_thread(ksm.get_all_specs))
         default = getattr(self.app.kernel_manager, "default_kernel_name", None)
         base = self.app.base_url.rstrip("/")
         rows = []
