@@ -84,6 +84,7 @@ class LiveDocument(FileSync):
         # merge needs it (decoding a large notebook costs as much as building it).
         self._base: Any = None
         self._base_update: bytes | None = None
+        self._base_parts: list[bytes] | None = None  # a staged load's base as its stages' updates, in order
         self._version = 0  # bumped by every change from the room
         self._save_lock = asyncio.Lock()  # held by the save in flight (and by merges from disk)
         self._queued_save: asyncio.Future[None] | None = None  # the save that starts after the one in flight
@@ -205,9 +206,14 @@ class LiveDocument(FileSync):
 
     def encoded(self) -> bytes:
         """The document's content as an update: the load's own while nothing changed since (encoding
-        a large notebook again costs as much as reading it), else encoded now."""
-        if self._version == 0 and self.loaded.is_set() and self._base_update is not None:
-            return self._base_update
+        a large notebook again costs as much as reading it), else encoded now. A load in stages has
+        no update of the whole file: the first call after its stages, with nothing changed, encodes
+        the document and keeps that as the base (one update, as a load in one piece keeps)."""
+        if self._version == 0 and self.loaded.is_set():
+            if self._base_update is None and self._base is None and self._base_parts is not None:
+                self._base_update, self._base_parts = self.document.ydoc.get_update(), None
+            if self._base_update is not None:
+                return self._base_update
         return self.document.ydoc.get_update()
 
     async def first_client(self, timeout: float) -> None:
@@ -245,8 +251,12 @@ class LiveDocument(FileSync):
                     self.document.ydoc.apply_update(update)
                 finally:
                     self._loading_stages = False
-                await asyncio.sleep(0)  # one cell at a time: clients' edits and other rooms go on between
-            self._base, self._base_update = None, stages.complete
+                await asyncio.sleep(0)  # one cell at a time: clients' joins and edits, other rooms go on between
+            # The base is the first stage's update and the later ones (no whole update is encoded here: an
+            # encoding of the document costs a turn of the event loop as long as a build).
+            first = self._base_update
+            if first is not None:  # (else a later base replaced it: the stages wait for nothing that does)
+                self._base, self._base_update, self._base_parts = None, None, [first, *stages.parts]
             if self._version == 0:  # nobody edited yet: the outputs are part of the base, not an edit
                 self._base_state = self.document.ydoc.get_state()
             if not self._schedule.pending and not self._save_lock.locked():
@@ -453,4 +463,8 @@ class LiveDocument(FileSync):
         if self._base_update is not None:
             self._base = snapshot(self.key, load_update(self.key, self._base_update))
             self._base_update = None
+        elif self._base_parts is not None:
+            if self._base is None:  # (else a save's content replaced the load's since)
+                self._base = snapshot(self.key, load_update(self.key, *self._base_parts))
+            self._base_parts = None
         return self._base

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-__all__ = ["CachedLoad", "LoadCache", "cache_key"]
+__all__ = ["CachedLoad", "LoadCache", "cache_key", "pack_parts", "unpack_parts"]
 
 log = logging.getLogger("supernode.load_cache")
 
@@ -58,6 +58,36 @@ def _versions() -> str:
 
 
 _VERSIONS = _versions()
+# What an entry's ``rest`` holds: the updates of a staged load's later stages, one per cell (see
+# pack_parts). Part of the key: an entry of another layout is never read as this one.
+_LAYOUT = "rest=parts/1"
+_PART_HEADER = 8  # bytes of a part's length (little-endian) before it
+
+
+def pack_parts(parts: list[bytes]) -> bytes:
+    """``parts`` as one blob: each one's length (8 bytes, little-endian), then its bytes."""
+    pieces = []
+    for part in parts:
+        pieces.append(len(part).to_bytes(_PART_HEADER, "little"))
+        pieces.append(part)
+    return b"".join(pieces)
+
+
+def unpack_parts(blob: bytes) -> list[bytes]:
+    """The parts :func:`pack_parts` packed. Raises ``ValueError`` for a blob it did not pack."""
+    parts = []
+    view = memoryview(blob)
+    at = 0
+    while at < len(view):
+        if at + _PART_HEADER > len(view):
+            raise ValueError("a part's length is cut short")
+        size = int.from_bytes(view[at : at + _PART_HEADER], "little")
+        at += _PART_HEADER
+        if at + size > len(view):
+            raise ValueError("a part is cut short")
+        parts.append(bytes(view[at : at + size]))
+        at += size
+    return parts
 
 
 def cache_key(
@@ -66,14 +96,15 @@ def cache_key(
     """The key of a build: what it was built from (``digest`` of the file's bytes by ``algorithm``),
     as what (``room_format``:``room_type``, staged above ``threshold`` bytes of outputs), whose trust
     marks ``notary`` names (a fingerprint of the notary's secret and algorithm), by which libraries."""
-    parts = (algorithm, digest, room_format, room_type, str(threshold), notary, _VERSIONS)
+    parts = (algorithm, digest, room_format, room_type, str(threshold), notary, _VERSIONS, _LAYOUT)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class CachedLoad:
     """What a build gave: the first stage's update (the whole document when ``rest`` is None), the
-    update of the outputs a staged load sent later (``staged_cells`` cells' worth), and the
+    updates of the outputs a staged load sent later (``staged_cells`` cells' worth, one update each,
+    packed by :func:`pack_parts`), and the
     notebook's trust: ``signature`` (nbformat's, of the file's notebook) and the ``trusted`` marks the
     contents manager gave its code cells (None: no code cell, nothing depends on trust)."""
 

@@ -17,6 +17,7 @@ from tornado.web import HTTPError
 
 from browser.lab import JupyterLabServer
 from rtc_client import JupyterClient
+from supernode.content import load_update
 from supernode.keys import DocumentKey
 from supernode.load_cache import LoadCache
 from supernode.loader import Loader
@@ -118,7 +119,8 @@ async def test_a_staged_load_from_the_cache_sends_its_large_outputs_later(tmp_pa
     assert second.document.get()["cells"][3]["outputs"] == []  # the first stage: cells without large outputs
     drain(second)
     assert second.document.get() == first.document.get()
-    assert second.stages.complete is not None
+    assert second.stages.done and second.stages.parts == first.stages.parts  # one update per cell, as built
+    assert load_update(KEY, second.update, *second.stages.parts).get() == first.document.get()
 
 
 async def test_a_contents_manager_that_reads_files_its_own_way_never_uses_the_cache(tmp_path):
