@@ -121,3 +121,81 @@ async def test_the_timeline_and_forks_of_a_document_loading_in_stages_hold_its_l
     assert opened.label == "opened" and opened.content["cells"][1]["outputs"][0]["text"] == BIG
     fork = await extension.forks.create(session.room, synchronize=False, title="t", description="")
     assert YNotebook(fork.document.ydoc).get()["cells"][1]["outputs"][0]["text"] == BIG
+
+
+PART = "".join(f"a line of cell output {i:06d}\n" for i in range(5_000))  # ~0.15 MB: above the 0.1 MB threshold
+
+
+def _write_many(root, name: str, cells: int = 40) -> str:
+    """A notebook of ``cells`` code cells, each with one large output of its own (each loaded in a stage)."""
+    nb = nbformat.v4.new_notebook()
+    for i in range(cells):
+        cell = nbformat.v4.new_code_cell(f"run({i})", id=f"cell-{i}")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"cell {i}\n{PART}")]
+        cell.execution_count = i + 1
+        nb.cells.append(cell)
+    nbformat.write(nb, str(root / name))
+    return name
+
+
+def _output_texts(doc: Doc) -> list[list[str]]:
+    """Each cell's outputs' texts, read from the shared types themselves (a duplicate would show)."""
+    return [[str(output["text"]) for output in cell["outputs"]] for cell in YNotebook(doc).ycells]
+
+
+def _file_texts(root, name: str) -> list[list[str]]:
+    return [[output["text"] for output in cell.outputs] for cell in read_notebook(root, name).cells]
+
+
+async def test_a_user_who_joins_while_the_outputs_follow_gets_each_of_them_once(collab, jp_root_dir, jp_serverapp):
+    path = _write_many(jp_root_dir, "joined.ipynb")
+    before = (jp_root_dir / path).read_bytes()
+    expected = _file_texts(jp_root_dir, path)
+    first, session = await collab.open(path)
+    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    late, _ = await collab.open(path)  # most likely while the outputs still follow; either way it gets them all
+    for client in (first, late):
+        await client.wait_for(lambda c=client: _output_texts(c.doc) == expected, timeout=20)
+    await asyncio.wait_for(live.loaded.wait(), 10)
+    assert _output_texts(first.doc) == _output_texts(late.doc) == _output_texts(live.document.ydoc) == expected
+    assert live.dirty is False and (jp_root_dir / path).read_bytes() == before
+
+
+async def test_a_room_freed_before_its_stages_ran_leaves_the_file_and_opens_whole_again(
+    collab, jp_root_dir, jp_serverapp
+):
+    path = _write_many(jp_root_dir, "left.ipynb", cells=5)
+    before = (jp_root_dir / path).read_bytes()
+    expected = _file_texts(jp_root_dir, path)
+    session = await collab.session(path)
+    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    # A client that joins and leaves without syncing: the stages wait for a first client, the room is freed.
+    client = await collab.join(session.room, session.session_id)
+    await client.close()
+    relay = jp_serverapp.web_app.settings["rtc_relay"]
+    await eventually(lambda: session.room not in relay.rooms.rooms, 10, "room freed")
+    await asyncio.wait_for(live.closed.wait(), 10)
+    # Closed, the document was made whole (nothing may save a part of it), and nothing was written.
+    assert live.loaded.is_set() and _output_texts(live.document.ydoc) == expected
+    assert (jp_root_dir / path).read_bytes() == before
+    again, _ = await collab.open(path)
+    await again.wait_for(lambda: _output_texts(again.doc) == expected, timeout=20)
+
+
+async def test_a_change_on_disk_while_the_outputs_follow_is_merged_with_the_whole_file(
+    collab, jp_root_dir, jp_serverapp
+):
+    path = _write_many(jp_root_dir, "changed.ipynb")
+    expected = _file_texts(jp_root_dir, path)
+    client, session = await collab.open(path)
+    changed = read_notebook(jp_root_dir, path)
+    changed.cells[0].source = "run(0)  # changed on disk"
+    nbformat.write(changed, str(jp_root_dir / path))  # the merge waits for the whole document
+    await client.wait_for(
+        lambda: YNotebook(client.doc).get()["cells"][0]["source"] == "run(0)  # changed on disk", timeout=20
+    )
+    await client.wait_for(lambda: _output_texts(client.doc) == expected, timeout=20)
+    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    assert _output_texts(live.document.ydoc) == expected
+    await eventually(lambda: not live.dirty, 10, "the merged document saved or clean")
+    assert _file_texts(jp_root_dir, path) == expected
