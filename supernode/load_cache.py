@@ -116,7 +116,9 @@ class CachedLoad:
 
     def checksum(self) -> str:
         h = hashlib.sha256(self.first)
-        h.update(b"\0" if self.rest is None else b"\1" + self.rest)
+        h.update(b"\0" if self.rest is None else b"\1")
+        if self.rest is not None:
+            h.update(self.rest)  # the same digest as of the bytes joined, without a copy of the rest
         h.update(f"{self.staged_cells}:{self.signature}:{self.trusted}".encode())
         return h.hexdigest()
 

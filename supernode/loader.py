@@ -352,4 +352,5 @@ class Loader:
             if not keep.stages.done:
                 return
             rest, cells = pack_parts(keep.stages.parts), keep.stages.cells
+            keep.stages.parts = []  # (the live document keeps them as long as it needs them)
         await self.cache.put(keep.key, CachedLoad(keep.first, rest, cells, keep.signature, keep.trusted))
