@@ -25,6 +25,7 @@ from .cell_match import derived_id
 from .cell_outputs import to_ymap
 from .doctypes import document_class
 from .keys import DocumentKey
+from .load_cache import append_part
 from .notebook_builder import build_notebook, building, builds_notebook
 
 __all__ = [
@@ -116,10 +117,12 @@ class Stages:
     """The outputs a notebook's first stage left out (see :func:`build_in_stages`), to be built next.
 
     :meth:`updates` builds them in the load's own document (client id 0), one cell at a time,
-    and yields each as an update for the live document; :attr:`parts` are then those updates, in
-    order: the first stage's update followed by them is the whole file (what the load would have
-    built in one piece). Once done, the load's own document is dropped (memory: one copy of the
-    notebook, the live document's).
+    and yields each as an update for the live document; :attr:`packed` then holds those updates, in
+    order (:func:`~supernode.load_cache.iter_parts` reads them): the first stage's update followed by
+    them is the whole file (what the load would have built in one piece). They are packed as they
+    come, in one buffer: a thousand updates of a megabyte each kept apart would leave the memory
+    they took in holes between the live document's, after they are let go. Once done, the load's
+    own document is dropped (memory: one copy of the notebook, the live document's).
     """
 
     def __init__(self, cls: type[YBaseDoc], seed: Doc, delayed: dict[int, list[dict[str, Any]]]) -> None:
@@ -127,7 +130,7 @@ class Stages:
         self._seed: Doc | None = seed
         self._delayed = delayed
         self.cells = len(delayed)
-        self.parts: list[bytes] = []
+        self.packed = bytearray()
         self.done = False
 
     def updates(self) -> Iterator[bytes]:
@@ -139,7 +142,7 @@ class Stages:
             with seed.transaction():
                 notebook.ycells[index]["outputs"].extend([to_ymap(output) for output in outputs])
             update = seed.get_update(before)
-            self.parts.append(update)
+            append_part(self.packed, update)
             yield update
         self._seed, notebook, seed = None, None, None
         self._delayed = {}

@@ -39,6 +39,7 @@ from .content import contents_type, load_update, model_for_save, snapshot
 from .file_sync import FileSync, file_stamp
 from .notebook_writer import save_notebook, validate_saved, writes_plain_files
 from .keys import DocumentKey
+from .load_cache import iter_parts
 from .read_back import cell_sources, file_hash, notebook_sources
 from .saver import SaveSchedule
 from .staged_load import StagedLoad
@@ -86,7 +87,7 @@ class LiveDocument(FileSync):
         # merge needs it (decoding a large notebook costs as much as building it).
         self._base: Any = None
         self._base_update: bytes | None = None
-        self._base_parts: list[bytes] | None = None  # a staged load's base as its stages' updates, in order
+        self._base_parts: tuple[bytes, Any] | None = None  # a staged load's base: first update, packed rest
         self._version = 0  # bumped by every change from the room
         self._save_lock = asyncio.Lock()  # held by the save in flight (and by merges from disk)
         self._queued_save: asyncio.Future[None] | None = None  # the save that starts after the one in flight
@@ -240,8 +241,13 @@ class LiveDocument(FileSync):
         One transaction per cell, each reaching the clients as an ordinary update; not an edit
         (nothing to save). Waits at most ``_STAGE_WAIT`` for a client: a load nobody syncs goes on.
         """
-        assert self._staged is not None
-        await self._staged.run(self._connection.client_synced, self._hurry, _STAGE_WAIT)
+        staged = self._staged
+        assert staged is not None
+        try:
+            await staged.run(self._connection.client_synced, self._hurry, _STAGE_WAIT)
+        except Exception:  # a bug: what the server waits for goes on, as with a load in one piece
+            log.exception("%s: the outputs loaded in stages could not all be written", self.path)
+            staged.done = True
         self._stages_loaded()
 
     def _stages_loaded(self) -> None:
@@ -253,7 +259,7 @@ class LiveDocument(FileSync):
         # encoding of the document costs a turn of the event loop as long as a build).
         first = self._base_update
         if first is not None:  # (else a later base replaced it: nothing that does runs before the stages end)
-            self._base, self._base_update, self._base_parts = None, None, [first, *stages.parts]
+            self._base, self._base_update, self._base_parts = None, None, (first, stages.packed)
         if self._version == 0:  # nobody edited yet: the outputs are part of the base, not an edit
             self._base_state = self.document.ydoc.get_state()
         if not self._schedule.pending and not self._save_lock.locked():
@@ -462,6 +468,7 @@ class LiveDocument(FileSync):
             self._base_update = None
         elif self._base_parts is not None:
             if self._base is None:  # (else a save's content replaced the load's since)
-                self._base = snapshot(self.key, load_update(self.key, *self._base_parts))
+                first, packed = self._base_parts
+                self._base = snapshot(self.key, load_update(self.key, first, *iter_parts(packed)))
             self._base_parts = None
         return self._base

@@ -23,11 +23,21 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-__all__ = ["CachedLoad", "LoadCache", "cache_key", "pack_parts", "unpack_parts"]
+__all__ = [
+    "CachedLoad",
+    "LoadCache",
+    "append_part",
+    "cache_key",
+    "count_parts",
+    "iter_parts",
+    "pack_parts",
+    "unpack_parts",
+]
 
 log = logging.getLogger("supernode.load_cache")
 
@@ -64,30 +74,55 @@ _LAYOUT = "rest=parts/1"
 _PART_HEADER = 8  # bytes of a part's length (little-endian) before it
 
 
+def append_part(packed: bytearray, part: bytes) -> None:
+    """Add ``part`` to ``packed``: its length (8 bytes, little-endian), then its bytes."""
+    packed += len(part).to_bytes(_PART_HEADER, "little")
+    packed += part
+
+
 def pack_parts(parts: list[bytes]) -> bytes:
-    """``parts`` as one blob: each one's length (8 bytes, little-endian), then its bytes."""
-    pieces = []
+    """``parts`` as one blob (see :func:`append_part`)."""
+    packed = bytearray()
     for part in parts:
-        pieces.append(len(part).to_bytes(_PART_HEADER, "little"))
-        pieces.append(part)
-    return b"".join(pieces)
+        append_part(packed, part)
+    return bytes(packed)
 
 
-def unpack_parts(blob: bytes) -> list[bytes]:
-    """The parts :func:`pack_parts` packed. Raises ``ValueError`` for a blob it did not pack."""
-    parts = []
-    view = memoryview(blob)
+def iter_parts(packed: bytes | bytearray) -> Iterator[bytes]:
+    """The parts in ``packed``, each copied out when it is reached. Raises ``ValueError`` for a blob
+    :func:`append_part` did not write (see :func:`count_parts`, which checks without copying)."""
+    view = memoryview(packed)
     at = 0
     while at < len(view):
-        if at + _PART_HEADER > len(view):
-            raise ValueError("a part's length is cut short")
-        size = int.from_bytes(view[at : at + _PART_HEADER], "little")
-        at += _PART_HEADER
-        if at + size > len(view):
-            raise ValueError("a part is cut short")
-        parts.append(bytes(view[at : at + size]))
+        size, at = _part_at(view, at)
+        yield bytes(view[at : at + size])
         at += size
-    return parts
+
+
+def unpack_parts(packed: bytes | bytearray) -> list[bytes]:
+    """The parts :func:`pack_parts` packed."""
+    return list(iter_parts(packed))
+
+
+def count_parts(packed: bytes | bytearray) -> int:
+    """How many parts ``packed`` holds; ``ValueError`` if it is not made of parts."""
+    view = memoryview(packed)
+    at = count = 0
+    while at < len(view):
+        size, at = _part_at(view, at)
+        at += size
+        count += 1
+    return count
+
+
+def _part_at(view: memoryview, at: int) -> tuple[int, int]:
+    if at + _PART_HEADER > len(view):
+        raise ValueError("a part's length is cut short")
+    size = int.from_bytes(view[at : at + _PART_HEADER], "little")
+    at += _PART_HEADER
+    if at + size > len(view):
+        raise ValueError("a part is cut short")
+    return size, at
 
 
 def cache_key(
@@ -109,7 +144,7 @@ class CachedLoad:
     contents manager gave its code cells (None: no code cell, nothing depends on trust)."""
 
     first: bytes
-    rest: bytes | None
+    rest: bytes | bytearray | None
     staged_cells: int
     signature: str | None
     trusted: bool | None

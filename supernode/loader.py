@@ -41,7 +41,7 @@ from pycrdt import Doc
 from .content import Stages, abuild_in_stages, build_in_stages, contents_type
 from .doctypes import document_class
 from .keys import DocumentKey
-from .load_cache import CachedLoad, LoadCache, cache_key, pack_parts, unpack_parts
+from .load_cache import CachedLoad, LoadCache, cache_key, count_parts, iter_parts
 from .notebook_signature import signature as notebook_signature
 
 __all__ = ["CachedStages", "Loaded", "Loader"]
@@ -81,19 +81,15 @@ def _marks(content: Any) -> tuple[bool, bool | None]:
 
 class CachedStages:
     """The later stages of a staged load found in the cache: the outputs it left out, one update per
-    cell as the build gave them (the same interface as :class:`~supernode.content.Stages`)."""
+    cell as the build gave them, ``packed`` (the same interface as :class:`~supernode.content.Stages`)."""
 
-    def __init__(self, parts: list[bytes], cells: int) -> None:
-        self.parts: list[bytes] = []
+    def __init__(self, packed: bytes, cells: int) -> None:
+        self.packed = packed
         self.cells = cells
         self.done = False
-        self._parts = parts
 
     def updates(self):
-        parts, self._parts = self._parts, []
-        for part in parts:
-            self.parts.append(part)
-            yield part
+        yield from iter_parts(self.packed)
         self.done = True
 
 
@@ -279,12 +275,12 @@ class Loader:
             log.warning("%s: its cached build cannot be used (%r); built from the file", path, exc)
             return None
         try:
-            # Off the event loop: copying the parts out of the entry costs a turn as long as applying them.
-            parts = None if entry.rest is None else await asyncio.to_thread(unpack_parts, entry.rest)
-            stages = None if parts is None else CachedStages(parts, entry.staged_cells)
+            if entry.rest is not None and count_parts(entry.rest) != entry.staged_cells:
+                raise ValueError(f"{entry.staged_cells} staged cells, not as many updates")
         except ValueError as exc:
             log.warning("%s: its cached build cannot be used (%s); built from the file", path, exc)
             return None
+        stages = None if entry.rest is None else CachedStages(entry.rest, entry.staged_cells)
         model = {**stat, "hash": digest, "hash_algorithm": algorithm}
         return Loaded(model, document, stages, entry.first, from_cache=True)
 
@@ -351,6 +347,5 @@ class Loader:
                     waiter.cancel()
             if not keep.stages.done:
                 return
-            rest, cells = pack_parts(keep.stages.parts), keep.stages.cells
-            keep.stages.parts = []  # (the live document keeps them as long as it needs them)
+            rest, cells = keep.stages.packed, keep.stages.cells
         await self.cache.put(keep.key, CachedLoad(keep.first, rest, cells, keep.signature, keep.trusted))
