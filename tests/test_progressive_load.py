@@ -10,6 +10,7 @@ import pytest
 from jupyter_ydoc import YNotebook
 from pycrdt import Doc
 
+from execution_helpers import Api
 from helpers import eventually, raw_ws
 from jupyter_helpers import read_notebook, server_config
 
@@ -199,3 +200,12 @@ async def test_a_change_on_disk_while_the_outputs_follow_is_merged_with_the_whol
     assert _output_texts(live.document.ydoc) == expected
     await eventually(lambda: not live.dirty, 10, "the merged document saved or clean")
     assert _file_texts(jp_root_dir, path) == expected
+
+
+async def test_a_rest_read_of_the_notebook_while_the_outputs_follow_has_every_output(collab, jp_fetch, jp_root_dir):
+    path = _write_many(jp_root_dir, "read.ipynb")
+    expected = _file_texts(jp_root_dir, path)
+    await collab.open(path)  # the stages start: the read waits for the whole document
+    code, answer, _ = await Api(jp_fetch).call("GET", "api", "rtc", "notebooks", path, "cells")
+    assert code == 200, answer
+    assert [[output["text"] for output in cell["outputs"]] for cell in answer["cells"]] == expected
