@@ -148,17 +148,47 @@ def _file_texts(root, name: str) -> list[list[str]]:
     return [[output["text"] for output in cell.outputs] for cell in read_notebook(root, name).cells]
 
 
+async def _sync(ws, doc: Doc) -> None:
+    """Send SyncStep1 with an empty state vector; apply messages to ``doc`` until the SyncStep2."""
+    await ws.send(bytes((MSG_SYNC, STEP1)) + var_uint8array(b"\x00"))
+    while True:
+        message = await asyncio.wait_for(ws.recv(), 10)
+        if message[0] == MSG_SYNC and message[1] in (STEP2, UPDATE):
+            doc.apply_update(read_var_uint8array(message, 2)[0])
+            if message[1] == STEP2:
+                return
+
+
+async def _follow(ws, doc: Doc, done, timeout: float) -> None:
+    """Apply the updates that reach ``ws`` to ``doc`` until ``done()``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline
+        message = await asyncio.wait_for(ws.recv(), 10)
+        if message[0] == MSG_SYNC and message[1] in (STEP2, UPDATE):
+            doc.apply_update(read_var_uint8array(message, 2)[0])
+
+
 async def test_a_user_who_joins_while_the_outputs_follow_gets_each_of_them_once(collab, jp_root_dir, jp_serverapp):
     path = _write_many(jp_root_dir, "joined.ipynb")
     before = (jp_root_dir / path).read_bytes()
     expected = _file_texts(jp_root_dir, path)
-    first, session = await collab.open(path)
+    session = await collab.session(path)
     live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
-    late, _ = await collab.open(path)  # most likely while the outputs still follow; either way it gets them all
-    for client in (first, late):
-        await client.wait_for(lambda c=client: _output_texts(c.doc) == expected, timeout=20)
+    url = collab.url(session.room, session.session_id)
+    first_ws = await raw_ws(url, additional_headers=collab.auth_header)
+    late_ws = await raw_ws(url, additional_headers=collab.auth_header)
+    first, late = Doc(), Doc()
+    await _sync(first_ws, first)  # the stages start once a client has the first one
+    await _sync(late_ws, late)  # at once: while the outputs follow, one cell a turn
+    at_join = sum(1 for texts in _output_texts(late) if texts)
+    assert at_join < len(expected)  # it joined during the stages: it has some of the large outputs, not all
+    for ws, doc in ((first_ws, first), (late_ws, late)):
+        await _follow(ws, doc, lambda d=doc: _output_texts(d) == expected, 20)
     await asyncio.wait_for(live.loaded.wait(), 10)
-    assert _output_texts(first.doc) == _output_texts(late.doc) == _output_texts(live.document.ydoc) == expected
+    assert _output_texts(first) == _output_texts(late) == _output_texts(live.document.ydoc) == expected
+    await first_ws.close()
+    await late_ws.close()
     assert live.dirty is False and (jp_root_dir / path).read_bytes() == before
 
 
