@@ -9,6 +9,11 @@ Contracts:
   the timings in ms from the PUT's start: ``put_ms`` (response read), ``ws_ms`` (handshake done),
   ``step2_ms`` (SyncStep2 received), and ``step2_bytes``, ``apply_ms`` (client-side apply, not in
   ``step2_ms``). ``deadline`` is a ``time.monotonic()`` value; past it, ``TimeoutError``.
+- ``NotebookClient(..., outputs=N)``: the file's number of outputs (all cells). Once the doc holds ``N``
+  outputs (checked after SyncStep2 and after every later update: a server loading in stages sends the
+  large outputs as updates after SyncStep2), ``whole_ms`` is the ms from the PUT's start to the receipt
+  of the message that completed it (for a server that sends everything in SyncStep2, its ``step2_ms``);
+  ``await client.whole(deadline)`` waits for it and returns it. Without ``outputs``, never whole.
 - While open, a reader task answers the server's SyncStep1 with a SyncStep2 of ``doc`` (as y-protocols
   clients do), applies SyncStep2 and update messages to ``doc``, and logs every message received as
   ``(ms since PUT start, description, size)`` in ``client.log`` (first ``LOG_LIMIT`` messages).
@@ -61,8 +66,11 @@ def describe(message: bytes) -> str:
 
 
 class NotebookClient:
-    def __init__(self, base_url: str, token: str, path: str) -> None:
+    def __init__(self, base_url: str, token: str, path: str, outputs: int | None = None) -> None:
         self.base_url = base_url
+        self.outputs = outputs
+        self._whole = asyncio.Event()
+        self.whole_ms: float | None = None
         self.token = token
         self.path = path
         self.doc = Doc()
@@ -105,6 +113,17 @@ class NotebookClient:
         return {"put_ms": put_ms, "ws_ms": ws_ms, "step2_ms": (self._step2_at - self._t0) * 1000,
                 "step2_bytes": self._step2_bytes, "apply_ms": self._apply_ms, "file_id": session["fileId"]}
 
+    def _check_whole(self, at: float) -> None:
+        if self.outputs is None or self._whole.is_set() or self.output_count() != self.outputs:
+            return
+        self.whole_ms = (at - self._t0) * 1000
+        self._whole.set()
+
+    async def whole(self, deadline: float) -> float:
+        """Wait until the doc holds all the file's outputs; the ms from the PUT's start until it did."""
+        await self._wait(self._whole.wait(), deadline, "the whole notebook")
+        return self.whole_ms
+
     def _ms(self) -> float:
         return (time.perf_counter() - self._t0) * 1000
 
@@ -123,6 +142,7 @@ class NotebookClient:
                     self._step2_at, self._step2_bytes = at, len(message)
                     self._apply_ms = (time.perf_counter() - t) * 1000
                     self._step2.set()
+                self._check_whole(at)
             elif kind == MSG_SYNC and message[1] == SYNC_STEP1:
                 reply = handle_sync_message(message[1:], self.doc)
                 if reply is not None:
@@ -130,6 +150,8 @@ class NotebookClient:
             elif kind == MSG_SYNC and message[1] == SYNC_UPDATE:
                 handle_sync_message(message[1:], self.doc)
                 self.updates_received += 1
+                if self._step2.is_set():
+                    self._check_whole(at)
             elif kind == MSG_CUSTOM:
                 try:
                     reply = json.loads(Decoder(message[1:]).read_var_string())
@@ -163,6 +185,9 @@ class NotebookClient:
 
     def cell_count(self) -> int:
         return len(self._cells())
+
+    def output_count(self) -> int:
+        return sum(len(cell["outputs"]) for cell in self._cells() if "outputs" in cell)
 
     def cell_id(self, index: int) -> str | None:
         cells = self._cells()

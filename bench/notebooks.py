@@ -10,12 +10,16 @@ ystore). A run, with every wait bounded by ``--timeout``:
 
 1. cold open: client A PUTs the session, opens the room websocket, sends SyncStep1; timed from the
    PUT's start to A's receipt of SyncStep2. The doc must then hold the notebook's cells (count, ids).
-   The server's RSS is read then and ``SETTLE_S`` seconds later (what it keeps once the load's
-   background work is done). A leaves and the server is stopped (SIGTERM, as every morning's restart);
+   A server that loads in stages sends the large outputs after SyncStep2: "whole" is the time from the
+   PUT's start until A's doc holds every output of the file (their count; a server that sends
+   everything in SyncStep2 has it then). The server's RSS is read once A holds the whole notebook,
+   and again 3 s later (what the server does after an open, a cache write, a validation, is done).
+   A leaves and the server is stopped (SIGTERM, as every morning's restart);
 2. re-open: a new server on the same directories (root, data, runtime, working dir: whatever the
    server kept of the first open, its load cache or its ystore, is there), and a new client A opens
    the unchanged file, timed the same way;
-3. late join: client B does the same while A stays connected;
+3. late join: client B does the same while A stays connected, right after A's SyncStep2 (with a
+   server loading in stages, while the outputs still follow); "whole" as for A;
 4. save: A inserts a character at the start of cell 0's source, sends the update, then the custom
    "save" request; timed from the request to the ``"status": "success"`` reply (``"skipped"`` is
    retried). Then the file is read back: did it change, and does it hold the edit?
@@ -53,21 +57,24 @@ BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
 SERVERS = ("jc", "ours")
 LABELS = {"jc": "jupyter-collaboration", "ours": "ours"}
+RSS_SETTLE_S = 3.0
 PEER_WAIT_S = 5.0  # how long B may take to see A's edit (informational check)
-SETTLE_S = 3.0  # the second RSS reading after open: what a server keeps once its load's background work is done
 
 # (key, label, format, has_ratio). Booleans are shown as "k/n runs".
 METRICS: list[tuple[str, str, str, bool]] = [
     ("cold_open_ms", "cold open ms (PUT -> SyncStep2)", "{:,.1f}", True),
+    ("cold_whole_ms", "cold open ms (PUT -> whole notebook)", "{:,.1f}", True),
     ("reopen_ms", "re-open after restart ms (unchanged file)", "{:,.1f}", True),
+    ("reopen_whole_ms", "re-open ms (PUT -> whole notebook)", "{:,.1f}", True),
     ("late_join_ms", "late join ms (PUT -> SyncStep2)", "{:,.1f}", True),
+    ("late_whole_ms", "late join ms (PUT -> whole notebook)", "{:,.1f}", True),
     ("save_ms", "save ms (request -> success)", "{:,.1f}", True),
     ("file_changed", "file changed by save", "bool", False),
     ("edit_on_disk", "edit in saved file", "bool", False),
     ("peer_saw_edit", "B received A's edit", "bool", False),
     ("step2_mb", "SyncStep2 size MB (info)", "{:,.2f}", False),
     ("rss_open_mb", "server RSS after open MB", "{:,.0f}", True),
-    ("rss_settled_mb", f"server RSS {SETTLE_S:.0f} s after open MB", "{:,.0f}", True),
+    ("rss_settled_mb", "server RSS 3 s later MB", "{:,.0f}", True),
     ("server_start_s", "server start s (info)", "{:.2f}", False),
 ]
 
@@ -84,20 +91,16 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-async def _settled_rss(server: JupyterServer) -> float:
-    """The server's RSS in MB ``SETTLE_S`` seconds after the open, the client still connected."""
-    await asyncio.sleep(SETTLE_S)
-    return procstat.rss_bytes(server.pid) / 1e6
-
-
 async def _measure_cold(server: JupyterServer, nb_path: str, cells: int, first_id: str, last_id: str,
-                        timeout: float) -> dict:
-    a = NotebookClient(server.base_url, server.token, nb_path)
+                        outputs: int, timeout: float) -> dict:
+    a = NotebookClient(server.base_url, server.token, nb_path, outputs=outputs)
     try:
         opened = await a.open(_deadline(timeout))
         _check(a, "A", cells, first_id, last_id)
+        whole = await a.whole(_deadline(timeout))
         return {
             "cold_open_ms": opened["step2_ms"],
+            "cold_whole_ms": whole,
             "cold_put_ms": opened["put_ms"],
             "cold_ws_ms": opened["ws_ms"],
             "cold_apply_ms": opened["apply_ms"],
@@ -109,17 +112,26 @@ async def _measure_cold(server: JupyterServer, nb_path: str, cells: int, first_i
         await a.close()
 
 
+async def _settled_rss(server: JupyterServer) -> float:
+    """The server's RSS once what follows an open is done (a load cache or ystore written, a
+    validation read): read RSS_SETTLE_S after the whole notebook arrived (memory, not time, is measured)."""
+    await asyncio.sleep(RSS_SETTLE_S)
+    return procstat.rss_bytes(server.pid) / 1e6
+
+
 async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: str, last_id: str,
-                   timeout: float) -> dict:
+                   outputs: int, timeout: float) -> dict:
     disk = server.root / nb_path
     before = _digest(disk)
-    a = NotebookClient(server.base_url, server.token, nb_path)
-    b = NotebookClient(server.base_url, server.token, nb_path)
+    a = NotebookClient(server.base_url, server.token, nb_path, outputs=outputs)
+    b = NotebookClient(server.base_url, server.token, nb_path, outputs=outputs)
     try:
         opened = await a.open(_deadline(timeout))
         _check(a, "A", cells, first_id, last_id)
         joined = await b.open(_deadline(timeout))
         _check(b, "B", cells, first_id, last_id)
+        reopen_whole = await a.whole(_deadline(timeout))
+        late_whole = await b.whole(_deadline(timeout))
         saved = await a.edit_and_save(_deadline(timeout))
         after = _digest(disk)
         try:
@@ -135,7 +147,9 @@ async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: st
             await asyncio.sleep(0.01)
         return {
             "reopen_ms": opened["step2_ms"],
+            "reopen_whole_ms": reopen_whole,
             "late_join_ms": joined["step2_ms"],
+            "late_whole_ms": late_whole,
             "late_put_ms": joined["put_ms"],
             "late_ws_ms": joined["ws_ms"],
             # A save that did not succeed has no place in the save time's median.
@@ -163,7 +177,8 @@ def _check(client: NotebookClient, name: str, cells: int, first_id: str, last_id
         raise AssertionError(f"client {name}: first/last cell ids {ids}, expected {(first_id, last_id)}")
 
 
-def _run_once(python: str, source: Path, cells: int, ids: tuple[str, str], tmp: Path, args) -> dict:
+def _run_once(python: str, source: Path, cells: int, ids: tuple[str, str], outputs: int, tmp: Path,
+              args) -> dict:
     """One fresh server and notebook copy; a failure is returned as ``{"failed": reason}``."""
     workdir = Path(tempfile.mkdtemp(prefix="run-", dir=tmp))
     try:
@@ -177,7 +192,7 @@ def _run_once(python: str, source: Path, cells: int, ids: tuple[str, str], tmp: 
             try:
                 with server:
                     result.setdefault("server_start_s", time.monotonic() - t0)
-                    run = measure(server, source.name, cells, ids[0], ids[1], args.timeout)
+                    run = measure(server, source.name, cells, ids[0], ids[1], outputs, args.timeout)
                     try:
                         result.update(asyncio.run(asyncio.wait_for(run, timeout=4 * args.timeout)))
                     except Exception as exc:
@@ -298,18 +313,21 @@ def main() -> int:
             nb_dir.mkdir()
             source, cells = nb_workloads.write(nb, nb_dir)
             ids = (nb_workloads.cell_id(0), nb_workloads.cell_id(cells - 1))
+            with source.open() as f:
+                outputs = sum(len(cell.get("outputs", ())) for cell in json.load(f)["cells"])
             _log(f"[{nb}] wrote {source.name}: {cells:,} cells, {source.stat().st_size / 1e6:,.1f} MB "
                  f"in {time.monotonic() - t0:.1f} s")
             runs: dict[str, list[dict]] = {name: [] for name in SERVERS}
             for r in range(args.repeat):
                 order = servers if r % 2 == 0 else servers[::-1]
                 for name in order:
-                    result = _run_once(pythons[name], source, cells, ids, tmp, args)
+                    result = _run_once(pythons[name], source, cells, ids, outputs, tmp, args)
                     runs[name].append(result)
                     if "failed" in result:
                         head = "FAILED: " + result["failed"].splitlines()[0]
                     else:
-                        head = (f"open {result['cold_open_ms']:,.1f} ms, join {result['late_join_ms']:,.1f} ms, "
+                        head = (f"open {result['cold_open_ms']:,.1f} ms (whole {result['cold_whole_ms']:,.1f}), "
+                                f"join {result['late_join_ms']:,.1f} ms (whole {result['late_whole_ms']:,.1f}), "
                                 f"save {result['save_reply_ms']:,.1f} ms ({result['save_status']}, "
                                 f"file changed: {result['file_changed']})")
                     _log(f"[{nb}] {name} run {r + 1}/{args.repeat}: {head}")

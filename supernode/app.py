@@ -88,13 +88,14 @@ class SupernodeExtension(ExtensionApp):
     )
 
     load_progressively = Bool(
-        False,
+        True,
         config=True,
         help="Open notebooks in stages: cells whose outputs are larger than output_delay_threshold_mb reach the "
-        "first client without them, and their outputs follow (one cell at a time) once it has the rest, so a "
-        "notebook with very large outputs shows its cells first. Saves, merges and executions wait for the whole "
-        "document. Off by default: a second user who joins while the outputs follow waits for them (late join of a "
-        "50 MB notebook 3x jupyter-collaboration's, measured with bench/notebooks.py).",
+        "first client without them, and their outputs follow (one cell at a time, also when the notebook comes "
+        "from the load cache) once it has the rest, so a notebook with very large outputs shows its cells first. "
+        "A user who joins meanwhile gets what the room holds, then the rest as it follows. Saves, merges from "
+        "disk, executions and REST reads of the notebook wait for the whole document. False: every notebook "
+        "reaches its first client in one piece.",
     )
     output_delay_threshold_mb = Float(
         1.0,

@@ -25,6 +25,7 @@ from .cell_match import derived_id
 from .cell_outputs import to_ymap
 from .doctypes import document_class
 from .keys import DocumentKey
+from .load_cache import append_part
 from .notebook_builder import build_notebook, building, builds_notebook
 
 __all__ = [
@@ -116,34 +117,68 @@ class Stages:
     """The outputs a notebook's first stage left out (see :func:`build_in_stages`), to be built next.
 
     :meth:`updates` builds them in the load's own document (client id 0), one cell at a time,
-    and yields each as an update for the live document; :attr:`complete` is then the whole
-    file's update (what the load would have built in one piece, as the base of later merges).
+    and yields each as an update for the live document; :attr:`packed` then holds those updates, in
+    order (:func:`~supernode.load_cache.iter_parts` reads them): the first stage's update followed by
+    them is the whole file (what the load would have built in one piece). They are packed as they
+    come, in one buffer: a thousand updates of a megabyte each kept apart would leave the memory
+    they took in holes between the live document's, after they are let go. Once done, the load's
+    own document is dropped (memory: one copy of the notebook, the live document's).
     """
 
     def __init__(self, cls: type[YBaseDoc], seed: Doc, delayed: dict[int, list[dict[str, Any]]]) -> None:
         self._cls = cls
-        self._seed = seed
+        self._seed: Doc | None = seed
         self._delayed = delayed
         self.cells = len(delayed)
-        self.complete: bytes | None = None
+        self.packed = bytearray()
+        self.done = False
 
     def updates(self) -> Iterator[bytes]:
-        notebook = self._cls(self._seed)
+        seed = self._seed
+        assert seed is not None, "the stages were built already"
+        notebook = self._cls(seed)
         for index, outputs in self._delayed.items():
-            before = self._seed.get_state()
-            with self._seed.transaction():
+            before = seed.get_state()
+            with seed.transaction():
                 notebook.ycells[index]["outputs"].extend([to_ymap(output) for output in outputs])
-            yield self._seed.get_update(before)
-        self.complete = self._seed.get_update()
-        self._delayed.clear()
+            update = seed.get_update(before)
+            append_part(self.packed, update)
+            yield update
+        self._seed, notebook, seed = None, None, None
+        self._delayed = {}
+        self.done = True
 
 
 def _larger_than(outputs: list[Any], limit: int) -> bool:
-    """Whether ``outputs`` take more than ``limit`` bytes as JSON (stops counting past it)."""
+    """Whether ``outputs`` take more than ``limit`` bytes as JSON (stops counting past it).
+
+    Their strings' characters first: JSON holds each of them in at least one byte, so more of them
+    than ``limit`` answers without encoding anything (a 1 MB output would cost milliseconds)."""
+    if _characters_above(outputs, limit):
+        return True
     size = 0
     for chunk in json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).iterencode(outputs):
         size += len(chunk.encode("utf-8"))
         if size > limit:
+            return True
+    return False
+
+
+def _characters_above(value: Any, limit: int) -> bool:
+    """Whether the strings (keys and values) in ``value`` hold more than ``limit`` characters together."""
+    pending = [value]
+    count = 0
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            count += len(item)
+        elif isinstance(item, dict):
+            for name, inner in item.items():
+                count += len(name) if isinstance(name, str) else 0
+                pending.append(inner)
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        if count > limit:
             return True
     return False
 
@@ -218,10 +253,12 @@ def _set(document: YBaseDoc, value: Any) -> None:
         document.set(value)
 
 
-def load_update(key: DocumentKey, update: bytes) -> YBaseDoc:
-    """A detached document of ``key``'s kind holding ``update``."""
+def load_update(key: DocumentKey, update: bytes, *more: bytes) -> YBaseDoc:
+    """A detached document of ``key``'s kind holding ``update`` (and the updates ``more``, applied in order)."""
     document = document_class(key)(Doc())
     document.ydoc.apply_update(update)
+    for later in more:
+        document.ydoc.apply_update(later)
     return document
 
 

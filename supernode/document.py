@@ -39,8 +39,10 @@ from .content import contents_type, load_update, model_for_save, snapshot
 from .file_sync import FileSync, file_stamp
 from .notebook_writer import save_notebook, validate_saved, writes_plain_files
 from .keys import DocumentKey
+from .load_cache import iter_parts
 from .read_back import cell_sources, file_hash, notebook_sources
 from .saver import SaveSchedule
+from .staged_load import StagedLoad
 
 if TYPE_CHECKING:
     from .loader import Loaded
@@ -78,12 +80,14 @@ class LiveDocument(FileSync):
         self.path = path
         self.epoch = str(uuid.uuid4())
         model = loaded.model
-        self.document, self._stages = loaded.document, loaded.stages
+        self.document = loaded.document
+        self._staged = None if loaded.stages is None else StagedLoad(self.document.ydoc, loaded.stages)
         self.stamp = file_stamp(model)
         # The content as on disk, for merges: kept as the load's update and decoded only when a
         # merge needs it (decoding a large notebook costs as much as building it).
         self._base: Any = None
         self._base_update: bytes | None = None
+        self._base_parts: tuple[bytes, Any] | None = None  # a staged load's base: first update, packed rest
         self._version = 0  # bumped by every change from the room
         self._save_lock = asyncio.Lock()  # held by the save in flight (and by merges from disk)
         self._queued_save: asyncio.Future[None] | None = None  # the save that starts after the one in flight
@@ -94,14 +98,13 @@ class LiveDocument(FileSync):
         self._deleted = False
         self._closing = False
         self._failures = 0  # saves failed in a row
-        self._loading_stages = False
         self.loaded = asyncio.Event()  # set once the document holds the whole file (every stage)
         self._hurry = asyncio.Event()  # someone on the server needs the whole document now
         self.document.observe(self._on_change)
         self._set_state(dirty=False, path=path, hash=model.get("hash"))
         self._base_update = loaded.update  # the content as built (the state map is not content)
         self._base_state = self.document.ydoc.get_state()  # the state vector of the base: who edited since
-        if self._stages is None:
+        if self._staged is None:
             self.loaded.set()
         self.closed = asyncio.Event()
         self._connection: Any = None  # the room's DirectConnection
@@ -182,12 +185,17 @@ class LiveDocument(FileSync):
         otherwise :meth:`keep_reason` keeps it until they are saved) is saved here.
         """
         watcher = self.manager.spawn(self._watch_file(), f"watch {self.path}")
-        stages = None if self._stages is None else self.manager.spawn(self._load_stages(), f"load {self.path}")
+        stages = None if self._staged is None else self.manager.spawn(self._load_stages(), f"load {self.path}")
         try:
             await self._connection.wait_closed()
         finally:
             if stages is not None:
                 stages.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure is logged by spawn
+                    await stages
+                if self._staged is not None and self._staged.finish_now():
+                    # Closed before the stages were done: the document is whole before anything saves it.
+                    self._stages_loaded()
             watcher.cancel()
             try:
                 await watcher
@@ -205,9 +213,14 @@ class LiveDocument(FileSync):
 
     def encoded(self) -> bytes:
         """The document's content as an update: the load's own while nothing changed since (encoding
-        a large notebook again costs as much as reading it), else encoded now."""
-        if self._version == 0 and self.loaded.is_set() and self._base_update is not None:
-            return self._base_update
+        a large notebook again costs as much as reading it), else encoded now. A load in stages has
+        no update of the whole file: the first call after its stages, with nothing changed, encodes
+        the document and keeps that as the base (one update, as a load in one piece keeps)."""
+        if self._version == 0 and self.loaded.is_set():
+            if self._base_update is None and self._base is None and self._base_parts is not None:
+                self._base_update, self._base_parts = self.document.ydoc.get_update(), None
+            if self._base_update is not None:
+                return self._base_update
         return self.document.ydoc.get_update()
 
     async def first_client(self, timeout: float) -> None:
@@ -228,48 +241,48 @@ class LiveDocument(FileSync):
         One transaction per cell, each reaching the clients as an ordinary update; not an edit
         (nothing to save). Waits at most ``_STAGE_WAIT`` for a client: a load nobody syncs goes on.
         """
-        stages = self._stages
-        assert stages is not None
-        synced = asyncio.ensure_future(self._connection.client_synced.wait())
-        hurry = asyncio.ensure_future(self._hurry.wait())
+        staged = self._staged
+        assert staged is not None
         try:
-            await asyncio.wait((synced, hurry), timeout=_STAGE_WAIT, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            synced.cancel()
-            hurry.cancel()
-        started = time.monotonic()
-        try:
-            for update in stages.updates():
-                self._loading_stages = True
-                try:
-                    self.document.ydoc.apply_update(update)
-                finally:
-                    self._loading_stages = False
-                await asyncio.sleep(0)  # one cell at a time: clients' edits and other rooms go on between
-            self._base, self._base_update = None, stages.complete
-            if self._version == 0:  # nobody edited yet: the outputs are part of the base, not an edit
-                self._base_state = self.document.ydoc.get_state()
-            if not self._schedule.pending and not self._save_lock.locked():
-                # A frontend marks itself changed on every remote update; dirty=False written again tells
-                # it the document is the file (it always takes the value, even an unchanged one).
-                self._writing_state = True
-                try:
-                    self.document.ystate["dirty"] = False
-                finally:
-                    self._writing_state = False
-        finally:
-            self._stages = None
-            self.loaded.set()
+            await staged.run(self._connection.client_synced, self._hurry, _STAGE_WAIT)
+        except Exception:  # a bug: what the server waits for goes on, as with a load in one piece
+            log.exception("%s: the outputs loaded in stages could not all be written", self.path)
+            staged.done = True
+        self._stages_loaded()
+
+    def _stages_loaded(self) -> None:
+        """The document holds the whole file: the stages' updates become part of the base."""
+        staged = self._staged
+        assert staged is not None and staged.done
+        stages = staged.stages
+        # The base is the first stage's update and the later ones (no whole update is encoded here: an
+        # encoding of the document costs a turn of the event loop as long as a build).
+        first = self._base_update
+        if first is not None:  # (else a later base replaced it: nothing that does runs before the stages end)
+            self._base, self._base_update, self._base_parts = None, None, (first, stages.packed)
+        if self._version == 0:  # nobody edited yet: the outputs are part of the base, not an edit
+            self._base_state = self.document.ydoc.get_state()
+        if not self._schedule.pending and not self._save_lock.locked():
+            # A frontend marks itself changed on every remote update; dirty=False written again tells
+            # it the document is the file (it always takes the value, even an unchanged one).
+            self._writing_state = True
+            try:
+                self.document.ystate["dirty"] = False
+            finally:
+                self._writing_state = False
+        self._staged = None
+        self.loaded.set()
         log.info(
             "%s loaded in stages: the outputs of %d cell(s) followed in %.3fs",
             self.path,
             stages.cells,
-            time.monotonic() - started,
+            time.monotonic() - (staged.started or time.monotonic()),
         )
 
     def _on_change(self, target: str, event: Any) -> None:
         # Runs inside the commit of a transaction, where the document is read-only.
-        if target == "state" or self._writing_state or self._loading_stages:
+        staged = self._staged
+        if target == "state" or self._writing_state or (staged is not None and staged.applying):
             return
         self._version += 1
         if not self.document.dirty:
@@ -453,4 +466,9 @@ class LiveDocument(FileSync):
         if self._base_update is not None:
             self._base = snapshot(self.key, load_update(self.key, self._base_update))
             self._base_update = None
+        elif self._base_parts is not None:
+            if self._base is None:  # (else a save's content replaced the load's since)
+                first, packed = self._base_parts
+                self._base = snapshot(self.key, load_update(self.key, first, *iter_parts(packed)))
+            self._base_parts = None
         return self._base

@@ -23,11 +23,21 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-__all__ = ["CachedLoad", "LoadCache", "cache_key"]
+__all__ = [
+    "CachedLoad",
+    "LoadCache",
+    "append_part",
+    "cache_key",
+    "count_parts",
+    "iter_parts",
+    "pack_parts",
+    "unpack_parts",
+]
 
 log = logging.getLogger("supernode.load_cache")
 
@@ -58,6 +68,61 @@ def _versions() -> str:
 
 
 _VERSIONS = _versions()
+# What an entry's ``rest`` holds: the updates of a staged load's later stages, one per cell (see
+# pack_parts). Part of the key: an entry of another layout is never read as this one.
+_LAYOUT = "rest=parts/1"
+_PART_HEADER = 8  # bytes of a part's length (little-endian) before it
+
+
+def append_part(packed: bytearray, part: bytes) -> None:
+    """Add ``part`` to ``packed``: its length (8 bytes, little-endian), then its bytes."""
+    packed += len(part).to_bytes(_PART_HEADER, "little")
+    packed += part
+
+
+def pack_parts(parts: list[bytes]) -> bytes:
+    """``parts`` as one blob (see :func:`append_part`)."""
+    packed = bytearray()
+    for part in parts:
+        append_part(packed, part)
+    return bytes(packed)
+
+
+def iter_parts(packed: bytes | bytearray) -> Iterator[bytes]:
+    """The parts in ``packed``, each copied out when it is reached. Raises ``ValueError`` for a blob
+    :func:`append_part` did not write (see :func:`count_parts`, which checks without copying)."""
+    view = memoryview(packed)
+    at = 0
+    while at < len(view):
+        size, at = _part_at(view, at)
+        yield bytes(view[at : at + size])
+        at += size
+
+
+def unpack_parts(packed: bytes | bytearray) -> list[bytes]:
+    """The parts :func:`pack_parts` packed."""
+    return list(iter_parts(packed))
+
+
+def count_parts(packed: bytes | bytearray) -> int:
+    """How many parts ``packed`` holds; ``ValueError`` if it is not made of parts."""
+    view = memoryview(packed)
+    at = count = 0
+    while at < len(view):
+        size, at = _part_at(view, at)
+        at += size
+        count += 1
+    return count
+
+
+def _part_at(view: memoryview, at: int) -> tuple[int, int]:
+    if at + _PART_HEADER > len(view):
+        raise ValueError("a part's length is cut short")
+    size = int.from_bytes(view[at : at + _PART_HEADER], "little")
+    at += _PART_HEADER
+    if at + size > len(view):
+        raise ValueError("a part is cut short")
+    return size, at
 
 
 def cache_key(
@@ -66,26 +131,29 @@ def cache_key(
     """The key of a build: what it was built from (``digest`` of the file's bytes by ``algorithm``),
     as what (``room_format``:``room_type``, staged above ``threshold`` bytes of outputs), whose trust
     marks ``notary`` names (a fingerprint of the notary's secret and algorithm), by which libraries."""
-    parts = (algorithm, digest, room_format, room_type, str(threshold), notary, _VERSIONS)
+    parts = (algorithm, digest, room_format, room_type, str(threshold), notary, _VERSIONS, _LAYOUT)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class CachedLoad:
     """What a build gave: the first stage's update (the whole document when ``rest`` is None), the
-    update of the outputs a staged load sent later (``staged_cells`` cells' worth), and the
+    updates of the outputs a staged load sent later (``staged_cells`` cells' worth, one update each,
+    packed by :func:`pack_parts`), and the
     notebook's trust: ``signature`` (nbformat's, of the file's notebook) and the ``trusted`` marks the
     contents manager gave its code cells (None: no code cell, nothing depends on trust)."""
 
     first: bytes
-    rest: bytes | None
+    rest: bytes | bytearray | None
     staged_cells: int
     signature: str | None
     trusted: bool | None
 
     def checksum(self) -> str:
         h = hashlib.sha256(self.first)
-        h.update(b"\0" if self.rest is None else b"\1" + self.rest)
+        h.update(b"\0" if self.rest is None else b"\1")
+        if self.rest is not None:
+            h.update(self.rest)  # the same digest as of the bytes joined, without a copy of the rest
         h.update(f"{self.staged_cells}:{self.signature}:{self.trusted}".encode())
         return h.hexdigest()
 

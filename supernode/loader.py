@@ -37,12 +37,12 @@ from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
 from jupyter_ydoc.ybasedoc import YBaseDoc
 from tornado.web import HTTPError
-from pycrdt import Doc, get_state, get_update, merge_updates
+from pycrdt import Doc
 
 from .content import Stages, abuild_in_stages, build_in_stages, contents_type
 from .doctypes import document_class
 from .keys import DocumentKey
-from .load_cache import CachedLoad, LoadCache, cache_key
+from .load_cache import CachedLoad, LoadCache, cache_key, count_parts, iter_parts
 from .notebook_reader import read_notebook
 from .notebook_signature import signature as notebook_signature
 
@@ -81,18 +81,17 @@ def _marks(content: Any) -> tuple[bool, bool | None]:
 
 
 class CachedStages:
-    """The later stage of a staged load found in the cache: the outputs it left out, as one update
-    (the same interface as :class:`~supernode.content.Stages`)."""
+    """The later stages of a staged load found in the cache: the outputs it left out, one update per
+    cell as the build gave them, ``packed`` (the same interface as :class:`~supernode.content.Stages`)."""
 
-    def __init__(self, first: bytes, rest: bytes, cells: int) -> None:
-        self._rest = rest
+    def __init__(self, packed: bytes, cells: int) -> None:
+        self.packed = packed
         self.cells = cells
-        self.complete: bytes | None = None
-        self._first = first
+        self.done = False
 
     def updates(self):
-        yield self._rest
-        self.complete = merge_updates(self._first, self._rest)
+        yield from iter_parts(self.packed)
+        self.done = True
 
 
 @dataclass
@@ -278,7 +277,13 @@ class Loader:
         except Exception as exc:  # an entry pycrdt cannot take: built from the file (and kept again)
             log.warning("%s: its cached build cannot be used (%r); built from the file", path, exc)
             return None
-        stages = None if entry.rest is None else CachedStages(entry.first, entry.rest, entry.staged_cells)
+        try:
+            if entry.rest is not None and count_parts(entry.rest) != entry.staged_cells:
+                raise ValueError(f"{entry.staged_cells} staged cells, not as many updates")
+        except ValueError as exc:
+            log.warning("%s: its cached build cannot be used (%s); built from the file", path, exc)
+            return None
+        stages = None if entry.rest is None else CachedStages(entry.rest, entry.staged_cells)
         model = {**stat, "hash": digest, "hash_algorithm": algorithm}
         return Loaded(model, document, stages, entry.first, from_cache=True)
 
@@ -306,7 +311,7 @@ class Loader:
             if loaded.keep is None:
                 return  # marked in a way no load gives
             if stages is not None:
-                for _ in stages.updates():  # built in the load's own document; complete once done
+                for _ in stages.updates():  # built in the load's own document, one cell a turn
                     await asyncio.sleep(0)
             done = asyncio.Event()
             done.set()
@@ -343,7 +348,7 @@ class Loader:
             finally:
                 for waiter in waits:
                     waiter.cancel()
-            if keep.stages.complete is None:
+            if not keep.stages.done:
                 return
-            rest, cells = get_update(keep.stages.complete, get_state(keep.first)), keep.stages.cells
+            rest, cells = keep.stages.packed, keep.stages.cells
         await self.cache.put(keep.key, CachedLoad(keep.first, rest, cells, keep.signature, keep.trusted))

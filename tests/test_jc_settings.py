@@ -19,7 +19,7 @@ def jp_server_config():
             "ystore_class": "some.YStore",  # cannot be honoured
             "disable_rtc": True,
             "document_cleanup_delay": 7,  # taken by the relay extension
-            "document_load_progressively": True,
+            "document_load_progressively": False,  # taken: ours is on by default, jupyter-collaboration's off
             "notebook_output_delay_threshold_mb": 0.5,
         },
     }
@@ -31,7 +31,8 @@ async def test_yDocExtension_settings_configure_ours_unless_ours_are_set(jp_serv
     assert supernode.file_poll_interval == 0.5
     assert supernode.server_side_execution is False
     assert supernode.documents.save_delay == 0.25
-    assert supernode.load_progressively is True and supernode.documents.delay_outputs_above == 512 * 1024
+    assert supernode.load_progressively is False and supernode.documents.delay_outputs_above is None
+    assert supernode.output_delay_threshold_mb == 0.5
     assert jp_serverapp.web_app.settings["rtc_relay"].config.cleanup_delay == 7
     page_config = jp_serverapp.web_app.settings["page_config_data"]
     assert page_config.get("disableRTC") is True and "serverSideExecution" not in page_config
@@ -39,7 +40,7 @@ async def test_yDocExtension_settings_configure_ours_unless_ours_are_set(jp_serv
     assert "SupernodeExtension.save_delay = 0.25, from YDocExtension.document_save_delay" in log
     assert "YDocExtension.file_poll_interval" not in log  # ours was set: nothing taken, nothing to say
     assert log.count("YDocExtension.ystore_class is not honoured") == 1
-    assert "SupernodeExtension.load_progressively = True, from YDocExtension.document_load_progressively" in log
+    assert "SupernodeExtension.load_progressively = False, from YDocExtension.document_load_progressively" in log
 
 
 async def test_our_lines_are_in_the_servers_log_with_its_format(tmp_path):

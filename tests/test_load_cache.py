@@ -17,8 +17,9 @@ from tornado.web import HTTPError
 
 from browser.lab import JupyterLabServer
 from rtc_client import JupyterClient
+from supernode.content import load_update
 from supernode.keys import DocumentKey
-from supernode.load_cache import LoadCache
+from supernode.load_cache import LoadCache, unpack_parts
 from supernode.loader import Loader
 
 pytestmark = pytest.mark.timeout(120)
@@ -112,13 +113,15 @@ async def test_a_staged_load_from_the_cache_sends_its_large_outputs_later(tmp_pa
     first = await loader.load(KEY, "nb.ipynb")
     assert first.stages is not None
     drain(first)
+    built = bytes(first.stages.packed)
     await remembered(loader, first)
     second = await loader.load(KEY, "nb.ipynb")
     assert second.from_cache and second.stages is not None and second.stages.cells == 1
     assert second.document.get()["cells"][3]["outputs"] == []  # the first stage: cells without large outputs
     drain(second)
     assert second.document.get() == first.document.get()
-    assert second.stages.complete is not None
+    assert second.stages.done and second.stages.packed == built  # one update per cell, as built
+    assert load_update(KEY, second.update, *unpack_parts(built)).get() == first.document.get()
 
 
 async def test_a_contents_manager_that_reads_files_its_own_way_never_uses_the_cache(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from jupyter_ydoc import YNotebook
 from pycrdt import Doc
 
+from execution_helpers import Api
 from helpers import eventually, raw_ws
 from jupyter_helpers import read_notebook, server_config
 
@@ -121,3 +122,120 @@ async def test_the_timeline_and_forks_of_a_document_loading_in_stages_hold_its_l
     assert opened.label == "opened" and opened.content["cells"][1]["outputs"][0]["text"] == BIG
     fork = await extension.forks.create(session.room, synchronize=False, title="t", description="")
     assert YNotebook(fork.document.ydoc).get()["cells"][1]["outputs"][0]["text"] == BIG
+
+
+PART = "".join(f"a line of cell output {i:06d}\n" for i in range(5_000))  # ~0.15 MB: above the 0.1 MB threshold
+
+
+def _write_many(root, name: str, cells: int = 40) -> str:
+    """A notebook of ``cells`` code cells, each with one large output of its own (each loaded in a stage)."""
+    nb = nbformat.v4.new_notebook()
+    for i in range(cells):
+        cell = nbformat.v4.new_code_cell(f"run({i})", id=f"cell-{i}")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"cell {i}\n{PART}")]
+        cell.execution_count = i + 1
+        nb.cells.append(cell)
+    nbformat.write(nb, str(root / name))
+    return name
+
+
+def _output_texts(doc: Doc) -> list[list[str]]:
+    """Each cell's outputs' texts, read from the shared types themselves (a duplicate would show)."""
+    return [[str(output["text"]) for output in cell["outputs"]] for cell in YNotebook(doc).ycells]
+
+
+def _file_texts(root, name: str) -> list[list[str]]:
+    return [[output["text"] for output in cell.outputs] for cell in read_notebook(root, name).cells]
+
+
+async def _sync(ws, doc: Doc) -> None:
+    """Send SyncStep1 with an empty state vector; apply messages to ``doc`` until the SyncStep2."""
+    await ws.send(bytes((MSG_SYNC, STEP1)) + var_uint8array(b"\x00"))
+    while True:
+        message = await asyncio.wait_for(ws.recv(), 10)
+        if message[0] == MSG_SYNC and message[1] in (STEP2, UPDATE):
+            doc.apply_update(read_var_uint8array(message, 2)[0])
+            if message[1] == STEP2:
+                return
+
+
+async def _follow(ws, doc: Doc, done, timeout: float) -> None:
+    """Apply the updates that reach ``ws`` to ``doc`` until ``done()``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline
+        message = await asyncio.wait_for(ws.recv(), 10)
+        if message[0] == MSG_SYNC and message[1] in (STEP2, UPDATE):
+            doc.apply_update(read_var_uint8array(message, 2)[0])
+
+
+async def test_a_user_who_joins_while_the_outputs_follow_gets_each_of_them_once(collab, jp_root_dir, jp_serverapp):
+    path = _write_many(jp_root_dir, "joined.ipynb")
+    before = (jp_root_dir / path).read_bytes()
+    expected = _file_texts(jp_root_dir, path)
+    session = await collab.session(path)
+    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    url = collab.url(session.room, session.session_id)
+    first_ws = await raw_ws(url, additional_headers=collab.auth_header)
+    late_ws = await raw_ws(url, additional_headers=collab.auth_header)
+    first, late = Doc(), Doc()
+    await _sync(first_ws, first)  # the stages start once a client has the first one
+    await _sync(late_ws, late)  # at once: while the outputs follow, one cell a turn
+    at_join = sum(1 for texts in _output_texts(late) if texts)
+    assert at_join < len(expected)  # it joined during the stages: it has some of the large outputs, not all
+    for ws, doc in ((first_ws, first), (late_ws, late)):
+        await _follow(ws, doc, lambda d=doc: _output_texts(d) == expected, 20)
+    await asyncio.wait_for(live.loaded.wait(), 10)
+    assert _output_texts(first) == _output_texts(late) == _output_texts(live.document.ydoc) == expected
+    await first_ws.close()
+    await late_ws.close()
+    assert live.dirty is False and (jp_root_dir / path).read_bytes() == before
+
+
+async def test_a_room_freed_before_its_stages_ran_leaves_the_file_and_opens_whole_again(
+    collab, jp_root_dir, jp_serverapp
+):
+    path = _write_many(jp_root_dir, "left.ipynb", cells=5)
+    before = (jp_root_dir / path).read_bytes()
+    expected = _file_texts(jp_root_dir, path)
+    session = await collab.session(path)
+    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    # A client that joins and leaves without syncing: the stages wait for a first client, the room is freed.
+    client = await collab.join(session.room, session.session_id)
+    await client.close()
+    relay = jp_serverapp.web_app.settings["rtc_relay"]
+    await eventually(lambda: session.room not in relay.rooms.rooms, 10, "room freed")
+    await asyncio.wait_for(live.closed.wait(), 10)
+    # Closed, the document was made whole (nothing may save a part of it), and nothing was written.
+    assert live.loaded.is_set() and _output_texts(live.document.ydoc) == expected
+    assert (jp_root_dir / path).read_bytes() == before
+    again, _ = await collab.open(path)
+    await again.wait_for(lambda: _output_texts(again.doc) == expected, timeout=20)
+
+
+async def test_a_change_on_disk_while_the_outputs_follow_is_merged_with_the_whole_file(
+    collab, jp_root_dir, jp_serverapp
+):
+    path = _write_many(jp_root_dir, "changed.ipynb")
+    expected = _file_texts(jp_root_dir, path)
+    client, session = await collab.open(path)
+    changed = read_notebook(jp_root_dir, path)
+    changed.cells[0].source = "run(0)  # changed on disk"
+    nbformat.write(changed, str(jp_root_dir / path))  # the merge waits for the whole document
+    await client.wait_for(
+        lambda: YNotebook(client.doc).get()["cells"][0]["source"] == "run(0)  # changed on disk", timeout=20
+    )
+    await client.wait_for(lambda: _output_texts(client.doc) == expected, timeout=20)
+    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    assert _output_texts(live.document.ydoc) == expected
+    await eventually(lambda: not live.dirty, 10, "the merged document saved or clean")
+    assert _file_texts(jp_root_dir, path) == expected
+
+
+async def test_a_rest_read_of_the_notebook_while_the_outputs_follow_has_every_output(collab, jp_fetch, jp_root_dir):
+    path = _write_many(jp_root_dir, "read.ipynb")
+    expected = _file_texts(jp_root_dir, path)
+    await collab.open(path)  # the stages start: the read waits for the whole document
+    code, answer, _ = await Api(jp_fetch).call("GET", "api", "rtc", "notebooks", path, "cells")
+    assert code == 200, answer
+    assert [[output["text"] for output in cell["outputs"]] for cell in answer["cells"]] == expected

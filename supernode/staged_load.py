@@ -1,0 +1,74 @@
+"""The later stages of a notebook loaded in stages, written into its live document.
+
+A :class:`StagedLoad` takes the stages a load left (:class:`~supernode.content.Stages`, or
+:class:`~supernode.loader.CachedStages` from the load cache: the same interface) and applies their
+updates to the live document, one cell per turn of the event loop: each reaches the room's clients as
+an ordinary update, and whatever else the server does (a client joining, an edit, another room) goes
+on between two cells. No turn holds more than one cell's outputs: a late joiner waits for one cell,
+never for the whole rest.
+
+:meth:`StagedLoad.run` waits for a first client to have the first stage (or for someone on the
+server to need the whole document, or for ``wait`` seconds), then applies the updates.
+:meth:`StagedLoad.finish_now` applies whatever is left at once: when the room closes before the
+stages are done (the document is then whole before anything saves it). Either way the stages are
+applied exactly once, in order: both draw from the same iterator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["StagedLoad"]
+
+
+class StagedLoad:
+    """The stages ``stages`` still to write into ``ydoc``; :attr:`applying` is True while one is written
+    (the document's observers tell the load from an edit by it)."""
+
+    def __init__(self, ydoc: Any, stages: Any) -> None:
+        self.stages = stages
+        self.applying = False
+        self.done = False
+        self.started: float | None = None
+        self._ydoc = ydoc
+        self._updates: Iterator[bytes] | None = None
+
+    async def run(self, synced: asyncio.Event, hurry: asyncio.Event, wait: float) -> None:
+        """Wait until ``synced`` or ``hurry`` is set (at most ``wait`` seconds), then apply the stages, one
+        cell per turn of the event loop. Cancelled, it stops between two cells (see :meth:`finish_now`)."""
+        waiters = [asyncio.ensure_future(synced.wait()), asyncio.ensure_future(hurry.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        for update in self._iterate():
+            self._apply(update)
+            await asyncio.sleep(0)  # one cell a turn: joins, edits and other rooms go on between
+        self.done = True
+
+    def finish_now(self) -> bool:
+        """Apply the stages :meth:`run` has not applied yet, at once; whether there were any to apply
+        (False: they were all applied already)."""
+        if self.done:
+            return False
+        for update in self._iterate():
+            self._apply(update)
+        self.done = True
+        return True
+
+    def _iterate(self) -> Iterator[bytes]:
+        if self._updates is None:
+            self.started = time.monotonic()
+            self._updates = self.stages.updates()
+        return self._updates
+
+    def _apply(self, update: bytes) -> None:
+        self.applying = True
+        try:
+            self._ydoc.apply_update(update)
+        finally:
+            self.applying = False
