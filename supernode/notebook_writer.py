@@ -36,6 +36,7 @@ import nbformat
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
 from jupyter_server.services.contents.filemanager import is_hidden
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager, LargeFileManager
 from nbformat import NotebookNode
 from tornado.web import HTTPError
 
@@ -60,9 +61,15 @@ _SAVE_METHODS = (
 )
 
 
+# Most derived first. The large-file managers (jupyter_server's default) save a model without a
+# ``chunk`` with their base class's ``save``: a notebook model never has one.
+_BASES = (AsyncLargeFileManager, LargeFileManager, AsyncFileContentsManager, FileContentsManager)
+
+
 def writes_plain_files(cm: Any) -> bool:
-    """Whether ``cm`` is jupyter_server's own file manager, unchanged where it saves a notebook."""
-    for base in (AsyncFileContentsManager, FileContentsManager):
+    """Whether ``cm`` is jupyter_server's own file manager (the large-file ones, its default, included),
+    unchanged where it saves a notebook."""
+    for base in _BASES:
         if isinstance(cm, base):
             return all(getattr(type(cm), name, None) is getattr(base, name) for name in _SAVE_METHODS)
     return False

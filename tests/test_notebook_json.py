@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager, LargeFileManager
 from nbformat import v4
 from tornado.web import HTTPError
 
@@ -161,7 +162,11 @@ def lesson(trusted: bool) -> dict:
     return json.loads(json.dumps(notebook))
 
 
-@pytest.fixture(params=[FileContentsManager, AsyncFileContentsManager], ids=["sync", "async"])
+# AsyncLargeFileManager is jupyter_server's default contents manager.
+@pytest.fixture(
+    params=[FileContentsManager, AsyncFileContentsManager, AsyncLargeFileManager],
+    ids=["sync", "async", "async-large"],
+)
 def managers(request, tmp_path):
     """Two managers of one class on two directories, with one notary database."""
 
@@ -247,8 +252,14 @@ def test_only_the_managers_own_save_is_replaced():
         def get(self, path, content=True, type=None, format=None, require_hash=False):
             return super().get(path, content, type, format, require_hash)
 
+    class Chunked(AsyncLargeFileManager):
+        async def save(self, model, path=""):
+            return await super().save(model, path)
+
     assert writes_plain_files(FileContentsManager()) and writes_plain_files(AsyncFileContentsManager())
+    assert writes_plain_files(LargeFileManager()) and writes_plain_files(AsyncLargeFileManager())
     assert not writes_plain_files(Custom()) and not writes_plain_files(Reader()) and not writes_plain_files(object())
+    assert not writes_plain_files(Chunked())
 
 
 async def test_validation_after_the_save_logs_what_is_invalid(caplog):
