@@ -37,7 +37,7 @@ from jupyter_core.utils import ensure_async
 
 from .content import contents_type, load_update, model_for_save, snapshot
 from .file_sync import FileSync, file_stamp
-from .notebook_writer import save_notebook, validate_saved, writes_plain_files
+from .notebook_writer import has_pre_save_hooks, save_notebook, validate_saved, writes_plain_files
 from .keys import DocumentKey
 from .read_back import cell_sources, file_hash, notebook_sources
 from .saver import SaveSchedule
@@ -84,6 +84,7 @@ class LiveDocument(FileSync):
         # merge needs it (decoding a large notebook costs as much as building it).
         self._base: Any = None
         self._base_update: bytes | None = None
+        self._saved: tuple[int, Any, int] | None = None  # revision, content and file size of the last save
         self._version = 0  # bumped by every change from the room
         self._save_lock = asyncio.Lock()  # held by the save in flight (and by merges from disk)
         self._queued_save: asyncio.Future[None] | None = None  # the save that starts after the one in flight
@@ -117,6 +118,15 @@ class LiveDocument(FileSync):
     def revision(self) -> int:
         """How many changes the content has had in this load (from any writer): same revision, same content."""
         return self._version
+
+    def saved_content(self) -> tuple[Any, int] | None:
+        """What the last save wrote, as plain data, and the file's size in bytes, while the document has not
+        changed since (None otherwise, or if the contents manager may have changed it on the way: a
+        pre-save hook, a manager of its own). Never to be changed by the caller."""
+        saved = self._saved
+        if saved is None or saved[0] != self._version:
+            return None
+        return saved[1], saved[2]
 
     # -- running -------------------------------------------------------------------------
 
@@ -373,7 +383,9 @@ class LiveDocument(FileSync):
                 await self._merge_from_disk()
                 data = snapshot(self.key, self.document)
                 state = self.document.ydoc.get_state()
-            if self.key.kind == "notebook" and writes_plain_files(cm):
+            fast = self.key.kind == "notebook" and writes_plain_files(cm)
+            plain = fast and not has_pre_save_hooks(cm)  # the file holds ``data`` as it is
+            if fast:
                 model, hashed = await save_notebook(
                     cm, model_for_save(self.key, data), self.path, written=lambda digest: self._set_state(hash=digest)
                 )
@@ -402,6 +414,7 @@ class LiveDocument(FileSync):
             self._failures = 0
         self.stamp = file_stamp(model)
         self._base, self._base_update, self._base_state = data, None, state
+        self._saved = (version, data, model.get("size") or 0) if self._version == version and plain else None
         self._schedule.spent((model.get("size") or 0) * _SAVE_CPU_PER_BYTE)  # paces the next autosave
         # One transaction: a frontend that compares the file's hash with ours before saving never sees
         # the new file with the old hash for longer than this update takes to reach it.

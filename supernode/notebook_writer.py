@@ -43,7 +43,7 @@ from tornado.web import HTTPError
 from .notebook_json import Unexpected, notebook_pieces
 from .notebook_signature import signature
 
-__all__ = ["save_notebook", "validate_saved", "writes_plain_files"]
+__all__ = ["has_pre_save_hooks", "save_notebook", "validate_saved", "writes_plain_files"]
 
 log = logging.getLogger("supernode.notebook_writer")
 
@@ -73,6 +73,11 @@ def writes_plain_files(cm: Any) -> bool:
         if isinstance(cm, base):
             return all(getattr(type(cm), name, None) is getattr(base, name) for name in _SAVE_METHODS)
     return False
+
+
+def has_pre_save_hooks(cm: Any) -> bool:
+    """Whether ``cm`` runs a pre-save hook (which may change the notebook it is given before it is written)."""
+    return getattr(cm, "pre_save_hook", None) is not None or bool(getattr(cm, "_pre_save_hooks", None))
 
 
 def _check_and_sign(cm: Any, nb: NotebookNode, path: str, *, retrying: bool = False) -> None:
