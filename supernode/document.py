@@ -85,6 +85,7 @@ class LiveDocument(FileSync):
         self._base: Any = None
         self._base_update: bytes | None = None
         self._saved: tuple[int, Any, int] | None = None  # revision, content and file size of the last save
+        self._validated: Any = None  # the content of the last save given to validation
         self._version = 0  # bumped by every change from the room
         self._save_lock = asyncio.Lock()  # held by the save in flight (and by merges from disk)
         self._queued_save: asyncio.Future[None] | None = None  # the save that starts after the one in flight
@@ -383,13 +384,14 @@ class LiveDocument(FileSync):
                 await self._merge_from_disk()
                 data = snapshot(self.key, self.document)
                 state = self.document.ydoc.get_state()
+
+            def written(digest: str) -> None:  # one transaction: the file's hash, and clean if nothing changed since
+                self._set_state(hash=digest, dirty=False if self._version == version else None)
+
             fast = self.key.kind == "notebook" and writes_plain_files(cm)
             plain = fast and not has_pre_save_hooks(cm)  # the file holds ``data`` as it is
             if fast:
-                model, hashed = await save_notebook(
-                    cm, model_for_save(self.key, data), self.path, written=lambda digest: self._set_state(hash=digest)
-                )
-                self.manager.spawn(validate_saved(data, self.path), f"validate {self.path}")
+                model, hashed = await save_notebook(cm, model_for_save(self.key, data), self.path, written=written)
             else:
                 model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
                 hashed = await self._read_hash()
@@ -424,7 +426,7 @@ class LiveDocument(FileSync):
             self._set_state(hash=hashed)
             self._schedule.changed()
         if self.key.kind == "notebook":  # what we wrote is checked against the file: the caller need not wait
-            self.manager.spawn(self._check_written(), f"check {self.path}")
+            self.manager.spawn(self._after_save(data if fast else None), f"check {self.path}")
         took = time.monotonic() - started
         log.debug("saved %s (%s) in %.3fs", self.path, reason, took)
         self.manager.events.emit(
@@ -439,6 +441,15 @@ class LiveDocument(FileSync):
         except Exception as exc:
             log.warning("reading the hash of %s failed: %s", self.path, exc)
             return None
+
+    async def _after_save(self, written: Any) -> None:
+        """After a save's answer (this task waits for the save lock: the save in flight ends first): the
+        read-back check, then the validation of the notebook ``written`` by :func:`save_notebook` (None: the
+        contents manager validated it), both off the event loop, one after the other."""
+        await self._check_written()
+        if written is not None:
+            previous, self._validated = self._validated, written
+            await validate_saved(written, self.path, previous)
 
     async def _check_written(self) -> None:
         """Read the saved notebook back and check that it holds what we wrote.

@@ -185,12 +185,17 @@ async def save_notebook(
     return saved, digest
 
 
-async def validate_saved(content: dict[str, Any], path: str) -> None:
+async def validate_saved(content: dict[str, Any], path: str, previous: dict[str, Any] | None = None) -> None:
     """Validate a saved notebook's ``content`` off the event loop: one log line if it is invalid (nbformat's
-    writer logs the same and writes it anyway). Never raises."""
+    writer logs the same and writes it anyway). Never raises.
+
+    ``previous``: the content of an earlier save validated already (or None): its cells found unchanged
+    in ``content`` (the same id, the same value) are not validated again. What a cell's validity depends
+    on is its own value (and the notebook's ``nbformat_minor``, the same with the top level, which is
+    validated every time); an invalid cell left unchanged was logged by that earlier validation."""
 
     def check() -> None:
-        nbformat.validate(nbformat.from_dict(content))
+        nbformat.validate(nbformat.from_dict(_changed_since(content, previous)))
 
     try:
         await asyncio.to_thread(check)
@@ -198,3 +203,18 @@ async def validate_saved(content: dict[str, Any], path: str) -> None:
         log.error("%s: the saved notebook's JSON is invalid: %s", path, str(exc).splitlines()[0])
     except Exception as exc:
         log.warning("%s: the saved notebook could not be validated: %r", path, exc)
+
+
+def _changed_since(content: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """``content`` without the cells ``previous`` holds as they are (all of it when the top levels differ)."""
+    if not isinstance(previous, dict) or any(
+        previous.get(key) != content.get(key) for key in ("nbformat", "nbformat_minor")
+    ):
+        return content
+    before = {cell.get("id"): cell for cell in previous.get("cells") or [] if isinstance(cell, dict)}
+    cells = [
+        cell
+        for cell in content["cells"]
+        if not (isinstance(cell, dict) and cell.get("id") and before.get(cell["id"]) == cell)
+    ]
+    return {**content, "cells": cells}

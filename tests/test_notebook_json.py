@@ -269,3 +269,30 @@ async def test_validation_after_the_save_logs_what_is_invalid(caplog):
         await validate_saved(broken, "broken.ipynb")
         await validate_saved(lesson(True), "fine.ipynb")
     assert [r.getMessage().split(":")[0] for r in caplog.records] == ["broken.ipynb"]
+
+
+async def test_validation_skips_only_the_cells_an_earlier_validation_saw_as_they_are(caplog):
+    broken = lesson(True)
+    broken["cells"][1]["cell_type"] = "nonsense"
+    edited = copy.deepcopy(broken)
+    edited["cells"][0]["source"] += "\n# edited"
+    newly_broken = copy.deepcopy(lesson(True))
+    newly_broken["cells"][2]["outputs"][0]["name"] = 7
+    older = copy.deepcopy(lesson(True))
+    older["nbformat_minor"] = 4
+    with caplog.at_level("ERROR", logger="supernode.notebook_writer"):
+        await validate_saved(broken, "first.ipynb")  # logged
+        await validate_saved(edited, "unchanged-broken-cell.ipynb", broken)  # its broken cell was seen as it is
+        await validate_saved(newly_broken, "changed-cell.ipynb", lesson(True))  # logged: a cell changed
+        await validate_saved(broken, "other-minor.ipynb", older)  # logged: another version validates it all
+        no_ids = copy.deepcopy(broken)
+        for cell in no_ids["cells"]:
+            del cell["id"]
+        no_ids["nbformat_minor"] = 4
+        await validate_saved(no_ids, "no-ids.ipynb", copy.deepcopy(no_ids))  # logged: cells without ids are checked
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "first.ipynb",
+        "changed-cell.ipynb",
+        "other-minor.ipynb",
+        "no-ids.ipynb",
+    ]
