@@ -68,11 +68,17 @@ _BASES = (AsyncLargeFileManager, LargeFileManager, AsyncFileContentsManager, Fil
 
 def writes_plain_files(cm: Any) -> bool:
     """Whether ``cm`` is jupyter_server's own file manager (the large-file ones, its default, included),
-    unchanged where it saves a notebook."""
+    unchanged where it saves a notebook (in its class and on the instance)."""
     for base in _BASES:
         if isinstance(cm, base):
-            return all(getattr(type(cm), name, None) is getattr(base, name) for name in _SAVE_METHODS)
+            return all(_own(cm, base, name) for name in _SAVE_METHODS)
     return False
+
+
+def _own(cm: Any, base: type, name: str) -> bool:
+    """Whether ``cm.name`` is ``base``'s method, neither overridden by a subclass nor replaced on the instance
+    (an extension that wraps ``contents_manager.save`` expects its wrapper called)."""
+    return getattr(getattr(cm, name, None), "__func__", None) is getattr(base, name)
 
 
 def has_pre_save_hooks(cm: Any) -> bool:

@@ -260,6 +260,10 @@ def test_only_the_managers_own_save_is_replaced():
     assert writes_plain_files(LargeFileManager()) and writes_plain_files(AsyncLargeFileManager())
     assert not writes_plain_files(Custom()) and not writes_plain_files(Reader()) and not writes_plain_files(object())
     assert not writes_plain_files(Chunked())
+    wrapped = AsyncLargeFileManager()
+    original = wrapped.save
+    wrapped.save = lambda model, path="": original(model, path)  # an extension wrapping the instance's save
+    assert not writes_plain_files(wrapped)
 
 
 async def test_validation_after_the_save_logs_what_is_invalid(caplog):
