@@ -39,7 +39,7 @@ from .content import contents_type, load_update, model_for_save, snapshot
 from .file_sync import FileSync, file_stamp
 from .notebook_writer import has_pre_save_hooks, save_notebook, validate_saved, writes_plain_files
 from .keys import DocumentKey
-from .read_back import cell_sources, file_hash, notebook_sources
+from .read_back import cell_sources, file_hash, holds_written, notebook_sources
 from .saver import SaveSchedule
 
 if TYPE_CHECKING:
@@ -426,7 +426,7 @@ class LiveDocument(FileSync):
             self._set_state(hash=hashed)
             self._schedule.changed()
         if self.key.kind == "notebook":  # what we wrote is checked against the file: the caller need not wait
-            self.manager.spawn(self._after_save(data if fast else None), f"check {self.path}")
+            self.manager.spawn(self._after_save(data if fast else None, hashed if fast else None), f"check {self.path}")
         took = time.monotonic() - started
         log.debug("saved %s (%s) in %.3fs", self.path, reason, took)
         self.manager.events.emit(
@@ -442,27 +442,33 @@ class LiveDocument(FileSync):
             log.warning("reading the hash of %s failed: %s", self.path, exc)
             return None
 
-    async def _after_save(self, written: Any) -> None:
+    async def _after_save(self, written: Any, digest: str | None) -> None:
         """After a save's answer (this task waits for the save lock: the save in flight ends first): the
         read-back check, then the validation of the notebook ``written`` by :func:`save_notebook` (None: the
-        contents manager validated it), both off the event loop, one after the other."""
-        await self._check_written()
+        contents manager validated it), both off the event loop, one after the other. ``digest``: the hash
+        of the bytes written, when known."""
+        await self._check_written(digest)
         if written is not None:
             previous, self._validated = self._validated, written
             await validate_saved(written, self.path, previous)
 
-    async def _check_written(self) -> None:
+    async def _check_written(self, digest: str | None = None) -> None:
         """Read the saved notebook back and check that it holds what we wrote.
 
         The contents manager stats the file after writing it, so a program that writes the file in
         that instant leaves us its stamp as if it were ours; its edit would then go unseen and be
-        overwritten by our next save. The cell sources are compared with what we saved: a
-        difference is an edit on disk, merged at once. Read and parsed off the event loop
-        (:mod:`supernode.read_back`): the file grows with a running cell's output.
+        overwritten by our next save. A file whose bytes hash to ``digest`` (those we wrote) is ours;
+        any other has its cell sources compared with what we saved: a difference is an edit on disk,
+        merged at once. Read (and parsed) off the event loop (:mod:`supernode.read_back`): the file
+        grows with a running cell's output.
         """
         async with self._save_lock:
             cm = self.manager.contents_manager
             try:
+                if digest is not None:
+                    stamp, same = await holds_written(cm, self.path, digest)
+                    if same or stamp != self.stamp:
+                        return  # the bytes we wrote; or written again since: the watcher takes it from here
                 stamp, sources = await cell_sources(cm, self.path, contents_type(self.key), self.key.format)
             except Exception as exc:
                 log.warning("reading %s back after saving it failed: %s", self.path, exc)
