@@ -59,6 +59,9 @@ _SAVE_METHODS = (
     "run_pre_save_hooks",
     "run_post_save_hooks",
 )
+# What :func:`save_notebook` does not call (it calls the others through the manager): a wrapper of one of these
+# on the instance (an extension wrapping ``contents_manager.save``) expects to be called, and is.
+_BYPASSED = ("save", "_save_notebook", "check_and_sign", "_get_hash")
 
 
 # Most derived first. The large-file managers (jupyter_server's default) save a model without a
@@ -68,17 +71,13 @@ _BASES = (AsyncLargeFileManager, LargeFileManager, AsyncFileContentsManager, Fil
 
 def writes_plain_files(cm: Any) -> bool:
     """Whether ``cm`` is jupyter_server's own file manager (the large-file ones, its default, included),
-    unchanged where it saves a notebook (in its class and on the instance)."""
+    unchanged where it saves a notebook (in its class; on the instance, where it is not called: ``save``...)."""
     for base in _BASES:
         if isinstance(cm, base):
-            return all(_own(cm, base, name) for name in _SAVE_METHODS)
+            return all(getattr(type(cm), name, None) is getattr(base, name) for name in _SAVE_METHODS) and all(
+                getattr(getattr(cm, name, None), "__func__", None) is getattr(base, name) for name in _BYPASSED
+            )
     return False
-
-
-def _own(cm: Any, base: type, name: str) -> bool:
-    """Whether ``cm.name`` is ``base``'s method, neither overridden by a subclass nor replaced on the instance
-    (an extension that wraps ``contents_manager.save`` expects its wrapper called)."""
-    return getattr(getattr(cm, name, None), "__func__", None) is getattr(base, name)
 
 
 def has_pre_save_hooks(cm: Any) -> bool:

@@ -264,6 +264,10 @@ def test_only_the_managers_own_save_is_replaced():
     original = wrapped.save
     wrapped.save = lambda model, path="": original(model, path)  # an extension wrapping the instance's save
     assert not writes_plain_files(wrapped)
+    watched = AsyncLargeFileManager()
+    original_get = watched.get
+    watched.get = lambda *args, **kwargs: original_get(*args, **kwargs)  # as our contents feed does: still called
+    assert writes_plain_files(watched)
 
 
 async def test_validation_after_the_save_logs_what_is_invalid(caplog):
