@@ -13,12 +13,14 @@ the checkpoint that always exists; the stat model (``get(content=False)``); the 
   writer, without its deep copy of the notebook and its generator-driven ``json.dumps`` (nbformat's own
   writer is used for what that module does not expect).
 - Validation: nbformat validates before it writes, logs what is invalid and writes anyway; here the
-  caller runs :func:`validate_saved` after the save, off the event loop, which logs the same.
+  caller runs :func:`validate_saved` after the save has been answered, off the event loop, which logs the
+  same (once for a cell left unchanged since the previous save's validation).
 - The file's hash (what the frontend compares before saving) is that of the bytes written, not of the
   file read back; the caller's read-back check of what was written is unchanged.
 
-Only for jupyter_server's own managers whose saving methods are their own (:func:`writes_plain_files`);
-any other manager's ``save`` is called as it is.
+Only for jupyter_server's own managers whose saving methods are their own (:func:`writes_plain_files`;
+the large-file managers, jupyter_server's default, included); any other manager's ``save`` is called as
+it is.
 
 Errors: ``tornado.web.HTTPError`` as the manager raises them (400 hidden file, 403 permission, 500 for
 anything else, with the manager's message), after the manager's own log line.
