@@ -37,10 +37,10 @@ from jupyter_core.utils import ensure_async
 
 from .content import contents_type, load_update, model_for_save, snapshot
 from .file_sync import FileSync, file_stamp
-from .notebook_writer import save_notebook, validate_saved, writes_plain_files
+from .notebook_writer import has_pre_save_hooks, save_notebook, validate_saved, writes_plain_files
 from .keys import DocumentKey
 from .load_cache import iter_parts
-from .read_back import cell_sources, file_hash, notebook_sources
+from .read_back import cell_sources, file_hash, holds_written, notebook_sources
 from .saver import SaveSchedule
 from .staged_load import StagedLoad
 
@@ -88,6 +88,8 @@ class LiveDocument(FileSync):
         self._base: Any = None
         self._base_update: bytes | None = None
         self._base_parts: tuple[bytes, Any] | None = None  # a staged load's base: first update, packed rest
+        self._saved: tuple[int, Any, int] | None = None  # revision, content and file size of the last save
+        self._validated: Any = None  # the content of the last save given to validation
         self._version = 0  # bumped by every change from the room
         self._save_lock = asyncio.Lock()  # held by the save in flight (and by merges from disk)
         self._queued_save: asyncio.Future[None] | None = None  # the save that starts after the one in flight
@@ -120,6 +122,15 @@ class LiveDocument(FileSync):
     def revision(self) -> int:
         """How many changes the content has had in this load (from any writer): same revision, same content."""
         return self._version
+
+    def saved_content(self) -> tuple[Any, int] | None:
+        """What the last save wrote, as plain data, and the file's size in bytes, while the document has not
+        changed since (None otherwise, or if the contents manager may have changed it on the way: a
+        pre-save hook, a manager of its own). Never to be changed by the caller."""
+        saved = self._saved
+        if saved is None or saved[0] != self._version:
+            return None
+        return saved[1], saved[2]
 
     # -- running -------------------------------------------------------------------------
 
@@ -386,11 +397,14 @@ class LiveDocument(FileSync):
                 await self._merge_from_disk()
                 data = snapshot(self.key, self.document)
                 state = self.document.ydoc.get_state()
-            if self.key.kind == "notebook" and writes_plain_files(cm):
-                model, hashed = await save_notebook(
-                    cm, model_for_save(self.key, data), self.path, written=lambda digest: self._set_state(hash=digest)
-                )
-                self.manager.spawn(validate_saved(data, self.path), f"validate {self.path}")
+
+            def written(digest: str) -> None:  # one transaction: the file's hash, and clean if nothing changed since
+                self._set_state(hash=digest, dirty=False if self._version == version else None)
+
+            fast = self.key.kind == "notebook" and writes_plain_files(cm)
+            plain = fast and not has_pre_save_hooks(cm)  # the file holds ``data`` as it is
+            if fast:
+                model, hashed = await save_notebook(cm, model_for_save(self.key, data), self.path, written=written)
             else:
                 model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
                 hashed = await self._read_hash()
@@ -415,6 +429,7 @@ class LiveDocument(FileSync):
             self._failures = 0
         self.stamp = file_stamp(model)
         self._base, self._base_update, self._base_state = data, None, state
+        self._saved = (version, data, model.get("size") or 0) if self._version == version and plain else None
         self._schedule.spent((model.get("size") or 0) * _SAVE_CPU_PER_BYTE)  # paces the next autosave
         # One transaction: a frontend that compares the file's hash with ours before saving never sees
         # the new file with the old hash for longer than this update takes to reach it.
@@ -424,7 +439,7 @@ class LiveDocument(FileSync):
             self._set_state(hash=hashed)
             self._schedule.changed()
         if self.key.kind == "notebook":  # what we wrote is checked against the file: the caller need not wait
-            self.manager.spawn(self._check_written(), f"check {self.path}")
+            self.manager.spawn(self._after_save(data if fast else None, hashed if fast else None), f"check {self.path}")
         took = time.monotonic() - started
         log.debug("saved %s (%s) in %.3fs", self.path, reason, took)
         self.manager.events.emit(
@@ -440,18 +455,33 @@ class LiveDocument(FileSync):
             log.warning("reading the hash of %s failed: %s", self.path, exc)
             return None
 
-    async def _check_written(self) -> None:
+    async def _after_save(self, written: Any, digest: str | None) -> None:
+        """After a save's answer (this task waits for the save lock: the save in flight ends first): the
+        read-back check, then the validation of the notebook ``written`` by :func:`save_notebook` (None: the
+        contents manager validated it), both off the event loop, one after the other. ``digest``: the hash
+        of the bytes written, when known."""
+        await self._check_written(digest)
+        if written is not None:
+            previous, self._validated = self._validated, written
+            await validate_saved(written, self.path, previous)
+
+    async def _check_written(self, digest: str | None = None) -> None:
         """Read the saved notebook back and check that it holds what we wrote.
 
         The contents manager stats the file after writing it, so a program that writes the file in
         that instant leaves us its stamp as if it were ours; its edit would then go unseen and be
-        overwritten by our next save. The cell sources are compared with what we saved: a
-        difference is an edit on disk, merged at once. Read and parsed off the event loop
-        (:mod:`supernode.read_back`): the file grows with a running cell's output.
+        overwritten by our next save. A file whose bytes hash to ``digest`` (those we wrote) is ours;
+        any other has its cell sources compared with what we saved: a difference is an edit on disk,
+        merged at once. Read (and parsed) off the event loop (:mod:`supernode.read_back`): the file
+        grows with a running cell's output.
         """
         async with self._save_lock:
             cm = self.manager.contents_manager
             try:
+                if digest is not None:
+                    stamp, same = await holds_written(cm, self.path, digest)
+                    if same or stamp != self.stamp:
+                        return  # the bytes we wrote; or written again since: the watcher takes it from here
                 stamp, sources = await cell_sources(cm, self.path, contents_type(self.key), self.key.format)
             except Exception as exc:
                 log.warning("reading %s back after saving it failed: %s", self.path, exc)

@@ -13,12 +13,14 @@ the checkpoint that always exists; the stat model (``get(content=False)``); the 
   writer, without its deep copy of the notebook and its generator-driven ``json.dumps`` (nbformat's own
   writer is used for what that module does not expect).
 - Validation: nbformat validates before it writes, logs what is invalid and writes anyway; here the
-  caller runs :func:`validate_saved` after the save, off the event loop, which logs the same.
+  caller runs :func:`validate_saved` after the save has been answered, off the event loop, which logs the
+  same (once for a cell left unchanged since the previous save's validation).
 - The file's hash (what the frontend compares before saving) is that of the bytes written, not of the
   file read back; the caller's read-back check of what was written is unchanged.
 
-Only for jupyter_server's own managers whose saving methods are their own (:func:`writes_plain_files`);
-any other manager's ``save`` is called as it is.
+Only for jupyter_server's own managers whose saving methods are their own (:func:`writes_plain_files`;
+the large-file managers, jupyter_server's default, included); any other manager's ``save`` is called as
+it is.
 
 Errors: ``tornado.web.HTTPError`` as the manager raises them (400 hidden file, 403 permission, 500 for
 anything else, with the manager's message), after the manager's own log line.
@@ -36,13 +38,14 @@ import nbformat
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
 from jupyter_server.services.contents.filemanager import is_hidden
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager, LargeFileManager
 from nbformat import NotebookNode
 from tornado.web import HTTPError
 
 from .notebook_json import Unexpected, notebook_pieces
 from .notebook_signature import signature
 
-__all__ = ["save_notebook", "validate_saved", "writes_plain_files"]
+__all__ = ["has_pre_save_hooks", "save_notebook", "validate_saved", "writes_plain_files"]
 
 log = logging.getLogger("supernode.notebook_writer")
 
@@ -58,14 +61,30 @@ _SAVE_METHODS = (
     "run_pre_save_hooks",
     "run_post_save_hooks",
 )
+# What :func:`save_notebook` does not call (it calls the others through the manager): a wrapper of one of these
+# on the instance (an extension wrapping ``contents_manager.save``) expects to be called, and is.
+_BYPASSED = ("save", "_save_notebook", "check_and_sign", "_get_hash")
+
+
+# Most derived first. The large-file managers (jupyter_server's default) save a model without a
+# ``chunk`` with their base class's ``save``: a notebook model never has one.
+_BASES = (AsyncLargeFileManager, LargeFileManager, AsyncFileContentsManager, FileContentsManager)
 
 
 def writes_plain_files(cm: Any) -> bool:
-    """Whether ``cm`` is jupyter_server's own file manager, unchanged where it saves a notebook."""
-    for base in (AsyncFileContentsManager, FileContentsManager):
+    """Whether ``cm`` is jupyter_server's own file manager (the large-file ones, its default, included),
+    unchanged where it saves a notebook (in its class; on the instance, where it is not called: ``save``...)."""
+    for base in _BASES:
         if isinstance(cm, base):
-            return all(getattr(type(cm), name, None) is getattr(base, name) for name in _SAVE_METHODS)
+            return all(getattr(type(cm), name, None) is getattr(base, name) for name in _SAVE_METHODS) and all(
+                getattr(getattr(cm, name, None), "__func__", None) is getattr(base, name) for name in _BYPASSED
+            )
     return False
+
+
+def has_pre_save_hooks(cm: Any) -> bool:
+    """Whether ``cm`` runs a pre-save hook (which may change the notebook it is given before it is written)."""
+    return getattr(cm, "pre_save_hook", None) is not None or bool(getattr(cm, "_pre_save_hooks", None))
 
 
 def _check_and_sign(cm: Any, nb: NotebookNode, path: str, *, retrying: bool = False) -> None:
@@ -173,12 +192,17 @@ async def save_notebook(
     return saved, digest
 
 
-async def validate_saved(content: dict[str, Any], path: str) -> None:
+async def validate_saved(content: dict[str, Any], path: str, previous: dict[str, Any] | None = None) -> None:
     """Validate a saved notebook's ``content`` off the event loop: one log line if it is invalid (nbformat's
-    writer logs the same and writes it anyway). Never raises."""
+    writer logs the same and writes it anyway). Never raises.
+
+    ``previous``: the content of an earlier save validated already (or None): its cells found unchanged
+    in ``content`` (the same id, the same value) are not validated again. What a cell's validity depends
+    on is its own value (and the notebook's ``nbformat_minor``, the same with the top level, which is
+    validated every time); an invalid cell left unchanged was logged by that earlier validation."""
 
     def check() -> None:
-        nbformat.validate(nbformat.from_dict(content))
+        nbformat.validate(nbformat.from_dict(_changed_since(content, previous)))
 
     try:
         await asyncio.to_thread(check)
@@ -186,3 +210,18 @@ async def validate_saved(content: dict[str, Any], path: str) -> None:
         log.error("%s: the saved notebook's JSON is invalid: %s", path, str(exc).splitlines()[0])
     except Exception as exc:
         log.warning("%s: the saved notebook could not be validated: %r", path, exc)
+
+
+def _changed_since(content: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """``content`` without the cells ``previous`` holds as they are (all of it when the top levels differ)."""
+    if not isinstance(previous, dict) or any(
+        previous.get(key) != content.get(key) for key in ("nbformat", "nbformat_minor")
+    ):
+        return content
+    before = {cell.get("id"): cell for cell in previous.get("cells") or [] if isinstance(cell, dict)}
+    cells = [
+        cell
+        for cell in content["cells"]
+        if not (isinstance(cell, dict) and cell.get("id") and before.get(cell["id"]) == cell)
+    ]
+    return {**content, "cells": cells}

@@ -31,7 +31,7 @@ from jupyter_server.services.contents.filemanager import AsyncFileContentsManage
 
 from .file_sync import file_stamp
 
-__all__ = ["cell_sources", "file_hash", "notebook_sources"]
+__all__ = ["cell_sources", "file_hash", "holds_written", "notebook_sources"]
 
 _FILE_GETS = (FileContentsManager.get, AsyncFileContentsManager.get)
 
@@ -55,6 +55,21 @@ async def file_hash(cm: Any, path: str) -> str | None:
 def _hash_file(cm: Any, os_path: str) -> str:
     with open(os_path, "rb") as f:
         return cm._get_hash(f.read())["hash"]
+
+
+async def holds_written(cm: Any, path: str, digest: str) -> tuple[Any, bool]:
+    """``(stamp, same)``: the :func:`file_stamp` of the file ``path`` as it is now, and whether its bytes have
+    the manager's hash ``digest`` (those of a save: the file is then what was written, byte for byte). Read
+    and hashed on a worker thread, which holds the GIL for neither (a parse would, for the whole file). A
+    file that changed while it was read, or a manager that reads files its own way, gives ``((None, None),
+    False)``: the caller compares the cells (:func:`cell_sources`)."""
+    os_path = _os_path(cm, path)
+    if os_path is None:
+        return (None, None), False
+    before = file_stamp(await ensure_async(cm.get(path, content=False)))
+    same = await asyncio.to_thread(_hash_file, cm, os_path) == digest
+    after = file_stamp(await ensure_async(cm.get(path, content=False)))
+    return (after, same) if after == before else ((None, None), False)
 
 
 def notebook_sources(notebook: Any) -> list[tuple[Any, Any]] | None:

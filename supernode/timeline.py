@@ -3,8 +3,12 @@
 The relay compacts a room's history, so the timeline is not the Yjs history: it is a list of
 *versions*, each the document's whole content at a moment worth going back to, with a label saying
 which moment. A version is taken by encoding the document's state (:class:`Encoded`, one
-``get_update``: cheap on the event loop for the largest notebooks) and turned into plain data (a
-notebook dict, a text, bytes) only when somebody reads it (the timeline endpoint, a fork):
+``get_update``: cheap on the event loop for notebooks of many cells) and turned into plain data (a
+notebook dict, a text, bytes) only when somebody reads it (the timeline endpoint, a fork). A ``saved``
+version of a notebook of large outputs (16 KiB a cell or more) is the very data the save wrote, kept as
+it is (:meth:`~supernode.document.LiveDocument.saved_content`): encoding tens of megabytes again would
+hold the event loop, and the save's answer, for tens of milliseconds, where the plain data costs about
+the same memory as its encoding:
 
 * ``opened`` — the file was loaded into its room;
 * ``saved`` — the room was saved to its file (autosave after a quiet period, or a save request);
@@ -83,11 +87,15 @@ class Version:
     large notebook costs one encoding of its state, not a conversion to plain data.
     """
 
-    def __init__(self, timestamp: float, label: str, held: Any, users: list[str], previous: Any = None) -> None:
+    def __init__(
+        self, timestamp: float, label: str, held: Any, users: list[str], previous: Any = None, size: int | None = None
+    ) -> None:
         self.timestamp = timestamp
         self.label = label
         self.held = held  # the content, plain or Encoded
-        self.size = len(held.update) if isinstance(held, Encoded) else _size(held)
+        if size is None:
+            size = len(held.update) if isinstance(held, Encoded) else _size(held)
+        self.size = size
         self.users = users
         self._previous = previous  # the content of the version before (for ``changed``), until it is read
         self._changed: list[str] | None = None if previous is not None else []
@@ -153,11 +161,12 @@ class Timeline:
     def left(self, user: str) -> None:
         self.users.discard(user)
 
-    def record(self, label: str, content: Any, at: float | None = None) -> Version | None:
+    def record(self, label: str, content: Any, at: float | None = None, size: int | None = None) -> Version | None:
         """Keep ``content`` (plain data, or :class:`Encoded`) as the newest version; None (nothing kept)
         if it is the newest one's, whose label then also names a save, an execution or a change on
         disk (``saved, executed``). Encoded contents are compared by their encoding: a change undone
-        by hand may be kept as a version of its own."""
+        by hand may be kept as a version of its own. ``size``: what the version counts against
+        ``max_bytes`` (by default its encoding's length, or its JSON's)."""
         last = self._versions[-1] if self._versions else None
         if last is not None and _same(last.held, content):
             if label in _NAMED_MOMENTS and label not in last.label.split(", "):
@@ -169,6 +178,7 @@ class Timeline:
             held=content,
             users=sorted(self._since | self.users),
             previous=last.held if last is not None else None,
+            size=size,
         )
         self._since = set()
         self._versions.append(version)
@@ -185,6 +195,16 @@ def _same(held: Any, content: Any) -> bool:
             isinstance(held, Encoded) and isinstance(content, Encoded) and held.update == content.update
         )
     return held == content
+
+
+_BYTES_PER_CELL = 16 * 1024  # from this many bytes per cell on, a notebook's saved data is kept as it is
+
+
+def _mostly_strings(content: Any, size: int) -> bool:
+    """Whether ``content`` (``size`` bytes on disk) costs about its size in memory as plain data: a notebook
+    of large outputs (its strings are the bulk), not one of many small cells (a dict or two each)."""
+    cells = content.get("cells") if isinstance(content, dict) else None
+    return isinstance(cells, list) and size >= _BYTES_PER_CELL * max(1, len(cells))
 
 
 class Timelines:
@@ -216,8 +236,12 @@ class Timelines:
         if timeline.versions and timeline.revision == revision:
             timeline.record(label, timeline.versions[-1].held)  # unchanged: only names the moment
         else:
-            key = live.key
-            timeline.record(label, Encoded(live.encoded(), lambda u: snapshot(key, load_update(key, u))))
+            saved = live.saved_content() if label == "saved" else None
+            if saved is not None and _mostly_strings(saved[0], saved[1]):
+                timeline.record(label, saved[0], size=saved[1])
+            else:
+                key = live.key
+                timeline.record(label, Encoded(live.encoded(), lambda u: snapshot(key, load_update(key, u))))
             timeline.revision = revision
         return timeline
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import nbformat
 import pytest
+from jupyter_server.services.contents.filecheckpoints import AsyncFileCheckpoints
 from jupyter_ydoc import YNotebook
 from pycrdt import Map
 
 from helpers import close_code_of, eventually, raw_ws
 from jupyter_helpers import disk_sources, server_config, write_notebook
+from supernode.notebook_writer import writes_plain_files
 
 
 @pytest.fixture
@@ -175,6 +179,49 @@ async def test_document_events_on_the_servers_event_bus(collab, jp_root_dir, jp_
     jc = [(d["action"], d["level"]) for s, d in seen if s == JC_SESSION_EVENTS]
     assert jc[0] == ("initialize", "INFO") and ("save", "INFO") in jc and ("overwrite", "INFO") in jc
     assert jc[-1] == ("clean", "INFO")
+
+
+class WritesInTheInstant(AsyncFileCheckpoints):
+    """jupyter_server's checkpoints, asked for between the contents manager's write of a file and its stat:
+    there "another program" writes the file (once, when armed), in the instant a save cannot see."""
+
+    foreign: tuple[Path, str] | None = None
+
+    async def list_checkpoints(self, path):
+        if self.foreign is not None:
+            target, text = self.foreign
+            self.foreign = None
+            target.write_text(text, encoding="utf-8")
+        return await super().list_checkpoints(path)
+
+
+@pytest.mark.parametrize("size", ["same size", "other size"])
+async def test_a_file_written_by_someone_else_right_after_our_save_is_merged(
+    collab, jp_root_dir, jp_serverapp, caplog, size
+):
+    """The stat after our write takes their file for ours; the read-back (our bytes' hash, then the cells)
+    finds their edit and merges it, with no file watcher to help (it polls every 30 s here)."""
+    cm = jp_serverapp.contents_manager
+    # The server's default manager, as the extensions leave it (our contents feed wraps its get), saves
+    # through supernode's own writer: the hash compared is that of the bytes it wrote.
+    assert writes_plain_files(cm)
+    cm.checkpoints = checkpoints = WritesInTheInstant(**cm.checkpoints_kwargs)
+    path = write_notebook(jp_root_dir, "raced.ipynb", ["a = 1", "b = 2"])
+    alice, _ = await collab.open(path)
+    type_in = YNotebook(alice.doc).ycells[0]["source"]
+    type_in += "  # ours"
+    await alice.flush()
+    theirs = "b = 2  # mine" if size == "other size" else "b = 3"
+    foreign = nbformat.reads((jp_root_dir / path).read_text(encoding="utf-8"), as_version=4)
+    foreign.cells[0].source = "a = 1  # ours"
+    foreign.cells[1].source = theirs
+    checkpoints.foreign = (jp_root_dir / path, nbformat.writes(foreign))
+    alice.save(1)
+    await alice.wait_for(lambda: any(n.get("responseTo") == 1 for n in alice.notices), timeout=10)
+    assert checkpoints.foreign is None  # written in the instant
+    sources = lambda: [str(cell["source"]) for cell in YNotebook(alice.doc).ycells]  # noqa: E731
+    await alice.wait_for(lambda: sources() == ["a = 1  # ours", theirs], timeout=10)
+    assert "written by someone else right after our save" in caplog.text
 
 
 async def test_a_save_read_back_takes_our_own_file_for_ours(collab, jp_root_dir, caplog):

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager, LargeFileManager
 from nbformat import v4
 from tornado.web import HTTPError
 
@@ -161,7 +162,11 @@ def lesson(trusted: bool) -> dict:
     return json.loads(json.dumps(notebook))
 
 
-@pytest.fixture(params=[FileContentsManager, AsyncFileContentsManager], ids=["sync", "async"])
+# AsyncLargeFileManager is jupyter_server's default contents manager.
+@pytest.fixture(
+    params=[FileContentsManager, AsyncFileContentsManager, AsyncLargeFileManager],
+    ids=["sync", "async", "async-large"],
+)
 def managers(request, tmp_path):
     """Two managers of one class on two directories, with one notary database."""
 
@@ -247,8 +252,22 @@ def test_only_the_managers_own_save_is_replaced():
         def get(self, path, content=True, type=None, format=None, require_hash=False):
             return super().get(path, content, type, format, require_hash)
 
+    class Chunked(AsyncLargeFileManager):
+        async def save(self, model, path=""):
+            return await super().save(model, path)
+
     assert writes_plain_files(FileContentsManager()) and writes_plain_files(AsyncFileContentsManager())
+    assert writes_plain_files(LargeFileManager()) and writes_plain_files(AsyncLargeFileManager())
     assert not writes_plain_files(Custom()) and not writes_plain_files(Reader()) and not writes_plain_files(object())
+    assert not writes_plain_files(Chunked())
+    wrapped = AsyncLargeFileManager()
+    original = wrapped.save
+    wrapped.save = lambda model, path="": original(model, path)  # an extension wrapping the instance's save
+    assert not writes_plain_files(wrapped)
+    watched = AsyncLargeFileManager()
+    original_get = watched.get
+    watched.get = lambda *args, **kwargs: original_get(*args, **kwargs)  # as our contents feed does: still called
+    assert writes_plain_files(watched)
 
 
 async def test_validation_after_the_save_logs_what_is_invalid(caplog):
@@ -258,3 +277,30 @@ async def test_validation_after_the_save_logs_what_is_invalid(caplog):
         await validate_saved(broken, "broken.ipynb")
         await validate_saved(lesson(True), "fine.ipynb")
     assert [r.getMessage().split(":")[0] for r in caplog.records] == ["broken.ipynb"]
+
+
+async def test_validation_skips_only_the_cells_an_earlier_validation_saw_as_they_are(caplog):
+    broken = lesson(True)
+    broken["cells"][1]["cell_type"] = "nonsense"
+    edited = copy.deepcopy(broken)
+    edited["cells"][0]["source"] += "\n# edited"
+    newly_broken = copy.deepcopy(lesson(True))
+    newly_broken["cells"][2]["outputs"][0]["name"] = 7
+    older = copy.deepcopy(lesson(True))
+    older["nbformat_minor"] = 4
+    with caplog.at_level("ERROR", logger="supernode.notebook_writer"):
+        await validate_saved(broken, "first.ipynb")  # logged
+        await validate_saved(edited, "unchanged-broken-cell.ipynb", broken)  # its broken cell was seen as it is
+        await validate_saved(newly_broken, "changed-cell.ipynb", lesson(True))  # logged: a cell changed
+        await validate_saved(broken, "other-minor.ipynb", older)  # logged: another version validates it all
+        no_ids = copy.deepcopy(broken)
+        for cell in no_ids["cells"]:
+            del cell["id"]
+        no_ids["nbformat_minor"] = 4
+        await validate_saved(no_ids, "no-ids.ipynb", copy.deepcopy(no_ids))  # logged: cells without ids are checked
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "first.ipynb",
+        "changed-cell.ipynb",
+        "other-minor.ipynb",
+        "no-ids.ipynb",
+    ]

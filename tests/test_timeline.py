@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import nbformat
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_ydoc import YNotebook, YUnicode
@@ -17,7 +18,8 @@ from helpers import eventually
 from jupyter_helpers import disk_sources, server_config, write_notebook
 from rtc_client import RoomClient
 from supernode.forks import FORK_EVENTS
-from supernode.timeline import Timeline
+from supernode.content import snapshot
+from supernode.timeline import Encoded, Timeline
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -394,3 +396,48 @@ def test_a_timeline_is_bounded_by_count_and_size_and_keeps_no_repeats():
     alone = Timeline(max_versions=100, max_bytes=10)
     alone.record("big", "z" * 100)
     assert [v.label for v in alone.versions] == ["big"]  # the newest always stays
+
+
+def write_large_outputs(root, name: str, cells: int, size: int) -> str:
+    """A notebook of ``cells`` code cells, each with a stream output of ``size`` characters."""
+    nb = nbformat.v4.new_notebook()
+    for i in range(cells):
+        cell = nbformat.v4.new_code_cell(f"print_big({i})", execution_count=i + 1)
+        cell.outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text=(f"{i} " + "x" * 60 + "\n") * (size // 64))
+        ]
+        nb.cells.append(cell)
+    (root / name).write_text(nbformat.writes(nb), encoding="utf-8")
+    return name
+
+
+@pytest.mark.parametrize("hooked", [False, True], ids=["plain", "pre-save hook"])
+async def test_a_saved_version_of_large_outputs_is_the_content_the_save_wrote(
+    collab, jp_root_dir, jp_serverapp, hooked
+):
+    """No encoding of the whole document for a save of large outputs: the version is the data written, the
+    same content as the document's; with a pre-save hook (which may change it) the document is encoded."""
+    if hooked:
+        jp_serverapp.contents_manager.register_pre_save_hook(lambda model, **kw: None)
+    path = write_large_outputs(jp_root_dir, "big.ipynb", cells=3, size=64 * 1024)
+    alice, session = await collab.open(path)
+    room = session.room
+    live = jp_serverapp.web_app.settings["supernode_documents"].live[room]
+    timelines = jp_serverapp.web_app.settings["supernode_forks"].timelines
+    cell = YNotebook(alice.doc).ycells[0]["source"]
+    cell += "  # edited"
+    await eventually(lambda: (disk_sources(jp_root_dir, path) or [None])[0] == str(cell), WAIT, "the save")
+    await eventually(lambda: timelines.of(room).versions[-1].label == "saved", WAIT, "a version of the save")
+    version = timelines.of(room).versions[-1]
+    assert version.content["cells"][0]["source"] == str(cell)
+    assert isinstance(version.held, Encoded) is hooked
+    assert version.content == snapshot(live.key, live.document)
+    on_disk = (jp_root_dir / path).read_text(encoding="utf-8")
+    assert on_disk == nbformat.writes(nbformat.from_dict(version.content)) + "\n"
+    if not hooked:
+        assert version.held is live.saved_content()[0]
+        assert version.size == (jp_root_dir / path).stat().st_size
+    # Once the document changes, the saved content is no version of it.
+    cell = YNotebook(alice.doc).ycells[1]["source"]
+    cell += "  # after"
+    await eventually(lambda: live.saved_content() is None, WAIT, "the change to reach the server")
