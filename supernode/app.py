@@ -57,6 +57,14 @@ from rtc_common.tasks import TaskSet
 
 __all__ = ["SupernodeExtension"]
 
+_VALIDATOR_WARM_DELAY = 5.0  # seconds after the start before nbformat's validator is compiled
+
+
+async def _compile_validator(delay: float) -> None:
+    """Compile nbformat's validator (on a worker thread) ``delay`` seconds from now."""
+    await asyncio.sleep(delay)
+    await asyncio.to_thread(get_validator, version=4, version_minor=5)
+
 
 class SupernodeExtension(ExtensionApp):
     """Owns the documents of collaboration rooms: load once, save, reload out-of-band edits."""
@@ -415,9 +423,9 @@ class SupernodeExtension(ExtensionApp):
         if getattr(self, "executions", None) is not None:
             await self.executions.ensure_open()
         if getattr(self, "documents", None) is not None:
-            # nbformat compiles its validator on first use (~40 ms): a notebook opened from its bytes is
-            # validated later, so without this the first save would pay for it.
-            self.tasks.spawn(asyncio.to_thread(get_validator, version=4, version_minor=5), "compile the validator")
+            # nbformat compiles its validator on first use (~40 ms of CPU, holding the GIL): compiled ahead
+            # of the first validation, but after the opens that follow a start (JupyterLab restoring its tabs).
+            self.tasks.spawn(_compile_validator(_VALIDATOR_WARM_DELAY), "compile the validator")
             if self.load_store is not None:
                 self.tasks.spawn(self.load_store.open(), "open the load cache")
         if getattr(self, "feeds", None) is not None:
