@@ -117,9 +117,13 @@ class Stages:
     """The outputs a notebook's first stage left out (see :func:`build_in_stages`), to be built next.
 
     :meth:`updates` builds them in the load's own document (client id 0), one cell at a time,
-    and yields each as an update for the live document; :attr:`packed` then holds those updates, in
-    order (:func:`~supernode.load_cache.iter_parts` reads them): the first stage's update followed by
-    them is the whole file (what the load would have built in one piece). They are packed as they
+    and yields each as an update for the live document; a stream longer than ``_STAGE_CHARS``
+    characters comes in pieces of that size, each its own update (the first with the cell's outputs,
+    the rest appended to the stream's text), so no update, and no turn of the event loop applying it,
+    holds more than about a megabyte: a 20 MB log would otherwise hold the event loop for a quarter of a
+    second. :attr:`parts` counts the updates, :attr:`cells` the cells. :attr:`packed` then holds those
+    updates, in order (:func:`~supernode.load_cache.iter_parts` reads them): the first stage's update
+    followed by them is the whole file (what the load would have built in one piece). They are packed as they
     come, in one buffer: a thousand updates of a megabyte each kept apart would leave the memory
     they took in holes between the live document's, after they are let go. Once done, the load's
     own document is dropped (memory: one copy of the notebook, the live document's).
@@ -130,6 +134,7 @@ class Stages:
         self._seed: Doc | None = seed
         self._delayed = delayed
         self.cells = len(delayed)
+        self.parts = 0
         self.packed = bytearray()
         self.done = False
 
@@ -138,15 +143,44 @@ class Stages:
         assert seed is not None, "the stages were built already"
         notebook = self._cls(seed)
         for index, outputs in self._delayed.items():
-            before = seed.get_state()
-            with seed.transaction():
-                notebook.ycells[index]["outputs"].extend([to_ymap(output) for output in outputs])
-            update = seed.get_update(before)
-            append_part(self.packed, update)
-            yield update
+            head, tails = _stream_tails(outputs)
+            youtputs = notebook.ycells[index]["outputs"]
+            yield self._part(seed, youtputs.extend, [to_ymap(output) for output in head])
+            for position, tail in tails:
+                ytext = youtputs[position]["text"]
+                for at in range(0, len(tail), _STAGE_CHARS):
+                    yield self._part(seed, ytext.insert, len(ytext), tail[at : at + _STAGE_CHARS])
         self._seed, notebook, seed = None, None, None
         self._delayed = {}
         self.done = True
+
+    def _part(self, seed: Doc, write: Any, *args: Any) -> bytes:
+        """``write(*args)`` into ``seed`` in one transaction; its update, packed and counted."""
+        before = seed.get_state()
+        with seed.transaction():
+            write(*args)
+        update = seed.get_update(before)
+        append_part(self.packed, update)
+        self.parts += 1
+        return update
+
+
+_STAGE_CHARS = 1 << 20  # characters of a stream's text one update of a staged load writes at most
+
+
+def _stream_tails(outputs: list[Any]) -> tuple[list[Any], list[tuple[int, str]]]:
+    """``outputs`` with each stream's text cut to ``_STAGE_CHARS`` characters, and what was cut, by
+    the stream's position in the list."""
+    head: list[Any] = []
+    tails: list[tuple[int, str]] = []
+    for position, output in enumerate(outputs):
+        text = output.get("text") if isinstance(output, dict) and output.get("output_type") == "stream" else None
+        if isinstance(text, str) and len(text) > _STAGE_CHARS:
+            head.append({**output, "text": text[:_STAGE_CHARS]})
+            tails.append((position, text[_STAGE_CHARS:]))
+        else:
+            head.append(output)
+    return head, tails
 
 
 def _larger_than(outputs: list[Any], limit: int) -> bool:

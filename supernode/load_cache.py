@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS loads (
     key TEXT PRIMARY KEY,
     first BLOB NOT NULL,
     rest BLOB,
-    staged_cells INTEGER NOT NULL,
+    staged_cells INTEGER NOT NULL,  -- how many updates rest packs (CachedLoad.staged_parts)
     signature TEXT,
     trusted INTEGER,
     checksum TEXT NOT NULL,
@@ -68,9 +68,10 @@ def _versions() -> str:
 
 
 _VERSIONS = _versions()
-# What an entry's ``rest`` holds: the updates of a staged load's later stages, one per cell (see
-# pack_parts). Part of the key: an entry of another layout is never read as this one.
-_LAYOUT = "rest=parts/1"
+# What an entry's ``rest`` holds: the updates of a staged load's later stages, one per cell and one more per
+# megabyte of a long stream (see pack_parts). Part of the key: an entry of another layout is never read as
+# this one.
+_LAYOUT = "rest=parts/2"
 _PART_HEADER = 8  # bytes of a part's length (little-endian) before it
 
 
@@ -138,14 +139,14 @@ def cache_key(
 @dataclass(frozen=True)
 class CachedLoad:
     """What a build gave: the first stage's update (the whole document when ``rest`` is None), the
-    updates of the outputs a staged load sent later (``staged_cells`` cells' worth, one update each,
-    packed by :func:`pack_parts`), and the
+    updates of the outputs a staged load sent later (``staged_parts`` of them, packed by
+    :func:`pack_parts`), and the
     notebook's trust: ``signature`` (nbformat's, of the file's notebook) and the ``trusted`` marks the
     contents manager gave its code cells (None: no code cell, nothing depends on trust)."""
 
     first: bytes
     rest: bytes | bytearray | None
-    staged_cells: int
+    staged_parts: int
     signature: str | None
     trusted: bool | None
 
@@ -154,7 +155,7 @@ class CachedLoad:
         h.update(b"\0" if self.rest is None else b"\1")
         if self.rest is not None:
             h.update(self.rest)  # the same digest as of the bytes joined, without a copy of the rest
-        h.update(f"{self.staged_cells}:{self.signature}:{self.trusted}".encode())
+        h.update(f"{self.staged_parts}:{self.signature}:{self.trusted}".encode())
         return h.hexdigest()
 
     @property
@@ -319,7 +320,7 @@ class LoadCache:
                         key,
                         load.first,
                         load.rest,
-                        load.staged_cells,
+                        load.staged_parts,
                         load.signature,
                         None if load.trusted is None else int(load.trusted),
                         load.checksum(),

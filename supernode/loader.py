@@ -81,12 +81,13 @@ def _marks(content: Any) -> tuple[bool, bool | None]:
 
 
 class CachedStages:
-    """The later stages of a staged load found in the cache: the outputs it left out, one update per
-    cell as the build gave them, ``packed`` (the same interface as :class:`~supernode.content.Stages`)."""
+    """The later stages of a staged load found in the cache: the outputs it left out, ``parts``
+    updates as the build gave them, ``packed`` (the same interface as :class:`~supernode.content.Stages`;
+    ``cells`` is not known here: the number of updates stands for it)."""
 
-    def __init__(self, packed: bytes, cells: int) -> None:
+    def __init__(self, packed: bytes, parts: int) -> None:
         self.packed = packed
-        self.cells = cells
+        self.parts = self.cells = parts
         self.done = False
 
     def updates(self):
@@ -278,12 +279,12 @@ class Loader:
             log.warning("%s: its cached build cannot be used (%r); built from the file", path, exc)
             return None
         try:
-            if entry.rest is not None and count_parts(entry.rest) != entry.staged_cells:
-                raise ValueError(f"{entry.staged_cells} staged cells, not as many updates")
+            if entry.rest is not None and count_parts(entry.rest) != entry.staged_parts:
+                raise ValueError(f"{entry.staged_parts} staged updates expected, not as many found")
         except ValueError as exc:
             log.warning("%s: its cached build cannot be used (%s); built from the file", path, exc)
             return None
-        stages = None if entry.rest is None else CachedStages(entry.rest, entry.staged_cells)
+        stages = None if entry.rest is None else CachedStages(entry.rest, entry.staged_parts)
         model = {**stat, "hash": digest, "hash_algorithm": algorithm}
         return Loaded(model, document, stages, entry.first, from_cache=True)
 
@@ -340,7 +341,7 @@ class Loader:
             notary = self.contents_manager.notary
             if notary.store.check_signature(keep.signature, notary.algorithm) != keep.trusted:
                 return  # what the contents manager checked is not what the signature says: not kept
-        rest, cells = None, 0
+        rest, parts = None, 0
         if keep.stages is not None:
             waits = [asyncio.ensure_future(complete.wait()), asyncio.ensure_future(gone.wait())]
             try:
@@ -350,5 +351,5 @@ class Loader:
                     waiter.cancel()
             if not keep.stages.done:
                 return
-            rest, cells = keep.stages.packed, keep.stages.cells
-        await self.cache.put(keep.key, CachedLoad(keep.first, rest, cells, keep.signature, keep.trusted))
+            rest, parts = keep.stages.packed, keep.stages.parts
+        await self.cache.put(keep.key, CachedLoad(keep.first, rest, parts, keep.signature, keep.trusted))

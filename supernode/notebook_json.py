@@ -44,8 +44,8 @@ def notebook_json(content: dict[str, Any]) -> str:
 
 
 def notebook_pieces(content: dict[str, Any]) -> list[str]:
-    """:func:`notebook_json`'s text in pieces, in order (a large output's text is one piece: written as it
-    comes, it is never copied into one string with the rest)."""
+    """:func:`notebook_json`'s text in pieces, in order (a large output's text is one piece: it is encoded
+    on its own, never joined into one string with the rest first)."""
     if not isinstance(content, dict) or content.get("nbformat") != 4:
         raise Unexpected("not an nbformat 4 notebook")
     cells = content.get("cells")

@@ -112,7 +112,7 @@ def _signing_copy(content: dict[str, Any]) -> NotebookNode:
     return NotebookNode({**content, "metadata": dict(content.get("metadata") or {}), "cells": cells})
 
 
-_CHUNK = 1 << 20  # small pieces of the text are encoded and written this many characters at a time
+_CHUNK = 1 << 20  # small pieces of the text are encoded this many characters at a time
 
 
 def _pieces(content: dict[str, Any]) -> list[str]:
@@ -147,14 +147,23 @@ def _chunks(pieces: list[str]):
         yield "".join(held).encode("utf-8")
 
 
-def _write(cm: Any, os_path: str, content: dict[str, Any]) -> str:
-    """Write the notebook's file (on a worker thread); its hash, by the manager's algorithm."""
-    digest = hashlib.new(cm.hash_algorithm)
+def _write(cm: Any, os_path: str, content: dict[str, Any], notify: Callable[[str], None] | None = None) -> str:
+    """Write the notebook's file (on a worker thread); its hash, by the manager's algorithm.
+
+    The manager's ``atomic_writing`` writes the file in place (after a backup copy), so whoever reads it
+    meanwhile (a frontend hashing it before it saves) sees it truncated or half written: the whole text is
+    encoded before the file is opened, and written in one call. ``notify(hash)`` is called (from this
+    thread) once the bytes are in the file, before the manager's ``fsync``."""
+    text = bytearray()
+    for chunk in _chunks(_pieces(content)):
+        text += chunk
+    digest = hashlib.new(cm.hash_algorithm, text).hexdigest()
     with cm.atomic_writing(os_path, text=False) as f:
-        for chunk in _chunks(_pieces(content)):
-            f.write(chunk)
-            digest.update(chunk)
-    return digest.hexdigest()
+        f.write(text)
+        f.flush()
+        if notify is not None:
+            notify(digest)
+    return digest
 
 
 async def save_notebook(
@@ -163,9 +172,9 @@ async def save_notebook(
     """Save notebook ``model`` (``{"type": "notebook", "content": ...}``) at ``path`` through ``cm`` (for
     which :func:`writes_plain_files` holds); answer the manager's stat model and the file's hash.
 
-    ``written(hash)`` is called as soon as the file is on disk, before the checkpoint and the stat: a
-    frontend compares the file's hash with the one it was told before it saves, so the new hash must reach
-    it as soon as the file is there."""
+    ``written(hash)`` is called (on the event loop) as soon as the file holds the new bytes, before the
+    manager's ``fsync``, the checkpoint and the stat: a frontend compares the file's hash with the one it
+    was told before it saves, so the new hash must reach it as soon as the file is there."""
     path = path.strip("/")
     cm.run_pre_save_hooks(model=model, path=path)
     if "content" not in model:
@@ -176,9 +185,9 @@ async def save_notebook(
     try:
         content = model["content"]
         _check_and_sign(cm, _signing_copy(content), path)
-        digest = await asyncio.to_thread(_write, cm, os_path, content)
-        if written is not None:
-            written(digest)
+        loop = asyncio.get_running_loop()
+        notify = None if written is None else (lambda digest: loop.call_soon_threadsafe(written, digest))
+        digest = await asyncio.to_thread(_write, cm, os_path, content, notify)
         if not await ensure_async(cm.checkpoints.list_checkpoints(path)):
             await ensure_async(cm.create_checkpoint(path))
     except HTTPError:

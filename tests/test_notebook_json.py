@@ -4,6 +4,7 @@ checkpoint, hooks and errors."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -217,6 +218,33 @@ async def test_a_save_leaves_what_the_file_manager_leaves(managers, trusted, cap
     reopened = (await _ensure(ours.get("n.ipynb")))["content"]
     assert all(cell.metadata.get("trusted") is trusted for cell in reopened.cells if cell.cell_type == "code")
     assert content == lesson(trusted)  # the caller's notebook is left as it was
+
+
+async def test_the_file_is_written_in_one_call_once_its_whole_text_is_ready(managers):
+    """The manager's atomic_writing writes in place: a reader (a frontend hashing the file before it saves)
+    must not find it truncated while the text is still being made, nor half written between two writes."""
+    ours, _ = managers
+    real = ours.atomic_writing
+    writes: list[int] = []
+
+    @contextlib.contextmanager
+    def recording(path, **kwargs):
+        with real(path, **kwargs) as f:
+
+            class File:
+                def write(self, data):
+                    writes.append(len(data))
+                    return f.write(data)
+
+                def flush(self):
+                    return f.flush()
+
+            yield File()
+
+    ours.atomic_writing = recording
+    content = json.loads(json.dumps(nb_workloads.build("20mb-stream")))
+    await save_notebook(ours, {"type": "notebook", "content": content}, "n.ipynb")
+    assert writes == [Path(ours.root_dir, "n.ipynb").stat().st_size]
 
 
 async def test_hooks_run_and_errors_are_the_managers(managers, tmp_path):
