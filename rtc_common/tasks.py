@@ -21,12 +21,23 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["Ready", "TaskSet"]
+__all__ = ["Ready", "TaskSet", "first_set"]
 
 log = logging.getLogger(__name__)
 
 Ready = Callable[[], None]
 """What a loop started by :meth:`TaskSet.start` calls once it serves."""
+
+
+async def first_set(*events: asyncio.Event, timeout: float | None = None) -> None:
+    """Return once any of ``events`` is set, or after ``timeout`` seconds (None: no limit); leaves no waiter
+    behind."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 class TaskSet:

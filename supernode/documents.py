@@ -48,7 +48,7 @@ from .heap import HeapTrimmer
 from .keys import DocumentKey
 from .load_cache import LoadCache
 from .loader import Loader
-from rtc_common.tasks import TaskSet
+from rtc_common.tasks import TaskSet, first_set
 
 __all__ = ["DocumentLoadError", "DocumentManager"]
 
@@ -228,12 +228,7 @@ class DocumentManager:
         if loaded.validate:
             await self.loader.validate(live.path)
         if (loaded.model.get("size") or 0) >= _TRIM_ABOVE:
-            waits = [asyncio.ensure_future(live.loaded.wait()), asyncio.ensure_future(live.closed.wait())]
-            try:  # a staged load's outputs are built by then too (or the room is gone)
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waits:
-                    waiter.cancel()
+            await first_set(live.loaded, live.closed)  # a staged load's outputs are built by then (or it is gone)
             self.heap.trim()
 
     async def _follow(self, name: str, live: LiveDocument) -> None:

@@ -39,6 +39,8 @@ from jupyter_ydoc.ybasedoc import YBaseDoc
 from tornado.web import HTTPError
 from pycrdt import Doc
 
+from rtc_common.tasks import first_set
+
 from .content import Stages, abuild_in_stages, build_in_stages, contents_type
 from .doctypes import document_class
 from .keys import DocumentKey
@@ -343,12 +345,7 @@ class Loader:
                 return  # what the contents manager checked is not what the signature says: not kept
         rest, parts = None, 0
         if keep.stages is not None:
-            waits = [asyncio.ensure_future(complete.wait()), asyncio.ensure_future(gone.wait())]
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waits:
-                    waiter.cancel()
+            await first_set(complete, gone)
             if not keep.stages.done:
                 return
             rest, parts = keep.stages.packed, keep.stages.parts

@@ -21,6 +21,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from rtc_common.tasks import first_set
+
 __all__ = ["StagedLoad"]
 
 
@@ -39,12 +41,7 @@ class StagedLoad:
     async def run(self, synced: asyncio.Event, hurry: asyncio.Event, wait: float) -> None:
         """Wait until ``synced`` or ``hurry`` is set (at most ``wait`` seconds), then apply the stages, one
         cell per turn of the event loop. Cancelled, it stops between two cells (see :meth:`finish_now`)."""
-        waiters = [asyncio.ensure_future(synced.wait()), asyncio.ensure_future(hurry.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await first_set(synced, hurry, timeout=wait)
         for update in self._iterate():
             self._apply(update)
             await asyncio.sleep(0)  # one cell a turn: joins, edits and other rooms go on between
