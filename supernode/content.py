@@ -138,6 +138,9 @@ class Stages:
         self.packed = bytearray()
         self.done = False
 
+    async def ready(self) -> None:
+        """Nothing to wait for: the stages are built from the notebook the load read."""
+
     def updates(self) -> Iterator[bytes]:
         seed = self._seed
         assert seed is not None, "the stages were built already"

@@ -184,9 +184,9 @@ class LiveDocument(DocumentSaves, FileSync):
                 stages.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure is logged by spawn
                     await stages
-                if self._staged is not None and self._staged.finish_now():
+                if self._staged is not None and await self._staged.finish():
                     # Closed before the stages were done: the document is whole before anything saves it.
-                    self._stages_loaded()
+                    await self._stages_ended()
             watcher.cancel()
             try:
                 await watcher
@@ -239,7 +239,26 @@ class LiveDocument(DocumentSaves, FileSync):
         except Exception:  # a bug: what the server waits for goes on, as with a load in one piece
             log.exception("%s: the outputs loaded in stages could not all be written", self.path)
             staged.done = True
-        self._stages_loaded()
+        await self._stages_ended()
+
+    async def _stages_ended(self) -> None:
+        """The stages are applied. Stages that came up short (the load cache lost the outputs it held
+        since the first stage was served) are made good from the file: a merge whose base is the
+        first stage takes the outputs from the disk, and keeps what the room did meanwhile. No save
+        or other merge runs before the document is whole (they wait for :attr:`loaded`)."""
+        staged = self._staged
+        assert staged is not None
+        if getattr(staged.stages, "short", False) and self._base_update is not None:
+            first = snapshot(self.key, load_update(self.key, self._base_update))
+            try:
+                await self._merge_from_disk(base=first)
+            except Exception as exc:  # the file is gone or unreadable: nothing holds the outputs any more
+                log.error(
+                    "%s: its large outputs could not be read from the file (%r); the room lacks them", self.path, exc
+                )
+                self._set_state(dirty=True)
+        if self._staged is not None:
+            self._stages_loaded()
 
     def _stages_loaded(self) -> None:
         """The document holds the whole file: the stages' updates become part of the base."""

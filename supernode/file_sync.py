@@ -167,18 +167,21 @@ class FileSync:
             ycell.get("id") for ycell in self.document.ycells if ycell.get("execution_state") in ("running", "busy")
         }
 
-    async def _merge_from_disk(self) -> None:
-        """Take the file's content in (the caller holds the save lock).
+    async def _merge_from_disk(self, base: Any = None) -> None:
+        """Take the file's content in (the caller holds the save lock, or nothing can save yet).
 
-        Text typed in a cell that the disk changed too is set aside before the disk's version takes its
-        place (see :meth:`_keep_typed`).
+        ``base`` is the content the merge takes for the file as last loaded or saved (default: the
+        whole file as loaded, once the document holds it). Text typed in a cell that the disk changed
+        too is set aside before the disk's version takes its place (see :meth:`_keep_typed`).
         """
-        await self.whole()  # the base of the merge is the whole file as loaded
+        if base is None:
+            await self.whole()  # the base of the merge is the whole file as loaded
         cm = self.manager.contents_manager
         model = await ensure_async(
             cm.get(self.path, content=True, type=contents_type(self.key), format=self.key.format)
         )
-        base = self._loaded_base()
+        if base is None:
+            base = self._loaded_base()
         content = model["content"]
         if self.key.kind == "notebook" and any(not cell.get("id") for cell in content.get("cells") or []):
             content = adopt_ids(content, base)  # no ids on disk: cells are matched by content

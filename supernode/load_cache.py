@@ -9,7 +9,10 @@ changed file has another hash, so a stale entry is never found. An entry whose c
 match what was stored is dropped, and the document is built from the file again.
 
 The store is one SQLite file, bounded by the total size of its entries (the least recently used go
-first). Every call runs off the event loop. A file that is not a database (or a damaged one) is
+first). An entry is read in two steps: :meth:`LoadCache.get` reads its first stage (what a client
+sees first) and what it says of itself; :meth:`LoadCache.rest` reads the updates of its later stages
+(the large outputs, the bulk of a large notebook's entry), each step checked against its own
+checksum. When an entry was used is kept apart from it: marking a 50 MB entry used does not rewrite it. Every call runs off the event loop. A file that is not a database (or a damaged one) is
 moved aside and a new store started; a store that fails otherwise (no space, no permission) is
 logged once and bypassed from then on: opening a document never depends on it.
 """
@@ -36,23 +39,26 @@ __all__ = [
     "count_parts",
     "iter_parts",
     "pack_parts",
+    "rest_checksum",
     "unpack_parts",
 ]
 
 log = logging.getLogger("supernode.load_cache")
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS loads (
+CREATE TABLE IF NOT EXISTS builds (
     key TEXT PRIMARY KEY,
     first BLOB NOT NULL,
-    rest BLOB,
-    staged_cells INTEGER NOT NULL,  -- how many updates rest packs (CachedLoad.staged_parts)
+    staged_parts INTEGER NOT NULL,  -- how many updates its rest packs (CachedLoad.staged_parts)
+    rest_checksum TEXT,  -- of its row in rests (NULL: none, the first stage is the whole document)
     signature TEXT,
     trusted INTEGER,
-    checksum TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    used REAL NOT NULL
-)
+    checksum TEXT NOT NULL,  -- of everything above (CachedLoad.checksum)
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rests (key TEXT PRIMARY KEY, rest BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS uses (key TEXT PRIMARY KEY, used REAL NOT NULL);
+DROP TABLE IF EXISTS loads;  -- the layout before builds, rests and uses
 """
 _BUILDERS = ("jupyter-rtc", "pycrdt", "jupyter_ydoc", "nbformat")
 
@@ -136,26 +142,31 @@ def cache_key(
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+def rest_checksum(rest: bytes | bytearray) -> str:
+    """The checksum of an entry's rest (see :meth:`LoadCache.rest`)."""
+    return hashlib.sha256(rest).hexdigest()
+
+
 @dataclass(frozen=True)
 class CachedLoad:
-    """What a build gave: the first stage's update (the whole document when ``rest`` is None), the
-    updates of the outputs a staged load sent later (``staged_parts`` of them, packed by
-    :func:`pack_parts`), and the
-    notebook's trust: ``signature`` (nbformat's, of the file's notebook) and the ``trusted`` marks the
-    contents manager gave its code cells (None: no code cell, nothing depends on trust)."""
+    """What a build gave: the first stage's update (the whole document when ``staged_parts`` is 0),
+    the updates of the outputs a staged load sent later (``staged_parts`` of them, packed by
+    :func:`pack_parts`, in ``rest``), and the notebook's trust: ``signature`` (nbformat's, of the
+    file's notebook) and the ``trusted`` marks the contents manager gave its code cells (None: no
+    code cell, nothing depends on trust). An entry :meth:`LoadCache.get` read has no ``rest`` yet
+    (None; :meth:`LoadCache.rest` reads it); its ``rest_checksum`` is what that read must find."""
 
     first: bytes
     rest: bytes | bytearray | None
     staged_parts: int
     signature: str | None
     trusted: bool | None
+    rest_checksum: str | None = None
 
-    def checksum(self) -> str:
+    def checksum(self, rest_sum: str | None) -> str:
+        """The checksum of the first stage and what the entry says, ``rest_sum`` (the rest's) included."""
         h = hashlib.sha256(self.first)
-        h.update(b"\0" if self.rest is None else b"\1")
-        if self.rest is not None:
-            h.update(self.rest)  # the same digest as of the bytes joined, without a copy of the rest
-        h.update(f"{self.staged_parts}:{self.signature}:{self.trusted}".encode())
+        h.update(f"\0{self.staged_parts}:{rest_sum}:{self.signature}:{self.trusted}".encode())
         return h.hexdigest()
 
     @property
@@ -188,13 +199,42 @@ class LoadCache:
             self._connect()
 
     async def get(self, key: str) -> CachedLoad | None:
-        """The entry of ``key``, checked against its checksum; None if there is none (or none readable)."""
+        """The entry of ``key`` without its rest (see :meth:`rest`), checked against its checksum and
+        marked used; None if there is none (or none readable)."""
         found = await asyncio.to_thread(self._get, key)
         if found is None:
             self.misses += 1
         else:
             self.hits += 1
         return found
+
+    async def rest(self, key: str, checksum: str) -> bytes | None:
+        """The rest of the entry of ``key`` that :meth:`get` gave (``checksum``: its ``rest_checksum``);
+        None if it is gone since (dropped to make room) or does not match (dropped, logged)."""
+        return await asyncio.to_thread(self.rest_now, key, checksum)
+
+    def rest_now(self, key: str, checksum: str) -> bytes | None:
+        """:meth:`rest`, on the calling thread (it blocks it for the read)."""
+        with self._lock:
+            db = self._connect()
+            if db is None:
+                return None
+            try:
+                row = db.execute("SELECT rest FROM rests WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    log.warning("load cache %s: the rest of entry %s… is gone", self.path, key[:12])
+                    return None
+                rest = row[0]
+                if rest_checksum(rest) != checksum:
+                    log.warning(
+                        "load cache %s: the rest of entry %s… does not match its checksum; dropped", self.path, key[:12]
+                    )
+                    self._delete(db, key)
+                    return None
+                return rest
+            except sqlite3.Error as exc:
+                self._fail(exc)
+                return None
 
     async def has(self, key: str) -> bool:
         """Whether an entry is kept under ``key`` (not read, not checked)."""
@@ -251,7 +291,7 @@ class LoadCache:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, cached_statements=0)
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute(_SCHEMA)
+            db.executescript(_SCHEMA)
         except sqlite3.Error:
             db.close()
             raise
@@ -274,27 +314,29 @@ class LoadCache:
                 return None
             try:
                 row = db.execute(
-                    "SELECT first, rest, staged_cells, signature, trusted, checksum FROM loads WHERE key = ?", (key,)
+                    "SELECT first, staged_parts, rest_checksum, signature, trusted, checksum FROM builds WHERE key = ?",
+                    (key,),
                 ).fetchone()
                 if row is None:
                     return None
-                first, rest, staged, signature, trusted, checksum = row
+                first, staged, rest_sum, signature, trusted, checksum = row
                 load = CachedLoad(
-                    bytes(first),
-                    None if rest is None else bytes(rest),
-                    staged,
-                    signature,
-                    None if trusted is None else bool(trusted),
+                    bytes(first), None, staged, signature, None if trusted is None else bool(trusted), rest_sum
                 )
-                if load.checksum() != checksum:
+                if load.checksum(rest_sum) != checksum:
                     log.warning("load cache %s: entry %s… does not match its checksum; dropped", self.path, key[:12])
-                    db.execute("DELETE FROM loads WHERE key = ?", (key,))
+                    self._delete(db, key)
                     return None
-                db.execute("UPDATE loads SET used = ? WHERE key = ?", (time.time(), key))
+                db.execute("INSERT OR REPLACE INTO uses VALUES (?, ?)", (key, time.time()))
                 return load
             except sqlite3.Error as exc:
                 self._fail(exc)
                 return None
+
+    @staticmethod
+    def _delete(db: sqlite3.Connection, key: str) -> None:
+        for table in ("builds", "rests", "uses"):
+            db.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
 
     def _has(self, key: str) -> bool:
         with self._lock:
@@ -302,7 +344,7 @@ class LoadCache:
             if db is None:
                 return False
             try:
-                return db.execute("SELECT 1 FROM loads WHERE key = ?", (key,)).fetchone() is not None
+                return db.execute("SELECT 1 FROM builds WHERE key = ?", (key,)).fetchone() is not None
             except sqlite3.Error as exc:
                 self._fail(exc)
                 return False
@@ -314,26 +356,33 @@ class LoadCache:
                 return
             try:
                 db.execute("BEGIN IMMEDIATE")
+                rest_sum = None if load.rest is None else rest_checksum(load.rest)
                 db.execute(
-                    "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO builds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         key,
                         load.first,
-                        load.rest,
                         load.staged_parts,
+                        rest_sum,
                         load.signature,
                         None if load.trusted is None else int(load.trusted),
-                        load.checksum(),
+                        load.checksum(rest_sum),
                         load.size,
-                        time.time(),
                     ),
                 )
-                total = db.execute("SELECT COALESCE(SUM(size), 0) FROM loads").fetchone()[0]
+                if load.rest is None:
+                    db.execute("DELETE FROM rests WHERE key = ?", (key,))
+                else:
+                    db.execute("INSERT OR REPLACE INTO rests VALUES (?, ?)", (key, load.rest))
+                db.execute("INSERT OR REPLACE INTO uses VALUES (?, ?)", (key, time.time()))
+                total = db.execute("SELECT COALESCE(SUM(size), 0) FROM builds").fetchone()[0]
                 if total > self.max_bytes:
                     for old_key, size in db.execute(
-                        "SELECT key, size FROM loads WHERE key != ? ORDER BY used", (key,)
+                        "SELECT builds.key, size FROM builds LEFT JOIN uses ON uses.key = builds.key"
+                        " WHERE builds.key != ? ORDER BY COALESCE(used, 0)",
+                        (key,),
                     ).fetchall():
-                        db.execute("DELETE FROM loads WHERE key = ?", (old_key,))
+                        self._delete(db, old_key)
                         total -= size
                         if total <= self.max_bytes:
                             break

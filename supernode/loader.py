@@ -8,7 +8,9 @@ modified time, size), the built document and the stages still to load (see
   manager (not a subclass that changes how notebooks are read: jupytext's pairs files, for instance),
   the file is stat'ed, then read as bytes and hashed with the contents manager's hash algorithm. An
   entry built from the same bytes, whose trust (the notary's signature store) still says what it
-  said, gives the document without parsing, validating or building anything;
+  said, gives the document without parsing, validating or building anything. Of a staged load's
+  entry only the first stage is read before the room is served: its large outputs are read while
+  the first client syncs (:class:`~supernode.cached_stages.CachedStages`);
 * **from the file**: for jupyter_server's own file manager, from the bytes just hashed, read as its
   ``get`` reads them (nbformat's reader's result, as plain data: :mod:`supernode.notebook_reader`; the
   notary's marks) but validated afterwards, off the event
@@ -44,11 +46,12 @@ from rtc_common.tasks import first_set
 from .content import Stages, abuild_in_stages, build_in_stages, contents_type
 from .doctypes import document_class
 from .keys import DocumentKey
-from .load_cache import CachedLoad, LoadCache, cache_key, count_parts, iter_parts
+from .cached_stages import CachedStages
+from .load_cache import CachedLoad, LoadCache, cache_key
 from .notebook_reader import read_notebook
 from .notebook_signature import signature as notebook_signature
 
-__all__ = ["CachedStages", "Loaded", "Loader"]
+__all__ = ["Loaded", "Loader"]
 
 log = logging.getLogger("supernode.loader")
 
@@ -62,6 +65,13 @@ def _reads_plain_files(cm: Any) -> bool:
         if isinstance(cm, base):
             return all(getattr(type(cm), name, None) is getattr(base, name) for name in _READ_METHODS)
     return False
+
+
+def _read_and_hash(path: Path, algorithm: str) -> tuple[bytes, str]:
+    """The file's bytes and their digest by ``algorithm`` (a worker thread's job: both take tens of
+    milliseconds for a large notebook)."""
+    raw = path.read_bytes()
+    return raw, hashlib.new(algorithm, raw).hexdigest()
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
@@ -80,21 +90,6 @@ def _marks(content: Any) -> tuple[bool, bool | None]:
     if len(marks) > 1:
         return False, None
     return True, (marks.pop() if marks else None)
-
-
-class CachedStages:
-    """The later stages of a staged load found in the cache: the outputs it left out, ``parts``
-    updates as the build gave them, ``packed`` (the same interface as :class:`~supernode.content.Stages`;
-    ``cells`` is not known here: the number of updates stands for it)."""
-
-    def __init__(self, packed: bytes, parts: int) -> None:
-        self.packed = packed
-        self.parts = self.cells = parts
-        self.done = False
-
-    def updates(self):
-        yield from iter_parts(self.packed)
-        self.done = True
 
 
 @dataclass
@@ -239,12 +234,11 @@ class Loader:
         # The stat first: a write between it and the read is then seen as a change on disk later
         # (merged, a no-op for content we already hold), never the other way round.
         stat = await ensure_async(cm.get(path, content=False, type="notebook"))
+        algorithm = cm.hash_algorithm
         try:
-            raw = await asyncio.to_thread(Path(cm._get_os_path(path)).read_bytes)
+            raw, digest = await asyncio.to_thread(_read_and_hash, Path(cm._get_os_path(path)), algorithm)
         except OSError:
             return None
-        algorithm = cm.hash_algorithm
-        digest = hashlib.new(algorithm, raw).hexdigest()
         notary = cm.notary
         fingerprint = hashlib.sha256(notary.algorithm.encode() + b"\0" + notary.secret).hexdigest()
         ckey = cache_key(
@@ -280,13 +274,11 @@ class Loader:
         except Exception as exc:  # an entry pycrdt cannot take: built from the file (and kept again)
             log.warning("%s: its cached build cannot be used (%r); built from the file", path, exc)
             return None
-        try:
-            if entry.rest is not None and count_parts(entry.rest) != entry.staged_parts:
-                raise ValueError(f"{entry.staged_parts} staged updates expected, not as many found")
-        except ValueError as exc:
-            log.warning("%s: its cached build cannot be used (%s); built from the file", path, exc)
-            return None
-        stages = None if entry.rest is None else CachedStages(entry.rest, entry.staged_parts)
+        stages = None
+        rest_sum = entry.rest_checksum
+        if rest_sum is not None:  # its large outputs are read while the first client syncs
+            cache = self.cache
+            stages = CachedStages(entry.staged_parts, lambda: cache.rest(ckey, rest_sum), path)
         model = {**stat, "hash": digest, "hash_algorithm": algorithm}
         return Loaded(model, document, stages, entry.first, from_cache=True)
 

@@ -1,15 +1,16 @@
 """The later stages of a notebook loaded in stages, written into its live document.
 
 A :class:`StagedLoad` takes the stages a load left (:class:`~supernode.content.Stages`, or
-:class:`~supernode.loader.CachedStages` from the load cache: the same interface) and applies their
+:class:`~supernode.cached_stages.CachedStages` from the load cache: the same interface) and applies their
 updates to the live document, one cell per turn of the event loop: each reaches the room's clients as
 an ordinary update, and whatever else the server does (a client joining, an edit, another room) goes
 on between two cells. No turn holds more than one cell's outputs: a late joiner waits for one cell,
 never for the whole rest.
 
 :meth:`StagedLoad.run` waits for a first client to have the first stage (or for someone on the
-server to need the whole document, or for ``wait`` seconds), then applies the updates.
-:meth:`StagedLoad.finish_now` applies whatever is left at once: when the room closes before the
+server to need the whole document, or for ``wait`` seconds) and for the stages to be ready (the
+cache's to be read), then applies the updates.
+:meth:`StagedLoad.finish` applies whatever is left at once: when the room closes before the
 stages are done (the document is then whole before anything saves it). Either way the stages are
 applied exactly once, in order: both draw from the same iterator.
 """
@@ -40,18 +41,19 @@ class StagedLoad:
 
     async def run(self, synced: asyncio.Event, hurry: asyncio.Event, wait: float) -> None:
         """Wait until ``synced`` or ``hurry`` is set (at most ``wait`` seconds), then apply the stages, one
-        cell per turn of the event loop. Cancelled, it stops between two cells (see :meth:`finish_now`)."""
-        await first_set(synced, hurry, timeout=wait)
+        cell per turn of the event loop. Cancelled, it stops between two cells (see :meth:`finish`)."""
+        await asyncio.gather(first_set(synced, hurry, timeout=wait), self.stages.ready())
         for update in self._iterate():
             self._apply(update)
             await asyncio.sleep(0)  # one cell a turn: joins, edits and other rooms go on between
         self.done = True
 
-    def finish_now(self) -> bool:
-        """Apply the stages :meth:`run` has not applied yet, at once; whether there were any to apply
-        (False: they were all applied already)."""
+    async def finish(self) -> bool:
+        """Apply the stages :meth:`run` has not applied yet, at once (once they are ready); whether there
+        were any to apply (False: they were all applied already)."""
         if self.done:
             return False
+        await self.stages.ready()
         for update in self._iterate():
             self._apply(update)
         self.done = True

@@ -44,9 +44,10 @@ def contents_manager(tmp_path, cls=AsyncFileContentsManager):
     return cls(root_dir=str(root), notary=NotebookNotary(data_dir=str(tmp_path / "notary")))
 
 
-def drain(loaded) -> None:
+async def drain(loaded) -> None:
     """Apply a staged load's later stages, as the live document does."""
     if loaded.stages is not None:
+        await loaded.stages.ready()
         for update in loaded.stages.updates():
             loaded.document.ydoc.apply_update(update)
 
@@ -112,13 +113,13 @@ async def test_a_staged_load_from_the_cache_sends_its_large_outputs_later(tmp_pa
 
     first = await loader.load(KEY, "nb.ipynb")
     assert first.stages is not None
-    drain(first)
+    await drain(first)
     built = bytes(first.stages.packed)
     await remembered(loader, first)
     second = await loader.load(KEY, "nb.ipynb")
     assert second.from_cache and second.stages is not None and second.stages.cells == 1
     assert second.document.get()["cells"][3]["outputs"] == []  # the first stage: cells without large outputs
-    drain(second)
+    await drain(second)
     assert second.document.get() == first.document.get()
     assert second.stages.done and second.stages.packed == built  # one update per cell, as built
     assert load_update(KEY, second.update, *unpack_parts(built)).get() == first.document.get()
@@ -172,8 +173,8 @@ async def test_a_damaged_entry_or_store_is_ignored(tmp_path, caplog):
     loader.cache.close()
 
     db = sqlite3.connect(store)  # one byte of the kept update changed
-    (blob,) = db.execute("SELECT first FROM loads").fetchone()
-    db.execute("UPDATE loads SET first = ?", (blob[:-1] + bytes([blob[-1] ^ 1]),))
+    (blob,) = db.execute("SELECT first FROM builds").fetchone()
+    db.execute("UPDATE builds SET first = ?", (blob[:-1] + bytes([blob[-1] ^ 1]),))
     db.commit()
     db.close()
     loader = Loader(cm, LoadCache(store, max_bytes=10**8), None)
@@ -245,7 +246,7 @@ async def kept(store, count: int, server) -> None:
     while True:
         db = sqlite3.connect(store)
         try:
-            if db.execute("SELECT count(*) FROM loads").fetchone()[0] >= count:
+            if db.execute("SELECT count(*) FROM builds").fetchone()[0] >= count:
                 return
         finally:
             db.close()
@@ -360,5 +361,81 @@ async def test_a_long_streams_stage_comes_in_pieces_of_a_megabyte(tmp_path):
     await remembered(loader, first)
     second = await loader.load(KEY, "nb.ipynb")
     assert second.from_cache and second.stages.parts == 3
-    drain(second)
+    await drain(second)
     assert second.document.get() == whole.document.get()
+
+
+async def test_a_rest_that_is_damaged_or_gone_leaves_the_stages_short_and_is_dropped(tmp_path, caplog):
+    cm = contents_manager(tmp_path)
+    nbformat.write(notebook(10, big=200_000), cm.root_dir + "/nb.ipynb")
+    store = tmp_path / "loads.sqlite"
+    loader = Loader(cm, LoadCache(store, max_bytes=10**8), 100_000)
+    first = await loader.load(KEY, "nb.ipynb")
+    await drain(first)
+    await remembered(loader, first)
+
+    db = sqlite3.connect(store)  # one byte of the kept outputs changed
+    (blob,) = db.execute("SELECT rest FROM rests").fetchone()
+    db.execute("UPDATE rests SET rest = ?", (blob[:-1] + bytes([blob[-1] ^ 1]),))
+    db.commit()
+    damaged = await loader.load(KEY, "nb.ipynb")
+    assert damaged.from_cache  # the first stage is checked and served on its own
+    await drain(damaged)
+    assert damaged.stages.short and damaged.stages.done and damaged.stages.packed == b""
+    assert damaged.document.get()["cells"][3]["outputs"] == []  # the live document takes them from the file
+    assert "does not match its checksum; dropped" in caplog.text
+    assert db.execute("SELECT count(*) FROM builds").fetchone()[0] == 0  # the whole entry went
+    db.close()
+
+    rebuilt = await loader.load(KEY, "nb.ipynb")
+    assert not rebuilt.from_cache
+    await drain(rebuilt)
+    await remembered(loader, rebuilt)
+    again = await loader.load(KEY, "nb.ipynb")
+    db = sqlite3.connect(store)
+    db.execute("DELETE FROM rests")  # dropped between the first stage's read and the rest's
+    db.commit()
+    db.close()
+    await drain(again)
+    assert again.from_cache and again.stages.short
+    assert "not in the load cache any more" in caplog.text
+
+
+async def test_a_room_whose_cached_outputs_are_gone_takes_them_from_the_file(tmp_path):
+    """The server serves the first stage from the cache, then finds the rest gone: the outputs come
+    from the file (a merge whose base is the first stage), nothing is written to the file."""
+    store = tmp_path / "loads.sqlite"
+    server = JupyterLabServer(
+        tmp_path / "server", app="server", extra_args=[f"--SupernodeExtension.load_cache_path={store}"]
+    )
+    path = server.root / "nb.ipynb"
+    nbformat.write(notebook(20, big=1_500_000), path)  # above the staged-loading threshold
+    on_disk = path.read_bytes()
+    seen = []
+
+    async def open_whole() -> None:
+        await server.start()
+        async with JupyterClient(server.url, server.token) as api:
+            nb = await api.open_notebook("nb.ipynb")
+            deadline = asyncio.get_running_loop().time() + 30
+            while sum(len(o.get("text", "")) for o in nb.to_dict()["cells"][3]["outputs"]) < 1_500_000:
+                assert asyncio.get_running_loop().time() < deadline, server.log_tail(30)
+                await asyncio.sleep(0.05)
+            seen.append(nb.to_dict())
+            await nb.close()
+
+    try:
+        await open_whole()
+        await kept(store, 1, server)
+        await server.stop()
+        db = sqlite3.connect(store)
+        db.execute("DELETE FROM rests")
+        db.commit()
+        db.close()
+        await open_whole()
+        log = server.log_tail(300)
+    finally:
+        await server.stop()
+    assert "(from the load cache)" in log and "not in the load cache any more" in log
+    assert [untrusted(c) for c in seen[1]["cells"]] == [untrusted(c) for c in seen[0]["cells"]]
+    assert path.read_bytes() == on_disk

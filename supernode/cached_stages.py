@@ -1,0 +1,62 @@
+"""The later stages of a staged load that the load cache holds: the large outputs, read when needed.
+
+A re-open from the load cache serves the first stage (the cells, small outputs) from what
+:meth:`~supernode.load_cache.LoadCache.get` read; the rest of the entry (the large outputs, most of a
+large notebook's bytes) is read by :meth:`CachedStages.ready`, off the event loop, while the first
+client syncs. It has the interface of :class:`~supernode.content.Stages` (``ready``, ``updates``,
+``packed``, ``parts``, ``cells``, ``done``).
+
+A rest that cannot be had (dropped from the cache to make room since, or damaged: the cache logs
+which) leaves the stages :attr:`~CachedStages.short`: they apply nothing, and the live document takes
+the outputs from the file instead (see :meth:`supernode.document.LiveDocument`'s stages).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+
+from .load_cache import count_parts, iter_parts
+
+__all__ = ["CachedStages"]
+
+log = logging.getLogger("supernode.loader")
+
+
+class CachedStages:
+    """``parts`` updates packed in an entry's rest, which ``fetch`` reads (None: it cannot be had).
+    ``cells`` is not known here: the number of updates stands for it."""
+
+    def __init__(self, parts: int, fetch: Callable[[], Awaitable[bytes | None]], path: str) -> None:
+        self.parts = self.cells = parts
+        self.packed: bytes = b""
+        self.done = False
+        self.short = False  # the rest could not be had: nothing is applied, the file has the outputs
+        self._fetch = fetch
+        self._path = path
+        self._ready = False
+
+    async def ready(self) -> None:
+        """Read the rest (once; a read cancelled half way is made again). Never raises for a rest
+        that cannot be had: :attr:`short` says so."""
+        if self._ready:
+            return
+        packed = await self._fetch()
+        if packed is not None:
+            try:
+                if count_parts(packed) != self.parts:
+                    raise ValueError(f"{self.parts} staged updates expected, not as many found")
+            except ValueError as exc:
+                log.warning("%s: its cached outputs cannot be used (%s)", self._path, exc)
+                packed = None
+        if packed is None:
+            log.warning("%s: its large outputs are not in the load cache any more; taken from the file", self._path)
+            self.short = True
+        else:
+            self.packed = packed
+        self._ready = True
+
+    def updates(self) -> Iterator[bytes]:
+        assert self._ready, "ready() first"
+        yield from iter_parts(self.packed)
+        self.done = True
