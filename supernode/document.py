@@ -83,7 +83,8 @@ class LiveDocument(DocumentSaves, FileSync):
         self.loaded = asyncio.Event()  # set once the document holds the whole file (every stage)
         self._hurry = asyncio.Event()  # someone on the server needs the whole document now
         self.document.observe(self._on_change)
-        self._set_state(dirty=False, path=path, hash=model.get("hash"))
+        # ``loading`` (True while a staged load's outputs still follow) tells clients the document is not whole yet.
+        self._set_state(dirty=False, path=path, hash=model.get("hash"), loading=True if self._staged else None)
         self._base_update = loaded.update  # the content as built (the state map is not content)
         self._base_state = self.document.ydoc.get_state()  # the state vector of the base: who edited since
         if self._staged is None:
@@ -272,14 +273,17 @@ class LiveDocument(DocumentSaves, FileSync):
             self._base, self._base_update, self._base_parts = None, None, (first, stages.packed)
         if self._version == 0:  # nobody edited yet: the outputs are part of the base, not an edit
             self._base_state = self.document.ydoc.get_state()
-        if not self._schedule.pending and not self._save_lock.locked():
-            # A frontend marks itself changed on every remote update; dirty=False written again tells
-            # it the document is the file (it always takes the value, even an unchanged one).
-            self._writing_state = True
-            try:
-                self.document.ystate["dirty"] = False
-            finally:
-                self._writing_state = False
+        self._writing_state = True
+        try:
+            with self.document.ydoc.transaction():
+                if "loading" in self.document.ystate:
+                    del self.document.ystate["loading"]  # the document is whole
+                if not self._schedule.pending and not self._save_lock.locked():
+                    # A frontend marks itself changed on every remote update; dirty=False written again
+                    # tells it the document is the file (it always takes the value, even an unchanged one).
+                    self.document.ystate["dirty"] = False
+        finally:
+            self._writing_state = False
         self._staged = None
         self.loaded.set()
         log.info(

@@ -53,9 +53,10 @@ async def test_the_first_client_gets_the_cells_before_their_large_outputs(collab
     await ws.send(bytes((MSG_SYNC, STEP1)) + var_uint8array(b"\x00"))  # "I have nothing"
     doc = Doc()
     first: list[tuple[str, list]] | None = None
+    first_loading = None
     later = 0  # updates after the first sync
     deadline = asyncio.get_running_loop().time() + 20
-    while first is None or len(_cells(doc)[1][1]) < 2:
+    while first is None or len(_cells(doc)[1][1]) < 2 or "loading" in YNotebook(doc).ystate:
         assert asyncio.get_running_loop().time() < deadline, (first, later)
         message = await asyncio.wait_for(ws.recv(), 10)
         if message[0] != MSG_SYNC or message[1] == STEP1:
@@ -64,6 +65,7 @@ async def test_the_first_client_gets_the_cells_before_their_large_outputs(collab
         doc.apply_update(update)
         if message[1] == STEP2:
             first = _cells(doc)
+            first_loading = YNotebook(doc).ystate.get("loading")
         else:
             later += 1
     await ws.close()
@@ -72,6 +74,8 @@ async def test_the_first_client_gets_the_cells_before_their_large_outputs(collab
     assert [source for source, _ in first] == ["print('small')", "train()", "# notes"]
     assert first[0][1] == [{"output_type": "stream", "name": "stdout", "text": "small\n"}]
     assert first[1][1] == []
+    # The state map says the document is not whole yet, until the last of the outputs is in.
+    assert first_loading is True
     # Then the large outputs, as ordinary updates, in order.
     assert later >= 1
     outputs = _cells(doc)[1][1]
@@ -239,3 +243,33 @@ async def test_a_rest_read_of_the_notebook_while_the_outputs_follow_has_every_ou
     code, answer, _ = await Api(jp_fetch).call("GET", "api", "rtc", "notebooks", path, "cells")
     assert code == 200, answer
     assert [[output["text"] for output in cell["outputs"]] for cell in answer["cells"]] == expected
+
+
+async def test_the_python_client_opens_the_whole_notebook_unless_asked_for_the_cells_first(
+    collab, jp_serverapp, jp_root_dir, jp_http_port, jp_base_url
+):
+    """``open_notebook`` returns once the large outputs are in too (the state's ``loading`` is gone);
+    ``whole=False`` returns with the cells, and ``Notebook.whole()`` waits for the rest."""
+    from rtc_client import JupyterClient
+
+    nb = nbformat.v4.new_notebook()
+    for i in range(30):  # 30 large outputs: their stages take many turns after the cells arrive
+        cell = nbformat.v4.new_code_cell(f"train({i})", id=f"c{i}")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{i}\n" + BIG)]
+        nb.cells.append(cell)
+    for name in ("cells-first.ipynb", "whole.ipynb"):  # each a room of its own, loaded in stages
+        nbformat.write(nb, str(jp_root_dir / name))
+    expected = [f"{i}\n" + BIG for i in range(30)]
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    async with JupyterClient(url, jp_serverapp.identity_provider.token) as api:
+        cells_first = await api.open_notebook("cells-first.ipynb", whole=False)
+        assert cells_first.loading  # the outputs still follow
+        assert [c.source for c in cells_first.cells] == [f"train({i})" for i in range(30)]
+        await cells_first.whole(timeout=30)
+        assert not cells_first.loading
+        assert [c.outputs[0]["text"] for c in cells_first.cells] == expected
+
+        notebook = await api.open_notebook("whole.ipynb", timeout=30)
+        assert not notebook.loading
+        assert [c.outputs[0]["text"] for c in notebook.cells] == expected
+        await asyncio.gather(cells_first.close(), notebook.close())

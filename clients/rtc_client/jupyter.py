@@ -80,12 +80,24 @@ class JupyterClient:
         per shared table, keyed by row id) and wait for its first sync."""
         return await join(self.websocket_url(room, session_id), self.token, reconnect, timeout)
 
-    async def open_notebook(self, path: str, *, reconnect: bool = True, timeout: float = 10.0) -> Notebook:
-        """Open the notebook at ``path`` as a live :class:`~rtc_client.notebook.Notebook`."""
+    async def open_notebook(
+        self, path: str, *, reconnect: bool = True, timeout: float = 10.0, whole: bool = True
+    ) -> Notebook:
+        """Open the notebook at ``path`` as a live :class:`~rtc_client.notebook.Notebook`. With ``whole``
+        (the default), return once it holds the whole file: a notebook with large outputs is sent in
+        stages, its cells first (``whole=False`` returns then; :meth:`Notebook.whole` waits for the rest).
+        ``timeout`` bounds each of the two waits."""
         session = await self.session(path)
         room = f"json:notebook:{session['fileId']}"
         client = await join(self.websocket_url(room, session["sessionId"]), self.token, reconnect, timeout)
-        return Notebook(client, path=path, session_id=session["sessionId"], file_id=session["fileId"], server=self)
+        notebook = Notebook(client, path=path, session_id=session["sessionId"], file_id=session["fileId"], server=self)
+        if whole:
+            try:
+                await notebook.whole(timeout)
+            except BaseException:
+                await notebook.close()
+                raise
+        return notebook
 
     def notebook_events(
         self, path: str, *, since: int | None = None, timeout: float | None = None, reconnect: bool = True

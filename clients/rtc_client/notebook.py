@@ -182,6 +182,17 @@ class Notebook:
         """Wait until ``predicate()`` holds, re-checked after every change received."""
         await self.room.wait_for(predicate, timeout)
 
+    @property
+    def loading(self) -> bool:
+        """Whether the server is still sending outputs of the file: a notebook with large outputs is
+        loaded in stages (the cells first, then the large outputs; the document's ``state`` map holds
+        ``loading: true`` until they are all in)."""
+        return bool(self.model.ystate.get("loading"))
+
+    async def whole(self, timeout: float = 60.0) -> None:
+        """Wait until the document holds the whole file (at once if it does already; see :attr:`loading`)."""
+        await self.wait_for(lambda: not self.loading, timeout)
+
     async def changes(self) -> AsyncIterator[dict[str, Any]]:
         """Yield one event per change of the cells, as it happens (local and remote):
 
