@@ -234,6 +234,27 @@ class DirectConnection:
         update = var_uint(1) + var_uint(client) + var_uint(clock) + var_string(text)
         room.receive(self, bytes((_MSG_AWARENESS,)) + var_uint8array(update))
 
+    @property
+    def following(self) -> bool:
+        """Whether the connection follows the room's document (it is loaded, and not left)."""
+        return self._room is not None and self._subscription is not None
+
+    def apply(self, update: bytes) -> None:
+        """Apply ``update``, an update made elsewhere (a stage of a document loaded in stages), to the
+        room's document and send those very bytes to every client: the same as a transaction of the
+        writer's, without encoding the update again (a megabyte of outputs would be encoded twice).
+        Raises what ``apply_update`` raises for bytes that are no update (nothing is sent then)."""
+        room = self._room
+        if room is None or self._subscription is None:
+            raise RuntimeError(f"{self.label} does not follow a loaded room")
+        doc = room.doc
+        doc.unobserve(self._subscription)
+        try:
+            doc.apply_update(update)
+        finally:
+            self._subscription = doc.observe(self._committed)
+        room.publish(update)
+
     # -- the room's side (rtc_relay.room.Peer) ----------------------------------------------------
 
     def attached(self) -> None:

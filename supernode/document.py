@@ -61,7 +61,7 @@ class LiveDocument(DocumentSaves, FileSync):
         self.epoch = str(uuid.uuid4())
         model = loaded.model
         self.document = loaded.document
-        self._staged = None if loaded.stages is None else StagedLoad(self.document.ydoc, loaded.stages)
+        self._staged = None if loaded.stages is None else StagedLoad(self._apply_stage, loaded.stages)
         self.stamp = file_stamp(model)
         # The content as on disk, for merges: kept as the load's update and decoded only when a
         # merge needs it (decoding a large notebook costs as much as building it).
@@ -203,17 +203,18 @@ class LiveDocument(DocumentSaves, FileSync):
             self.document.unobserve()
             self.closed.set()
 
-    def encoded(self) -> bytes:
-        """The document's content as an update: the load's own while nothing changed since (encoding
-        a large notebook again costs as much as reading it), else encoded now. A load in stages has
-        no update of the whole file: the first call after its stages, with nothing changed, encodes
-        the document and keeps that as the base (one update, as a load in one piece keeps)."""
+    def encoded(self) -> tuple[bytes, bytes | bytearray | None]:
+        """The document's content as ``(update, rest)``: ``rest`` (None, or updates packed by
+        :func:`~supernode.load_cache.pack_parts`) follows ``update``. While nothing changed since the
+        load, the load's own (encoding a large notebook again costs as much as reading it: a turn of
+        the event loop of a tenth of a second for 50 MB), its first stage and the stages' updates for a
+        load in stages; else the document encoded now."""
         if self._version == 0 and self.loaded.is_set():
-            if self._base_update is None and self._base is None and self._base_parts is not None:
-                self._base_update, self._base_parts = self.document.ydoc.get_update(), None
             if self._base_update is not None:
-                return self._base_update
-        return self.document.ydoc.get_update()
+                return self._base_update, None
+            if self._base is None and self._base_parts is not None:
+                return self._base_parts
+        return self.document.ydoc.get_update(), None
 
     async def first_client(self, timeout: float) -> None:
         """Return once a client of the room has the document, or after ``timeout`` seconds."""
@@ -260,6 +261,15 @@ class LiveDocument(DocumentSaves, FileSync):
                 self._set_state(dirty=True)
         if self._staged is not None:
             self._stages_loaded()
+
+    def _apply_stage(self, update: bytes) -> None:
+        """Write one stage's update into the document: through the room's connection while it is open
+        (the clients get these very bytes), else straight into the document."""
+        connection = self._connection
+        if connection is not None and connection.following:
+            connection.apply(update)
+        else:
+            self.document.ydoc.apply_update(update)
 
     def _stages_loaded(self) -> None:
         """The document holds the whole file: the stages' updates become part of the base."""

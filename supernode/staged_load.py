@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rtc_common.tasks import first_set
@@ -28,15 +28,16 @@ __all__ = ["StagedLoad"]
 
 
 class StagedLoad:
-    """The stages ``stages`` still to write into ``ydoc``; :attr:`applying` is True while one is written
-    (the document's observers tell the load from an edit by it)."""
+    """The stages ``stages`` still to write, each update by ``apply`` (into the live document);
+    :attr:`applying` is True while one is written (the document's observers tell the load from an
+    edit by it)."""
 
-    def __init__(self, ydoc: Any, stages: Any) -> None:
+    def __init__(self, apply: Callable[[bytes], None], stages: Any) -> None:
         self.stages = stages
         self.applying = False
         self.done = False
         self.started: float | None = None
-        self._ydoc = ydoc
+        self._apply_update = apply
         self._updates: Iterator[bytes] | None = None
 
     async def run(self, synced: asyncio.Event, hurry: asyncio.Event, wait: float) -> None:
@@ -68,6 +69,6 @@ class StagedLoad:
     def _apply(self, update: bytes) -> None:
         self.applying = True
         try:
-            self._ydoc.apply_update(update)
+            self._apply_update(update)
         finally:
             self.applying = False

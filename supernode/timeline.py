@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .content import load_update, snapshot
+from .load_cache import iter_parts
 
 __all__ = ["Timeline", "Timelines", "Version"]
 
@@ -55,25 +56,37 @@ _NAMED_MOMENTS = frozenset({"saved", "executed", "changed on disk"})
 
 
 class Encoded:
-    """A document's content kept as its encoded Yjs state (what taking a version costs on the event
-    loop: one ``get_update``), decoded by ``decode`` the first time it is read."""
+    """A document's content kept as its encoded Yjs state, ``(update, rest)`` as
+    :meth:`~supernode.document.LiveDocument.encoded` gives it (what taking a version costs on the
+    event loop: at most one ``get_update``), decoded by ``decode(update, rest)`` the first time it is read."""
 
-    def __init__(self, update: bytes, decode: Callable[[bytes], Any]) -> None:
-        self.update = update
-        self._decode: Callable[[bytes], Any] | None = decode
+    def __init__(self, encoded: tuple[bytes, Any], decode: Callable[[bytes, Any], Any]) -> None:
+        self.encoded = encoded
+        self.size = len(encoded[0]) + len(encoded[1] or b"")
+        self._decode: Callable[[bytes, Any], Any] | None = decode
         self._value: Any = None
 
     def value(self) -> Any:
         if self._decode is not None:
-            self._value, self._decode = self._decode(self.update), None
+            self._value, self._decode = self._decode(*self.encoded), None
         return self._value
+
+    def same(self, other: Encoded) -> bool:
+        """Whether both hold the same encoding (the same content, without decoding either)."""
+        mine, theirs = self.encoded, other.encoded
+        return (mine[0] is theirs[0] or mine[0] == theirs[0]) and (mine[1] is theirs[1] or mine[1] == theirs[1])
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Encoded):
-            return self.update == other.update or self.value() == other.value()
+            return self.same(other) or self.value() == other.value()
         return self.value() == other
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _decoded(key: Any, update: bytes, rest: Any) -> Any:
+    """The content of a document of ``key`` holding ``update`` and the updates packed in ``rest``."""
+    return snapshot(key, load_update(key, update, *(iter_parts(rest) if rest is not None else ())))
 
 
 def _value(held: Any) -> Any:
@@ -94,7 +107,7 @@ class Version:
         self.label = label
         self.held = held  # the content, plain or Encoded
         if size is None:
-            size = len(held.update) if isinstance(held, Encoded) else _size(held)
+            size = held.size if isinstance(held, Encoded) else _size(held)
         self.size = size
         self.users = users
         self._previous = previous  # the content of the version before (for ``changed``), until it is read
@@ -191,9 +204,7 @@ class Timeline:
 def _same(held: Any, content: Any) -> bool:
     """Whether two contents are the same version, without decoding an encoded one."""
     if isinstance(held, Encoded) or isinstance(content, Encoded):
-        return held is content or (
-            isinstance(held, Encoded) and isinstance(content, Encoded) and held.update == content.update
-        )
+        return held is content or (isinstance(held, Encoded) and isinstance(content, Encoded) and held.same(content))
     return held == content
 
 
@@ -241,7 +252,7 @@ class Timelines:
                 timeline.record(label, saved[0], size=saved[1])
             else:
                 key = live.key
-                timeline.record(label, Encoded(live.encoded(), lambda u: snapshot(key, load_update(key, u))))
+                timeline.record(label, Encoded(live.encoded(), lambda update, rest: _decoded(key, update, rest)))
             timeline.revision = revision
         return timeline
 

@@ -127,3 +127,38 @@ async def test_a_room_has_one_direct_connection(relay):
         with pytest.raises(ChannelClosed, match="direct connection already"):
             await second.ready(timeout=5)
         assert not first.closed.is_set()
+
+
+async def test_an_update_made_elsewhere_reaches_the_clients_as_it_is_and_once(relay, connect):
+    """``apply``: an update built in another document (a stage of a load) goes into the room's
+    document and to each client once, the very bytes; the writer's own transactions still go out."""
+    policy = WriterPolicy()
+    relay.add_policy(policy)
+    channel = relay.open_direct("owned-e", label="writer")
+    channel.hold("test")
+    await channel.ready(timeout=5)
+    doc = policy.docs["owned-e"]
+    client = await connect(relay.url + "owned-e")
+    await client.wait_synced()
+    text = client.doc.get("t", type=Text)
+
+    elsewhere = Doc()
+    elsewhere.apply_update(doc.get_update())
+    before = elsewhere.get_state()
+    elsewhere.get("t", type=Text).insert(len("from the file"), " + a stage")
+    stage = elsewhere.get_update(before)
+    channel.apply(stage)
+    assert str(doc.get("t", type=Text)) == "from the file + a stage"
+    await client.wait_for(lambda: str(text) == "from the file + a stage")
+    doc.get("t", type=Text).insert(0, "> ")  # the writer's transactions are still followed
+    await client.wait_for(lambda: str(text) == "> from the file + a stage")
+    assert client.received.count(UPDATE) == 2  # the stage once, then the writer's edit
+
+    with pytest.raises(Exception):
+        channel.apply(b"not an update")
+    doc.get("t", type=Text).insert(0, "!")  # a refused update leaves the connection following
+    await client.wait_for(lambda: str(text) == "!> from the file + a stage")
+    channel.close()
+    assert not channel.following
+    with pytest.raises(RuntimeError):
+        channel.apply(stage)
