@@ -189,10 +189,15 @@ def _stream_tails(outputs: list[Any]) -> tuple[list[Any], list[tuple[int, str]]]
 def _larger_than(outputs: list[Any], limit: int) -> bool:
     """Whether ``outputs`` take more than ``limit`` bytes as JSON (stops counting past it).
 
-    Their strings' characters first: JSON holds each of them in at least one byte, so more of them
-    than ``limit`` answers without encoding anything (a 1 MB output would cost milliseconds)."""
-    if _characters_above(outputs, limit):
+    Bounds first (:func:`_json_bounds`): more characters in their strings than ``limit`` answers yes,
+    and a JSON that cannot reach ``limit`` bytes even with every character escaped answers no, without
+    encoding anything (encoding a cell's outputs costs more than the rest of its build); only outputs
+    between the two are encoded and counted."""
+    at_least, at_most = _json_bounds(outputs, limit)
+    if at_least > limit:
         return True
+    if at_most <= limit:
+        return False
     size = 0
     for chunk in json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).iterencode(outputs):
         size += len(chunk.encode("utf-8"))
@@ -201,23 +206,37 @@ def _larger_than(outputs: list[Any], limit: int) -> bool:
     return False
 
 
-def _characters_above(value: Any, limit: int) -> bool:
-    """Whether the strings (keys and values) in ``value`` hold more than ``limit`` characters together."""
+_ESCAPED = 6  # bytes of JSON a character takes at most (``\uXXXX``; a UTF-8 character takes at most 4)
+
+
+def _json_bounds(value: Any, limit: int) -> tuple[int, int]:
+    """Bounds of the size in bytes of ``value`` as JSON: its strings' characters (keys and values; each
+    is at least one byte), and what the JSON takes at most (every character escaped, every string
+    quoted, a separator per item). Counting stops once the first passes ``limit``."""
     pending = [value]
-    count = 0
+    chars = most = 0
     while pending:
         item = pending.pop()
         if isinstance(item, str):
-            count += len(item)
+            chars += len(item)
+            most += 2 + _ESCAPED * len(item)
         elif isinstance(item, dict):
+            most += 2
             for name, inner in item.items():
-                count += len(name) if isinstance(name, str) else 0
+                if isinstance(name, str):
+                    chars += len(name)
+                    most += 4 + _ESCAPED * len(name)  # quoted, a colon and a comma
+                else:
+                    most += 4 + len(str(name))
                 pending.append(inner)
         elif isinstance(item, (list, tuple)):
+            most += 2 + len(item)
             pending.extend(item)
-        if count > limit:
-            return True
-    return False
+        else:
+            most += len(repr(item)) + 8  # a number, a boolean or null (``repr`` is at least as long)
+        if chars > limit:
+            break
+    return chars, most
 
 
 def _staged(

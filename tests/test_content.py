@@ -166,3 +166,24 @@ def test_a_load_builds_a_notebook_in_linear_time():
     took(500)  # warm
     small, large = min(took(2_000) for _ in range(3)), min(took(16_000) for _ in range(2))
     assert large < 8 * small * 2.5, (small, large)  # 8x the cells: far from 64x (quadratic)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(outputs, st.integers(0, 400))
+def test_the_staged_loads_size_check_is_the_size_of_the_outputs_json(cell_outputs, limit):
+    """Which cells a staged load delays: its bounds (characters; everything escaped) answer as the
+    encoded JSON's size does, for any outputs and threshold, escapes and astral characters included."""
+    from supernode.content import _larger_than
+
+    size = len(json.dumps(cell_outputs, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    assert _larger_than(cell_outputs, limit) == (size > limit)
+    assert _larger_than([{"output_type": "stream", "name": "stdout", "text": "\x00\U0001f600" * 50}], limit) == (
+        len(
+            json.dumps(
+                [{"output_type": "stream", "name": "stdout", "text": "\x00\U0001f600" * 50}],
+                ensure_ascii=False,
+                separators=(",", ":"),
+            ).encode()
+        )
+        > limit
+    )
