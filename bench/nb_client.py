@@ -10,8 +10,9 @@ Contracts:
   ``step2_ms`` (SyncStep2 received), and ``step2_bytes``, ``apply_ms`` (client-side apply, not in
   ``step2_ms``). ``deadline`` is a ``time.monotonic()`` value; past it, ``TimeoutError``.
 - ``NotebookClient(..., outputs=N)``: the file's number of outputs (all cells). Once the doc holds ``N``
-  outputs (checked after SyncStep2 and after every later update: a server loading in stages sends the
-  large outputs as updates after SyncStep2), ``whole_ms`` is the ms from the PUT's start to the receipt
+  outputs and its ``state`` map no ``loading`` flag (checked after SyncStep2 and after every later update:
+  a server loading in stages sends the large outputs as updates after SyncStep2, a long stream in
+  several, and says ``loading`` until the last), ``whole_ms`` is the ms from the PUT's start to the receipt
   of the message that completed it (for a server that sends everything in SyncStep2, its ``step2_ms``);
   ``await client.whole(deadline)`` waits for it and returns it. Without ``outputs``, never whole.
 - While open, a reader task answers the server's SyncStep1 with a SyncStep2 of ``doc`` (as y-protocols
@@ -38,7 +39,7 @@ import urllib.parse
 import urllib.request
 
 import websockets
-from pycrdt import Array, Decoder, Doc, Encoder, create_sync_message, create_update_message, handle_sync_message
+from pycrdt import Array, Decoder, Doc, Encoder, Map, create_sync_message, create_update_message, handle_sync_message
 
 MSG_SYNC, MSG_AWARENESS, MSG_CUSTOM = 0, 1, 2
 SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE = 0, 1, 2
@@ -115,6 +116,8 @@ class NotebookClient:
 
     def _check_whole(self, at: float) -> None:
         if self.outputs is None or self._whole.is_set() or self.output_count() != self.outputs:
+            return
+        if self.doc.get("state", type=Map).get("loading"):
             return
         self.whole_ms = (at - self._t0) * 1000
         self._whole.set()

@@ -11,7 +11,8 @@ ystore). A run, with every wait bounded by ``--timeout``:
 1. cold open: client A PUTs the session, opens the room websocket, sends SyncStep1; timed from the
    PUT's start to A's receipt of SyncStep2. The doc must then hold the notebook's cells (count, ids).
    A server that loads in stages sends the large outputs after SyncStep2: "whole" is the time from the
-   PUT's start until A's doc holds every output of the file (their count; a server that sends
+   PUT's start until A's doc holds every output of the file (their count, and no ``loading`` flag in
+   its state map: ours says so until the last piece of a long stream is in; a server that sends
    everything in SyncStep2 has it then). The server's RSS is read once A holds the whole notebook,
    and again 3 s later (what the server does after an open, a cache write, a validation, is done).
    A leaves and the server is stopped (SIGTERM, as every morning's restart);
