@@ -41,7 +41,7 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pycrdt import Doc, get_update, merge_updates
+from pycrdt import Doc, merge_updates
 
 from .awareness import Awareness
 from .fanout import HeldUpdates
@@ -58,6 +58,7 @@ from .lib0 import (
 from .policy import Refusal, RoomPolicy
 from .refusals import Refusals
 from .renewal import PresenceRenewal
+from .room_history import RoomHistory
 from .saves import SaveRequests
 from .store import StoreUnavailable
 from .websocket import frame, frame_header
@@ -81,7 +82,6 @@ SYNC_STEP2 = 1
 SYNC_UPDATE = 2
 _EMPTY_UPDATE = b"\x00\x00"
 # Estimated store cost of one update beyond its bytes (row, index entry), for compaction.
-_ROW_OVERHEAD = 64
 _CODES = frozenset(int(code) for code in CloseCode)
 # Messages at least this large are sent without being copied into one buffer.
 _LARGE = 1 << 20
@@ -165,14 +165,11 @@ class Room:
         self._metrics = metrics
         self._flusher = flusher
         self._tasks = tasks
-        self._compact_after_bytes = compact_after_bytes
         self._bus = bus
         self._renewal = PresenceRenewal(self.awareness, self.peers, presence_renewal)
-        self._history_cost = 0  # store cost of updates appended since the last snapshot
-        self._snapshot_size = 0
-        # Updates that did not advance the document's state: duplicates, or updates whose
-        # dependencies are missing, which Yrs keeps pending and leaves out of get_update().
-        self._unsettled: list[bytes] = []
+        # What the store holds of the room since its last snapshot (the updates that did not advance the
+        # document's state included), and its compaction.
+        self.history = RoomHistory(name, store, lambda: self.doc, compact_after_bytes=compact_after_bytes)
         # The room is applying a client's update to its document (a direct connection does not echo it).
         self.applying = False
         self.direct: Peer | None = None  # the in-process writer's DirectConnection, if one is attached
@@ -205,14 +202,7 @@ class Room:
                     self.doc.apply_update(update)
         finally:
             self.applying = False
-        if not stored:
-            return
-        self._unsettled = list(stored)
-        self._history_cost = sum(len(u) + _ROW_OVERHEAD for u in stored)
-        if len(stored) > 1:
-            self.compact()
-        else:
-            self._settle()
+        self.history.loaded(stored)
 
     def publish(self, update: bytes) -> None:
         """An update an in-process writer made to the room's document: send it to every client, store it.
@@ -223,59 +213,24 @@ class Room:
         self._metrics.updates_in += 1
         self._updates.add(update, None, None)
         if self.policy.persist:
-            self._store.append(self.name, update)
-            self._history_cost += len(update) + _ROW_OVERHEAD
-            if self._compaction_due:
-                asyncio.get_running_loop().call_soon(self._compact_if_due)  # not inside a commit
-
-    @property
-    def _compaction_due(self) -> bool:
-        return self._history_cost > self._compact_after_bytes and self._history_cost > self._snapshot_size
-
-    def _compact_if_due(self) -> None:
-        if self._compaction_due:
-            self.compact()
+            self.history.append(update)
 
     def compact(self) -> None:
-        """Replace the room's stored history by one snapshot of its document.
-
-        The snapshot is the document's state merged with any update still pending
-        (missing dependencies), so compaction never drops an update that a later
-        one could complete.
-        """
-        snapshot = self.snapshot()
-        self._store.compact(self.name, snapshot)
-        self._snapshot_size = len(snapshot)
-        self._history_cost = 0
+        """Replace the room's stored history by one snapshot of its document (see :class:`RoomHistory`)."""
+        self.history.compact()
 
     def snapshot(self) -> bytes:
         """The whole document as one update, with the updates still waiting for dependencies."""
-        snapshot = self.doc.get_update()
-        pending = self._settle()
-        if pending:
-            snapshot = merge_updates(snapshot, *pending)
-        return snapshot
+        return self.history.snapshot()
 
     def compacted_elsewhere(self) -> None:
         """Another relay compacted the shared log: the history counted here is in its snapshot."""
-        self._history_cost = 0
-
-    def _settle(self) -> list[bytes]:
-        """Forget unsettled updates the document now contains; return those still pending.
-
-        An update is contained when its diff against the document's state vector has
-        no structs left (the first varUint of an update is its count of struct groups).
-        """
-        if not self._unsettled:
-            return []
-        state = self.doc.get_state()
-        self._unsettled = [u for u in self._unsettled if get_update(u, state)[0] != 0]
-        return self._unsettled
+        self.history.compacted_elsewhere()
 
     @property
     def has_history(self) -> bool:
         """True when updates were stored since the last snapshot."""
-        return self._history_cost > 0
+        return self.history.has_history
 
     def join(self, peer: Peer) -> None:
         """Admit ``peer``: now if the room is ready, else as soon as it is."""
@@ -428,10 +383,9 @@ class Room:
             missing = self.doc.get_update(state_vector)
         except Exception as exc:
             raise DecodeError(f"state vector does not decode ({exc})") from None
-        if self._unsettled:
-            pending = self._settle()
-            if pending:  # what Yrs holds back for missing dependencies travels too
-                missing = merge_updates(missing, *pending)
+        pending = self.history.pending()
+        if pending:  # what Yrs holds back for missing dependencies travels too
+            missing = merge_updates(missing, *pending)
         if len(missing) < _LARGE:
             peer.send(frame(bytes((MSG_SYNC, SYNC_STEP2)) + var_uint8array(missing)))
         else:  # no copy of a large state: its header and the state go out as two pieces
@@ -472,18 +426,14 @@ class Room:
         finally:
             self.applying = False
         if doc.get_state() == before:
-            self._unsettled.append(update)
+            self.history.unsettled(update)
         self._metrics.updates_in += 1
         self._updates.add(update, msg, peer)  # a SyncStep2 (msg None) travels on as an update
         if self.policy.persist:
             self._store.append(self.name, update)
-            self._grow_history(update)
+            self.history.grew(update)
         if observer_failed is not None:
             raise observer_failed
-
-    def _grow_history(self, update: bytes) -> None:
-        self._history_cost += len(update) + _ROW_OVERHEAD
-        self._compact_if_due()
 
     # -- other relays (scale-out) ------------------------------------------------------
 
@@ -499,9 +449,9 @@ class Room:
         finally:
             self.applying = False
         if doc.get_state() == before:
-            self._unsettled.append(update)
+            self.history.unsettled(update)
         self._updates.add(update, None, None)
-        self._grow_history(update)
+        self.history.grew(update)
 
     def apply_remote_awareness(self, origin: bytes, update: bytes) -> None:
         """An awareness update from another relay (``origin``: its id): remember it for late joiners
