@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from pycrdt import merge_updates
 
-from .lib0 import var_uint8array
-from .websocket import frame
+from .lib0 import var_uint, var_uint8array
+from .outbox import LARGE
+from .websocket import frame, frame_header
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -43,6 +44,16 @@ _UPDATE_PREFIX = b"\x00\x02"  # sync message, update
 def update_frame(update: bytes) -> bytes:
     """The websocket frame of the y-protocol update message holding ``update``."""
     return frame(_UPDATE_PREFIX + var_uint8array(update))
+
+
+def update_pieces(update: bytes) -> bytes | tuple[bytes, bytes]:
+    """:func:`update_frame`, or for an update of ``LARGE`` bytes or more the frame's head and the update
+    itself, written one after the other: a megabyte of outputs is not copied into a frame (each copy of
+    that size is a fresh mapping of memory, faulted in page by page)."""
+    if len(update) < LARGE:
+        return update_frame(update)
+    prefix = _UPDATE_PREFIX + var_uint(len(update))
+    return frame_header(len(prefix) + len(update)) + prefix, update
 
 
 class HeldUpdates:
@@ -96,7 +107,7 @@ class HeldUpdates:
         metrics = self._metrics
         if len(held) == 1:
             update, msg, sender = held[0]
-            data = frame(msg) if msg is not None else update_frame(update)
+            data = frame(msg) if msg is not None else update_pieces(update)
             metrics.updates_out += room.broadcast(data, None if room.echo else sender, targets)
             return
         merged = self._merge([update for update, _, _ in held])

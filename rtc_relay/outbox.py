@@ -16,21 +16,21 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-__all__ = ["SLOW_CONSUMER_GRACE", "Flusher", "coalesce"]
+__all__ = ["LARGE", "SLOW_CONSUMER_GRACE", "Flusher", "coalesce"]
 
 # Seconds a client dropped as a slow consumer has to read up to its close frame (4429) before its
 # TCP connection is dropped: what it left unread stays in memory until then.
 SLOW_CONSUMER_GRACE = 5.0
 
 # A piece at least this large is written on its own rather than copied into one buffer.
-_LARGE = 1 << 20
+LARGE = 1 << 20  # bytes from which a piece is written on its own rather than copied into a join
 
 
 def coalesce(outbox: list[bytes]) -> list[bytes]:
     """The outbox as few buffers to write: one, unless a large piece is better left uncopied."""
     if len(outbox) == 1:
         return [outbox[0]]
-    if all(len(piece) < _LARGE for piece in outbox):
+    if all(len(piece) < LARGE for piece in outbox):
         return [b"".join(outbox)]
     return list(outbox)
 

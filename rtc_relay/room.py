@@ -469,9 +469,12 @@ class Room:
         """An awareness update holding the states of this relay's connections (None if none)."""
         return self.awareness.encode_all(lambda owner: not isinstance(owner, str))
 
-    def broadcast(self, data: bytes, sender: Peer | None, targets: dict[Peer, None] | None = None) -> int:
-        """Queue ``data`` to every subscriber but ``sender`` (every admitted peer when sender is None),
-        or to every one of ``targets``; the updates held are sent first (:class:`HeldUpdates`)."""
+    def broadcast(
+        self, data: bytes | tuple[bytes, ...], sender: Peer | None, targets: dict[Peer, None] | None = None
+    ) -> int:
+        """Queue ``data`` (one framed message: a buffer, or pieces written one after the other) to every
+        subscriber but ``sender`` (every admitted peer when sender is None), or to every one of
+        ``targets``; the updates held are sent first (:class:`HeldUpdates`)."""
         if self._updates:
             self._updates.send_held()
         if targets is None:
@@ -480,7 +483,10 @@ class Room:
         count = 0
         for peer in targets:
             if peer is not sender:
-                peer.outbox.append(data)
+                if type(data) is tuple:
+                    peer.outbox.extend(data)
+                else:
+                    peer.outbox.append(data)
                 if not peer.queued:
                     peer.queued = True
                     pending.append(peer)

@@ -162,3 +162,32 @@ async def test_an_update_made_elsewhere_reaches_the_clients_as_it_is_and_once(re
     assert not channel.following
     with pytest.raises(RuntimeError):
         channel.apply(stage)
+
+
+async def test_a_large_update_of_the_writer_reaches_every_client_whole(relay, connect):
+    """An update of a megabyte or more goes out as its frame's head and the update itself (not copied
+    into one buffer): each client gets one well-formed message holding it, before what follows."""
+    policy = WriterPolicy()
+    relay.add_policy(policy)
+    channel = relay.open_direct("owned-f", label="writer")
+    channel.hold("test")
+    await channel.ready(timeout=5)
+    doc = policy.docs["owned-f"]
+    clients = [await connect(relay.url + "owned-f") for _ in range(2)]
+    for client in clients:
+        await client.wait_synced()
+    big = "".join(f"line {i:07d} of a long log\n" for i in range(120_000))  # ~3 MB
+    doc.get("t", type=Text).insert(0, big)  # the writer's transaction
+    elsewhere = Doc()
+    elsewhere.apply_update(doc.get_update())
+    before = elsewhere.get_state()
+    elsewhere.get("t", type=Text).insert(0, big)
+    channel.apply(elsewhere.get_update(before))  # an update made elsewhere, as large
+    doc.get("t", type=Text).insert(0, "> ")  # a small one after them
+    expected = str(doc.get("t", type=Text))
+    assert len(expected) > 6_000_000
+    for client in clients:
+        text = client.doc.get("t", type=Text)
+        await client.wait_for(lambda text=text: str(text) == expected, timeout=10)
+        assert client.received.count(UPDATE) == 3
+    channel.close()
