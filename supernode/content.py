@@ -119,11 +119,12 @@ class Stages:
     :meth:`updates` builds them in the load's own document (client id 0), one cell at a time,
     and yields each as an update for the live document; a stream longer than ``_STAGE_CHARS``
     characters comes in pieces of that size, each its own update (the first with the cell's outputs,
-    the rest appended to the stream's text), so no update, and no turn of the event loop applying it,
-    holds more than about a megabyte: a 20 MB log would otherwise hold the event loop for a quarter of a
-    second. :attr:`parts` counts the updates, :attr:`cells` the cells. :attr:`packed` then holds those
-    updates, in order (:func:`~supernode.load_cache.iter_parts` reads them): the first stage's update
-    followed by them is the whole file (what the load would have built in one piece). They are packed as they
+    the rest appended to the stream's text, each a block of its own: :func:`_append_piece`), so no
+    update, and no turn of the event loop applying it, holds more than about a megabyte: a 20 MB log
+    would otherwise hold the event loop for a quarter of a second. :attr:`parts` counts the updates,
+    :attr:`cells` the cells. :attr:`packed` then holds those updates, in order
+    (:func:`~supernode.load_cache.iter_parts` reads them): the first stage's update followed by them
+    holds the whole file (what the load would have built in one piece). They are packed as they
     come, in one buffer: a thousand updates of a megabyte each kept apart would leave the memory
     they took in holes between the live document's, after they are let go. Once done, the load's
     own document is dropped (memory: one copy of the notebook, the live document's).
@@ -152,7 +153,7 @@ class Stages:
             for position, tail in tails:
                 ytext = youtputs[position]["text"]
                 for at in range(0, len(tail), _STAGE_CHARS):
-                    yield self._part(seed, ytext.insert, len(ytext), tail[at : at + _STAGE_CHARS])
+                    yield self._part(seed, _append_piece, ytext, tail[at : at + _STAGE_CHARS])
         self._seed, notebook, seed = None, None, None
         self._delayed = {}
         self.done = True
@@ -169,6 +170,18 @@ class Stages:
 
 
 _STAGE_CHARS = 1 << 20  # characters of a stream's text one update of a staged load writes at most
+
+
+def _append_piece(ytext: Any, piece: str) -> None:
+    """Append ``piece`` to ``ytext`` as a block of its own: a character inserted and deleted first
+    takes the clock that follows the text's last block, so the piece is not merged into it. Yrs (and
+    Yjs) merge a block written right after another of the same client into it, copying the text
+    written so far: appending a 20 MB log a megabyte at a time copied 200 MB in each document that
+    applied it (0.6 s), where separate blocks cost 0.1 s. The text is the same."""
+    end = len(ytext)
+    ytext.insert(end, "\0")
+    del ytext[end : end + 1]
+    ytext.insert(end, piece)
 
 
 def _stream_tails(outputs: list[Any]) -> tuple[list[Any], list[tuple[int, str]]]:
