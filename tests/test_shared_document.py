@@ -154,7 +154,7 @@ async def test_an_update_made_elsewhere_reaches_the_clients_as_it_is_and_once(re
     await client.wait_for(lambda: str(text) == "> from the file + a stage")
     assert client.received.count(UPDATE) == 2  # the stage once, then the writer's edit
 
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         channel.apply(b"not an update")
     doc.get("t", type=Text).insert(0, "!")  # a refused update leaves the connection following
     await client.wait_for(lambda: str(text) == "!> from the file + a stage")
