@@ -129,24 +129,36 @@ async def test_a_room_has_one_direct_connection(relay):
         assert not first.closed.is_set()
 
 
-async def test_an_update_made_elsewhere_reaches_the_clients_as_it_is_and_once(relay, connect):
-    """``apply``: an update built in another document (a stage of a load) goes into the room's
-    document and to each client once, the very bytes; the writer's own transactions still go out."""
+async def writer_room(relay, connect, name: str, clients: int = 1):
+    """Room ``name`` held by an in-process writer's direct connection, and ``clients`` synced clients:
+    ``(channel, the writer's document, clients)``."""
     policy = WriterPolicy()
     relay.add_policy(policy)
-    channel = relay.open_direct("owned-e", label="writer")
+    channel = relay.open_direct(name, label="writer")
     channel.hold("test")
     await channel.ready(timeout=5)
-    doc = policy.docs["owned-e"]
-    client = await connect(relay.url + "owned-e")
-    await client.wait_synced()
-    text = client.doc.get("t", type=Text)
+    synced = [await connect(relay.url + name) for _ in range(clients)]
+    for client in synced:
+        await client.wait_synced()
+    return channel, policy.docs[name], synced
 
+
+def update_made_elsewhere(doc: Doc, write) -> bytes:
+    """The update ``write(text)`` makes in a copy of ``doc`` (another document: a stage of a load)."""
     elsewhere = Doc()
     elsewhere.apply_update(doc.get_update())
     before = elsewhere.get_state()
-    elsewhere.get("t", type=Text).insert(len("from the file"), " + a stage")
-    stage = elsewhere.get_update(before)
+    write(elsewhere.get("t", type=Text))
+    return elsewhere.get_update(before)
+
+
+async def test_an_update_made_elsewhere_reaches_the_clients_as_it_is_and_once(relay, connect):
+    """``apply``: an update built in another document (a stage of a load) goes into the room's
+    document and to each client once, the very bytes; the writer's own transactions still go out."""
+    channel, doc, (client,) = await writer_room(relay, connect, "owned-e")
+    text = client.doc.get("t", type=Text)
+
+    stage = update_made_elsewhere(doc, lambda t: t.insert(len("from the file"), " + a stage"))
     channel.apply(stage)
     assert str(doc.get("t", type=Text)) == "from the file + a stage"
     await client.wait_for(lambda: str(text) == "from the file + a stage")
@@ -167,22 +179,10 @@ async def test_an_update_made_elsewhere_reaches_the_clients_as_it_is_and_once(re
 async def test_a_large_update_of_the_writer_reaches_every_client_whole(relay, connect):
     """An update of a megabyte or more goes out as its frame's head and the update itself (not copied
     into one buffer): each client gets one well-formed message holding it, before what follows."""
-    policy = WriterPolicy()
-    relay.add_policy(policy)
-    channel = relay.open_direct("owned-f", label="writer")
-    channel.hold("test")
-    await channel.ready(timeout=5)
-    doc = policy.docs["owned-f"]
-    clients = [await connect(relay.url + "owned-f") for _ in range(2)]
-    for client in clients:
-        await client.wait_synced()
+    channel, doc, clients = await writer_room(relay, connect, "owned-f", clients=2)
     big = "".join(f"line {i:07d} of a long log\n" for i in range(120_000))  # ~3 MB
     doc.get("t", type=Text).insert(0, big)  # the writer's transaction
-    elsewhere = Doc()
-    elsewhere.apply_update(doc.get_update())
-    before = elsewhere.get_state()
-    elsewhere.get("t", type=Text).insert(0, big)
-    channel.apply(elsewhere.get_update(before))  # an update made elsewhere, as large
+    channel.apply(update_made_elsewhere(doc, lambda t: t.insert(0, big)))  # an update made elsewhere, as large
     doc.get("t", type=Text).insert(0, "> ")  # a small one after them
     expected = str(doc.get("t", type=Text))
     assert len(expected) > 6_000_000
