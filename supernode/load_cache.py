@@ -12,8 +12,9 @@ The store is one SQLite file, bounded by the total size of its entries (the leas
 first). An entry is read in two steps: :meth:`LoadCache.get` reads its first stage (what a client
 sees first) and what it says of itself; :meth:`LoadCache.rest` reads the updates of its later stages
 (the large outputs, the bulk of a large notebook's entry), each step checked against its own
-checksum. When an entry was used is kept apart from it: marking a 50 MB entry used does not rewrite it. Every call runs off the event loop. A file that is not a database (or a damaged one) is
-moved aside and a new store started; a store that fails otherwise (no space, no permission) is
+checksum. When an entry was used is kept apart from it: marking a 50 MB entry used does not rewrite
+it. Every call runs off the event loop. A file that is not a database (or a damaged one) is moved
+aside and a new store started; a store that fails otherwise (no space, no permission) is
 logged once and bypassed from then on: opening a document never depends on it.
 """
 
@@ -211,30 +212,7 @@ class LoadCache:
     async def rest(self, key: str, checksum: str) -> bytes | None:
         """The rest of the entry of ``key`` that :meth:`get` gave (``checksum``: its ``rest_checksum``);
         None if it is gone since (dropped to make room) or does not match (dropped, logged)."""
-        return await asyncio.to_thread(self.rest_now, key, checksum)
-
-    def rest_now(self, key: str, checksum: str) -> bytes | None:
-        """:meth:`rest`, on the calling thread (it blocks it for the read)."""
-        with self._lock:
-            db = self._connect()
-            if db is None:
-                return None
-            try:
-                row = db.execute("SELECT rest FROM rests WHERE key = ?", (key,)).fetchone()
-                if row is None:
-                    log.warning("load cache %s: the rest of entry %s… is gone", self.path, key[:12])
-                    return None
-                rest = row[0]
-                if rest_checksum(rest) != checksum:
-                    log.warning(
-                        "load cache %s: the rest of entry %s… does not match its checksum; dropped", self.path, key[:12]
-                    )
-                    self._delete(db, key)
-                    return None
-                return rest
-            except sqlite3.Error as exc:
-                self._fail(exc)
-                return None
+        return await asyncio.to_thread(self._rest, key, checksum)
 
     async def has(self, key: str) -> bool:
         """Whether an entry is kept under ``key`` (not read, not checked)."""
@@ -329,6 +307,28 @@ class LoadCache:
                     return None
                 db.execute("INSERT OR REPLACE INTO uses VALUES (?, ?)", (key, time.time()))
                 return load
+            except sqlite3.Error as exc:
+                self._fail(exc)
+                return None
+
+    def _rest(self, key: str, checksum: str) -> bytes | None:
+        with self._lock:
+            db = self._connect()
+            if db is None:
+                return None
+            try:
+                row = db.execute("SELECT rest FROM rests WHERE key = ?", (key,)).fetchone()
+                if row is None:
+                    log.warning("load cache %s: the rest of entry %s… is gone", self.path, key[:12])
+                    return None
+                rest = row[0]
+                if rest_checksum(rest) != checksum:
+                    log.warning(
+                        "load cache %s: the rest of entry %s… does not match its checksum; dropped", self.path, key[:12]
+                    )
+                    self._delete(db, key)
+                    return None
+                return rest
             except sqlite3.Error as exc:
                 self._fail(exc)
                 return None
