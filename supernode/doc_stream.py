@@ -26,11 +26,18 @@ from pycrdt import Array, Map, Text
 from .cell_outputs import to_ymap
 from .stream_text import StreamText
 
-__all__ = ["RUN_BYTES", "DocStream"]
+__all__ = ["RUN_BYTES", "DocStream", "insert_block"]
 
 #: the most bytes our appends let pycrdt merge into one item of a stream's Text.
 RUN_BYTES = 16 * 1024
 _CUT = "\x00"  # the placeholder: one byte, so its byte offset is its character offset
+
+
+def insert_block(ytext: Text, at: int, text: str) -> None:
+    """Insert ``text`` at byte offset ``at`` of ``ytext`` as an item of its own, never merged into the
+    item before it: behind the one-character placeholder, deleted in the same transaction."""
+    ytext.insert(at, _CUT + text)
+    del ytext[at : at + len(_CUT)]
 
 
 class DocStream:
@@ -80,8 +87,7 @@ class DocStream:
         if same < len(target):
             piece = target[same:]
             if self.run >= RUN_BYTES:
-                ytext.insert(start, _CUT + piece)
-                del ytext[start : start + len(_CUT)]
+                insert_block(ytext, start, piece)
                 self.run = 0
             else:
                 ytext.insert(start, piece)
