@@ -16,8 +16,6 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from jupyter_ydoc import YNotebook
-from jupyter_ydoc.utils import cast_all
 from jupyter_ydoc.ybasedoc import YBaseDoc
 from pycrdt import Doc
 
@@ -39,10 +37,7 @@ __all__ = [
     "model_for_save",
     "normalize_notebook",
     "replace_content",
-    "snapshot",
 ]
-
-_MANY_CELLS = 200  # from this many cells on, a notebook is read as JSON (see snapshot)
 
 # The content types jupyter_server's contents managers save; any other type is saved as a file.
 _SAVED_TYPES = ("notebook", "file", "directory")
@@ -326,47 +321,6 @@ def load_update(key: DocumentKey, update: bytes, *more: bytes) -> YBaseDoc:
     for later in more:
         document.ydoc.apply_update(later)
     return document
-
-
-def snapshot(key: DocumentKey, document: YBaseDoc) -> Any:
-    """The document's content as plain data (notebook dict, text, or bytes): what its ``get`` returns.
-
-    A jupyter_ydoc notebook is read as JSON from the CRDT in one call per part and then given
-    ``get``'s own touches (numbers made integers, no ``execution_state``, no ids in nbformat < 4.5, no
-    empty attachments): ``get`` reads the cells one by one, each by its index, which costs seconds
-    for thousands of cells (with fewer than ``_MANY_CELLS`` cells, ``get`` is as fast). Cells with the
-    same id go through ``get`` itself, which renames them.
-    """
-    if isinstance(document, YNotebook) and type(document).get is YNotebook.get and document.cell_number >= _MANY_CELLS:
-        fast = _notebook(document)
-        if fast is not None:
-            return fast
-    return document.get()
-
-
-def _notebook(document: YNotebook) -> dict[str, Any] | None:
-    meta = cast_all(json.loads(str(document._ymeta)), float, int)
-    cells = json.loads(str(document._ycells))
-    no_ids = int(meta.get("nbformat", 0)) == 4 and int(meta.get("nbformat_minor", 0)) <= 4
-    seen: set[Any] = set()
-    for cell in cells:
-        cell.pop("execution_state", None)
-        cast_all(cell, float, int)
-        if no_ids:
-            cell.pop("id", None)
-        if "attachments" in cell and cell.get("cell_type") in ("raw", "markdown") and not cell["attachments"]:
-            del cell["attachments"]
-        cell_id = cell.get("id")
-        if cell_id:
-            if cell_id in seen:
-                return None
-            seen.add(cell_id)
-    return {
-        "cells": cells,
-        "metadata": meta.get("metadata", {}),
-        "nbformat": int(meta.get("nbformat", 0)),
-        "nbformat_minor": int(meta.get("nbformat_minor", 0)),
-    }
 
 
 def contents_type(key: DocumentKey) -> str:

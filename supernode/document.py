@@ -32,7 +32,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 
-from .content import load_update, snapshot
+from .content import load_update
+from .snapshot import snapshot
 from .document_saves import DocumentSaves, SaveFailed
 from .file_sync import FileSync, file_stamp
 from .keys import DocumentKey

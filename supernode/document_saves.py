@@ -28,7 +28,8 @@ from typing import Any
 
 from jupyter_core.utils import ensure_async
 
-from .content import contents_type, model_for_save, snapshot
+from .content import contents_type, model_for_save
+from .snapshot import snapshot
 from .file_sync import file_stamp
 from .notebook_writer import has_pre_save_hooks, save_notebook, validate_saved, writes_plain_files
 from .read_back import cell_sources, file_hash, holds_written, notebook_sources

@@ -23,7 +23,8 @@ from tornado import web
 
 from .cell_match import adopt_ids
 from .conflict_copy import save_conflict_copy
-from .content import build_document, contents_type, replace_content, snapshot
+from .content import build_document, contents_type, replace_content
+from .snapshot import snapshot
 from .merge import conflicting_cells, merge_notebooks
 
 if TYPE_CHECKING:

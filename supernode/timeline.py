@@ -39,7 +39,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .content import load_update, snapshot
+from .content import load_update
+from .snapshot import snapshot
 from .load_cache import iter_parts
 
 __all__ = ["Timeline", "Timelines", "Version"]

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from jupyter_ydoc import YNotebook
 from pycrdt import Array, Doc, Map, Text
 
-from supernode.content import _notebook, build_document, snapshot
+from supernode.content import build_document
+from supernode.snapshot import notebook_cells, notebook_content, notebook_meta, snapshot
 from supernode.keys import DocumentKey
 from supernode.notebook_builder import build_notebook
 
@@ -82,7 +83,8 @@ def notebooks(draw):
 @given(notebooks())
 def test_the_fast_reading_is_jupyter_ydocs_get(nb):
     document = build_document(KEY, nb)
-    assert _notebook(document) == document.get()
+    meta = notebook_meta(document)
+    assert notebook_content(meta, notebook_cells(document, meta)) == document.get()
 
 
 def test_a_large_notebook_is_read_fast_and_the_same():
@@ -102,7 +104,7 @@ def test_duplicate_ids_are_left_to_jupyter_ydoc():
     }
     document = build_document(KEY, nb)
     document.ycells[1]["id"] = "c0"  # a client gave two cells one id
-    assert _notebook(document) is None
+    assert notebook_cells(document, notebook_meta(document)) is None
     with pytest.warns(UserWarning, match="Non-unique cell ID"):  # jupyter_ydoc renames the other
         ids = [cell["id"] for cell in snapshot(KEY, document)["cells"]]
     assert ids[0] == "c0" and ids[1] != "c0"

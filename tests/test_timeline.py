@@ -18,7 +18,7 @@ from helpers import eventually
 from jupyter_helpers import disk_sources, server_config, write_notebook
 from rtc_client import RoomClient
 from supernode.forks import FORK_EVENTS
-from supernode.content import snapshot
+from supernode.snapshot import snapshot
 from supernode.timeline import Encoded, Timeline
 
 pytestmark = pytest.mark.timeout(120)
