@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 
+from .cell_cache import CellCache
 from .content import load_update
 from .snapshot import snapshot
 from .document_saves import DocumentSaves, SaveFailed
@@ -84,6 +85,7 @@ class LiveDocument(DocumentSaves, FileSync):
         self.loaded = asyncio.Event()  # set once the document holds the whole file (every stage)
         self._hurry = asyncio.Event()  # someone on the server needs the whole document now
         self.document.observe(self._on_change)
+        self._cells = CellCache(key, self.document)  # the cells as the last save read them (notebooks)
         # ``loading`` (True while a staged load's outputs still follow) tells clients the document is not whole yet.
         self._set_state(dirty=False, path=path, hash=model.get("hash"), loading=True if self._staged else None)
         self._base_update = loaded.update  # the content as built (the state map is not content)
@@ -202,6 +204,7 @@ class LiveDocument(DocumentSaves, FileSync):
                 except SaveFailed:
                     pass  # logged; nothing more can be done once the room is gone
             self.document.unobserve()
+            self._cells.close()
             self.closed.set()
 
     def encoded(self) -> tuple[bytes, bytes | bytearray | None]:

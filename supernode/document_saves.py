@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -68,6 +69,7 @@ class DocumentSaves:
     _save_lock: asyncio.Lock
     _queued_save: asyncio.Future[None] | None
     _schedule: Any
+    _cells: Any  # the CellCache of the document
 
     def _save_due(self) -> None:
         self.manager.spawn(self._save_quietly("autosave"), f"save {self.path}")
@@ -139,7 +141,12 @@ class DocumentSaves:
         await self.whole()  # a document still loading in stages is not the file yet
         cm = self.manager.contents_manager
         version = self._version
-        data = snapshot(self.key, self.document)
+        fast = self.key.kind == "notebook" and writes_plain_files(cm)
+        plain = fast and not has_pre_save_hooks(cm)  # the file holds ``data`` as it is
+        # Without hooks that may change it, the content is read through the cache of cells: a cell
+        # unchanged since the last save is the same dict, and its text is written again as it was.
+        read = self._cells.read if plain else functools.partial(snapshot, self.key, self.document)
+        data = read()
         state = self.document.ydoc.get_state()
         started = time.monotonic()
         try:
@@ -148,16 +155,16 @@ class DocumentSaves:
             if self.stamp[0] is not None and file_stamp(current) != self.stamp:
                 # Someone else wrote the file: take their changes in before writing ours.
                 await self._merge_from_disk()
-                data = snapshot(self.key, self.document)
+                data = read()
                 state = self.document.ydoc.get_state()
 
             def written(digest: str) -> None:  # one transaction: the file's hash, and clean if nothing changed since
                 self._set_state(hash=digest, dirty=False if self._version == version else None)
 
-            fast = self.key.kind == "notebook" and writes_plain_files(cm)
-            plain = fast and not has_pre_save_hooks(cm)  # the file holds ``data`` as it is
             if fast:
-                model, hashed = await save_notebook(cm, model_for_save(self.key, data), self.path, written=written)
+                model, hashed = await save_notebook(
+                    cm, model_for_save(self.key, data), self.path, written=written, texts=self._cells if plain else None
+                )
             else:
                 model = await ensure_async(cm.save(model_for_save(self.key, data), self.path))
                 hashed = await self._read_hash()

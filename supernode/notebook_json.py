@@ -22,7 +22,16 @@ from __future__ import annotations
 from json.encoder import INFINITY, encode_basestring
 from typing import Any
 
-__all__ = ["Unexpected", "notebook_json", "notebook_pieces"]
+__all__ = [
+    "CELLS_CLOSE",
+    "CELLS_OPEN",
+    "CELL_SEPARATOR",
+    "Unexpected",
+    "cell_pieces",
+    "notebook_frame",
+    "notebook_json",
+    "notebook_pieces",
+]
 
 _TRANSIENT = ("orig_nbformat", "orig_nbformat_minor", "signature")
 _RICH = ("execute_result", "display_data")
@@ -46,6 +55,27 @@ def notebook_json(content: dict[str, Any]) -> str:
 def notebook_pieces(content: dict[str, Any]) -> list[str]:
     """:func:`notebook_json`'s text in pieces, in order (a large output's text is one piece: it is encoded
     on its own, never joined into one string with the rest first)."""
+    head, cells, tail = notebook_frame(content)
+    out = list(head)
+    for index, cell in enumerate(cells):
+        out.append(CELL_SEPARATOR if index else CELLS_OPEN)
+        out += cell_pieces(cell)
+    out.append(CELLS_CLOSE if cells else "[]")
+    out += tail
+    return out
+
+
+# The list of cells, in the text: ``CELLS_OPEN``, each cell's text with ``CELL_SEPARATOR`` between, ``CELLS_CLOSE``
+# (``[]`` when there is none).
+_CELL_INDENT = "\n  "  # a cell's line break and indent: an item of the top level's "cells"
+CELLS_OPEN = "[" + _CELL_INDENT
+CELL_SEPARATOR = "," + _CELL_INDENT
+CELLS_CLOSE = "\n ]"
+
+
+def notebook_frame(content: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+    """The notebook's text around its list of cells: the pieces before it, the cells (each written as
+    :func:`cell_pieces`; see ``CELLS_OPEN``), the pieces after it. Raises :class:`Unexpected`."""
     if not isinstance(content, dict) or content.get("nbformat") != 4:
         raise Unexpected("not an nbformat 4 notebook")
     cells = content.get("cells")
@@ -54,9 +84,17 @@ def notebook_pieces(content: dict[str, Any]) -> list[str]:
         raise Unexpected("a notebook without a list of cells or a metadata object")
     top = dict(content)
     top["metadata"] = {key: value for key, value in metadata.items() if key not in _TRANSIENT}
-    top["cells"] = [_cell(cell) for cell in cells]
+    top["cells"] = _CELLS
     out: list[str] = []
     _write(top, out, "\n")
+    at = next(index for index, piece in enumerate(out) if piece is _CELLS)
+    return out[:at], cells, out[at + 1 :]
+
+
+def cell_pieces(cell: Any) -> list[str]:
+    """A cell's text as an item of the notebook's list of cells, in pieces. Raises :class:`Unexpected`."""
+    out: list[str] = []
+    _write(_cell(cell), out, _CELL_INDENT)
     return out
 
 
@@ -120,6 +158,13 @@ def _float(value: float) -> str:
     return float.__repr__(value)
 
 
+class _CellsMark(str):
+    """Where the list of cells goes, in :func:`notebook_frame`'s text (found by identity)."""
+
+
+_CELLS = _CellsMark("cells")
+
+
 class _Lines:
     """A string nbformat writes as the list of its lines (``str.splitlines(keepends=True)``)."""
 
@@ -161,6 +206,8 @@ def _write(value: Any, out: list[str], newline: str) -> None:
     kind = type(value)
     if kind is _Lines:
         _write_lines(value.text, out, newline)
+    elif value is _CELLS:
+        out.append(_CELLS)  # where notebook_frame cuts the text
     elif kind is str:
         out.append(encode_basestring(value))
     elif kind is dict:

@@ -31,8 +31,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
-from typing import Any
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import nbformat
 from jupyter_core.utils import ensure_async
@@ -42,10 +43,10 @@ from jupyter_server.services.contents.largefilemanager import AsyncLargeFileMana
 from nbformat import NotebookNode
 from tornado.web import HTTPError
 
-from .notebook_json import Unexpected, notebook_pieces
+from .notebook_json import CELL_SEPARATOR, CELLS_CLOSE, CELLS_OPEN, Unexpected, cell_pieces, notebook_frame
 from .notebook_signature import signature
 
-__all__ = ["has_pre_save_hooks", "save_notebook", "validate_saved", "writes_plain_files"]
+__all__ = ["CellText", "CellTexts", "has_pre_save_hooks", "save_notebook", "validate_saved", "writes_plain_files"]
 
 log = logging.getLogger("supernode.notebook_writer")
 
@@ -87,23 +88,38 @@ def has_pre_save_hooks(cm: Any) -> bool:
     return getattr(cm, "pre_save_hook", None) is not None or bool(getattr(cm, "_pre_save_hooks", None))
 
 
-def _check_and_sign(cm: Any, nb: NotebookNode, path: str, *, retrying: bool = False) -> None:
-    """The manager's ``check_and_sign`` (the same checks, store and recovery) with :func:`signature`."""
+async def _check_and_sign(cm: Any, nb: NotebookNode, path: str, text: Awaitable[Any]) -> Any:
+    """The manager's ``check_and_sign`` (the same checks, store and recovery) with :func:`signature`, its
+    HMAC on a worker thread while ``text`` (the file's text, made on another) is awaited; what ``text``
+    gives. The signature is stored before the file is written, as the manager does."""
     notary = cm.notary
+    digest = None
     try:
-        if notary.check_cells(nb):
-            if nb.nbformat >= 3:
-                notary.store.store_signature(signature(notary, nb), notary.algorithm)
-        else:
-            cm.log.warning("Notebook %s is not trusted", path)
+        if notary.check_cells(nb) and nb.nbformat >= 3:
+            notary.secret  # noqa: B018  # read on the event loop: a first read may create its file
+            digest, made = await asyncio.gather(asyncio.to_thread(signature, notary, nb), text)
     except Exception:
-        if retrying:
-            raise
-        cm.log.warning(
-            "Signature store for notebook %s is corrupted or unavailable; recreating the store.", path, exc_info=True
-        )
-        notary.store = notary.store_factory()
-        _check_and_sign(cm, nb, path, retrying=True)
+        pass  # the manager's recovery, below
+    if digest is None:
+        made = await text
+    for retrying in (False, True):
+        try:
+            if notary.check_cells(nb):
+                if nb.nbformat >= 3:
+                    notary.store.store_signature(digest or signature(notary, nb), notary.algorithm)
+            else:
+                cm.log.warning("Notebook %s is not trusted", path)
+            return made
+        except Exception:
+            if retrying:
+                raise
+            cm.log.warning(
+                "Signature store for notebook %s is corrupted or unavailable; recreating the store.",
+                path,
+                exc_info=True,
+            )
+            notary.store = notary.store_factory()
+    raise AssertionError("unreachable")
 
 
 def _signing_copy(content: dict[str, Any]) -> NotebookNode:
@@ -114,63 +130,148 @@ def _signing_copy(content: dict[str, Any]) -> NotebookNode:
 
 _CHUNK = 1 << 20  # small pieces of the text are encoded this many characters at a time
 
+# A cell's file text, in UTF-8 pieces (a large output's text is a piece of its own: never copied into a join).
+CellText = tuple[bytes, ...]
 
-def _pieces(content: dict[str, Any]) -> list[str]:
-    """The file's text in pieces, the final newline included."""
+
+class CellTexts(Protocol):
+    """The file texts of cells written before, by the very cell dict written (a cell dict is never changed)."""
+
+    def text_of(self, cell: dict[str, Any]) -> CellText | None:
+        """The text written for ``cell``, if it is a cell written before (called from a worker thread)."""
+
+    def wrote(self, texts: list[tuple[dict[str, Any], CellText]]) -> None:
+        """A save wrote each of these cells as this text (called on the event loop)."""
+
+
+def _text(
+    content: dict[str, Any], texts: CellTexts | None, algorithm: str
+) -> tuple[list[bytes], str, list[tuple[dict[str, Any], CellText]]]:
+    """The file's UTF-8 text in pieces, the final newline included; its hash (by ``algorithm``); and each
+    cell's text (none if the notebook is written by nbformat). A cell ``texts`` knows is not encoded
+    again. On a worker thread."""
+    parts, written = _pieces(content, texts)
+    digest = hashlib.new(algorithm)
+    for part in parts:
+        digest.update(part)
+    return parts, digest.hexdigest(), written
+
+
+def _pieces(
+    content: dict[str, Any], texts: CellTexts | None
+) -> tuple[list[bytes], list[tuple[dict[str, Any], CellText]]]:
     try:
-        pieces = notebook_pieces(content)
+        head, cells, tail = notebook_frame(content)
+        parts = list(_encoded(head))
+        written = []
+        for index, cell in enumerate(cells):
+            known = texts.text_of(cell) if texts is not None else None
+            text = known if known is not None else _encoded(cell_pieces(cell))
+            written.append((cell, text))
+            parts.append(_SEPARATOR if index else _OPEN)
+            parts += text
+        parts.append(_CLOSE if cells else b"[]")
+        parts += _encoded(tail)
+        parts.append(b"\n")
     except Unexpected as exc:
         log.debug("writing the notebook with nbformat: %s", exc)
-        pieces = [nbformat.writes(nbformat.from_dict(content), version=nbformat.NO_CONVERT)]
-    if not pieces[-1].endswith("\n"):
-        pieces.append("\n")
-    return pieces
+        text = nbformat.writes(nbformat.from_dict(content), version=nbformat.NO_CONVERT)
+        return [(text if text.endswith("\n") else text + "\n").encode("utf-8")], []
+    return parts, written
 
 
-def _chunks(pieces: list[str]):
-    """``pieces`` as UTF-8, small ones joined: each large piece is encoded once, never joined to the rest."""
+_OPEN, _SEPARATOR, _CLOSE = (mark.encode() for mark in (CELLS_OPEN, CELL_SEPARATOR, CELLS_CLOSE))
+
+
+def _encoded(pieces: list[str]) -> CellText:
+    """``pieces`` as UTF-8, small ones joined (at most ``_CHUNK`` characters): a large piece is encoded on
+    its own, never joined to the rest."""
+    out: list[bytes] = []
     held: list[str] = []
     size = 0
     for piece in pieces:
         if len(piece) >= _CHUNK:
             if held:
-                yield "".join(held).encode("utf-8")
+                out.append("".join(held).encode("utf-8"))
                 held, size = [], 0
-            yield piece.encode("utf-8")
+            out.append(piece.encode("utf-8"))
             continue
         held.append(piece)
         size += len(piece)
         if size >= _CHUNK:
-            yield "".join(held).encode("utf-8")
+            out.append("".join(held).encode("utf-8"))
             held, size = [], 0
     if held:
-        yield "".join(held).encode("utf-8")
+        out.append("".join(held).encode("utf-8"))
+    return tuple(out)
 
 
-def _write(cm: Any, os_path: str, content: dict[str, Any], notify: Callable[[str], None] | None = None) -> str:
-    """Write the notebook's file (on a worker thread); its hash, by the manager's algorithm.
+def _write(cm: Any, os_path: str, parts: list[bytes], notify: Callable[[], None] | None = None) -> None:
+    """Write the notebook's file, ``parts`` one after the other, through the manager's ``atomic_writing``
+    (on a worker thread).
 
-    The manager's ``atomic_writing`` writes the file in place (after a backup copy), so whoever reads it
-    meanwhile (a frontend hashing it before it saves) sees it truncated or half written: the whole text is
-    encoded before the file is opened, and written in one call. ``notify(hash)`` is called (from this
-    thread) once the bytes are in the file, before the manager's ``fsync``."""
-    text = bytearray()
-    for chunk in _chunks(_pieces(content)):
-        text += chunk
-    digest = hashlib.new(cm.hash_algorithm, text).hexdigest()
+    It writes the file in place (after a backup copy), so whoever reads it meanwhile (a frontend hashing
+    it before it saves) sees it truncated or half written: the whole text is made before the file is
+    opened, and written at once. ``notify()`` is called (from this thread) once the bytes are in the file,
+    before the manager's ``fsync``."""
     with cm.atomic_writing(os_path, text=False) as f:
-        f.write(text)
         f.flush()
+        _write_all(f.fileno(), _joined(parts))
         if notify is not None:
-            notify(digest)
-    return digest
+            notify()
+
+
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
+
+
+def _joined(parts: list[bytes]) -> list[bytes]:
+    """``parts`` with the small ones next to each other joined (up to ``_CHUNK`` bytes): a large part is not
+    copied, and a notebook of many small cells is a few buffers."""
+    out: list[bytes] = []
+    held: list[bytes] = []
+    size = 0
+    for part in parts:
+        if len(part) >= _CHUNK:
+            if held:
+                out.append(b"".join(held))
+                held, size = [], 0
+            out.append(part)
+            continue
+        held.append(part)
+        size += len(part)
+        if size >= _CHUNK:
+            out.append(b"".join(held))
+            held, size = [], 0
+    if held:
+        out.append(b"".join(held))
+    return out
+
+
+def _write_all(fd: int, buffers: list[bytes]) -> None:
+    """Write ``buffers`` to ``fd`` one after the other: in one system call (``writev``) when the system
+    takes them all at once, else in as few as it takes."""
+    views = [memoryview(buffer) for buffer in buffers if buffer]
+    while views:
+        written = os.writev(fd, views[:_IOV_MAX])
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]
 
 
 async def save_notebook(
-    cm: Any, model: dict[str, Any], path: str, *, written: Callable[[str], None] | None = None
+    cm: Any,
+    model: dict[str, Any],
+    path: str,
+    *,
+    written: Callable[[str], None] | None = None,
+    texts: CellTexts | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Save notebook ``model`` (``{"type": "notebook", "content": ...}``) at ``path`` through ``cm`` (for
     which :func:`writes_plain_files` holds); answer the manager's stat model and the file's hash.
+
+    ``texts``: the file texts of cells written before, reused for the same cell dicts, and told the texts
+    of this save's cells once the file holds them (only without pre-save hooks: a hook may change cells).
 
     ``written(hash)`` is called (on the event loop) as soon as the file holds the new bytes, before the
     manager's ``fsync``, the checkpoint and the stat: a frontend compares the file's hash with the one it
@@ -184,10 +285,18 @@ async def save_notebook(
         raise HTTPError(400, f"Cannot create file or directory {os_path!r}")
     try:
         content = model["content"]
-        _check_and_sign(cm, _signing_copy(content), path)
+        if has_pre_save_hooks(cm):
+            texts = None
+        made = asyncio.ensure_future(asyncio.to_thread(_text, content, texts, cm.hash_algorithm))
+        try:
+            parts, digest, cell_texts = await _check_and_sign(cm, _signing_copy(content), path, made)
+        finally:
+            made.cancel()  # (not signed: the text is not written)
         loop = asyncio.get_running_loop()
-        notify = None if written is None else (lambda digest: loop.call_soon_threadsafe(written, digest))
-        digest = await asyncio.to_thread(_write, cm, os_path, content, notify)
+        notify = None if written is None else (lambda: loop.call_soon_threadsafe(written, digest))
+        await asyncio.to_thread(_write, cm, os_path, parts, notify)
+        if texts is not None:
+            texts.wrote(cell_texts)
         if not await ensure_async(cm.checkpoints.list_checkpoints(path)):
             await ensure_async(cm.create_checkpoint(path))
     except HTTPError:

@@ -16,9 +16,9 @@ from jupyter_ydoc.ybasedoc import YBaseDoc
 
 from .keys import DocumentKey
 
-__all__ = ["notebook_cells", "notebook_content", "notebook_meta", "reads_as_json", "snapshot"]
+__all__ = ["MANY_CELLS", "notebook_cells", "notebook_content", "notebook_meta", "reads_as_json", "snapshot"]
 
-_MANY_CELLS = 200  # from this many cells on, a notebook is read as JSON (see snapshot)
+MANY_CELLS = 200  # from this many cells on, a notebook is read as JSON (see snapshot)
 
 
 def snapshot(key: DocumentKey, document: YBaseDoc) -> Any:
@@ -27,10 +27,10 @@ def snapshot(key: DocumentKey, document: YBaseDoc) -> Any:
     A jupyter_ydoc notebook is read as JSON from the CRDT in one call per part and then given
     ``get``'s own touches (numbers made integers, no ``execution_state``, no ids in nbformat < 4.5, no
     empty attachments): ``get`` reads the cells one by one, each by its index, which costs seconds
-    for thousands of cells (with fewer than ``_MANY_CELLS`` cells, ``get`` is as fast). Cells with the
+    for thousands of cells (with fewer than ``MANY_CELLS`` cells, ``get`` is as fast). Cells with the
     same id go through ``get`` itself, which renames them.
     """
-    if reads_as_json(document) and document.cell_number >= _MANY_CELLS:
+    if reads_as_json(document) and document.cell_number >= MANY_CELLS:
         meta = notebook_meta(document)
         cells = notebook_cells(document, meta)
         if cells is not None:
