@@ -10,7 +10,8 @@ string, character for character (property-tested against nbformat); what makes i
   cells are read as they are, and only the few containers that change shape are new;
 - the text is built from lists of strings joined once, with the C string encoder of :mod:`json`, where the
   indented ``json.dumps`` walks every value through Python generators (a list of 10,000 output lines is
-  one ``join``).
+  one ``join``); a long plain text (an output of a megabyte) is cut into its lines as UTF-8 bytes, once
+  (:func:`notebook_pieces` gives such pieces as bytes: the writer writes them as they are).
 
 Anything this module does not expect (an nbformat other than 4, a key that is no string, a value that
 is no JSON type, a cell without ``metadata``) raises :class:`Unexpected`: the caller then writes the
@@ -24,6 +25,8 @@ from typing import Any
 
 __all__ = [
     "CELLS_CLOSE",
+    "ENCODED_FROM",
+    "Piece",
     "CELLS_OPEN",
     "CELL_SEPARATOR",
     "Unexpected",
@@ -32,6 +35,10 @@ __all__ = [
     "notebook_json",
     "notebook_pieces",
 ]
+
+# A piece of the text: characters, or (a long plain text's lines) their UTF-8 bytes.
+Piece = str | bytes | memoryview
+ENCODED_FROM = 1 << 16  # bytes from which a plain text's lines are a piece of UTF-8
 
 _TRANSIENT = ("orig_nbformat", "orig_nbformat_minor", "signature")
 _RICH = ("execute_result", "display_data")
@@ -49,10 +56,10 @@ class Unexpected(Exception):
 def notebook_json(content: dict[str, Any]) -> str:
     """The text nbformat writes for ``content`` (a notebook as plain JSON data, nbformat 4), without the
     trailing newline ``nbformat.write`` adds. Raises :class:`Unexpected` (see the module docstring)."""
-    return "".join(notebook_pieces(content))
+    return "".join(piece if type(piece) is str else bytes(piece).decode("utf-8") for piece in notebook_pieces(content))
 
 
-def notebook_pieces(content: dict[str, Any]) -> list[str]:
+def notebook_pieces(content: dict[str, Any]) -> list[Piece]:
     """:func:`notebook_json`'s text in pieces, in order (a large output's text is one piece: it is encoded
     on its own, never joined into one string with the rest first)."""
     head, cells, tail = notebook_frame(content)
@@ -73,7 +80,7 @@ CELL_SEPARATOR = "," + _CELL_INDENT
 CELLS_CLOSE = "\n ]"
 
 
-def notebook_frame(content: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+def notebook_frame(content: dict[str, Any]) -> tuple[list[Piece], list[dict[str, Any]], list[Piece]]:
     """The notebook's text around its list of cells: the pieces before it, the cells (each written as
     :func:`cell_pieces`; see ``CELLS_OPEN``), the pieces after it. Raises :class:`Unexpected`."""
     if not isinstance(content, dict) or content.get("nbformat") != 4:
@@ -85,15 +92,15 @@ def notebook_frame(content: dict[str, Any]) -> tuple[list[str], list[dict[str, A
     top = dict(content)
     top["metadata"] = {key: value for key, value in metadata.items() if key not in _TRANSIENT}
     top["cells"] = _CELLS
-    out: list[str] = []
+    out: list[Piece] = []
     _write(top, out, "\n")
     at = next(index for index, piece in enumerate(out) if piece is _CELLS)
     return out[:at], cells, out[at + 1 :]
 
 
-def cell_pieces(cell: Any) -> list[str]:
+def cell_pieces(cell: Any) -> list[Piece]:
     """A cell's text as an item of the notebook's list of cells, in pieces. Raises :class:`Unexpected`."""
-    out: list[str] = []
+    out: list[Piece] = []
     _write(_cell(cell), out, _CELL_INDENT)
     return out
 
@@ -174,34 +181,42 @@ class _Lines:
         self.text = text
 
 
-def _plain(text: str) -> bool:
-    """Whether ``text``'s only line break is ``\\n`` and JSON escapes nothing else in it."""
+def _plain(text: str) -> bytes | None:
+    """``text`` in UTF-8 if its only line break is ``\\n`` and JSON escapes nothing else in it; else None."""
     if not text.isascii() and any(brk in text for brk in _OTHER_BREAKS):
-        return False
+        return None
     try:
-        return not text.encode("utf-8").translate(None, _PLAIN)
+        encoded = text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: json's own path decides
-        return False
+        return None
+    return None if encoded.translate(None, _PLAIN) else encoded
 
 
-def _write_lines(text: str, out: list[str], newline: str) -> None:
+def _write_lines(text: str, out: list[Piece], newline: str) -> None:
     """Append the JSON list of ``text``'s lines: from the whole string at once when it is plain (each
-    ``\\n`` becomes the end of one list item and the start of the next), else line by line."""
+    ``\\n`` becomes the end of one list item and the start of the next), else line by line. A long plain
+    text is written as UTF-8 (its bytes made once: the writer writes them as they are)."""
     if not text:
         out.append("[]")
         return
     inner = newline + " "
-    if not _plain(text):
+    encoded = _plain(text)
+    if encoded is None:
         out.append("[" + inner + ("," + inner).join(map(encode_basestring, text.splitlines(True))) + newline + "]")
         return
     between = '\\n",' + inner + '"'
-    body = text[:-1].replace("\n", between) + "\\n" if text.endswith("\n") else text.replace("\n", between)
     out.append("[" + inner + '"')
-    out.append(body)
-    out.append('"' + newline + "]")
+    ends = text.endswith("\n")  # the last line break ends the last item: none follows it
+    if len(encoded) >= ENCODED_FROM:
+        joints = between.encode()
+        body = encoded.replace(b"\n", joints)
+        out.append(memoryview(body)[: len(body) - len(joints)] if ends else body)
+    else:
+        out.append((text[:-1] if ends else text).replace("\n", between))
+    out.append(('\\n"' if ends else '"') + newline + "]")
 
 
-def _write(value: Any, out: list[str], newline: str) -> None:
+def _write(value: Any, out: list[Piece], newline: str) -> None:
     """Append ``value``'s JSON to ``out``; ``newline`` is a line break and the indent of ``value``'s line."""
     kind = type(value)
     if kind is _Lines:

@@ -43,7 +43,7 @@ from jupyter_server.services.contents.largefilemanager import AsyncLargeFileMana
 from nbformat import NotebookNode
 from tornado.web import HTTPError
 
-from .notebook_json import CELL_SEPARATOR, CELLS_CLOSE, CELLS_OPEN, Unexpected, cell_pieces, notebook_frame
+from .notebook_json import CELL_SEPARATOR, CELLS_CLOSE, CELLS_OPEN, Piece, Unexpected, cell_pieces, notebook_frame
 from .notebook_signature import signature
 
 __all__ = ["CellText", "CellTexts", "has_pre_save_hooks", "save_notebook", "validate_saved", "writes_plain_files"]
@@ -131,7 +131,8 @@ def _signing_copy(content: dict[str, Any]) -> NotebookNode:
 _CHUNK = 1 << 20  # small pieces of the text are encoded this many characters at a time
 
 # A cell's file text, in UTF-8 pieces (a large output's text is a piece of its own: never copied into a join).
-CellText = tuple[bytes, ...]
+Buffer = bytes | memoryview
+CellText = tuple[Buffer, ...]
 
 
 class CellTexts(Protocol):
@@ -144,22 +145,19 @@ class CellTexts(Protocol):
         """A save wrote each of these cells as this text (called on the event loop)."""
 
 
-def _text(
-    content: dict[str, Any], texts: CellTexts | None, algorithm: str
-) -> tuple[list[bytes], str, list[tuple[dict[str, Any], CellText]]]:
-    """The file's UTF-8 text in pieces, the final newline included; its hash (by ``algorithm``); and each
-    cell's text (none if the notebook is written by nbformat). A cell ``texts`` knows is not encoded
-    again. On a worker thread."""
-    parts, written = _pieces(content, texts)
+def _digest(parts: list[Buffer], algorithm: str) -> str:
+    """The hash of the text ``parts`` make, by ``algorithm`` (on a worker thread)."""
     digest = hashlib.new(algorithm)
     for part in parts:
         digest.update(part)
-    return parts, digest.hexdigest(), written
+    return digest.hexdigest()
 
 
-def _pieces(
+def _text(
     content: dict[str, Any], texts: CellTexts | None
-) -> tuple[list[bytes], list[tuple[dict[str, Any], CellText]]]:
+) -> tuple[list[Buffer], list[tuple[dict[str, Any], CellText]]]:
+    """The file's UTF-8 text in pieces, the final newline included; and each cell's text (none if the
+    notebook is written by nbformat). A cell ``texts`` knows is not encoded again. On a worker thread."""
     try:
         head, cells, tail = notebook_frame(content)
         parts = list(_encoded(head))
@@ -183,18 +181,18 @@ def _pieces(
 _OPEN, _SEPARATOR, _CLOSE = (mark.encode() for mark in (CELLS_OPEN, CELL_SEPARATOR, CELLS_CLOSE))
 
 
-def _encoded(pieces: list[str]) -> CellText:
+def _encoded(pieces: list[Piece]) -> CellText:
     """``pieces`` as UTF-8, small ones joined (at most ``_CHUNK`` characters): a large piece is encoded on
-    its own, never joined to the rest."""
-    out: list[bytes] = []
+    its own (a piece that is UTF-8 already is taken as it is), never joined to the rest."""
+    out: list[Buffer] = []
     held: list[str] = []
     size = 0
     for piece in pieces:
-        if len(piece) >= _CHUNK:
+        if type(piece) is not str or len(piece) >= _CHUNK:
             if held:
                 out.append("".join(held).encode("utf-8"))
                 held, size = [], 0
-            out.append(piece.encode("utf-8"))
+            out.append(piece.encode("utf-8") if type(piece) is str else piece)
             continue
         held.append(piece)
         size += len(piece)
@@ -206,7 +204,7 @@ def _encoded(pieces: list[str]) -> CellText:
     return tuple(out)
 
 
-def _write(cm: Any, os_path: str, parts: list[bytes], notify: Callable[[], None] | None = None) -> None:
+def _write(cm: Any, os_path: str, parts: list[Buffer], notify: Callable[[], None] | None = None) -> None:
     """Write the notebook's file, ``parts`` one after the other, through the manager's ``atomic_writing``
     (on a worker thread).
 
@@ -224,11 +222,11 @@ def _write(cm: Any, os_path: str, parts: list[bytes], notify: Callable[[], None]
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
 
 
-def _joined(parts: list[bytes]) -> list[bytes]:
+def _joined(parts: list[Buffer]) -> list[Buffer]:
     """``parts`` with the small ones next to each other joined (up to ``_CHUNK`` bytes): a large part is not
     copied, and a notebook of many small cells is a few buffers."""
-    out: list[bytes] = []
-    held: list[bytes] = []
+    out: list[Buffer] = []
+    held: list[Buffer] = []
     size = 0
     for part in parts:
         if len(part) >= _CHUNK:
@@ -247,7 +245,7 @@ def _joined(parts: list[bytes]) -> list[bytes]:
     return out
 
 
-def _write_all(fd: int, buffers: list[bytes]) -> None:
+def _write_all(fd: int, buffers: list[Buffer]) -> None:
     """Write ``buffers`` to ``fd`` one after the other: in one system call (``writev``) when the system
     takes them all at once, else in as few as it takes."""
     views = [memoryview(buffer) for buffer in buffers if buffer]
@@ -287,14 +285,28 @@ async def save_notebook(
         content = model["content"]
         if has_pre_save_hooks(cm):
             texts = None
-        made = asyncio.ensure_future(asyncio.to_thread(_text, content, texts, cm.hash_algorithm))
+        made = asyncio.ensure_future(asyncio.to_thread(_text, content, texts))
         try:
-            parts, digest, cell_texts = await _check_and_sign(cm, _signing_copy(content), path, made)
+            parts, cell_texts = await _check_and_sign(cm, _signing_copy(content), path, made)
         finally:
             made.cancel()  # (not signed: the text is not written)
-        loop = asyncio.get_running_loop()
-        notify = None if written is None else (lambda: loop.call_soon_threadsafe(written, digest))
-        await asyncio.to_thread(_write, cm, os_path, parts, notify)
+        # The hash is made on a thread of its own while the file is written (the manager's backup copy first).
+        hashing = asyncio.ensure_future(asyncio.to_thread(_digest, parts, cm.hash_algorithm))
+        notify = None
+        if written is not None:
+            loop = asyncio.get_running_loop()
+
+            def tell(done: asyncio.Future[str]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    written(done.result())
+
+            notify = lambda: loop.call_soon_threadsafe(hashing.add_done_callback, tell)  # noqa: E731
+        try:
+            await asyncio.to_thread(_write, cm, os_path, parts, notify)
+        except BaseException:
+            hashing.cancel()
+            raise
+        digest = await hashing
         if texts is not None:
             texts.wrote(cell_texts)
         if not await ensure_async(cm.checkpoints.list_checkpoints(path)):

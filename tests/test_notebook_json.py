@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 import pytest
@@ -21,6 +22,7 @@ from jupyter_server.services.contents.largefilemanager import AsyncLargeFileMana
 from nbformat import v4
 from tornado.web import HTTPError
 
+import supernode.notebook_json as notebook_json_module
 from supernode.notebook_json import Unexpected, notebook_json
 from supernode.notebook_signature import signature
 from supernode.notebook_writer import save_notebook, validate_saved, writes_plain_files
@@ -105,6 +107,8 @@ def nbformat_text(content: dict) -> str:
 def test_the_text_is_nbformats_character_for_character_and_the_notebook_is_left_alone(content):
     before = copy.deepcopy(content)
     assert notebook_json(content) == nbformat_text(content)
+    with mock.patch.object(notebook_json_module, "ENCODED_FROM", 0):  # every plain text's lines as UTF-8 bytes
+        assert notebook_json(content) == nbformat_text(content)
     assert json.dumps(content, sort_keys=True) == json.dumps(before, sort_keys=True)
 
 
