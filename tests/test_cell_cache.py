@@ -18,7 +18,7 @@ from supernode.cell_cache import CellCache
 from supernode.content import build_document, replace_content
 from supernode.notebook_writer import _text
 from supernode.snapshot import snapshot
-from test_content import KEY, cells, metadata, notebooks, outputs
+from test_content import KEY, cells, code_notebook, metadata, notebooks, outputs
 
 fresh_ids = (f"new-{n}" for n in itertools.count())
 # What a client writes into a map (pycrdt takes integers of 64 bits at most, as numbers).
@@ -110,22 +110,7 @@ def test_reading_through_the_cache_is_reading_afresh(nb, edits):
 
 
 def _notebook(count: int) -> dict:
-    return {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {},
-        "cells": [
-            {
-                "id": f"c{i}",
-                "cell_type": "code",
-                "metadata": {},
-                "source": f"print({i})",
-                "execution_count": None,
-                "outputs": [{"output_type": "stream", "name": "stdout", "text": f"{i}\n" * 1000}],
-            }
-            for i in range(count)
-        ],
-    }
+    return code_notebook(count, lambda i: [{"output_type": "stream", "name": "stdout", "text": f"{i}\n" * 1000}])
 
 
 def test_unchanged_cells_are_neither_read_nor_encoded_again():

@@ -141,28 +141,30 @@ def test_the_linear_build_is_jupyter_ydocs_set(nb):
     assert again.get_state() == ours.get_state()
 
 
-def test_a_load_builds_a_notebook_in_linear_time():
-    def notebook(n: int) -> dict:
-        return {
-            "nbformat": 4,
-            "nbformat_minor": 5,
-            "metadata": {},
-            "cells": [
-                {
-                    "id": f"c{i}",
-                    "cell_type": "code",
-                    "metadata": {},
-                    "source": f"x = {i}",
-                    "outputs": [],
-                    "execution_count": None,
-                }
-                for i in range(n)
-            ],
-        }
+def code_notebook(count: int, outputs_of=lambda i: []) -> dict:
+    """A notebook of ``count`` code cells (ids ``c0``, ``c1``...), cell ``i`` with the outputs ``outputs_of(i)``."""
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {
+                "id": f"c{i}",
+                "cell_type": "code",
+                "metadata": {},
+                "source": f"x = {i}",
+                "outputs": outputs_of(i),
+                "execution_count": None,
+            }
+            for i in range(count)
+        ],
+    }
 
+
+def test_a_load_builds_a_notebook_in_linear_time():
     def took(n: int) -> float:
         started = time.perf_counter()
-        build_document(KEY, notebook(n))
+        build_document(KEY, code_notebook(n))
         return time.perf_counter() - started
 
     took(500)  # warm
