@@ -23,12 +23,17 @@ def _tree(pid: int) -> list[int]:
     i = 0
     while i < len(pids):
         try:
-            for task in os.listdir(f"/proc/{pids[i]}/task"):
-                with open(f"/proc/{pids[i]}/task/{task}/children") as f:
-                    pids.extend(int(c) for c in f.read().split())
+            tasks = os.listdir(f"/proc/{pids[i]}/task")
         except (FileNotFoundError, ProcessLookupError):
             if i == 0:
                 raise ProcessLookupError(pid) from None
+            tasks = []
+        for task in tasks:
+            try:  # a thread may end between the listing and this read: its children are gone with it
+                with open(f"/proc/{pids[i]}/task/{task}/children") as f:
+                    pids.extend(int(c) for c in f.read().split())
+            except (FileNotFoundError, ProcessLookupError):
+                pass
         i += 1
     return pids
 
