@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 
-from .load_cache import count_parts, iter_parts
 
 __all__ = ["CachedStages"]
 
@@ -27,9 +26,9 @@ class CachedStages:
     """``parts`` updates packed in an entry's rest, which ``fetch`` reads (None: it cannot be had).
     ``cells`` is not known here: the number of updates stands for it."""
 
-    def __init__(self, parts: int, fetch: Callable[[], Awaitable[bytes | None]], path: str) -> None:
+    def __init__(self, parts: int, fetch: Callable[[], Awaitable[tuple[bytes, ...] | None]], path: str) -> None:
         self.parts = self.cells = parts
-        self.packed: bytes = b""
+        self.packed: tuple[bytes, ...] = ()  # the updates, apart
         self.done = False
         self.short = False  # the rest could not be had: nothing is applied, the file has the outputs
         self._fetch = fetch
@@ -42,13 +41,14 @@ class CachedStages:
         if self._ready:
             return
         packed = await self._fetch()
-        if packed is not None:
-            try:
-                if count_parts(packed) != self.parts:
-                    raise ValueError(f"{self.parts} staged updates expected, not as many found")
-            except ValueError as exc:
-                log.warning("%s: its cached outputs cannot be used (%s)", self._path, exc)
-                packed = None
+        if packed is not None and len(packed) != self.parts:
+            log.warning(
+                "%s: its cached outputs cannot be used (%d staged updates expected, %d found)",
+                self._path,
+                self.parts,
+                len(packed),
+            )
+            packed = None
         if packed is None:
             log.warning("%s: its large outputs are not in the load cache any more; taken from the file", self._path)
             self.short = True
@@ -58,5 +58,5 @@ class CachedStages:
 
     def updates(self) -> Iterator[bytes]:
         assert self._ready, "ready() first"
-        yield from iter_parts(self.packed)
+        yield from self.packed
         self.done = True

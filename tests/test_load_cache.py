@@ -19,7 +19,7 @@ from browser.lab import JupyterLabServer
 from rtc_client import JupyterClient
 from supernode.content import load_update
 from supernode.keys import DocumentKey
-from supernode.load_cache import LoadCache, unpack_parts
+from supernode.load_cache import LoadCache, _read_rest, pack_parts, rest_checksum, unpack_parts
 from supernode.loader import Loader
 
 pytestmark = pytest.mark.timeout(120)
@@ -121,7 +121,7 @@ async def test_a_staged_load_from_the_cache_sends_its_large_outputs_later(tmp_pa
     assert second.document.get()["cells"][3]["outputs"] == []  # the first stage: cells without large outputs
     await drain(second)
     assert second.document.get() == first.document.get()
-    assert second.stages.done and second.stages.packed == built  # one update per cell, as built
+    assert second.stages.done and second.stages.packed == tuple(unpack_parts(built))  # one update per cell, as built
     assert load_update(KEY, second.update, *unpack_parts(built)).get() == first.document.get()
 
 
@@ -381,11 +381,25 @@ async def test_a_rest_that_is_damaged_or_gone_leaves_the_stages_short_and_is_dro
     damaged = await loader.load(KEY, "nb.ipynb")
     assert damaged.from_cache  # the first stage is checked and served on its own
     await drain(damaged)
-    assert damaged.stages.short and damaged.stages.done and damaged.stages.packed == b""
+    assert damaged.stages.short and damaged.stages.done and damaged.stages.packed == ()
     assert damaged.document.get()["cells"][3]["outputs"] == []  # the live document takes them from the file
     assert "does not match its checksum; dropped" in caplog.text
     assert db.execute("SELECT count(*) FROM builds").fetchone()[0] == 0  # the whole entry went
     db.close()
+
+    rebuilt = await loader.load(KEY, "nb.ipynb")
+    assert not rebuilt.from_cache
+    await drain(rebuilt)
+    await remembered(loader, rebuilt)
+    db = sqlite3.connect(store)  # an update's length that runs past the end of the rest
+    (blob,) = db.execute("SELECT rest FROM rests").fetchone()
+    db.execute("UPDATE rests SET rest = ?", ((len(blob) + 1).to_bytes(8, "little") + blob[8:],))
+    db.commit()
+    db.close()
+    cut = await loader.load(KEY, "nb.ipynb")
+    await drain(cut)
+    assert cut.from_cache and cut.stages.short
+    assert "is cut short; dropped" in caplog.text
 
     rebuilt = await loader.load(KEY, "nb.ipynb")
     assert not rebuilt.from_cache
@@ -439,3 +453,27 @@ async def test_a_room_whose_cached_outputs_are_gone_takes_them_from_the_file(tmp
     assert "(from the load cache)" in log and "not in the load cache any more" in log
     assert [untrusted(c) for c in seen[1]["cells"]] == [untrusted(c) for c in seen[0]["cells"]]
     assert path.read_bytes() == on_disk
+
+
+@pytest.mark.parametrize("blob_handle", [True, False])
+def test_a_rest_is_read_as_its_updates_whichever_way_sqlite_reads_it(tmp_path, blob_handle):
+    """The rest read one update at a time (SQLite's incremental blob handle) or at once (Python before
+    3.11, without one): the same updates, empty ones included, checked against the blob's checksum."""
+    parts = [b"a" * 100_000, b"", b"xyz", bytes(range(256)) * 1000]
+    blob = pack_parts(parts)
+    db = sqlite3.connect(tmp_path / "rests.sqlite")
+    db.execute("CREATE TABLE rests (key TEXT PRIMARY KEY, rest BLOB NOT NULL)")
+    db.execute("INSERT INTO rests VALUES ('k', ?)", (blob,))
+    rowid, length = db.execute("SELECT rowid, length(rest) FROM rests").fetchone()
+
+    class WithoutBlobHandle:  # sqlite3 before Python 3.11
+        execute = db.execute
+
+    reader = db if blob_handle else WithoutBlobHandle()
+    assert _read_rest(reader, rowid, length, rest_checksum(blob)) == tuple(parts)
+    with pytest.raises(ValueError, match="does not match its checksum"):
+        _read_rest(reader, rowid, length, rest_checksum(blob + b"!"))
+    db.execute("UPDATE rests SET rest = ?", (blob[:-1],))
+    with pytest.raises(ValueError, match="is cut short"):
+        _read_rest(reader, rowid, length - 1, rest_checksum(blob[:-1]))
+    db.close()
