@@ -13,6 +13,7 @@ the outputs from the file instead (see :meth:`supernode.document.LiveDocument`'s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -34,13 +35,22 @@ class CachedStages:
         self._fetch = fetch
         self._path = path
         self._ready = False
+        self._reading: asyncio.Future[tuple[bytes, ...] | None] | None = None
+
+    def prefetch(self) -> None:
+        """Start reading the rest now (off the event loop), while the first stage is served: :meth:`ready`
+        then waits for this read."""
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._fetch())
 
     async def ready(self) -> None:
-        """Read the rest (once; a read cancelled half way is made again). Never raises for a rest
-        that cannot be had: :attr:`short` says so."""
+        """Read the rest (once: a caller cancelled meanwhile leaves the read to the next). Never raises for
+        a rest that cannot be had: :attr:`short` says so."""
         if self._ready:
             return
-        packed = await self._fetch()
+        self.prefetch()
+        assert self._reading is not None
+        packed = await asyncio.shield(self._reading)
         if packed is not None and len(packed) != self.parts:
             log.warning(
                 "%s: its cached outputs cannot be used (%d staged updates expected, %d found)",

@@ -283,6 +283,9 @@ class LoadCache:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, cached_statements=0)
         try:
             db.execute("PRAGMA journal_mode=WAL")
+            # No fsync at each commit (marking an entry used is one, in the open of a notebook): a power
+            # loss may lose the last writes to a cache, never its consistency (SQLite's WAL mode).
+            db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
         except sqlite3.Error:
             db.close()

@@ -276,9 +276,10 @@ class Loader:
             return None
         stages = None
         rest_sum = entry.rest_checksum
-        if rest_sum is not None:  # its large outputs are read while the first client syncs
+        if rest_sum is not None:  # its large outputs are read from now on, while the first client syncs
             cache = self.cache
             stages = CachedStages(entry.staged_parts, lambda: cache.rest(ckey, rest_sum), path)
+            stages.prefetch()
         model = {**stat, "hash": digest, "hash_algorithm": algorithm}
         return Loaded(model, document, stages, entry.first, from_cache=True)
 
