@@ -24,7 +24,7 @@ from .cell_outputs import to_ymap
 from .doc_stream import insert_block
 from .doctypes import document_class
 from .keys import DocumentKey
-from .load_cache import append_part
+from .packed_parts import append_part
 from .notebook_builder import build_notebook, building, builds_notebook
 
 __all__ = [
@@ -119,7 +119,7 @@ class Stages:
     update, and no turn of the event loop applying it, holds more than about a megabyte: a 20 MB log
     would otherwise hold the event loop for a quarter of a second. :attr:`parts` counts the updates,
     :attr:`cells` the cells. :attr:`packed` then holds those updates, in order
-    (:func:`~supernode.load_cache.iter_parts` reads them): the first stage's update followed by them
+    (:func:`~supernode.packed_parts.iter_parts` reads them): the first stage's update followed by them
     holds the whole file (what the load would have built in one piece). They are packed as they
     come, in one buffer: a thousand updates of a megabyte each kept apart would leave the memory
     they took in holes between the live document's, after they are let go. Once done, the load's

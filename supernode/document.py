@@ -38,7 +38,7 @@ from .snapshot import snapshot
 from .document_saves import DocumentSaves, SaveFailed
 from .file_sync import FileSync, file_stamp
 from .keys import DocumentKey
-from .load_cache import iter_parts
+from .packed_parts import iter_parts
 from .saver import SaveSchedule
 from .staged_load import StagedLoad
 
@@ -209,7 +209,7 @@ class LiveDocument(DocumentSaves, FileSync):
 
     def encoded(self) -> tuple[bytes, bytes | bytearray | None]:
         """The document's content as ``(update, rest)``: ``rest`` (None, or updates packed by
-        :func:`~supernode.load_cache.pack_parts`) follows ``update``. While nothing changed since the
+        :func:`~supernode.packed_parts.pack_parts`) follows ``update``. While nothing changed since the
         load, the load's own (encoding a large notebook again costs as much as reading it: a turn of
         the event loop of a tenth of a second for 50 MB), its first stage and the stages' updates for a
         load in stages; else the document encoded now."""

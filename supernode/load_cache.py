@@ -31,22 +31,13 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-__all__ = [
-    "CachedLoad",
-    "LoadCache",
-    "append_part",
-    "cache_key",
-    "count_parts",
-    "iter_parts",
-    "pack_parts",
-    "rest_checksum",
-    "unpack_parts",
-]
+from .packed_parts import read_parts, unpack_parts
+
+__all__ = ["CachedLoad", "LoadCache", "cache_key", "rest_checksum"]
 
 log = logging.getLogger("supernode.load_cache")
 
@@ -83,68 +74,6 @@ _VERSIONS = _versions()
 # megabyte of a long stream (see pack_parts). Part of the key: an entry of another layout is never read as
 # this one.
 _LAYOUT = "rest=parts/4"  # 3: a long stream's pieces are blocks of their own
-_PART_HEADER = 8  # bytes of a part's length (little-endian) before it
-
-
-def append_part(packed: bytearray, part: bytes) -> None:
-    """Add ``part`` to ``packed``: its length (8 bytes, little-endian), then its bytes."""
-    packed += len(part).to_bytes(_PART_HEADER, "little")
-    packed += part
-
-
-def pack_parts(parts: list[bytes]) -> bytes:
-    """``parts`` as one blob (see :func:`append_part`)."""
-    packed = bytearray()
-    for part in parts:
-        append_part(packed, part)
-    return bytes(packed)
-
-
-# Updates packed by append_part in one blob, or already apart (a tuple, as LoadCache.rest reads them).
-Packed = bytes | bytearray | tuple[bytes, ...]
-
-
-def iter_parts(packed: Packed) -> Iterator[bytes]:
-    """The parts in ``packed``, each copied out when it is reached (a tuple's as they are). Raises
-    ``ValueError`` for a blob :func:`append_part` did not write (see :func:`count_parts`, which checks
-    without copying)."""
-    if isinstance(packed, tuple):
-        yield from packed
-        return
-    view = memoryview(packed)
-    at = 0
-    while at < len(view):
-        size, at = _part_at(view, at)
-        yield bytes(view[at : at + size])
-        at += size
-
-
-def unpack_parts(packed: Packed) -> list[bytes]:
-    """The parts :func:`pack_parts` packed."""
-    return list(iter_parts(packed))
-
-
-def count_parts(packed: Packed) -> int:
-    """How many parts ``packed`` holds; ``ValueError`` if it is not made of parts."""
-    if isinstance(packed, tuple):
-        return len(packed)
-    view = memoryview(packed)
-    at = count = 0
-    while at < len(view):
-        size, at = _part_at(view, at)
-        at += size
-        count += 1
-    return count
-
-
-def _part_at(view: memoryview, at: int) -> tuple[int, int]:
-    if at + _PART_HEADER > len(view):
-        raise ValueError("a part's length is cut short")
-    size = int.from_bytes(view[at : at + _PART_HEADER], "little")
-    at += _PART_HEADER
-    if at + size > len(view):
-        raise ValueError("a part is cut short")
-    return size, at
 
 
 def cache_key(
@@ -420,18 +349,7 @@ def _read_rest(db: sqlite3.Connection, rowid: int, length: int, checksum: str) -
     else:
         # The digest is fed on a thread of its own while the next update is read (both release the GIL).
         with db.blobopen("rests", "rest", rowid, readonly=True) as blob, ThreadPoolExecutor(1) as hasher:
-            at = 0
-            while at < length:
-                head = blob.read(_PART_HEADER)
-                size = int.from_bytes(head, "little")
-                at += _PART_HEADER
-                if len(head) < _PART_HEADER or at + size > length:
-                    raise ValueError("is cut short")
-                part = blob.read(size)
-                hasher.submit(digest.update, head)
-                hasher.submit(digest.update, part)
-                parts.append(part)
-                at += size
+            parts = read_parts(blob.read, length, lambda piece: hasher.submit(digest.update, piece))
     if digest.hexdigest() != checksum:
         raise ValueError("does not match its checksum")
     return tuple(parts)

@@ -41,7 +41,7 @@ from typing import Any
 
 from .content import load_update
 from .snapshot import snapshot
-from .load_cache import iter_parts
+from .packed_parts import iter_parts
 
 __all__ = ["Timeline", "Timelines", "Version"]
 

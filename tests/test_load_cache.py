@@ -19,8 +19,9 @@ from browser.lab import JupyterLabServer
 from rtc_client import JupyterClient
 from supernode.content import load_update
 from supernode.keys import DocumentKey
-from supernode.load_cache import LoadCache, _read_rest, pack_parts, rest_checksum, unpack_parts
+from supernode.load_cache import LoadCache, _read_rest, rest_checksum
 from supernode.loader import Loader
+from supernode.packed_parts import pack_parts, unpack_parts
 
 pytestmark = pytest.mark.timeout(120)
 
