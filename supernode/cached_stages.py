@@ -2,8 +2,9 @@
 
 A re-open from the load cache serves the first stage (the cells, small outputs) from what
 :meth:`~supernode.load_cache.LoadCache.get` read; the rest of the entry (the large outputs, most of a
-large notebook's bytes) is read by :meth:`CachedStages.ready`, off the event loop, while the first
-client syncs. It has the interface of :class:`~supernode.content.Stages` (``ready``, ``updates``,
+large notebook's bytes) is read from the moment the first stage is found (:meth:`CachedStages.prefetch`),
+off the event loop, while the room is set up and the first client syncs; :meth:`CachedStages.ready`
+waits for that read. It has the interface of :class:`~supernode.content.Stages` (``ready``, ``updates``,
 ``packed``, ``parts``, ``cells``, ``done``).
 
 A rest that cannot be had (dropped from the cache to make room since, or damaged: the cache logs
@@ -21,6 +22,12 @@ from collections.abc import Awaitable, Callable, Iterator
 __all__ = ["CachedStages"]
 
 log = logging.getLogger("supernode.loader")
+
+
+def _seen(read: asyncio.Future[tuple[bytes, ...] | None]) -> None:
+    """Mark a read's failure as seen: :meth:`CachedStages.ready` raises it to whoever waits, if anyone does."""
+    if not read.cancelled():
+        read.exception()
 
 
 class CachedStages:
@@ -42,6 +49,7 @@ class CachedStages:
         then waits for this read."""
         if self._reading is None:
             self._reading = asyncio.ensure_future(self._fetch())
+            self._reading.add_done_callback(_seen)
 
     async def ready(self) -> None:
         """Read the rest (once: a caller cancelled meanwhile leaves the read to the next). Never raises for

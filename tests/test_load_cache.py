@@ -17,6 +17,7 @@ from tornado.web import HTTPError
 
 from browser.lab import JupyterLabServer
 from rtc_client import JupyterClient
+from supernode.cached_stages import CachedStages
 from supernode.content import load_update
 from supernode.keys import DocumentKey
 from supernode.load_cache import LoadCache, _read_rest, rest_checksum
@@ -478,3 +479,32 @@ def test_a_rest_is_read_as_its_updates_whichever_way_sqlite_reads_it(tmp_path, b
     with pytest.raises(ValueError, match="is cut short"):
         _read_rest(reader, rowid, length - 1, rest_checksum(blob[:-1]))
     db.close()
+
+
+async def test_the_rest_is_read_once_from_its_prefetch_whoever_waits_for_it():
+    """A cached load's rest is read from the moment it is found: a waiter cancelled meanwhile leaves
+    the read to the next one (it is not made again), and the wrong number of updates is no rest."""
+    calls, started, release = [], asyncio.Event(), asyncio.Event()
+
+    async def fetch():
+        calls.append(1)
+        started.set()
+        await release.wait()
+        return (b"a", b"b")
+
+    stages = CachedStages(2, fetch, "nb.ipynb")
+    stages.prefetch()
+    await asyncio.wait_for(started.wait(), 5)
+    waiter = asyncio.ensure_future(stages.ready())
+    done, _ = await asyncio.wait({waiter}, timeout=0.05)  # the waiter waits on the read
+    assert not done
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    release.set()
+    await asyncio.wait_for(stages.ready(), 5)
+    assert calls == [1] and not stages.short and list(stages.updates()) == [b"a", b"b"] and stages.done
+
+    short = CachedStages(3, fetch, "nb.ipynb")
+    await asyncio.wait_for(short.ready(), 5)
+    assert short.short and list(short.updates()) == []
