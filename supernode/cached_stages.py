@@ -18,7 +18,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 
-
 __all__ = ["CachedStages"]
 
 log = logging.getLogger("supernode.loader")

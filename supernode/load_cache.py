@@ -341,7 +341,6 @@ def _read_rest(db: sqlite3.Connection, rowid: int, length: int, checksum: str) -
     against ``checksum`` (that of the blob: the digest is fed the same bytes in the same order).
     ``ValueError`` (saying what is wrong) for a rest that is cut short or does not match."""
     digest = hashlib.sha256()
-    parts: list[bytes] = []
     if not hasattr(db, "blobopen"):
         (blob,) = db.execute("SELECT rest FROM rests WHERE rowid = ?", (rowid,)).fetchone()
         digest.update(blob)

@@ -17,7 +17,6 @@ __all__ = [
     "PART_HEADER",
     "Packed",
     "append_part",
-    "count_parts",
     "iter_parts",
     "pack_parts",
     "read_parts",
@@ -47,8 +46,7 @@ Packed = bytes | bytearray | tuple[bytes, ...]
 
 def iter_parts(packed: Packed) -> Iterator[bytes]:
     """The parts in ``packed``, each copied out when it is reached (a tuple's as they are). Raises
-    ``ValueError`` for a blob :func:`append_part` did not write (see :func:`count_parts`, which checks
-    without copying)."""
+    ``ValueError`` for a blob :func:`append_part` did not write."""
     if isinstance(packed, tuple):
         yield from packed
         return
@@ -63,19 +61,6 @@ def iter_parts(packed: Packed) -> Iterator[bytes]:
 def unpack_parts(packed: Packed) -> list[bytes]:
     """The parts :func:`pack_parts` packed."""
     return list(iter_parts(packed))
-
-
-def count_parts(packed: Packed) -> int:
-    """How many parts ``packed`` holds; ``ValueError`` if it is not made of parts."""
-    if isinstance(packed, tuple):
-        return len(packed)
-    view = memoryview(packed)
-    at = count = 0
-    while at < len(view):
-        size, at = _part_at(view, at)
-        at += size
-        count += 1
-    return count
 
 
 def _part_at(view: memoryview, at: int) -> tuple[int, int]:
