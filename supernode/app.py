@@ -301,6 +301,7 @@ class SupernodeExtension(ExtensionApp):
             load_cache=self.load_store,
         )
         relay.add_policy(self.documents)
+        self.documents.loader.prepare()  # not inside the first open after a start
         # A fenced tab's "Revert" (Edit Conflict dialog) reloads the file: it gets the reload dialog at once.
         self.serverapp.web_app.add_transform(revert_watch(self.documents, self.serverapp.base_url))
         # Extensions written for jupyter-collaboration find its API at this key: ours answers them.

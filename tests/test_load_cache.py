@@ -508,3 +508,27 @@ async def test_the_rest_is_read_once_from_its_prefetch_whoever_waits_for_it():
     short = CachedStages(3, fetch, "nb.ipynb")
     await asyncio.wait_for(short.ready(), 5)
     assert short.short and list(short.updates()) == []
+
+
+def test_the_notary_is_set_up_at_start_and_a_failure_to_is_only_logged(tmp_path, caplog):
+    from traitlets import default
+    from traitlets.config import Config
+
+    notary_dir = tmp_path / "notary"
+    notary_dir.mkdir()
+    (tmp_path / "root").mkdir()
+    cm = AsyncFileContentsManager(
+        root_dir=str(tmp_path / "root"), config=Config(NotebookNotary={"data_dir": str(notary_dir)})
+    )
+    assert "notary" not in cm._trait_values  # jupyter_server makes it on first use: inside the first open
+    Loader(cm, None, None).prepare()
+    assert "notary" in cm._trait_values
+    assert (notary_dir / "nbsignatures.db").is_file() and (notary_dir / "notebook_secret").is_file()
+
+    class NoNotary(AsyncFileContentsManager):
+        @default("notary")
+        def _no_notary(self):
+            raise OSError("read-only file system")
+
+    Loader(NoNotary(root_dir=str(tmp_path / "root")), None, None).prepare()
+    assert "the notebook notary could not be set up at start: OSError('read-only file system')" in caplog.text
