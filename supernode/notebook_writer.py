@@ -3,7 +3,8 @@
 :func:`save_notebook` takes the steps of ``FileContentsManager.save`` for a notebook, in its order and
 with the manager's own pieces: the pre-save hooks; the hidden-file check; the trust check and the
 signature (as the manager's ``check_and_sign``, on a shallow copy: it drops the ``trusted`` marks it reads);
-the file's text; the manager's ``atomic_writing`` (``use_atomic_writing`` honoured), on a worker thread;
+the file's text; the manager's ``atomic_writing`` (``use_atomic_writing`` honoured), on a worker thread
+(:func:`~supernode.file_overwrite.write_file`);
 the checkpoint that always exists; the stat model (``get(content=False)``); the post-save hooks; the
 ``save`` event. What differs, and why it is faster (the bench in ``bench/notebooks.py``):
 
@@ -17,6 +18,8 @@ the checkpoint that always exists; the stat model (``get(content=False)``); the 
   same (once for a cell left unchanged since the previous save's validation).
 - The file's hash (what the frontend compares before saving) is that of the bytes written, not of the
   file read back; the caller's read-back check of what was written is unchanged.
+- The file is written over, not truncated first (:mod:`supernode.file_overwrite`: the same backup, the
+  same ``fsync``, the same recovery).
 
 Only for jupyter_server's own managers whose saving methods are their own (:func:`writes_plain_files`;
 the large-file managers, jupyter_server's default, included); any other manager's ``save`` is called as
@@ -31,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -43,6 +45,7 @@ from jupyter_server.services.contents.largefilemanager import AsyncLargeFileMana
 from nbformat import NotebookNode
 from tornado.web import HTTPError
 
+from .file_overwrite import Buffer, write_file
 from .notebook_json import CELL_SEPARATOR, CELLS_CLOSE, CELLS_OPEN, Piece, Unexpected, cell_pieces, notebook_frame
 from .notebook_signature import signature
 
@@ -131,7 +134,6 @@ def _signing_copy(content: dict[str, Any]) -> NotebookNode:
 _CHUNK = 1 << 20  # small pieces of the text are encoded this many characters at a time
 
 # A cell's file text, in UTF-8 pieces (a large output's text is a piece of its own: never copied into a join).
-Buffer = bytes | memoryview
 CellText = tuple[Buffer, ...]
 
 
@@ -204,59 +206,6 @@ def _encoded(pieces: list[Piece]) -> CellText:
     return tuple(out)
 
 
-def _write(cm: Any, os_path: str, parts: list[Buffer], notify: Callable[[], None] | None = None) -> None:
-    """Write the notebook's file, ``parts`` one after the other, through the manager's ``atomic_writing``
-    (on a worker thread).
-
-    It writes the file in place (after a backup copy), so whoever reads it meanwhile (a frontend hashing
-    it before it saves) sees it truncated or half written: the whole text is made before the file is
-    opened, and written at once. ``notify()`` is called (from this thread) once the bytes are in the file,
-    before the manager's ``fsync``."""
-    with cm.atomic_writing(os_path, text=False) as f:
-        f.flush()
-        _write_all(f.fileno(), _joined(parts))
-        if notify is not None:
-            notify()
-
-
-_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16
-
-
-def _joined(parts: list[Buffer]) -> list[Buffer]:
-    """``parts`` with the small ones next to each other joined (up to ``_CHUNK`` bytes): a large part is not
-    copied, and a notebook of many small cells is a few buffers."""
-    out: list[Buffer] = []
-    held: list[Buffer] = []
-    size = 0
-    for part in parts:
-        if len(part) >= _CHUNK:
-            if held:
-                out.append(b"".join(held))
-                held, size = [], 0
-            out.append(part)
-            continue
-        held.append(part)
-        size += len(part)
-        if size >= _CHUNK:
-            out.append(b"".join(held))
-            held, size = [], 0
-    if held:
-        out.append(b"".join(held))
-    return out
-
-
-def _write_all(fd: int, buffers: list[Buffer]) -> None:
-    """Write ``buffers`` to ``fd`` one after the other: in one system call (``writev``) when the system
-    takes them all at once, else in as few as it takes."""
-    views = [memoryview(buffer) for buffer in buffers if buffer]
-    while views:
-        written = os.writev(fd, views[:_IOV_MAX])
-        while views and written >= len(views[0]):
-            written -= len(views.pop(0))
-        if written:
-            views[0] = views[0][written:]
-
-
 async def save_notebook(
     cm: Any,
     model: dict[str, Any],
@@ -302,7 +251,7 @@ async def save_notebook(
 
             notify = lambda: loop.call_soon_threadsafe(hashing.add_done_callback, tell)  # noqa: E731
         try:
-            await asyncio.to_thread(_write, cm, os_path, parts, notify)
+            await asyncio.to_thread(write_file, cm, os_path, parts, notify)
         except BaseException:
             hashing.cancel()
             raise

@@ -227,24 +227,25 @@ async def test_a_save_leaves_what_the_file_manager_leaves(managers, trusted, cap
 
 @pytest.mark.parametrize("workload", ["20mb-stream", "5000"])
 async def test_the_file_is_written_in_one_call_once_its_whole_text_is_ready(managers, monkeypatch, workload):
-    """The manager's atomic_writing writes in place: a reader (a frontend hashing the file before it saves)
-    must not find it truncated while the text is still being made, nor half written between two writes.
-    The text goes in one ``writev`` of its pieces (a large output's text is not copied into a join)."""
+    """The file is written in place (after the manager's backup copy): a reader (a frontend hashing the file
+    before it saves) must not find it changed while the text is still being made, nor half written between
+    two writes. The text goes in one ``writev`` of its pieces (a large output's text is not copied into a
+    join), over the file as it was (not truncated first), then the file is cut to its length."""
     ours, _ = managers
-    real_atomic, real_writev = ours.atomic_writing, os.writev
+    real_open, real_writev = os.open, os.writev
     calls: list[tuple[str, int]] = []
 
-    @contextlib.contextmanager
-    def recording(path, **kwargs):
-        calls.append(("open", 0))
-        with real_atomic(path, **kwargs) as f:
-            yield f
+    def opening(path, flags, *args, **kwargs):
+        if path.endswith("n.ipynb"):
+            calls.append(("open", flags & os.O_TRUNC))
+        return real_open(path, flags, *args, **kwargs)
 
     def writev(fd, buffers):
         calls.append(("writev", sum(len(buffer) for buffer in buffers)))
         return real_writev(fd, buffers)
 
-    ours.atomic_writing = recording
+    Path(ours.root_dir, "n.ipynb").write_text(json.dumps({"a file": "x" * 30_000_000}))  # longer than the new one
+    monkeypatch.setattr(os, "open", opening)
     monkeypatch.setattr(os, "writev", writev)
     content = json.loads(json.dumps(nb_workloads.build(workload)))
     await save_notebook(ours, {"type": "notebook", "content": content}, "n.ipynb")
