@@ -73,12 +73,12 @@ def _overwrite(path: str, buffers: list[Buffer], notify: Callable[[], None] | No
     if os.path.islink(path):
         path = os.path.join(os.path.dirname(path), os.readlink(path))
     directory = os.path.dirname(path) or os.getcwd()
-    backup = None
+    exists = os.path.isfile(path)
     # As jupyter_server does: an existing file in a directory we cannot write in is written without a backup.
-    if not (os.path.isfile(path) and not os.access(directory, os.W_OK) and os.access(path, os.W_OK)):
-        backup = path_to_intermediate(path)
-        if os.path.isfile(path):
-            copy2_safe(path, backup, log=log)
+    direct = exists and not os.access(directory, os.W_OK) and os.access(path, os.W_OK)
+    backup = None if direct else path_to_intermediate(path)
+    if backup is not None and exists:
+        copy2_safe(path, backup, log=log)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
     try:
         size = _write_all(fd, buffers)
