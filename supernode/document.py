@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from rtc_common.tasks import first_set
 
 from .cell_cache import CellCache
 from .content import load_update
@@ -220,12 +221,10 @@ class LiveDocument(DocumentSaves, FileSync):
                 return self._base_parts
         return self.document.ydoc.get_update(), None
 
-    async def first_client(self, timeout: float) -> None:
-        """Return once a client of the room has the document, or after ``timeout`` seconds."""
-        try:
-            await asyncio.wait_for(self._connection.client_synced.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
+    async def first_client(self, timeout: float, sooner: asyncio.Event) -> None:
+        """Return once a client of the room has the document, once ``sooner`` is set, or after
+        ``timeout`` seconds."""
+        await first_set(self._connection.client_synced, sooner, timeout=timeout)
 
     async def whole(self) -> None:
         """Wait until the document holds the whole file (at once, if it was loaded in one piece)."""

@@ -114,6 +114,7 @@ class DocumentManager:
         self.live: dict[str, LiveDocument] = {}
         self._keeping: set[asyncio.Task[None]] = set()  # builds being kept in the load cache
         self._finishing: set[LiveDocument] = set()  # freed, still writing their last save (see stop)
+        self._stopping = asyncio.Event()  # set by stop: a load's background work no longer waits
         self.tasks = tasks
         self.events = events or DocumentEvents(None)
 
@@ -149,7 +150,9 @@ class DocumentManager:
         """Save every open document that has unsaved changes, and wait (up to ``_FINISH_WAIT`` seconds)
         for the documents whose room was just freed to finish their last save: the relay stops first
         and frees every room, and the supervisor's tasks, which write those saves, are cancelled next.
-        Then waits (up to ``_KEEP_WAIT`` seconds) for the builds being kept in the load cache."""
+        Then waits (up to ``_KEEP_WAIT`` seconds) for the builds being kept in the load cache: a load
+        whose first client has not come yet keeps its build at once, without waiting for one."""
+        self._stopping.set()
         for live in list(self.live.values()):
             if live.dirty:
                 try:
@@ -220,11 +223,16 @@ class DocumentManager:
         ``_SETTLE`` seconds more: keep the build in the load cache, and validate a notebook read
         without validation, so neither slows the first open nor what the user does right after it. Then,
         for a large file, give the heap the load freed back to the system (glibc keeps it otherwise: about
-        twice the document's size after a 50 MB notebook's load)."""
-        await live.first_client(_FIRST_CLIENT_WAIT)
-        await asyncio.sleep(_SETTLE)  # what a user does right after opening (an edit, a save) goes first
+        twice the document's size after a 50 MB notebook's load). When the server stops, the build is
+        kept at once and the rest is left (the validation only ever logs; the process is ending)."""
+        stopping = self._stopping
+        await live.first_client(_FIRST_CLIENT_WAIT, stopping)
+        # what a user does right after opening (an edit, a save) goes first
+        await first_set(stopping, timeout=_SETTLE)
         if loaded.keep is not None:
             await self.loader.remember(loaded, live.loaded, live.closed)
+        if stopping.is_set():
+            return
         if loaded.validate:
             await self.loader.validate(live.path)
         if (loaded.model.get("size") or 0) >= _TRIM_ABOVE:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sqlite3
 
 import nbformat
@@ -301,6 +302,36 @@ async def test_a_restarted_server_opens_the_file_it_last_saved_from_the_cache(tm
     assert third["cells"][0]["source"].startswith("# edited")
     assert [untrusted(c) for c in third["cells"][1:]] == [untrusted(c) for c in first["cells"][1:]]
     assert "(from the load cache)" in server.log_tail(200)
+
+
+async def test_a_server_stopped_before_a_load_had_a_client_keeps_its_build_and_exits_at_once(tmp_path):
+    """A notebook opened by a program (no client in its room) and the server stopped (SIGTERM) right after:
+    its build is kept at once, without waiting for a first client, and the server exits well within the
+    few seconds that wait took; the next start opens the file from the cache."""
+    store = tmp_path / "loads.sqlite"
+    server = JupyterLabServer(
+        tmp_path / "server", app="server", extra_args=[f"--SupernodeExtension.load_cache_path={store}"]
+    )
+    nbformat.write(notebook(200), server.root / "nb.ipynb")
+    await server.start()
+    try:
+        status, _ = await server.request("GET", "/api/rtc/notebooks/nb.ipynb")
+        assert status == 200
+        proc = server._proc
+        started = asyncio.get_running_loop().time()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+        took = asyncio.get_running_loop().time() - started
+        assert took < 3.0, (took, server.log_tail(30))
+        await kept(store, 1, server)
+        await server.stop()
+        await server.start()
+        status, _ = await server.request("GET", "/api/rtc/notebooks/nb.ipynb")
+        assert status == 200
+        status, metrics = await server.request("GET", "/metrics")
+        assert cache_counts(metrics) == {"hit": 1, "miss": 0}
+    finally:
+        await server.stop()
 
 
 async def test_a_file_holding_trust_marks_of_its_own_gets_the_notarys_marks_as_jupyter_server_gives_them(tmp_path):
