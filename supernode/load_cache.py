@@ -77,13 +77,21 @@ _LAYOUT = "rest=parts/4"  # 3: a long stream's pieces are blocks of their own
 
 
 def cache_key(
-    *, digest: str, algorithm: str, room_type: str, room_format: str, threshold: int | None, notary: str
+    *,
+    size: int,
+    digest: str,
+    algorithm: str,
+    room_type: str,
+    room_format: str,
+    threshold: int | None,
+    notary: str,
 ) -> str:
-    """The key of a build: what it was built from (``digest`` of the file's bytes by ``algorithm``),
-    as what (``room_format``:``room_type``, staged above ``threshold`` bytes of outputs), whose trust
-    marks ``notary`` names (a fingerprint of the notary's secret and algorithm), by which libraries."""
+    """The key of a build: what it was built from (a file of ``size`` bytes whose ``digest`` by
+    ``algorithm`` it is), as what (``room_format``:``room_type``, staged above ``threshold`` bytes of
+    outputs), whose trust marks ``notary`` names (a fingerprint of the notary's secret and algorithm),
+    by which libraries. It starts with the file's size (see :meth:`LoadCache.may_hold`)."""
     parts = (algorithm, digest, room_format, room_type, str(threshold), notary, _VERSIONS, _LAYOUT)
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return f"{size}:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def rest_checksum(rest: bytes | bytearray) -> str:
@@ -156,6 +164,16 @@ class LoadCache:
         """The rest of the entry of ``key`` that :meth:`get` gave (``checksum``: its ``rest_checksum``), its
         updates apart; None if it is gone since (dropped to make room) or does not match (dropped, logged)."""
         return await asyncio.to_thread(self._rest, key, checksum)
+
+    async def may_hold(self, size: int) -> bool:
+        """Whether an entry built from a file of ``size`` bytes is kept: when none is, no entry can be
+        that of a file of this size (a load then reads the file while it hashes it). A load's lookup: a
+        False answer counts as a miss, as :meth:`get` finding nothing does. False once the store failed
+        or closed."""
+        held = await asyncio.to_thread(self._may_hold, size)
+        if not held:
+            self.misses += 1
+        return held
 
     async def has(self, key: str) -> bool:
         """Whether an entry is kept under ``key`` (not read, not checked)."""
@@ -281,6 +299,20 @@ class LoadCache:
     def _delete(db: sqlite3.Connection, key: str) -> None:
         for table in ("builds", "rests", "uses"):
             db.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
+
+    def _may_hold(self, size: int) -> bool:
+        with self._lock:
+            db = self._connect()
+            if db is None:
+                return False
+            try:  # the keys of a size are one range of the primary key's index ("{size}:" sorts before "{size};")
+                row = db.execute(
+                    "SELECT 1 FROM builds WHERE key > ? AND key < ? LIMIT 1", (f"{size}:", f"{size};")
+                ).fetchone()
+                return row is not None
+            except sqlite3.Error as exc:
+                self._fail(exc)
+                return False
 
     def _has(self, key: str) -> bool:
         with self._lock:

@@ -6,14 +6,16 @@ modified time, size), the built document and the stages still to load (see
 
 * **from the cache** (:mod:`supernode.load_cache`): for a notebook read by jupyter_server's own file
   manager (not a subclass that changes how notebooks are read: jupytext's pairs files, for instance),
-  the file is stat'ed, then read as bytes and hashed with the contents manager's hash algorithm. An
+  the file is stat'ed, then read as bytes and hashed with the contents manager's hash algorithm (when
+  the cache holds no build of a file of its size, none can be its: it is then parsed while it is
+  hashed, both on worker threads, and the hash only names what the build is kept as). An
   entry built from the same bytes, whose trust (the notary's signature store) still says what it
   said, gives the document without parsing, validating or building anything. Of a staged load's
   entry only the first stage is read before the room is served: its large outputs are read while
   the first client syncs (:class:`~supernode.cached_stages.CachedStages`);
 * **from the file**: for jupyter_server's own file manager, from the bytes just hashed, read as its
-  ``get`` reads them (nbformat's reader's result, as plain data: :mod:`supernode.notebook_reader`; the
-  notary's marks) but validated afterwards, off the event
+  ``get`` reads them (nbformat's reader's result, as plain data: :mod:`supernode.notebook_reader`; its
+  signature, on the same worker thread; the notary's marks) but validated afterwards, off the event
   loop (:meth:`Loader.validate`: validation only ever logs); through the contents manager in every
   other case, and when those bytes are not a notebook (it then says why). What the build gave is
   kept in the cache (:meth:`Loader.remember`, after the room is served and once a staged load is
@@ -31,6 +33,7 @@ import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,17 +70,26 @@ def _reads_plain_files(cm: Any) -> bool:
     return False
 
 
-def _read_and_hash(path: Path, algorithm: str) -> tuple[bytes, str]:
-    """The file's bytes and their digest by ``algorithm`` (a worker thread's job: both take tens of
-    milliseconds for a large notebook)."""
-    raw = path.read_bytes()
-    return raw, hashlib.new(algorithm, raw).hexdigest()
+def _digest(raw: bytes, algorithm: str) -> str:
+    """The digest of ``raw`` by ``algorithm`` (a worker thread's job: tens of milliseconds for a large
+    notebook, without the GIL)."""
+    return hashlib.new(algorithm, raw).hexdigest()
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
     """What the file manager's read parses (nbformat's reader: JSON, lines rejoined, transient
     fields dropped; converted to nbformat 4; as plain data), without its validation. Raises if it is no notebook."""
     return read_notebook(raw)
+
+
+def _parse_and_sign(raw: bytes, notary: Any) -> tuple[dict[str, Any], str] | None:
+    """The notebook in ``raw`` (:func:`_parse`) and its signature by ``notary``; None if it is no
+    notebook this way (a worker thread's job)."""
+    try:
+        notebook = _parse(raw)
+    except Exception:
+        return None
+    return notebook, notebook_signature(notary, notebook)
 
 
 def _marks(content: Any) -> tuple[bool, bool | None]:
@@ -153,19 +165,26 @@ class Loader:
         document type's ``set`` raises for content it does not take."""
         cm = self.contents_manager
         if key.kind == "notebook" and _reads_plain_files(cm):
-            found = await self._identify(key, path)
+            found = await self._read(path)
             if found is not None:
-                keep_as = found[1] if self.cache is not None else None
-                if self.cache is not None:
-                    hit = await self._from_cache(key, path, found)
+                stat, raw = found
+                digest_of = partial(asyncio.to_thread, _digest, raw, cm.hash_algorithm)
+                if self.cache is not None and await self.cache.may_hold(len(raw)):
+                    digest = await digest_of()
+                    hit = await self._from_cache(key, path, stat, digest, len(raw))
                     if hit is not None:
                         return hit
-                read = await self._read_plain(path, found)
-                found = None  # its bytes are read: not held while the document is built
-                if read is not None:
-                    model, signature = read
+                    parsed = await asyncio.to_thread(_parse_and_sign, raw, cm.notary)
+                else:  # no entry can be this file's: it is parsed while it is hashed
+                    digest, parsed = await asyncio.gather(
+                        digest_of(), asyncio.to_thread(_parse_and_sign, raw, cm.notary)
+                    )
+                keep_as = self._cache_key(key, digest, len(raw)) if self.cache is not None else None
+                raw = None  # read: not held while the document is built
+                if parsed is not None:
+                    model = self._plain_model(path, stat, digest, *parsed)
                     document, stages, first = build_in_stages(key, model["content"], self.delay_outputs_above)
-                    return self._loaded(model, document, stages, first, keep_as, signature)
+                    return self._loaded(model, document, stages, first, keep_as, parsed[1])
         model = await ensure_async(
             cm.get(path, content=True, type=contents_type(key), format=key.format, require_hash=True)
         )
@@ -197,29 +216,21 @@ class Loader:
                 )
         return Loaded(model, document, stages, first, from_cache=False, keep=keep, validate=signature is not None)
 
-    async def _read_plain(
-        self, path: str, found: tuple[dict[str, Any], str, str, bytes]
-    ) -> tuple[dict[str, Any], str] | None:
-        """The notebook in the bytes just read, as jupyter_server's own file manager's ``get`` gives
-        it (nbformat's reader, converted to nbformat 4, code cells marked by the notary's check), and
-        its signature; validation is left to :meth:`validate` (it only ever logs). None when the
-        bytes are not a notebook this way: the contents manager then reads the file and says why."""
-        stat, _, digest, raw = found
+    def _plain_model(
+        self, path: str, stat: dict[str, Any], digest: str, notebook: dict[str, Any], signature: str
+    ) -> dict[str, Any]:
+        """The contents model jupyter_server's own file manager's ``get`` gives for the notebook read
+        from the file's bytes (:func:`_parse_and_sign`; validation is left to :meth:`validate`, it only
+        ever logs): its code cells marked by the notary's check of ``signature``."""
         cm = self.contents_manager
         notary = cm.notary
-        try:
-            notebook = await asyncio.to_thread(_parse, raw)
-        except Exception:
-            return None
-        signature = notebook_signature(notary, notebook)
         trusted = notary.store.check_signature(signature, notary.algorithm)
         if not trusted:
             cm.log.warning("Notebook %s is not trusted", path)
         for cell in notebook["cells"]:  # the notary's mark_cells, on plain data
             if cell.get("cell_type") == "code":
                 cell["metadata"]["trusted"] = trusted
-        model = {**stat, "content": notebook, "format": "json", "hash": digest, "hash_algorithm": cm.hash_algorithm}
-        return model, signature
+        return {**stat, "content": notebook, "format": "json", "hash": digest, "hash_algorithm": cm.hash_algorithm}
 
     async def validate(self, path: str) -> None:
         """Validate the notebook at ``path``, read again (a load from the file's bytes does not
@@ -238,36 +249,40 @@ class Loader:
         except Exception as exc:  # gone or rewritten since: its next load says so
             log.debug("%s: the notebook could not be validated: %r", path, exc)
 
-    async def _identify(self, key: DocumentKey, path: str) -> tuple[dict[str, Any], str, str, bytes] | None:
-        """(stat model, cache key, digest, bytes) of the file at ``path`` as it is now; None if it
-        cannot be read here (the contents manager then reports why)."""
+    async def _read(self, path: str) -> tuple[dict[str, Any], bytes] | None:
+        """(stat model, bytes) of the file at ``path`` as it is now; None if it cannot be read here (the
+        contents manager then reports why)."""
         cm = self.contents_manager
         # The stat first: a write between it and the read is then seen as a change on disk later
         # (merged, a no-op for content we already hold), never the other way round.
         stat = await ensure_async(cm.get(path, content=False, type="notebook"))
-        algorithm = cm.hash_algorithm
         try:
-            raw, digest = await asyncio.to_thread(_read_and_hash, Path(cm._get_os_path(path)), algorithm)
+            raw = await asyncio.to_thread(Path(cm._get_os_path(path)).read_bytes)
         except OSError:
             return None
+        return stat, raw
+
+    def _cache_key(self, key: DocumentKey, digest: str, size: int) -> str:
+        """The load cache's key of ``key``'s build from a file of ``size`` bytes with ``digest``."""
+        cm = self.contents_manager
         notary = cm.notary
         fingerprint = hashlib.sha256(notary.algorithm.encode() + b"\0" + notary.secret).hexdigest()
-        ckey = cache_key(
+        return cache_key(
+            size=size,
             digest=digest,
-            algorithm=algorithm,
+            algorithm=cm.hash_algorithm,
             room_type=key.type,
             room_format=key.format,
             threshold=self.delay_outputs_above,
             notary=fingerprint,
         )
-        return stat, ckey, digest, raw
 
     async def _from_cache(
-        self, key: DocumentKey, path: str, found: tuple[dict[str, Any], str, str, bytes]
+        self, key: DocumentKey, path: str, stat: dict[str, Any], digest: str, size: int
     ) -> Loaded | None:
         """The document from the cache, or None (a miss, or an entry that cannot be used)."""
         assert self.cache is not None
-        stat, ckey, digest, raw = found
+        ckey = self._cache_key(key, digest, size)
         notary = self.contents_manager.notary
         algorithm = self.contents_manager.hash_algorithm
         entry = await self.cache.get(ckey)
@@ -303,18 +318,20 @@ class Loader:
         if self.cache is None or key.kind != "notebook" or not _reads_plain_files(cm):
             return
         try:
-            found = await self._identify(key, path)
-            if found is None or len(found[3]) < self.prime_above:
+            found = await self._read(path)
+            if found is None or len(found[1]) < self.prime_above:
                 return
-            ckey = found[1]
+            stat, raw = found
+            digest = await asyncio.to_thread(_digest, raw, cm.hash_algorithm)
+            ckey = self._cache_key(key, digest, len(raw))
             if await self.cache.has(ckey):
                 return
-            read = await self._read_plain(path, found)
-            if read is None:
+            parsed = await asyncio.to_thread(_parse_and_sign, raw, cm.notary)
+            if parsed is None:
                 return
-            model, signature = read
+            model = self._plain_model(path, stat, digest, *parsed)
             document, stages, first = await abuild_in_stages(key, model["content"], self.delay_outputs_above)
-            loaded = self._loaded(model, document, stages, first, ckey, signature)
+            loaded = self._loaded(model, document, stages, first, ckey, parsed[1])
             if loaded.keep is None:
                 return  # marked in a way no load gives
             if stages is not None:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import threading
 import sqlite3
 
 import nbformat
@@ -21,7 +22,7 @@ from rtc_client import JupyterClient
 from supernode.cached_stages import CachedStages
 from supernode.content import load_update
 from supernode.keys import DocumentKey
-from supernode.load_cache import LoadCache, _read_rest, rest_checksum
+from supernode.load_cache import CachedLoad, LoadCache, _read_rest, cache_key, rest_checksum
 from supernode.loader import Loader
 from supernode.packed_parts import pack_parts, unpack_parts
 
@@ -87,6 +88,60 @@ async def test_an_unchanged_notebook_opens_from_the_cache_and_a_changed_one_from
     assert not third.from_cache
     assert third.document.get()["cells"][7]["source"].startswith("print(8)")
     assert loader.cache.hits == 1 and loader.cache.misses == 2
+
+
+async def test_a_file_no_kept_build_has_the_size_of_is_parsed_while_it_is_hashed(tmp_path, monkeypatch):
+    """No entry is of a file of this size: the parse does not wait for the hash (each waits for the other
+    to have started). An entry of the same size: hashed first, parsed only after the lookup missed."""
+    from supernode import loader as loader_module
+
+    started = {"digest": threading.Event(), "parse": threading.Event()}
+    order: list[str] = []
+    digest, parse = loader_module._digest, loader_module._parse_and_sign
+
+    def watched(name, real, other):
+        def run(*args):
+            started[name].set()
+            if not concurrent:
+                order.append(name)
+            elif not started[other].wait(10):
+                raise AssertionError(f"{name} ran alone")
+            return real(*args)
+
+        return run
+
+    monkeypatch.setattr(loader_module, "_digest", watched("digest", digest, "parse"))
+    monkeypatch.setattr(loader_module, "_parse_and_sign", watched("parse", parse, "digest"))
+    cm = contents_manager(tmp_path)
+    path = cm.root_dir + "/nb.ipynb"
+    nbformat.write(notebook(), path)
+    cache = LoadCache(tmp_path / "loads.sqlite", max_bytes=10**8)
+    loader = Loader(cm, cache, None)
+
+    concurrent = True
+    first = await loader.load(KEY, "nb.ipynb")
+    assert not first.from_cache and cache.misses == 1
+    await remembered(loader, first)
+    assert await cache.may_hold(os.path.getsize(path))
+    assert not await cache.may_hold(os.path.getsize(path) + 1)
+
+    concurrent = False
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("print(7)", "print(8)"))  # the same size, other bytes
+    second = await loader.load(KEY, "nb.ipynb")
+    assert not second.from_cache and order == ["digest", "parse"]
+    assert second.document.get()["cells"][7]["source"].startswith("print(8)")
+
+
+def test_may_hold_finds_the_keys_of_one_size_alone(tmp_path):
+    cache = LoadCache(tmp_path / "loads.sqlite", max_bytes=10**8)
+    key = dict(digest="d", algorithm="sha256", room_type="notebook", room_format="json", threshold=None, notary="n")
+    entry = CachedLoad(b"\x00\x00", None, 0, None, None)
+    for size in (1, 12, 100):
+        cache._put(cache_key(size=size, **key), entry)
+    assert [cache._may_hold(size) for size in (1, 2, 10, 12, 100, 1000)] == [True, False, False, True, True, False]
 
 
 async def test_trust_given_after_the_build_is_not_taken_from_the_cache(tmp_path):
