@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .packed_parts import read_parts, unpack_parts
+from .packed_parts import Packed, packed_pieces, packed_size, read_parts, unpack_parts
 
 __all__ = ["CachedLoad", "LoadCache", "cache_key", "rest_checksum"]
 
@@ -94,9 +94,12 @@ def cache_key(
     return f"{size}:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def rest_checksum(rest: bytes | bytearray) -> str:
-    """The checksum of an entry's rest (see :meth:`LoadCache.rest`)."""
-    return hashlib.sha256(rest).hexdigest()
+def rest_checksum(rest: Packed) -> str:
+    """The checksum of an entry's rest (see :meth:`LoadCache.rest`): of its bytes as one blob."""
+    digest = hashlib.sha256()
+    for piece in packed_pieces(rest):
+        digest.update(piece)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class CachedLoad:
     (None; :meth:`LoadCache.rest` reads it); its ``rest_checksum`` is what that read must find."""
 
     first: bytes
-    rest: bytes | bytearray | None
+    rest: Packed | None
     staged_parts: int
     signature: str | None
     trusted: bool | None
@@ -123,7 +126,7 @@ class CachedLoad:
 
     @property
     def size(self) -> int:
-        return len(self.first) + len(self.rest or b"")
+        return len(self.first) + (0 if self.rest is None else packed_size(self.rest))
 
 
 class LoadCache:
@@ -349,7 +352,7 @@ class LoadCache:
                 if load.rest is None:
                     db.execute("DELETE FROM rests WHERE key = ?", (key,))
                 else:
-                    db.execute("INSERT OR REPLACE INTO rests VALUES (?, ?)", (key, load.rest))
+                    _write_rest(db, key, load.rest)
                 db.execute("INSERT OR REPLACE INTO uses VALUES (?, ?)", (key, time.time()))
                 total = db.execute("SELECT COALESCE(SUM(size), 0) FROM builds").fetchone()[0]
                 if total > self.max_bytes:
@@ -365,6 +368,19 @@ class LoadCache:
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._fail(exc)
+
+
+def _write_rest(db: sqlite3.Connection, key: str, rest: Packed) -> None:
+    """Keep ``rest`` under ``key`` as one blob, written piece by piece through an incremental blob handle
+    (Python 3.11+; before, joined first): the updates of a staged load are never copied into one buffer."""
+    if not hasattr(db, "blobopen"):
+        db.execute("INSERT OR REPLACE INTO rests VALUES (?, ?)", (key, b"".join(packed_pieces(rest))))
+        return
+    db.execute("INSERT OR REPLACE INTO rests VALUES (?, zeroblob(?))", (key, packed_size(rest)))
+    (rowid,) = db.execute("SELECT rowid FROM rests WHERE key = ?", (key,)).fetchone()
+    with db.blobopen("rests", "rest", rowid) as blob:
+        for piece in packed_pieces(rest):
+            blob.write(piece)
 
 
 def _read_rest(db: sqlite3.Connection, rowid: int, length: int, checksum: str) -> tuple[bytes, ...]:

@@ -1,9 +1,10 @@
 """Updates packed one after the other in one blob: the later stages of a notebook loaded in stages.
 
-A staged load (:class:`~supernode.content.Stages`) packs the update of each stage as it is made; the
-load cache keeps the packed blob as an entry's rest and reads it back (:func:`read_parts`, through
-SQLite's incremental blob handle) as the updates apart; the live document keeps either form as the
-base of its merges, and the timeline decodes it (:func:`iter_parts` takes both).
+A staged load (:class:`~supernode.content.Stages`) keeps the update of each stage apart, in a tuple;
+the load cache writes them as one blob, an entry's rest (:func:`packed_pieces`, through SQLite's
+incremental blob handle), and reads it back (:func:`read_parts`) as the updates apart; the live
+document keeps either form as the base of its merges, and the timeline decodes it (:func:`iter_parts`
+takes both).
 
 Each part is its length (``PART_HEADER`` bytes, little-endian), then its bytes. A blob that is not
 made of parts (cut short, or a length that runs past its end) raises ``ValueError``.
@@ -19,6 +20,8 @@ __all__ = [
     "append_part",
     "iter_parts",
     "pack_parts",
+    "packed_pieces",
+    "packed_size",
     "read_parts",
     "unpack_parts",
 ]
@@ -56,6 +59,24 @@ def iter_parts(packed: Packed) -> Iterator[bytes]:
         size, at = _part_at(view, at)
         yield bytes(view[at : at + size])
         at += size
+
+
+def packed_pieces(packed: Packed) -> Iterator[bytes | bytearray]:
+    """The bytes of ``packed`` as :func:`pack_parts` lays them out, in pieces (a blob whole; a tuple's
+    parts each after its length), for a digest or a blob handle to take without a copy joining them."""
+    if isinstance(packed, tuple):
+        for part in packed:
+            yield len(part).to_bytes(PART_HEADER, "little")
+            yield part
+    else:
+        yield packed
+
+
+def packed_size(packed: Packed) -> int:
+    """The length in bytes of ``packed`` as one blob."""
+    if isinstance(packed, tuple):
+        return sum(PART_HEADER + len(part) for part in packed)
+    return len(packed)
 
 
 def unpack_parts(packed: Packed) -> list[bytes]:

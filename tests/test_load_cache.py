@@ -22,9 +22,9 @@ from rtc_client import JupyterClient
 from supernode.cached_stages import CachedStages
 from supernode.content import load_update
 from supernode.keys import DocumentKey
-from supernode.load_cache import CachedLoad, LoadCache, _read_rest, cache_key, rest_checksum
+from supernode.load_cache import CachedLoad, LoadCache, _read_rest, _write_rest, cache_key, rest_checksum
 from supernode.loader import Loader
-from supernode.packed_parts import pack_parts, unpack_parts
+from supernode.packed_parts import pack_parts, packed_size, unpack_parts
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -172,7 +172,7 @@ async def test_a_staged_load_from_the_cache_sends_its_large_outputs_later(tmp_pa
     first = await loader.load(KEY, "nb.ipynb")
     assert first.stages is not None
     await drain(first)
-    built = bytes(first.stages.packed)
+    built = pack_parts(first.stages.packed)
     await remembered(loader, first)
     second = await loader.load(KEY, "nb.ipynb")
     assert second.from_cache and second.stages is not None and second.stages.cells == 1
@@ -443,7 +443,7 @@ async def test_a_long_streams_stage_comes_in_pieces_of_a_megabyte(tmp_path):
     sizes = [len(update) for update in first.stages.updates()]
     assert first.stages.cells == 1 and first.stages.parts == len(sizes) == 3
     assert max(sizes) < 1.1 * content._STAGE_CHARS
-    for update in unpack_parts(bytes(first.stages.packed)):
+    for update in unpack_parts(pack_parts(first.stages.packed)):
         first.document.ydoc.apply_update(update)
     assert first.document.get() == whole.document.get()
     await remembered(loader, first)
@@ -564,6 +564,25 @@ def test_a_rest_is_read_as_its_updates_whichever_way_sqlite_reads_it(tmp_path, b
     db.execute("UPDATE rests SET rest = ?", (blob[:-1],))
     with pytest.raises(ValueError, match="is cut short"):
         _read_rest(reader, rowid, length - 1, rest_checksum(blob[:-1]))
+    db.close()
+
+
+@pytest.mark.parametrize("blob_handle", [True, False])
+def test_a_rest_kept_apart_is_written_as_the_blob_its_parts_pack_into(tmp_path, blob_handle):
+    """A staged load's updates, kept apart, are written piece by piece (or joined, without a blob
+    handle): the stored blob, its size and its checksum are those of the packed parts."""
+    parts = (b"a" * 100_000, b"", b"xyz", bytes(range(256)) * 1000)
+    blob = pack_parts(list(parts))
+    assert rest_checksum(parts) == rest_checksum(blob) and packed_size(parts) == len(blob)
+    db = sqlite3.connect(tmp_path / "rests.sqlite", isolation_level=None)
+    db.execute("CREATE TABLE rests (key TEXT PRIMARY KEY, rest BLOB NOT NULL)")
+
+    class WithoutBlobHandle:  # sqlite3 before Python 3.11
+        execute = db.execute
+
+    _write_rest(db if blob_handle else WithoutBlobHandle(), "k", parts)
+    _write_rest(db if blob_handle else WithoutBlobHandle(), "k", parts)  # replaced, not added
+    assert db.execute("SELECT rest FROM rests").fetchall() == [(blob,)]
     db.close()
 
 
