@@ -4,7 +4,7 @@ A re-open from the load cache serves the first stage (the cells, small outputs) 
 :meth:`~supernode.load_cache.LoadCache.get` read; the rest of the entry (the large outputs, most of a
 large notebook's bytes) is read from the moment the first stage is found (:meth:`CachedStages.prefetch`),
 off the event loop, while the room is set up and the first client syncs; :meth:`CachedStages.ready`
-waits for that read. It has the interface of :class:`~supernode.content.Stages` (``ready``, ``updates``,
+waits for that read. It has the interface of :class:`~supernode.stages.Stages` (``ready``, ``updates``,
 ``packed``, ``parts``, ``cells``, ``done``).
 
 A rest that cannot be had (dropped from the cache to make room since, or damaged: the cache logs

@@ -13,18 +13,16 @@ import asyncio
 import base64
 import json
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 from jupyter_ydoc.ybasedoc import YBaseDoc
 from pycrdt import Doc
 
 from .cell_match import derived_id
-from .cell_outputs import to_ymap
-from .doc_stream import insert_block
 from .doctypes import document_class
 from .keys import DocumentKey
 from .notebook_builder import build_notebook, building, builds_notebook
+from .stages import Stages
 
 __all__ = [
     "Stages",
@@ -108,97 +106,6 @@ def build_document(key: DocumentKey, content: Any) -> YBaseDoc:
     return cls(doc)
 
 
-class Stages:
-    """The outputs a notebook's first stage left out (see :func:`build_in_stages`), to be built next.
-
-    :meth:`updates` builds them in the load's own document (client id 0), one cell at a time,
-    and yields each as an update for the live document; a stream longer than ``_STAGE_CHARS``
-    characters comes in pieces of that size, each its own update (the first with the cell's outputs,
-    the rest appended to the stream's text, each a block of its own: :func:`_append_piece`), so no
-    update, and no turn of the event loop applying it, holds more than about a megabyte: a 20 MB log
-    would otherwise hold the event loop for a quarter of a second. :attr:`parts` counts the updates,
-    :attr:`cells` the cells. :attr:`packed` then holds those updates, in order, apart (a tuple, as
-    a load from the cache reads them: :func:`~supernode.packed_parts.iter_parts` takes it): the first
-    stage's update followed by them holds the whole file (what the load would have built in one
-    piece). They are not copied into one buffer as they come: growing it took a fifth of the stages'
-    time in copies, on the way to the client. Once done, the load's own document is dropped
-    (memory: one copy of the notebook, the live document's).
-    """
-
-    def __init__(self, cls: type[YBaseDoc], seed: Doc, delayed: dict[int, list[dict[str, Any]]]) -> None:
-        self._cls = cls
-        self._seed: Doc | None = seed
-        self._delayed = delayed
-        self.cells = len(delayed)
-        self.parts = 0
-        self.packed: tuple[bytes, ...] = ()  # set once done
-        self._made: list[bytes] = []
-        self.done = False
-
-    async def ready(self) -> None:
-        """Nothing to wait for: the stages are built from the notebook the load read."""
-
-    def updates(self) -> Iterator[bytes]:
-        seed = self._seed
-        assert seed is not None, "the stages were built already"
-        notebook = self._cls(seed)
-        for index, outputs in self._delayed.items():
-            head, tails = _stream_tails(outputs)
-            youtputs = notebook.ycells[index]["outputs"]
-            yield self._part(seed, youtputs.extend, [to_ymap(output) for output in head])
-            for position, tail in tails:
-                ytext = youtputs[position]["text"]
-                for at in range(0, len(tail), _STAGE_CHARS):
-                    yield self._part(seed, _append_piece, ytext, tail[at : at + _STAGE_CHARS])
-        self._seed, notebook, seed = None, None, None
-        self._delayed = {}
-        self.packed, self._made = tuple(self._made), []
-        self.done = True
-
-    def _part(self, seed: Doc, write: Any, *args: Any) -> bytes:
-        """``write(*args)`` into ``seed`` in one transaction; its update, kept and counted. The update
-        is the transaction's own, as its commit encodes it: ``get_update`` of the state before would
-        encode the same items again, by a walk of the document (a fifth of a 50 MB notebook's load)."""
-        updates: list[bytes] = []
-        subscription = seed.observe(lambda event: updates.append(event.update))
-        try:
-            with seed.transaction():
-                write(*args)
-        finally:
-            seed.unobserve(subscription)
-        update = updates[0] if updates else _NO_CHANGE
-        self._made.append(update)
-        self.parts += 1
-        return update
-
-
-_NO_CHANGE = b"\x00\x00"  # an update that changes nothing (no structs, an empty delete set)
-_STAGE_CHARS = 1 << 20  # characters of a stream's text one update of a staged load writes at most
-
-
-def _append_piece(ytext: Any, piece: str) -> None:
-    """Append ``piece`` to ``ytext`` as a block of its own (:func:`~supernode.doc_stream.insert_block`).
-    Yrs (and Yjs) merge a block written right after another of the same client into it, copying the
-    text written so far: appending a 20 MB log a megabyte at a time copied 200 MB in each document that
-    applied it (0.6 s), where separate blocks cost 0.1 s. The text is the same."""
-    insert_block(ytext, len(ytext), piece)
-
-
-def _stream_tails(outputs: list[Any]) -> tuple[list[Any], list[tuple[int, str]]]:
-    """``outputs`` with each stream's text cut to ``_STAGE_CHARS`` characters, and what was cut, by
-    the stream's position in the list."""
-    head: list[Any] = []
-    tails: list[tuple[int, str]] = []
-    for position, output in enumerate(outputs):
-        text = output.get("text") if isinstance(output, dict) and output.get("output_type") == "stream" else None
-        if isinstance(text, str) and len(text) > _STAGE_CHARS:
-            head.append({**output, "text": text[:_STAGE_CHARS]})
-            tails.append((position, text[_STAGE_CHARS:]))
-        else:
-            head.append(output)
-    return head, tails
-
-
 def _larger_than(outputs: list[Any], limit: int) -> bool:
     """Whether ``outputs`` take more than ``limit`` bytes as JSON (stops counting past it).
 
@@ -277,7 +184,7 @@ def _from_seed(
     update = seed.get_update()
     doc = Doc()
     doc.apply_update(update)
-    return cls(doc), (Stages(cls, seed, delayed) if delayed else None), update
+    return cls(doc), (Stages(cls, seed, delayed, update) if delayed else None), update
 
 
 def build_in_stages(

@@ -1,6 +1,6 @@
 """Updates packed one after the other in one blob: the later stages of a notebook loaded in stages.
 
-A staged load (:class:`~supernode.content.Stages`) keeps the update of each stage apart, in a tuple;
+A staged load (:class:`~supernode.stages.Stages`) keeps the update of each stage apart, in a tuple;
 the load cache writes them as one blob, an entry's rest (:func:`packed_pieces`, through SQLite's
 incremental blob handle), and reads it back (:func:`read_parts`) as the updates apart; the live
 document keeps either form as the base of its merges, and the timeline decodes it (:func:`iter_parts`

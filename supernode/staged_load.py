@@ -1,6 +1,6 @@
 """The later stages of a notebook loaded in stages, written into its live document.
 
-A :class:`StagedLoad` takes the stages a load left (:class:`~supernode.content.Stages`, or
+A :class:`StagedLoad` takes the stages a load left (:class:`~supernode.stages.Stages`, or
 :class:`~supernode.cached_stages.CachedStages` from the load cache: the same interface) and applies their
 updates to the live document, one cell per turn of the event loop: each reaches the room's clients as
 an ordinary update, and whatever else the server does (a client joining, an edit, another room) goes

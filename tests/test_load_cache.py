@@ -432,17 +432,17 @@ async def test_a_file_that_is_no_notebook_is_left_to_the_contents_manager_to_ref
 async def test_a_long_streams_stage_comes_in_pieces_of_a_megabyte(tmp_path):
     """A 2.5 MB log in one cell is three updates of at most about a megabyte (no turn of the event loop
     applies it whole); they give the file's stream, from the file and from the cache."""
-    from supernode import content
+    from supernode import stages
 
     cm = contents_manager(tmp_path)
-    nbformat.write(notebook(5, big=int(2.5 * content._STAGE_CHARS)), cm.root_dir + "/nb.ipynb")
+    nbformat.write(notebook(5, big=int(2.5 * stages._STAGE_CHARS)), cm.root_dir + "/nb.ipynb")
     loader = Loader(cm, LoadCache(":memory:", max_bytes=10**8), 100_000)
     whole = await Loader(cm, None, None).load(KEY, "nb.ipynb")
 
     first = await loader.load(KEY, "nb.ipynb")
     sizes = [len(update) for update in first.stages.updates()]
     assert first.stages.cells == 1 and first.stages.parts == len(sizes) == 3
-    assert max(sizes) < 1.1 * content._STAGE_CHARS
+    assert max(sizes) < 1.1 * stages._STAGE_CHARS
     for update in unpack_parts(pack_parts(first.stages.packed)):
         first.document.ydoc.apply_update(update)
     assert first.document.get() == whole.document.get()
