@@ -78,3 +78,20 @@ def test_what_is_no_notebook_raises_what_nbformat_raises(text):
         expected: type[BaseException] = type(exc)
     with pytest.raises(expected):
         read_notebook(text)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["NaN", "-Infinity", "1e400", '"\\ud800 alone"', "123456789012345678901234567890", "-0.0", '"\\ud83d\\ude00"'],
+    ids=["NaN", "infinity", "beyond a float", "a lone surrogate", "a big integer", "minus zero", "a pair"],
+)
+def test_what_json_takes_reads_as_nbformat_reads_it_whichever_decoder_takes_it(value):
+    """msgspec's decoder refuses some of what json takes (json then reads it): the same notebook either way."""
+    text = (
+        '{"cells": [{"cell_type": "code", "execution_count": null, "id": "a", "metadata": {"v": %s},'
+        ' "outputs": [], "source": ["x = 1\\n", "y"]}], "metadata": {"w": [%s]}, "nbformat": 4, "nbformat_minor": 5}'
+    ) % (value, value)
+    ours = read_notebook(text.encode("utf-8", "surrogatepass"))
+    expected = nbformats(text)
+    assert json.dumps(ours, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert ours["cells"][0]["source"] == "x = 1\ny"
