@@ -20,7 +20,9 @@ ystore). A run, with every wait bounded by ``--timeout``:
    server kept of the first open, its load cache or its ystore, is there), and a new client A opens
    the unchanged file, timed the same way;
 3. late join: client B does the same while A stays connected, right after A's SyncStep2 (with a
-   server loading in stages, while the outputs still follow); "whole" as for A;
+   server loading in stages, while the outputs still follow); "whole" as for A. B runs in a process of
+   its own (``nb_peer.py``), as a person joining from another machine: its times are the server's, not
+   those of one Python process taking A's and B's messages in turn;
 4. save: A inserts a character at the start of cell 0's source, sends the update, then the custom
    "save" request; timed from the request to the ``"status": "success"`` reply (``"skipped"`` is
    retried). Then the file is read back: did it change, and does it hold the edit?
@@ -51,6 +53,7 @@ from pathlib import Path
 import nb_workloads
 import procstat
 from nb_client import EDIT_MARK, NotebookClient
+from nb_peer import PeerProcess
 from nb_server import DEFAULT_JC_VENV, JupyterServer, ensure_jc_venv
 from servers import free_port
 
@@ -125,14 +128,16 @@ async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: st
     disk = server.root / nb_path
     before = _digest(disk)
     a = NotebookClient(server.base_url, server.token, nb_path, outputs=outputs)
-    b = NotebookClient(server.base_url, server.token, nb_path, outputs=outputs)
+    b = PeerProcess(sys.executable, server.base_url, server.token, nb_path, outputs)  # another machine's
+    await b.start()
     try:
         opened = await a.open(_deadline(timeout))
         _check(a, "A", cells, first_id, last_id)
-        joined = await b.open(_deadline(timeout))
-        _check(b, "B", cells, first_id, last_id)
+        joined = await b.open(timeout)
+        _check_counts("B", joined["cells"], joined["ids"], cells, first_id, last_id)
+        joined = joined["opened"]
         reopen_whole = await a.whole(_deadline(timeout))
-        late_whole = await b.whole(_deadline(timeout))
+        late_whole = await b.whole(timeout)
         saved = await a.edit_and_save(_deadline(timeout))
         after = _digest(disk)
         try:
@@ -143,9 +148,8 @@ async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: st
             edit_on_disk = source.startswith(EDIT_MARK)
         except (ValueError, KeyError, IndexError):
             edit_on_disk = False
-        peer_deadline = _deadline(PEER_WAIT_S)
-        while not b.first_source().startswith(EDIT_MARK) and time.monotonic() < peer_deadline:
-            await asyncio.sleep(0.01)
+        peer_saw_edit = await b.sees(EDIT_MARK, PEER_WAIT_S)
+        await b.close()  # its message log comes with its end
         return {
             "reopen_ms": opened["step2_ms"],
             "reopen_whole_ms": reopen_whole,
@@ -160,7 +164,7 @@ async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: st
             "save_skipped": saved["skipped"],
             "file_changed": after != before,
             "edit_on_disk": edit_on_disk,
-            "peer_saw_edit": b.first_source().startswith(EDIT_MARK),
+            "peer_saw_edit": peer_saw_edit,
             "rss_end_mb": procstat.rss_bytes(server.pid) / 1e6,
             "messages_a": a.log,
             "messages_b": b.log,
@@ -170,12 +174,14 @@ async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: st
 
 
 def _check(client: NotebookClient, name: str, cells: int, first_id: str, last_id: str) -> None:
-    got = client.cell_count()
+    _check_counts(name, client.cell_count(), [client.cell_id(0), client.cell_id(-1)], cells, first_id, last_id)
+
+
+def _check_counts(name: str, got: int, ids: list, cells: int, first_id: str, last_id: str) -> None:
     if got != cells:
         raise AssertionError(f"client {name}: doc has {got} cells after SyncStep2, notebook has {cells}")
-    ids = (client.cell_id(0), client.cell_id(-1))
-    if ids != (first_id, last_id):
-        raise AssertionError(f"client {name}: first/last cell ids {ids}, expected {(first_id, last_id)}")
+    if tuple(ids) != (first_id, last_id):
+        raise AssertionError(f"client {name}: first/last cell ids {tuple(ids)}, expected {(first_id, last_id)}")
 
 
 def _run_once(python: str, source: Path, cells: int, ids: tuple[str, str], outputs: int, tmp: Path,
