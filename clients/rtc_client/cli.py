@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -33,6 +32,7 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from .errors import ClientError
+from .tail_lines import describe, output_text, tail_lines
 
 if TYPE_CHECKING:
     from .execution import Execution
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -214,22 +213,8 @@ async def _cat(args: argparse.Namespace) -> int:
         _out(source + ("\n" if source and not source.endswith("\n") else ""))
         if args.outputs:
             for output in cell.get("outputs", []):
-                _out(_output_text(output))
+                _out(output_text(output))
     return EXIT_OK
-
-
-def _output_text(output: dict[str, Any]) -> str:
-    kind = output.get("output_type")
-    if kind == "stream":
-        return str(output.get("text", ""))
-    if kind == "error":
-        return _ANSI.sub("", "\n".join(output.get("traceback") or [f"{output.get('ename')}: {output.get('evalue')}"]))
-    data = output.get("data") or {}
-    text = data.get("text/plain")
-    if text is None:
-        return f"<{', '.join(sorted(data)) or kind}>\n"
-    text = "".join(text) if isinstance(text, list) else str(text)
-    return text if text.endswith("\n") else text + "\n"
 
 
 # -- exec ------------------------------------------------------------------------------------------
@@ -259,7 +244,7 @@ async def _follow(execution: Execution, args: argparse.Namespace, total: int, po
         kind = event["event"]
         if kind == "output" and not args.json:
             output = event["output"]
-            text = _output_text(output)
+            text = output_text(output)
             if output.get("output_type") == "error" or output.get("name") == "stderr":
                 _err(text)
             else:
@@ -288,7 +273,7 @@ async def _tail(args: argparse.Namespace) -> int:
         session = await server.session(args.path)
         async with server.notebook_events(args.path) as events:
             async for event in events:
-                lines = _tail_lines(model, event)
+                lines = tail_lines(model, event)
                 model.apply(event)
                 if event["event"] == "snapshot":
                     _err(f"following {args.path} (room json:notebook:{session['fileId']})\n")
@@ -296,126 +281,11 @@ async def _tail(args: argparse.Namespace) -> int:
                     if args.json:
                         _line(line)
                     else:
-                        _out(_describe(line) + "\n")
+                        _out(describe(line) + "\n")
                     printed += 1
                     if args.count is not None and printed >= args.count:
                         return EXIT_OK
     return EXIT_OK
-
-
-def _tail_lines(model: Any, event: dict[str, Any]) -> list[dict[str, Any]]:
-    """What ``tail`` prints for one event of the change feed (``model``: the notebook before it)."""
-    kind, data = event["event"], event["data"]
-    doc = "notebook"
-    if kind == "snapshot":
-        return []
-    if kind == "resync":
-        return [{"source": doc, "event": "resync", "reason": data["reason"]}]
-    if kind in ("cell_added", "cell_removed", "cell_moved"):
-        after = type(model)()
-        after.cells = [dict(cell) for cell in model.cells]
-        after.apply(event)
-        return [{"source": doc, "event": "cells", "cell_ids": after.cell_ids}]
-    if kind == "source_changed":
-        from .text import apply_edits
-
-        source = apply_edits(model.cell(data["cell_id"])["source"], data["edits"])
-        return [{"source": doc, "event": "cell", "cell_id": data["cell_id"], "field": "source", "value": source}]
-    if kind in ("outputs_changed", "output_text"):
-        cell = model.cell(data["cell_id"])
-        outputs = cell.get("outputs") or []
-        count = len(outputs) - data["delete"] + len(data["outputs"]) if kind == "outputs_changed" else len(outputs)
-        lines = [{"source": doc, "event": "cell", "cell_id": data["cell_id"], "field": "outputs", "value": count}]
-        execution_id = data.get("execution_id")
-        if execution_id is None:
-            return lines
-        run = {"source": "kernel", "execution_id": execution_id, "cell_id": data["cell_id"]}
-        if kind == "outputs_changed":
-            if data["delete"] and not data["outputs"]:
-                lines.append({**run, "event": "clear"})
-            for i, output in enumerate(data["outputs"]):
-                replace = i < data["delete"]
-                lines.append(
-                    {**run, "event": "output", "index": data["index"] + i, "replace": replace, "output": output}
-                )
-        else:
-            output = outputs[data["index"]]
-            old = str(output.get("text", ""))
-            appended = [e["text"] for e in data["edits"] if e["start"] == e["end"]]
-            if len(appended) == len(data["edits"]) and all(e["start"] >= len(old) for e in data["edits"]):
-                text, replace = "".join(appended), False
-            else:
-                from .text import apply_edits
-
-                text, replace = apply_edits(old, data["edits"]), True
-            lines.append({**run, "event": "output", "index": data["index"], "replace": replace,
-                          "output": {**output, "text": text}})  # fmt: skip
-        return lines
-    if kind == "metadata_changed":
-        return [
-            {"source": doc, "event": "cell", "cell_id": data["cell_id"], "field": "metadata", "value": data["metadata"]}
-        ]
-    if kind == "execution_state_changed":
-        cell = model.cell(data["cell_id"])
-        return [
-            {"source": doc, "event": "cell", "cell_id": data["cell_id"], "field": field, "value": data[field]}
-            for field in ("execution_count", "execution_state")
-            if cell.get(field) != data[field]
-        ]
-    if kind == "cell_changed":
-        return [
-            {"source": doc, "event": "cell", "cell_id": data["cell_id"], "field": field, "value": value}
-            for field, value in sorted(data["fields"].items())
-        ]
-    run = {"source": "kernel", "execution_id": data.get("execution_id")}
-    if kind == "execution_queued":
-        return [{**run, "event": "execution", "status": "queued"}]
-    if kind == "execution_started":
-        return [{**run, "event": "execution", "status": "running"}]
-    if kind == "execution_finished":
-        return [{**run, "event": "execution", "status": data["status"]}]
-    if kind == "execution_cell_started":
-        return [{**run, "event": "cell", "cell_id": data["cell_id"], "status": "running", "execution_count": None,
-                 "error": None}]  # fmt: skip
-    if kind == "execution_cell_finished":
-        return [{**run, "event": "cell", "cell_id": data["cell_id"], "status": data["status"],
-                 "execution_count": data["execution_count"], "error": data["error"]}]  # fmt: skip
-    if kind == "execution_input_request":
-        return [{**run, "event": "input_request", "cell_id": data["cell_id"], "prompt": data["prompt"],
-                 "password": data["password"]}]  # fmt: skip
-    return []
-
-
-def _describe(event: dict[str, Any]) -> str:
-    kind = event["event"]
-    if kind == "cells":
-        return f"cells: {len(event['cell_ids'])} [{', '.join(event['cell_ids'])}]"
-    if kind == "cell" and event.get("source") == "notebook":
-        value = event["value"]
-        shown = json.dumps(value, ensure_ascii=False) if not isinstance(value, int) or value is None else str(value)
-        if len(shown) > 200:
-            shown = shown[:200] + "…"
-        return f"cell {event['cell_id']} {event['field']}: {shown}"
-    if kind == "overflow":
-        return f"({event['dropped']} changes skipped)"
-    if kind == "resync":
-        return f"(resynchronised: {event['reason']})"
-    execution = str(event.get("execution_id", ""))[:8]
-    if kind == "execution":
-        return f"execution {execution}: {event['status']}"
-    if kind == "cell":
-        count = event.get("execution_count")
-        return f"execution {execution} cell {event['cell_id']}: {event['status']}" + (
-            f" [{count}]" if count is not None else ""
-        )
-    if kind == "output":
-        text = _output_text(event["output"]).rstrip("\n")
-        return f"execution {execution} cell {event['cell_id']} output: {text}"
-    if kind == "clear":
-        return f"execution {execution} cell {event['cell_id']}: outputs cleared"
-    if kind == "input_request":
-        return f"execution {execution} cell {event['cell_id']}: waiting for input {event.get('prompt', '')!r}"
-    return json.dumps(event, ensure_ascii=False)
 
 
 # -- rooms ---------------------------------------------------------------------------------------------
