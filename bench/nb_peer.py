@@ -13,15 +13,18 @@ Contracts:
   SECONDS`` → ``{"seen": bool}`` (whether the first cell's source starts with MARK within SECONDS);
   ``close`` → ``{"log": client.log}``, then it exits. A failure is answered ``{"error": "..."}``.
   The client's clock starts in this process, when ``open`` is read.
-- :class:`PeerProcess` is the parent's side: the same calls, async, each bounded by its deadline.
+- :class:`PeerProcess` is the parent's side: started before the server it joins, then the same calls,
+  async, each bounded by its deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,29 +71,30 @@ async def _serve(base_url: str, token: str, path: str, outputs: int) -> None:
 
 
 class PeerProcess:
-    """The late joiner in a child process (started by :meth:`start`, ended by :meth:`close`)."""
+    """The late joiner in a child process: :meth:`start` it before the server (it then waits, idle, for
+    its commands: its start-up is timed in nothing), call it from any event loop, :meth:`close` it."""
 
     def __init__(self, python: str, base_url: str, token: str, path: str, outputs: int) -> None:
         self._argv = [python, str(HERE / "nb_peer.py"), base_url, token, path, str(outputs)]
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: subprocess.Popen | None = None
         self.log: list = []
 
-    async def start(self) -> None:
-        self._proc = await asyncio.create_subprocess_exec(
-            *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=HERE
-        )
-        assert self._proc.stdout is not None
-        ready = await asyncio.wait_for(self._proc.stdout.readline(), 60)
+    def start(self, timeout: float = 60.0) -> None:
+        self._proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=HERE)
+        with ThreadPoolExecutor(1) as reader:
+            ready = reader.submit(self._proc.stdout.readline).result(timeout)  # type: ignore[union-attr]
         if json.loads(ready or b"{}").get("ready") is not True:
-            raise ConnectionError(f"the peer process did not start (exit {await self._proc.wait()})")
+            self.kill()
+            raise ConnectionError("the peer process did not start")
 
     async def _call(self, line: str, timeout: float) -> dict[str, Any]:
-        assert self._proc is not None and self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(line.encode() + b"\n")
-        await self._proc.stdin.drain()
-        reply = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(line.encode() + b"\n")
+        proc.stdin.flush()
+        reply = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), timeout)
         if not reply:
-            raise ConnectionError(f"the peer process ended (exit {await self._proc.wait()}) before answering {line!r}")
+            raise ConnectionError(f"the peer process ended (exit {proc.wait()}) before answering {line!r}")
         answer = json.loads(reply)
         if "error" in answer:
             raise RuntimeError(f"peer: {line.split()[0]}: {answer['error']}")
@@ -106,22 +110,24 @@ class PeerProcess:
         return (await self._call(f"watch {mark} {seconds}", seconds + 5))["seen"]
 
     async def close(self) -> None:
-        proc = self._proc
-        if proc is None:
+        """Ask it to close (its message log comes back), then make sure it is gone."""
+        if self._proc is None:
             return
         try:
-            if proc.returncode is None:
+            if self._proc.poll() is None:
                 self.log = (await self._call("close", 10))["log"]
         except Exception:
             pass
-        finally:
-            if proc.returncode is None:
-                try:
-                    await asyncio.wait_for(proc.wait(), 5)
-                except asyncio.TimeoutError:
-                    proc.kill()
-                    await proc.wait()
-            self._proc = None
+        self.kill()
+
+    def kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ ystore). A run, with every wait bounded by ``--timeout``:
    the unchanged file, timed the same way;
 3. late join: client B does the same while A stays connected, right after A's SyncStep2 (with a
    server loading in stages, while the outputs still follow); "whole" as for A. B runs in a process of
-   its own (``nb_peer.py``), as a person joining from another machine: its times are the server's, not
-   those of one Python process taking A's and B's messages in turn;
+   its own (``nb_peer.py``, started before the server, idle until then), as a person joining from another
+   machine: its times are the server's, not those of one Python process taking A's and B's messages in
+   turn;
 4. save: A inserts a character at the start of cell 0's source, sends the update, then the custom
    "save" request; timed from the request to the ``"status": "success"`` reply (``"skipped"`` is
    retried). Then the file is read back: did it change, and does it hold the edit?
@@ -124,12 +125,11 @@ async def _settled_rss(server: JupyterServer) -> float:
 
 
 async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: str, last_id: str,
-                   outputs: int, timeout: float) -> dict:
+                   outputs: int, timeout: float, b: PeerProcess) -> dict:
+    """``b``: the late joiner, another machine's (a process of its own, started before the server)."""
     disk = server.root / nb_path
     before = _digest(disk)
     a = NotebookClient(server.base_url, server.token, nb_path, outputs=outputs)
-    b = PeerProcess(sys.executable, server.base_url, server.token, nb_path, outputs)  # another machine's
-    await b.start()
     try:
         opened = await a.open(_deadline(timeout))
         _check(a, "A", cells, first_id, last_id)
@@ -193,13 +193,19 @@ def _run_once(python: str, source: Path, cells: int, ids: tuple[str, str], outpu
         shutil.copyfile(source, workdir / "root" / source.name)
         token = secrets.token_hex(16)
         result: dict = {}
+        peer: PeerProcess | None = None
         for measure in (_measure_cold, _measure):  # the second on a new server: a restart
+            port = free_port()
+            extra: dict = {}
+            if measure is _measure:  # the late joiner, started and idle before the server starts
+                extra["b"] = peer = PeerProcess(sys.executable, f"http://127.0.0.1:{port}", token, source.name, outputs)
+                peer.start()
             t0 = time.monotonic()
-            server = JupyterServer(python, workdir, free_port(), token, ready_timeout=args.ready_timeout)
+            server = JupyterServer(python, workdir, port, token, ready_timeout=args.ready_timeout)
             try:
                 with server:
                     result.setdefault("server_start_s", time.monotonic() - t0)
-                    run = measure(server, source.name, cells, ids[0], ids[1], outputs, args.timeout)
+                    run = measure(server, source.name, cells, ids[0], ids[1], outputs, args.timeout, **extra)
                     try:
                         result.update(asyncio.run(asyncio.wait_for(run, timeout=4 * args.timeout)))
                     except Exception as exc:
@@ -212,6 +218,8 @@ def _run_once(python: str, source: Path, cells: int, ids: tuple[str, str], outpu
                 return {"failed": f"{type(exc).__name__}: {exc}"}
         return result
     finally:
+        if peer is not None:
+            peer.kill()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

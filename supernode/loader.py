@@ -180,7 +180,7 @@ class Loader:
                         digest_of(), asyncio.to_thread(_parse_and_sign, raw, cm.notary)
                     )
                 keep_as = self._cache_key(key, digest, len(raw)) if self.cache is not None else None
-                raw = None  # read: not held while the document is built
+                raw = digest_of = None  # read: not held while the document is built
                 if parsed is not None:
                     model = self._plain_model(path, stat, digest, *parsed)
                     document, stages, first = build_in_stages(key, model["content"], self.delay_outputs_above)

@@ -5,8 +5,9 @@ per cell, made with the load's own client id 0 after the first stage. Built in a
 megabyte is copied into the document, encoded again at the commit and copied once more into the
 update: two thirds of the time a 50 MB notebook takes to reach its first client whole. Those updates
 have one simple shape (new outputs in an empty array; a long stream's text appended a megabyte at a
-time), so :class:`StageEncoder` writes them directly, in Yjs's update format (v1), byte for byte as
-pycrdt commits them (tested against it): the same items, the same ids, the same bytes.
+time), so :class:`StageEncoder` writes them directly, in Yjs's update format (v1), as pycrdt commits
+them (tested against it): the same items with the same ids, byte for byte but for the order of a JSON
+object's entries (pycrdt's varies from one process to the next; this one is the object's own).
 
 What it does not write the way pycrdt would, it does not take: :func:`encodable` says whether every
 delayed output is plain JSON data it writes (strings that UTF-8 can encode, booleans, null, integers
@@ -90,16 +91,15 @@ def outputs_arrays(cls: type, seed: Doc, cells: list[int]) -> tuple[int, dict[in
     each, which names its array as its parent. ``seed`` is changed: it is to be dropped afterwards.
     ``ValueError`` if what pycrdt wrote for those maps has another shape than expected."""
     (clock,) = [clock for client, clock in _state(seed.get_state()) if client == 0] or [0]
-    probe = seed
-    notebook = cls(probe)
+    notebook = cls(seed)
     made: list[bytes] = []
-    subscription = probe.observe(lambda event: made.append(event.update))
+    subscription = seed.observe(lambda event: made.append(event.update))
     try:
-        with probe.transaction():
+        with seed.transaction():
             for index in cells:
                 notebook.ycells[index]["outputs"].append(Map())
     finally:
-        probe.unobserve(subscription)
+        seed.unobserve(subscription)
     (update,) = made
     return clock, dict(zip(cells, _parents(update, len(cells)), strict=True))
 
@@ -134,7 +134,7 @@ class StageEncoder:
                 text = output.get("text", "")
                 text_at = self._next()
                 out += (_info(_TYPE | _HAS_PARENT_SUB), _parent((0, at)), *_string("text"), _uint(_TEXT))
-                structs += 3
+                structs += 3  # its two entries and the text's type
                 if text:
                     out += (_info(_STRING), _parent((0, text_at)), *_string(text))
                     structs += 1
@@ -143,7 +143,7 @@ class StageEncoder:
             else:
                 for key, value in output.items():
                     self._entry(out, at, key, value)
-                structs += len(output)
+                structs += len(output)  # an entry each
         return _update(start, structs, out, None), ends
 
     def append(self, last: ID, piece: str) -> tuple[bytes, ID]:
