@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pycrdt import Doc, Map
+from rtc_relay.lib0 import DecodeError, read_var_uint, var_uint
 
 __all__ = ["StageEncoder", "encodable", "outputs_arrays"]
 
@@ -123,9 +124,9 @@ class StageEncoder:
         for position, output in enumerate(outputs):
             at = self._next()
             if previous is None:
-                out += (_info(_TYPE), _parent(parent), _uint(_MAP))
+                out += (_info(_TYPE), _parent(parent), var_uint(_MAP))
             else:
-                out += (_info(_TYPE | _HAS_ORIGIN), _id((0, previous)), _uint(_MAP))
+                out += (_info(_TYPE | _HAS_ORIGIN), _id((0, previous)), var_uint(_MAP))
             structs += 1
             previous = at
             if output.get("output_type") == "stream":
@@ -133,7 +134,7 @@ class StageEncoder:
                     self._entry(out, at, key, value)
                 text = output.get("text", "")
                 text_at = self._next()
-                out += (_info(_TYPE | _HAS_PARENT_SUB), _parent((0, at)), *_string("text"), _uint(_TEXT))
+                out += (_info(_TYPE | _HAS_PARENT_SUB), _parent((0, at)), *_string("text"), var_uint(_TEXT))
                 structs += 3  # its two entries and the text's type
                 if text:
                     out += (_info(_STRING), _parent((0, text_at)), *_string(text))
@@ -152,14 +153,14 @@ class StageEncoder:
         in the same update), and the id of its last character."""
         start = self.clock
         placeholder = self._next()
-        out = [_info(_DELETED | _HAS_ORIGIN), _id(last), _uint(1)]
+        out = [_info(_DELETED | _HAS_ORIGIN), _id(last), var_uint(1)]
         out += (_info(_STRING | _HAS_ORIGIN), _id((0, placeholder)), *_string(piece))
         self.clock += _length(piece)
         return _update(start, 2, out, placeholder), (0, self.clock - 1)
 
     def _entry(self, out: list[bytes], parent: int, key: str, value: Any) -> None:
         self._next()
-        out += (_info(_ANY | _HAS_PARENT_SUB), _parent((0, parent)), *_string(key), _uint(1))
+        out += (_info(_ANY | _HAS_PARENT_SUB), _parent((0, parent)), *_string(key), var_uint(1))
         _any(out, value)
 
     def _next(self) -> int:
@@ -171,8 +172,8 @@ class StageEncoder:
 def _update(start: int, structs: int, out: list[bytes], deleted: int | None) -> bytes:
     """An update of client 0's ``structs`` structs (their pieces ``out``) from clock ``start`` on,
     deleting the one character at clock ``deleted`` (None: nothing)."""
-    head = _uint(1) + _uint(structs) + _uint(0) + _uint(start)
-    tail = _uint(0) if deleted is None else _uint(1) + _uint(0) + _uint(1) + _uint(deleted) + _uint(1)
+    head = var_uint(1) + var_uint(structs) + var_uint(0) + var_uint(start)
+    tail = var_uint(0) if deleted is None else var_uint(1) + var_uint(0) + var_uint(1) + var_uint(deleted) + var_uint(1)
     return b"".join((head, *out, tail))
 
 
@@ -181,26 +182,17 @@ def _info(value: int) -> bytes:
 
 
 def _parent(parent: ID) -> bytes:
-    return _uint(0) + _id(parent)  # a parent named by id (not a root type's name)
+    return var_uint(0) + _id(parent)  # a parent named by id (not a root type's name)
 
 
 def _id(item: ID) -> bytes:
-    return _uint(item[0]) + _uint(item[1])
-
-
-def _uint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return var_uint(item[0]) + var_uint(item[1])
 
 
 def _string(text: str) -> tuple[bytes, bytes]:
     """``text`` as lib0 writes a string: its length in UTF-8 bytes, then those bytes (two pieces)."""
     data = text.encode()
-    return _uint(len(data)), data
+    return var_uint(len(data)), data
 
 
 def _length(text: str) -> int:
@@ -230,11 +222,11 @@ def _any(out: list[bytes], value: Any) -> None:
         else:
             out += (b"\x7b", struct.pack(">d", number))
     elif isinstance(value, list):
-        out += (b"\x75", _uint(len(value)))
+        out += (b"\x75", var_uint(len(value)))
         for item in value:
             _any(out, item)
     elif isinstance(value, dict):
-        out += (b"\x76", _uint(len(value)))
+        out += (b"\x76", var_uint(len(value)))
         for key, item in value.items():
             out += _string(key)
             _any(out, item)
@@ -246,6 +238,25 @@ def _state(vector: bytes) -> list[ID]:
     """The (client, clock) pairs of an encoded state vector."""
     reader = _Reader(vector)
     return [(reader.uint(), reader.uint()) for _ in range(reader.uint())]
+
+
+class _Reader:
+    """Reads lib0 values in order (:func:`~rtc_relay.lib0.read_var_uint`); past the end, ``DecodeError``
+    (a ``ValueError``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    def byte(self) -> int:
+        if self.at >= len(self.data):
+            raise DecodeError("truncated")
+        self.at += 1
+        return self.data[self.at - 1]
+
+    def uint(self) -> int:
+        value, self.at = read_var_uint(self.data, self.at)
+        return value
 
 
 def _parents(update: bytes, count: int) -> list[ID]:
@@ -263,23 +274,3 @@ def _parents(update: bytes, count: int) -> list[ID]:
         if reader.uint() != _MAP:
             raise ValueError("not a map added to an empty array")
     return parents
-
-
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.at = 0
-
-    def byte(self) -> int:
-        value = self.data[self.at]
-        self.at += 1
-        return value
-
-    def uint(self) -> int:
-        value = shift = 0
-        while True:
-            byte = self.byte()
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
