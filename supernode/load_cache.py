@@ -12,7 +12,7 @@ The store is one SQLite file, bounded by the total size of its entries (the leas
 first). An entry is read in two steps: :meth:`LoadCache.get` reads its first stage (what a client
 sees first) and what it says of itself; :meth:`LoadCache.rest` reads the updates of its later stages
 (the large outputs, the bulk of a large notebook's entry), each step checked against its own
-checksum. The rest is read one update at a time through SQLite's incremental blob handle, each
+checksum. The rest (:mod:`supernode.cache_rests`) is read one update at a time through SQLite's incremental blob handle, each
 straight into the bytes given to the document, its checksum made on a thread of its own meanwhile
 (the whole blob read, checked, then cut into updates: two copies of every byte, 50 MB in about 130 ms
 in the server against 55–75). When an entry was used is kept apart from it: marking a 50 MB entry
@@ -30,12 +30,12 @@ import os
 import sqlite3
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .packed_parts import Packed, packed_pieces, packed_size, read_parts, unpack_parts
+from .cache_rests import read_rest, rest_checksum, write_rest
+from .packed_parts import Packed, packed_size
 
 __all__ = ["CachedLoad", "LoadCache", "cache_key", "rest_checksum"]
 
@@ -92,14 +92,6 @@ def cache_key(
     by which libraries. It starts with the file's size (see :meth:`LoadCache.may_hold`)."""
     parts = (algorithm, digest, room_format, room_type, str(threshold), notary, _VERSIONS, _LAYOUT)
     return f"{size}:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def rest_checksum(rest: Packed) -> str:
-    """The checksum of an entry's rest (see :meth:`LoadCache.rest`): of its bytes as one blob."""
-    digest = hashlib.sha256()
-    for piece in packed_pieces(rest):
-        digest.update(piece)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -289,7 +281,7 @@ class LoadCache:
                     log.warning("load cache %s: the rest of entry %s… is gone", self.path, key[:12])
                     return None
                 try:
-                    return _read_rest(db, *row, checksum)
+                    return read_rest(db, *row, checksum)
                 except ValueError as exc:
                     log.warning("load cache %s: the rest of entry %s… %s; dropped", self.path, key[:12], exc)
                     self._delete(db, key)
@@ -352,7 +344,7 @@ class LoadCache:
                 if load.rest is None:
                     db.execute("DELETE FROM rests WHERE key = ?", (key,))
                 else:
-                    _write_rest(db, key, load.rest)
+                    write_rest(db, key, load.rest)
                 db.execute("INSERT OR REPLACE INTO uses VALUES (?, ?)", (key, time.time()))
                 total = db.execute("SELECT COALESCE(SUM(size), 0) FROM builds").fetchone()[0]
                 if total > self.max_bytes:
@@ -368,42 +360,3 @@ class LoadCache:
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._fail(exc)
-
-
-def _write_rest(db: sqlite3.Connection, key: str, rest: Packed) -> None:
-    """Keep ``rest`` under ``key`` as one blob, written piece by piece through an incremental blob handle
-    (Python 3.11+; before, joined first): the updates of a staged load are never copied into one buffer."""
-    if not hasattr(db, "blobopen"):
-        db.execute("INSERT OR REPLACE INTO rests VALUES (?, ?)", (key, b"".join(packed_pieces(rest))))
-        return
-    db.execute("INSERT OR REPLACE INTO rests VALUES (?, zeroblob(?))", (key, packed_size(rest)))
-    (rowid,) = db.execute("SELECT rowid FROM rests WHERE key = ?", (key,)).fetchone()
-    with db.blobopen("rests", "rest", rowid) as blob:
-        for piece in packed_pieces(rest):
-            blob.write(piece)
-
-
-def _read_rest(db: sqlite3.Connection, rowid: int, length: int, checksum: str) -> tuple[bytes, ...]:
-    """The updates packed in the rest at ``rowid`` of ``length`` bytes, each read into a bytes of its own
-    through an incremental blob handle (Python 3.11+; before, the blob at once, then cut), checked
-    against ``checksum`` (that of the blob: the digest is fed the same bytes in the same order).
-    ``ValueError`` (saying what is wrong) for a rest that is cut short or does not match."""
-    digest = hashlib.sha256()
-    if not hasattr(db, "blobopen"):
-        (blob,) = db.execute("SELECT rest FROM rests WHERE rowid = ?", (rowid,)).fetchone()
-        digest.update(blob)
-        parts = _checked_parts(blob)
-    else:
-        # The digest is fed on a thread of its own while the next update is read (both release the GIL).
-        with db.blobopen("rests", "rest", rowid, readonly=True) as blob, ThreadPoolExecutor(1) as hasher:
-            parts = read_parts(blob.read, length, lambda piece: hasher.submit(digest.update, piece))
-    if digest.hexdigest() != checksum:
-        raise ValueError("does not match its checksum")
-    return tuple(parts)
-
-
-def _checked_parts(blob: bytes) -> list[bytes]:
-    try:
-        return unpack_parts(blob)
-    except ValueError:
-        raise ValueError("is cut short") from None

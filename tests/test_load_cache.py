@@ -22,7 +22,8 @@ from rtc_client import JupyterClient
 from supernode.cached_stages import CachedStages
 from supernode.content import load_update
 from supernode.keys import DocumentKey
-from supernode.load_cache import CachedLoad, LoadCache, _read_rest, _write_rest, cache_key, rest_checksum
+from supernode.cache_rests import read_rest, rest_checksum, write_rest
+from supernode.load_cache import CachedLoad, LoadCache, cache_key
 from supernode.loader import Loader
 from supernode.packed_parts import pack_parts, packed_size, unpack_parts
 
@@ -558,12 +559,12 @@ def test_a_rest_is_read_as_its_updates_whichever_way_sqlite_reads_it(tmp_path, b
         execute = db.execute
 
     reader = db if blob_handle else WithoutBlobHandle()
-    assert _read_rest(reader, rowid, length, rest_checksum(blob)) == tuple(parts)
+    assert read_rest(reader, rowid, length, rest_checksum(blob)) == tuple(parts)
     with pytest.raises(ValueError, match="does not match its checksum"):
-        _read_rest(reader, rowid, length, rest_checksum(blob + b"!"))
+        read_rest(reader, rowid, length, rest_checksum(blob + b"!"))
     db.execute("UPDATE rests SET rest = ?", (blob[:-1],))
     with pytest.raises(ValueError, match="is cut short"):
-        _read_rest(reader, rowid, length - 1, rest_checksum(blob[:-1]))
+        read_rest(reader, rowid, length - 1, rest_checksum(blob[:-1]))
     db.close()
 
 
@@ -580,8 +581,8 @@ def test_a_rest_kept_apart_is_written_as_the_blob_its_parts_pack_into(tmp_path, 
     class WithoutBlobHandle:  # sqlite3 before Python 3.11
         execute = db.execute
 
-    _write_rest(db if blob_handle else WithoutBlobHandle(), "k", parts)
-    _write_rest(db if blob_handle else WithoutBlobHandle(), "k", parts)  # replaced, not added
+    write_rest(db if blob_handle else WithoutBlobHandle(), "k", parts)
+    write_rest(db if blob_handle else WithoutBlobHandle(), "k", parts)  # replaced, not added
     assert db.execute("SELECT rest FROM rests").fetchall() == [(blob,)]
     db.close()
 
