@@ -52,6 +52,7 @@ __all__ = ["LiveDocument", "SaveFailed"]
 log = logging.getLogger("supernode.documents")
 
 _STAGE_WAIT = 2.0  # seconds a document loaded in stages waits for its first client before the rest
+_VERIFY_WAIT = 2.0  # seconds a load found by its file's stamp waits for its first client before the file is hashed
 
 
 class LiveDocument(DocumentSaves, FileSync):
@@ -93,6 +94,12 @@ class LiveDocument(DocumentSaves, FileSync):
         self._base_state = self.document.ydoc.get_state()  # the state vector of the base: who edited since
         if self._staged is None:
             self.loaded.set()
+        # A load the cache found by the file's stamp: the file is hashed once the first client is served,
+        # and nothing saves or merges before (see verified()).
+        self._verify = loaded.verify
+        self._verified = asyncio.Event()
+        if self._verify is None:
+            self._verified.set()
         self.closed = asyncio.Event()
         self._connection: Any = None  # the room's DirectConnection
         self.conflict_copies: dict[str, str] = {}  # digest of a stale client's content -> its conflict copy
@@ -181,6 +188,8 @@ class LiveDocument(DocumentSaves, FileSync):
         otherwise :meth:`keep_reason` keeps it until they are saved) is saved here.
         """
         watcher = self.manager.spawn(self._watch_file(), f"watch {self.path}")
+        if not self._verified.is_set():
+            self.manager.spawn(self.verified(), f"check {self.path}")
         stages = None if self._staged is None else self.manager.spawn(self._load_stages(), f"load {self.path}")
         try:
             await self._connection.wait_closed()
@@ -227,9 +236,33 @@ class LiveDocument(DocumentSaves, FileSync):
         await first_set(self._connection.client_synced, sooner, timeout=timeout)
 
     async def whole(self) -> None:
-        """Wait until the document holds the whole file (at once, if it was loaded in one piece)."""
+        """Wait until the document holds the whole file (at once, if it was loaded in one piece and
+        needs no check: see :meth:`verified`)."""
         self._hurry.set()
         await self.loaded.wait()
+        await self._verified.wait()
+
+    async def verified(self) -> None:
+        """Check a load the cache found by the file's stamp (:mod:`supernode.file_stamps`), once the first
+        client has the document (or someone on the server needs it, or after ``_VERIFY_WAIT`` seconds) and the
+        document is whole: the file is hashed, and a file whose bytes are not those the stamp named is taken in as a change made on
+        disk (merged, the load being the base). Saves and merges wait for it (:meth:`whole`). Never raises;
+        whatever happens, it ends the wait."""
+        try:
+            await first_set(self._connection.client_synced, self._hurry, timeout=_VERIFY_WAIT)
+            await self.loaded.wait()  # a load in stages: its outputs first (they are read from the cache meanwhile)
+            digest = await self.manager.loader.digest_now(self.path)
+            if digest is not None and digest != self._verify:
+                log.warning(
+                    "%s: the load cache's build was found by the file's stamp, but the file's bytes differ; "
+                    "taking the file in as a change made on disk",
+                    self.path,
+                )
+                await self._merge_from_disk(base=self._loaded_base())
+        except Exception:
+            log.exception("%s: checking the file against its cached build failed", self.path)
+        finally:
+            self._verified.set()
 
     async def _load_stages(self) -> None:
         """Write the outputs the first stage left out, once a client has the rest (or the server needs them).

@@ -212,9 +212,10 @@ class DocumentManager:
         live.attach(self.relay.open_direct(name, label=f"supernode {path}"))
         self.spawn(self._follow(name, live), f"document {path}")
         large = (loaded.model.get("size") or 0) >= _TRIM_ABOVE
-        if loaded.keep is not None or loaded.validate or large:
+        if loaded.keep is not None or loaded.stamp is not None or loaded.validate or large:
             self._keep(self._after_first_client(live, loaded), f"keep and validate {path}")
-        log.info("opened %s in room %s%s", path, name, " (from the load cache)" * loaded.from_cache)
+        how = " (from the load cache, found by the file's stamp)" if loaded.verify else " (from the load cache)"
+        log.info("opened %s in room %s%s", path, name, how if loaded.from_cache else "")
         self.events.emit("loaded", room=name, path=path, duration_ms=round((time.monotonic() - started) * 1000, 3))
         return live.document.ydoc  # the room's document itself: one copy in memory
 
@@ -229,7 +230,7 @@ class DocumentManager:
         await live.first_client(_FIRST_CLIENT_WAIT, stopping)
         # what a user does right after opening (an edit, a save) goes first
         await first_set(stopping, timeout=_SETTLE)
-        if loaded.keep is not None:
+        if loaded.keep is not None or loaded.stamp is not None:
             await self.loader.remember(loaded, live.loaded, live.closed)
         if stopping.is_set():
             return

@@ -5,7 +5,9 @@ seconds for large notebooks, and gives the same Yjs items for the same file (see
 :mod:`supernode.content`). :class:`LoadCache` keeps what a build gave, keyed by everything the build
 depends on (:func:`cache_key`): the file's content hash, the room's format and type, the
 staged-loading threshold, the notary's key, and the versions of the libraries that build it. A
-changed file has another hash, so a stale entry is never found. An entry whose checksum does not
+changed file has another hash, so a stale entry is never found. The store also remembers, per file, the
+digest of the last version hashed, by its stamp (:mod:`supernode.file_stamps`): an unchanged file's
+build is then found without reading the file (which is checked afterwards). An entry whose checksum does not
 match what was stored is dropped, and the document is built from the file again.
 
 The store is one SQLite file, bounded by the total size of its entries (the least recently used go
@@ -34,7 +36,9 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from . import file_stamps
 from .cache_rests import read_rest, rest_checksum, write_rest
+from .file_stamps import FileStamp
 from .packed_parts import Packed, packed_size
 
 __all__ = ["CachedLoad", "LoadCache", "cache_key", "rest_checksum"]
@@ -180,6 +184,25 @@ class LoadCache:
             return
         await asyncio.to_thread(self._put, key, load)
 
+    async def remember_digest(self, stamp: FileStamp, algorithm: str, digest: str) -> None:
+        """Remember that the file version ``stamp`` names has ``digest`` by ``algorithm`` (a settled stamp
+        only: see :mod:`supernode.file_stamps`), for :meth:`known_digest`."""
+        if stamp.settled:
+            await asyncio.to_thread(self._remember_digest, stamp, algorithm, digest)
+
+    def known_digest(self, stamp: FileStamp, algorithm: str) -> str | None:
+        """The digest by ``algorithm`` remembered for the file version ``stamp`` names (None: none, or the store
+        failed). Blocking: called on a worker thread, with the file it names open."""
+        with self._lock:
+            db = self._connect()
+            if db is None:
+                return None
+            try:
+                return file_stamps.digest_for(db, stamp, algorithm)
+            except sqlite3.Error as exc:
+                self._fail(exc)
+                return None
+
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
@@ -228,7 +251,7 @@ class LoadCache:
             # No fsync at each commit (marking an entry used is one, in the open of a notebook): a power
             # loss may lose the last writes to a cache, never its consistency (SQLite's WAL mode).
             db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
+            db.executescript(_SCHEMA + file_stamps.SCHEMA)
         except sqlite3.Error:
             db.close()
             raise
@@ -308,6 +331,16 @@ class LoadCache:
             except sqlite3.Error as exc:
                 self._fail(exc)
                 return False
+
+    def _remember_digest(self, stamp: FileStamp, algorithm: str, digest: str) -> None:
+        with self._lock:
+            db = self._connect()
+            if db is None:
+                return
+            try:
+                file_stamps.remember_digest(db, stamp, algorithm, digest)
+            except sqlite3.Error as exc:
+                self._fail(exc)
 
     def _has(self, key: str) -> bool:
         with self._lock:

@@ -6,7 +6,10 @@ modified time, size), the built document and the stages still to load (see
 
 * **from the cache** (:mod:`supernode.load_cache`): for a notebook read by jupyter_server's own file
   manager (not a subclass that changes how notebooks are read: jupytext's pairs files, for instance),
-  the file is stat'ed, then read as bytes and hashed with the contents manager's hash algorithm (when
+  the file is stat'ed; when the cache remembers the digest of the version its stamp names
+  (:mod:`supernode.file_stamps`: a file unchanged since it was last hashed), that digest names the build
+  and the file is not read now (the live document hashes it once its first client is served, and takes a
+  file that differs in as changed on disk). Otherwise it is read as bytes and hashed with the contents manager's hash algorithm (when
   the cache holds no build of a file of its size, none can be its: it is then parsed while it is
   hashed, both on worker threads, and the hash only names what the build is kept as). An
   entry built from the same bytes, whose trust (the notary's signature store) still says what it
@@ -34,7 +37,6 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -50,6 +52,8 @@ from .content import Stages, abuild_in_stages, build_in_stages, contents_type
 from .doctypes import document_class
 from .keys import DocumentKey
 from .cached_stages import CachedStages
+from .file_reads import FileRead, digest_now, read_file
+from .file_stamps import FileStamp
 from .load_cache import CachedLoad, LoadCache, cache_key
 from .notebook_reader import read_notebook
 from .notebook_signature import signature as notebook_signature
@@ -110,7 +114,9 @@ class Loaded:
     ``document``, ``stages`` (None when it holds the whole file), ``update`` (what the document
     holds, as an update), and, after a build from the file
     that may be kept, what :meth:`Loader.remember` needs (``None`` otherwise); ``validate``: the notebook was
-    read without validation (see :meth:`Loader.validate`)."""
+    read without validation (see :meth:`Loader.validate`); ``verify``: the digest the file's stamp gave,
+    which the file's bytes must still have (a load found by its stamp, see :meth:`Loader.digest_now`);
+    ``stamp``: the file's stamp and the digest of the bytes read, for :meth:`Loader.remember`."""
 
     model: dict[str, Any]
     document: YBaseDoc
@@ -119,6 +125,8 @@ class Loaded:
     from_cache: bool
     keep: _Keep | None = None
     validate: bool = False
+    verify: str | None = None
+    stamp: tuple[FileStamp, str] | None = None
 
 
 @dataclass
@@ -165,14 +173,22 @@ class Loader:
         document type's ``set`` raises for content it does not take."""
         cm = self.contents_manager
         if key.kind == "notebook" and _reads_plain_files(cm):
-            found = await self._read(path)
+            found = await self._read(path, known=True)
+            if found is not None and found.digest is not None:  # a version of the file the cache hashed before
+                hit = await self._from_cache(key, path, found.stat, found.digest, found.stamp.size)
+                if hit is not None:
+                    hit.verify = found.digest
+                    return hit
+                found = await self._read(path, known=False)  # its build is not kept (any more): read it
             if found is not None:
-                stat, raw = found
+                stat, raw, stamp = found.stat, found.raw, found.stamp
+                assert raw is not None
                 digest_of = partial(asyncio.to_thread, _digest, raw, cm.hash_algorithm)
                 if self.cache is not None and await self.cache.may_hold(len(raw)):
                     digest = await digest_of()
                     hit = await self._from_cache(key, path, stat, digest, len(raw))
                     if hit is not None:
+                        hit.stamp = (stamp, digest)
                         return hit
                     parsed = await asyncio.to_thread(_parse_and_sign, raw, cm.notary)
                 else:  # no entry can be this file's: it is parsed while it is hashed
@@ -184,12 +200,19 @@ class Loader:
                 if parsed is not None:
                     model = self._plain_model(path, stat, digest, *parsed)
                     document, stages, first = build_in_stages(key, model["content"], self.delay_outputs_above)
-                    return self._loaded(model, document, stages, first, keep_as, parsed[1])
+                    loaded = self._loaded(model, document, stages, first, keep_as, parsed[1])
+                    loaded.stamp = (stamp, digest)
+                    return loaded
         model = await ensure_async(
             cm.get(path, content=True, type=contents_type(key), format=key.format, require_hash=True)
         )
         document, stages, first = build_in_stages(key, model["content"], self.delay_outputs_above)
         return self._loaded(model, document, stages, first, None, None)
+
+    async def digest_now(self, path: str) -> str | None:
+        """The digest of the file at ``path`` as it is now (:func:`~supernode.file_reads.digest_now`); None if
+        it cannot be read. What checks a load found by its stamp."""
+        return await digest_now(self.contents_manager, path, self.cache)
 
     def _loaded(
         self,
@@ -249,18 +272,10 @@ class Loader:
         except Exception as exc:  # gone or rewritten since: its next load says so
             log.debug("%s: the notebook could not be validated: %r", path, exc)
 
-    async def _read(self, path: str) -> tuple[dict[str, Any], bytes] | None:
-        """(stat model, bytes) of the file at ``path`` as it is now; None if it cannot be read here (the
-        contents manager then reports why)."""
-        cm = self.contents_manager
-        # The stat first: a write between it and the read is then seen as a change on disk later
-        # (merged, a no-op for content we already hold), never the other way round.
-        stat = await ensure_async(cm.get(path, content=False, type="notebook"))
-        try:
-            raw = await asyncio.to_thread(Path(cm._get_os_path(path)).read_bytes)
-        except OSError:
-            return None
-        return stat, raw
+    async def _read(self, path: str, *, known: bool) -> FileRead | None:
+        """The file at ``path`` (:func:`~supernode.file_reads.read_file`): with ``known``, its bytes are not
+        read when the cache remembers a digest for its stamp."""
+        return await read_file(self.contents_manager, path, self.cache if known else None)
 
     def _cache_key(self, key: DocumentKey, digest: str, size: int) -> str:
         """The load cache's key of ``key``'s build from a file of ``size`` bytes with ``digest``."""
@@ -318,11 +333,12 @@ class Loader:
         if self.cache is None or key.kind != "notebook" or not _reads_plain_files(cm):
             return
         try:
-            found = await self._read(path)
-            if found is None or len(found[1]) < self.prime_above:
+            found = await self._read(path, known=False)
+            if found is None or found.raw is None or len(found.raw) < self.prime_above:
                 return
-            stat, raw = found
+            stat, raw = found.stat, found.raw
             digest = await asyncio.to_thread(_digest, raw, cm.hash_algorithm)
+            await self.cache.remember_digest(found.stamp, cm.hash_algorithm, digest)
             ckey = self._cache_key(key, digest, len(raw))
             if await self.cache.has(ckey):
                 return
@@ -347,7 +363,12 @@ class Loader:
             log.warning("%s: its build could not be kept in the load cache: %r", path, exc)
 
     async def remember(self, loaded: Loaded, complete: asyncio.Event, gone: asyncio.Event) -> None:
+        """Keep the build of ``loaded`` in the cache (see :meth:`_remember`), and the digest of the file's
+        stamp. Never raises (logged)."""
         try:
+            if loaded.stamp is not None and self.cache is not None:
+                (stamp, digest), loaded.stamp = loaded.stamp, None
+                await self.cache.remember_digest(stamp, self.contents_manager.hash_algorithm, digest)
             await self._remember(loaded, complete, gone)
         except Exception:  # the cache is an optimisation: a failure to fill it is logged, never raised
             log.exception("the build of a document could not be kept in the load cache")

@@ -1,0 +1,78 @@
+"""A notebook's file as a load reads it, with its stamp (:mod:`supernode.file_stamps`) taken first.
+
+:func:`read_file` gives a :class:`FileRead`: the contents model without content, the file's stamp, and
+either its bytes or, when the load cache remembers a digest for that stamp, that digest (the bytes
+unread). :func:`digest_now` hashes the file as it is now, a piece at a time, and remembers its stamp:
+what checks a load found by its stamp. Both work on a worker thread and on the open file (the stamp
+and the bytes are those of one file, even if it is replaced meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.utils import ensure_async
+from tornado.web import HTTPError
+
+from .file_stamps import FileStamp, file_digest, stamp_of
+
+if TYPE_CHECKING:
+    from .load_cache import LoadCache
+
+__all__ = ["FileRead", "digest_now", "read_file"]
+
+
+@dataclass
+class FileRead:
+    """A notebook's file as a load found it: its contents model without content (``stat``), its ``stamp``
+    (taken before its bytes were read), and either its bytes (``raw``) or the ``digest`` the cache
+    remembers for that stamp."""
+
+    stat: dict[str, Any]
+    stamp: FileStamp
+    raw: bytes | None
+    digest: str | None
+
+
+async def read_file(cm: Any, path: str, cache: LoadCache | None) -> FileRead | None:
+    """The file at ``path`` as it is now, through jupyter_server's file manager ``cm``: its bytes are not
+    read when ``cache`` (None: read them) remembers a digest for its stamp. None if it cannot be read
+    here (the contents manager then reports why)."""
+    # The stat first: a write between it and the read is then seen as a change on disk later
+    # (merged, a no-op for content we already hold), never the other way round.
+    stat = await ensure_async(cm.get(path, content=False, type="notebook"))
+    algorithm = cm.hash_algorithm
+
+    def read(os_path: str) -> FileRead:
+        with open(os_path, "rb") as f:
+            stamp = stamp_of(os.fstat(f.fileno()), time.time_ns())  # before the bytes are read
+            digest = None if cache is None else cache.known_digest(stamp, algorithm)
+            return FileRead(stat, stamp, None if digest is not None else f.read(), digest)
+
+    try:
+        return await asyncio.to_thread(read, cm._get_os_path(path))
+    except OSError:
+        return None
+
+
+async def digest_now(cm: Any, path: str, cache: LoadCache | None) -> str | None:
+    """The digest (by ``cm``'s hash algorithm) of the file at ``path`` as it is now, read a piece at a
+    time, and remembered with its stamp in ``cache``; None if it cannot be read."""
+    algorithm = cm.hash_algorithm
+
+    def hash_file(os_path: str) -> tuple[FileStamp, str]:
+        with open(os_path, "rb") as f:
+            stamp = stamp_of(os.fstat(f.fileno()), time.time_ns())
+            return stamp, file_digest(f, algorithm)
+
+    try:
+        stamp, digest = await asyncio.to_thread(hash_file, cm._get_os_path(path))
+    except (OSError, HTTPError):
+        return None
+    if cache is not None:
+        await cache.remember_digest(stamp, algorithm, digest)
+    return digest
