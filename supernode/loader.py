@@ -333,9 +333,16 @@ class Loader:
         if self.cache is None or key.kind != "notebook" or not _reads_plain_files(cm):
             return
         try:
-            found = await self._read(path, known=False)
-            if found is None or found.raw is None or len(found.raw) < self.prime_above:
+            found = await self._read(path, known=True)
+            if found is None or found.stamp.size < self.prime_above:
                 return
+            if found.digest is not None:  # a version hashed before: read only if its build is not kept
+                if await self.cache.has(self._cache_key(key, found.digest, found.stamp.size)):
+                    return
+                found = await self._read(path, known=False)
+                if found is None:
+                    return
+            assert found.raw is not None
             stat, raw = found.stat, found.raw
             digest = await asyncio.to_thread(_digest, raw, cm.hash_algorithm)
             await self.cache.remember_digest(found.stamp, cm.hash_algorithm, digest)

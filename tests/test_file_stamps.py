@@ -221,3 +221,31 @@ async def test_a_restarted_server_opens_a_settled_unchanged_file_by_its_stamp(tm
         assert "bytes differ" not in log
     finally:
         await server.stop()
+
+
+async def test_a_freed_rooms_file_whose_stamp_and_build_are_kept_is_not_read_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(file_stamps, "SETTLE_S", 0.0)
+    cm = contents_manager(tmp_path)
+    nbformat.write(notebook(), cm.root_dir + "/nb.ipynb")
+    loader = Loader(cm, LoadCache(tmp_path / "loads.sqlite", max_bytes=10**8), None, prime_above=0)
+    await remembered(loader, await loader.load(KEY, "nb.ipynb"))
+    reads = []
+    real_read = loader._read
+
+    async def read(path, *, known):
+        found = await real_read(path, known=known)
+        reads.append(found.raw is not None)
+        return found
+
+    monkeypatch.setattr(loader, "_read", read)
+    await loader.prime(KEY, "nb.ipynb")
+    assert reads == [False]
+    db = sqlite3.connect(tmp_path / "loads.sqlite")
+    db.execute("DELETE FROM builds")
+    db.commit()
+    db.close()
+    await loader.prime(KEY, "nb.ipynb")  # the build is gone: read, built and kept again
+    assert reads == [False, False, True]
+    assert await loader.cache.has(
+        loader._cache_key(KEY, await loader.digest_now("nb.ipynb"), os.path.getsize(cm.root_dir + "/nb.ipynb"))
+    )
