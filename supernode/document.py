@@ -251,13 +251,17 @@ class LiveDocument(DocumentSaves, FileSync):
         try:
             await first_set(self._connection.client_synced, self._hurry, timeout=_VERIFY_WAIT)
             await self.loaded.wait()  # a load in stages: its outputs first (they are read from the cache meanwhile)
-            digest = await self.manager.loader.digest_now(self.path)
-            if digest is not None and digest != self._verify:
-                log.warning(
-                    "%s: the load cache's build was found by the file's stamp, but the file's bytes differ; "
-                    "taking the file in as a change made on disk",
-                    self.path,
-                )
+            now = await self.manager.loader.digest_now(self.path)
+            assert self._verify is not None
+            stamp, digest = self._verify
+            if now is not None and now[1] != digest:
+                if now[0].version == stamp.version and now[0].file == stamp.file:
+                    log.warning(
+                        "%s: the load cache's build was found by the file's stamp, but the file's bytes differ; "
+                        "taking the file in as a change made on disk",
+                        self.path,
+                    )
+                # (else written since the load: a change made on disk, as the watch would find it)
                 await self._merge_from_disk(base=self._loaded_base())
         except Exception:
             log.exception("%s: checking the file against its cached build failed", self.path)

@@ -4,14 +4,8 @@
 ``{format}:{type}:{fileId}``. The relay loads such a room by asking
 :meth:`load`, which reads the file once (however many clients open it at the same
 instant — the relay loads each room once) and starts a :class:`LiveDocument` that
-follows the room. A client whose ``sessionId`` names an earlier load is refused:
-its history cannot be merged into this load. When its document holds text the room
-does not, that document is kept beside the file (a conflict copy) and the client is
-told with the frontend's raw ``{"type": "conflict"}`` message (JupyterLab's Edit
-Conflict dialog: Save As, Show Diff, Revert) and fenced off the room (its edits
-dropped) until it leaves; otherwise, and when a fenced client asks to save, it is
-closed with the reload dialog (close 1003, reason ``unknown_session``). A session
-told once is fenced again, untold, when it reconnects.
+follows the room. A client whose ``sessionId`` names an earlier load is refused, and its
+unsaved text kept beside the file (:mod:`supernode.stale_sessions`).
 
 A room holds a document of the jupyter_ydoc class registered for its type (see
 :mod:`supernode.doctypes`): a notebook, a text or binary file, jupyterlab-chat's chat, ...; a
@@ -24,8 +18,6 @@ It is also the Python API other server extensions use:
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import posixpath
 import time
@@ -33,13 +25,11 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from jupyter_core.utils import ensure_async
-from jupyter_ydoc import YNotebook
 from jupyter_ydoc.ybasedoc import YBaseDoc
 from pycrdt import Decoder, Doc
 from tornado.web import HTTPError
 
 from rtc_common.close_codes import close_code
-from .conflict_copy import save_conflict_copy
 from .content import load_update
 from .doctypes import UnknownDocumentType, document_class
 from .document import LiveDocument, SaveFailed
@@ -48,6 +38,7 @@ from .heap import HeapTrimmer
 from .keys import DocumentKey
 from .load_cache import LoadCache
 from .loader import Loader
+from .stale_sessions import keep_unseen, refusal
 from rtc_common.tasks import TaskSet, first_set
 
 __all__ = ["DocumentLoadError", "DocumentManager"]
@@ -60,9 +51,6 @@ _SETTLE = 1.0  # seconds it waits after that
 _TRIM_ABOVE = 1 << 20  # bytes: a file at least this large leaves enough freed heap after its load to give back
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
-# The stock frontend's raw message for an edit conflict (jupyter-docprovider shows its Edit Conflict dialog on
-# any message whose type is "conflict"); the reason tells other clients this copy is fenced off the room.
-CONFLICT_NOTICE = {"type": "conflict", "reason": "unknown_session"}
 
 
 class DocumentLoadError(Exception):
@@ -262,44 +250,14 @@ class DocumentManager:
 
     def admit(self, name: str, params: Mapping[str, str]) -> tuple[int, str, bool, dict] | None:
         live = self.live.get(name)
-        session = params.get("sessionId")
-        if live is None or not session or session == live.epoch:
-            return None
-        reason = json.dumps({"reason": "unknown_session", "sessionId": session, "reloadable": True})
-        told = session in live.told
-        log.info("room %s: refusing a client of an earlier load (session %s%s)", name, session, ", told before" * told)
-        # Told before (a browser reconnecting after a network blip, or after its save request closed it):
-        # fenced again without a second dialog.
-        return close_code("unsupported_data"), reason, True, {} if told else CONFLICT_NOTICE
+        return None if live is None else refusal(name, live, params.get("sessionId"))
 
     async def recover(self, name: str, update: bytes, params: Mapping[str, str]) -> bool:
-        """Keep a stale client's document beside the file if it holds text the room does not; True if it
-        does (the client is then told and fenced), or if the client was told before.
-
-        The same content coming back (a reconnect) is not copied twice.
-        """
+        """See :func:`supernode.stale_sessions.keep_unseen`."""
         live = self.live.get(name)
         if live is None:
             return False
-        session = params.get("sessionId", "")
-        stale = load_update(live.key, update)
-        if not _has_unseen_content(stale, live.document):
-            return session in live.told
-        data = stale.get()
-        digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=repr).encode()).hexdigest()
-        kept = live.conflict_copies.get(digest)
-        if kept is None:
-            kept = await save_conflict_copy(self.contents_manager, live.key, live.path, data)
-            live.conflict_copies[digest] = kept
-            self.events.emit("conflict", room=name, path=live.path, conflict_path=kept)
-            log.warning(
-                "room %s: a client of an earlier load of %s held unsaved content; kept it in %s and told the client",
-                name,
-                live.path,
-                kept,
-            )
-        live.told.add(session)
-        return True
+        return await keep_unseen(self.contents_manager, self.events, name, live, update, params.get("sessionId", ""))
 
     def on_custom(self, name: str, text: str, payload: bytes, reply: Callable[[dict], None], writer: bool) -> bool:
         if text != "save":
@@ -414,11 +372,3 @@ async def _file_exists(contents_manager: Any, path: str) -> bool:
 def _save_status(done: asyncio.Future[None]) -> str:
     """The answer to a save request from the outcome of the save that served it."""
     return "failed" if done.cancelled() or done.exception() is not None else "success"
-
-
-def _has_unseen_content(stale: YBaseDoc, current: YBaseDoc) -> bool:
-    """Whether ``stale`` holds text that ``current`` does not (cell sources, or the whole text)."""
-    if isinstance(stale, YNotebook):
-        known = {cell.get("source", "") for cell in current.get()["cells"]}
-        return any(cell.get("source", "") not in known for cell in stale.get()["cells"])
-    return stale.get() != current.get()

@@ -59,9 +59,9 @@ async def read_file(cm: Any, path: str, cache: LoadCache | None) -> FileRead | N
         return None
 
 
-async def digest_now(cm: Any, path: str, cache: LoadCache | None) -> str | None:
-    """The digest (by ``cm``'s hash algorithm) of the file at ``path`` as it is now, read a piece at a
-    time, and remembered with its stamp in ``cache``; None if it cannot be read."""
+async def digest_now(cm: Any, path: str, cache: LoadCache | None) -> tuple[FileStamp, str] | None:
+    """The stamp and the digest (by ``cm``'s hash algorithm) of the file at ``path`` as it is now, read a
+    piece at a time, and remembered in ``cache``; None if it cannot be read."""
     algorithm = cm.hash_algorithm
 
     def hash_file(os_path: str) -> tuple[FileStamp, str]:
@@ -75,4 +75,4 @@ async def digest_now(cm: Any, path: str, cache: LoadCache | None) -> str | None:
         return None
     if cache is not None:
         await cache.remember_digest(stamp, algorithm, digest)
-    return digest
+    return stamp, digest

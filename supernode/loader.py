@@ -114,7 +114,7 @@ class Loaded:
     ``document``, ``stages`` (None when it holds the whole file), ``update`` (what the document
     holds, as an update), and, after a build from the file
     that may be kept, what :meth:`Loader.remember` needs (``None`` otherwise); ``validate``: the notebook was
-    read without validation (see :meth:`Loader.validate`); ``verify``: the digest the file's stamp gave,
+    read without validation (see :meth:`Loader.validate`); ``verify``: the file's stamp and the digest it gave,
     which the file's bytes must still have (a load found by its stamp, see :meth:`Loader.digest_now`);
     ``stamp``: the file's stamp and the digest of the bytes read, for :meth:`Loader.remember`."""
 
@@ -125,7 +125,7 @@ class Loaded:
     from_cache: bool
     keep: _Keep | None = None
     validate: bool = False
-    verify: str | None = None
+    verify: tuple[FileStamp, str] | None = None
     stamp: tuple[FileStamp, str] | None = None
 
 
@@ -177,7 +177,7 @@ class Loader:
             if found is not None and found.digest is not None:  # a version of the file the cache hashed before
                 hit = await self._from_cache(key, path, found.stat, found.digest, found.stamp.size)
                 if hit is not None:
-                    hit.verify = found.digest
+                    hit.verify = (found.stamp, found.digest)
                     return hit
                 found = await self._read(path, known=False)  # its build is not kept (any more): read it
             if found is not None:
@@ -209,9 +209,9 @@ class Loader:
         document, stages, first = build_in_stages(key, model["content"], self.delay_outputs_above)
         return self._loaded(model, document, stages, first, None, None)
 
-    async def digest_now(self, path: str) -> str | None:
-        """The digest of the file at ``path`` as it is now (:func:`~supernode.file_reads.digest_now`); None if
-        it cannot be read. What checks a load found by its stamp."""
+    async def digest_now(self, path: str) -> tuple[FileStamp, str] | None:
+        """The stamp and digest of the file at ``path`` as it is now (:func:`~supernode.file_reads.digest_now`);
+        None if it cannot be read. What checks a load found by its stamp."""
         return await digest_now(self.contents_manager, path, self.cache)
 
     def _loaded(

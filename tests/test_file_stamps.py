@@ -104,9 +104,10 @@ async def test_a_settled_unchanged_file_is_found_by_its_stamp_without_being_read
     monkeypatch.setattr(loader, "_read", read)
     second = await loader.load(KEY, "nb.ipynb")
     assert second.from_cache and reads == [False]  # the bytes were not read
-    assert second.verify == first.model["hash"] == second.model["hash"]
+    assert second.verify is not None and second.verify[1] == first.model["hash"] == second.model["hash"]
     assert second.document.get() == first.document.get()
-    assert await loader.digest_now("nb.ipynb") == first.model["hash"]
+    now = await loader.digest_now("nb.ipynb")
+    assert now is not None and now[1] == first.model["hash"] and now[0] == second.verify[0]
 
     nb = notebook()
     nb.cells[0].source = "print('changed')"
@@ -247,5 +248,5 @@ async def test_a_freed_rooms_file_whose_stamp_and_build_are_kept_is_not_read_aga
     await loader.prime(KEY, "nb.ipynb")  # the build is gone: read, built and kept again
     assert reads == [False, False, True]
     assert await loader.cache.has(
-        loader._cache_key(KEY, await loader.digest_now("nb.ipynb"), os.path.getsize(cm.root_dir + "/nb.ipynb"))
+        loader._cache_key(KEY, (await loader.digest_now("nb.ipynb"))[1], os.path.getsize(cm.root_dir + "/nb.ipynb"))
     )
