@@ -505,15 +505,17 @@ async def test_a_rest_that_is_damaged_or_gone_leaves_the_stages_short_and_is_dro
     assert "not in the load cache any more" in caplog.text
 
 
-async def test_a_room_whose_cached_outputs_are_gone_takes_them_from_the_file(tmp_path):
-    """The server serves the first stage from the cache, then finds the rest gone: the outputs come
-    from the file (a merge whose base is the first stage), nothing is written to the file."""
+@pytest.mark.parametrize("rest", ["gone", "damaged"])
+async def test_a_room_whose_cached_outputs_are_gone_takes_them_from_the_file(tmp_path, rest):
+    """The server serves the first stage from the cache, then finds the rest gone (or its last update
+    damaged: the two before it are applied): the outputs come from the file (a merge whose base is the
+    first stage), nothing is written to the file."""
     store = tmp_path / "loads.sqlite"
     server = JupyterLabServer(
         tmp_path / "server", app="server", extra_args=[f"--SupernodeExtension.load_cache_path={store}"]
     )
     path = server.root / "nb.ipynb"
-    nbformat.write(notebook(20, big=1_500_000), path)  # above the staged-loading threshold
+    nbformat.write(notebook(20, big=2_500_000), path)  # above the staged-loading threshold: 3 updates
     on_disk = path.read_bytes()
     seen = []
 
@@ -522,7 +524,7 @@ async def test_a_room_whose_cached_outputs_are_gone_takes_them_from_the_file(tmp
         async with JupyterClient(server.url, server.token) as api:
             nb = await api.open_notebook("nb.ipynb")
             deadline = asyncio.get_running_loop().time() + 30
-            while sum(len(o.get("text", "")) for o in nb.to_dict()["cells"][3]["outputs"]) < 1_500_000:
+            while sum(len(o.get("text", "")) for o in nb.to_dict()["cells"][3]["outputs"]) < 2_500_000:
                 assert asyncio.get_running_loop().time() < deadline, server.log_tail(30)
                 await asyncio.sleep(0.05)
             seen.append(nb.to_dict())
@@ -533,7 +535,11 @@ async def test_a_room_whose_cached_outputs_are_gone_takes_them_from_the_file(tmp
         await kept(store, 1, server)
         await server.stop()
         db = sqlite3.connect(store)
-        db.execute("DELETE FROM rests")
+        if rest == "gone":
+            db.execute("DELETE FROM rests")
+        else:
+            (blob,) = db.execute("SELECT rest FROM rests").fetchone()
+            db.execute("UPDATE rests SET rest = ?", (blob[:-1] + bytes([blob[-1] ^ 1]),))
         db.commit()
         db.close()
         await open_whole()
@@ -541,6 +547,8 @@ async def test_a_room_whose_cached_outputs_are_gone_takes_them_from_the_file(tmp
     finally:
         await server.stop()
     assert "(from the load cache" in log and "not in the load cache any more" in log
+    if rest == "damaged":
+        assert "update 3 does not match its digest; dropped" in log
     assert [untrusted(c) for c in seen[1]["cells"]] == [untrusted(c) for c in seen[0]["cells"]]
     assert path.read_bytes() == on_disk
 
