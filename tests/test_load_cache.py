@@ -73,6 +73,9 @@ async def test_an_unchanged_notebook_opens_from_the_cache_and_a_changed_one_from
     first = await loader.load(KEY, "nb.ipynb")
     assert not first.from_cache and first.keep is not None
     await remembered(loader, first)
+    db = sqlite3.connect(tmp_path / "loads.sqlite")
+    assert db.execute("PRAGMA page_size").fetchone()[0] == 65536  # a new store's pages
+    db.close()
     second = await loader.load(KEY, "nb.ipynb")
     assert second.from_cache
     assert second.document.get() == first.document.get()
