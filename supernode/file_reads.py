@@ -1,5 +1,8 @@
 """A notebook's file as a load reads it, with its stamp (:mod:`supernode.file_stamps`) taken first.
 
+:func:`reads_plain_files` says whether a contents manager reads a notebook from its file's bytes alone
+(jupyter_server's own file manager, unchanged where it reads one): only then are these reads its reads.
+
 :func:`read_file` gives a :class:`FileRead`: the contents model without content, the file's stamp, and
 either its bytes or, when the load cache remembers a digest for that stamp, that digest (the bytes
 unread). :func:`digest_now` hashes the file as it is now, a piece at a time, and remembers its stamp:
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
+from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
 from tornado.web import HTTPError
 
 from .file_stamps import FileStamp, file_digest, stamp_of
@@ -23,7 +27,18 @@ from .file_stamps import FileStamp, file_digest, stamp_of
 if TYPE_CHECKING:
     from .load_cache import LoadCache
 
-__all__ = ["FileRead", "digest_now", "read_file"]
+__all__ = ["FileRead", "digest_now", "read_file", "reads_plain_files"]
+
+# What a file manager must not override for its reads to depend on the file's bytes alone.
+_READ_METHODS = ("get", "_notebook_model", "_read_notebook", "_base_model", "_get_os_path", "mark_trusted_cells")
+
+
+def reads_plain_files(cm: Any) -> bool:
+    """Whether ``cm`` is jupyter_server's own file manager, unchanged where it reads a notebook."""
+    for base in (AsyncFileContentsManager, FileContentsManager):
+        if isinstance(cm, base):
+            return all(getattr(type(cm), name, None) is getattr(base, name) for name in _READ_METHODS)
+    return False
 
 
 @dataclass

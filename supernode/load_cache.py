@@ -3,7 +3,7 @@
 Building a notebook's shared document from its file (read, validate, build the CRDT) costs
 seconds for large notebooks, and gives the same Yjs items for the same file (see
 :mod:`supernode.content`). :class:`LoadCache` keeps what a build gave, keyed by everything the build
-depends on (:func:`cache_key`): the file's content hash, the room's format and type, the
+depends on (:func:`~supernode.cache_keys.cache_key`): the file's content hash, the room's format and type, the
 staged-loading threshold, the notary's key, and the versions of the libraries that build it. A
 changed file has another hash, so a stale entry is never found. The store also remembers, per file, the
 digest of the last version hashed, by its stamp (:mod:`supernode.file_stamps`): an unchanged file's
@@ -33,10 +33,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from . import file_stamps
+from .cache_keys import cache_key
 from .cache_rests import rest_checksum, rest_size, stream_rest, write_rest
 from .file_stamps import FileStamp
 from .packed_parts import Packed
@@ -60,44 +60,6 @@ CREATE TABLE IF NOT EXISTS rests (key TEXT PRIMARY KEY, rest BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS uses (key TEXT PRIMARY KEY, used REAL NOT NULL);
 DROP TABLE IF EXISTS loads;  -- the layout before builds, rests and uses
 """
-_BUILDERS = ("jupyter-rtc", "pycrdt", "jupyter_ydoc", "nbformat")
-
-
-def _versions() -> str:
-    found = []
-    for name in _BUILDERS:
-        try:
-            found.append(f"{name}={version(name)}")
-        except PackageNotFoundError:
-            found.append(f"{name}=?")
-    return ",".join(found)
-
-
-_VERSIONS = _versions()
-# What an entry's ``rest`` holds: the updates of a staged load's later stages, one per cell and one more per
-# megabyte of a long stream (see pack_parts). Part of the key: an entry of another layout is never read as
-# this one.
-_LAYOUT = "rest=parts/5"  # 5: each update after its digest; 4: apart; 3: a long stream's pieces are blocks of their own
-
-
-def cache_key(
-    *,
-    size: int,
-    digest: str,
-    algorithm: str,
-    room_type: str,
-    room_format: str,
-    threshold: int | None,
-    notary: str,
-) -> str:
-    """The key of a build: what it was built from (a file of ``size`` bytes whose ``digest`` by
-    ``algorithm`` it is), as what (``room_format``:``room_type``, staged above ``threshold`` bytes of
-    outputs), whose trust marks ``notary`` names (a fingerprint of the notary's secret and algorithm),
-    by which libraries. It starts with the file's size (see :meth:`LoadCache.may_hold`)."""
-    parts = (algorithm, digest, room_format, room_type, str(threshold), notary, _VERSIONS, _LAYOUT)
-    return f"{size}:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class CachedLoad:
     """What a build gave: the first stage's update (the whole document when ``staged_parts`` is 0),

@@ -41,7 +41,6 @@ from typing import Any
 
 import nbformat
 from jupyter_core.utils import ensure_async
-from jupyter_server.services.contents.filemanager import AsyncFileContentsManager, FileContentsManager
 from jupyter_ydoc.ybasedoc import YBaseDoc
 from tornado.web import HTTPError
 from pycrdt import Doc
@@ -52,27 +51,16 @@ from .content import Stages, abuild_in_stages, build_in_stages, contents_type
 from .doctypes import document_class
 from .keys import DocumentKey
 from .cached_stages import CachedStages
-from .file_reads import FileRead, digest_now, read_file
+from .file_reads import FileRead, digest_now, read_file, reads_plain_files
 from .file_stamps import FileStamp
-from .load_cache import CachedLoad, LoadCache, cache_key
+from .cache_keys import cache_key
+from .load_cache import CachedLoad, LoadCache
 from .notebook_reader import read_notebook
 from .notebook_signature import signature as notebook_signature
 
 __all__ = ["Loaded", "Loader"]
 
 log = logging.getLogger("supernode.loader")
-
-# What a file manager must not override for its reads to depend on the file's bytes alone.
-_READ_METHODS = ("get", "_notebook_model", "_read_notebook", "_base_model", "_get_os_path", "mark_trusted_cells")
-
-
-def _reads_plain_files(cm: Any) -> bool:
-    """Whether ``cm`` is jupyter_server's own file manager, unchanged where it reads a notebook."""
-    for base in (AsyncFileContentsManager, FileContentsManager):
-        if isinstance(cm, base):
-            return all(getattr(type(cm), name, None) is getattr(base, name) for name in _READ_METHODS)
-    return False
-
 
 def _digest(raw: bytes, algorithm: str) -> str:
     """The digest of ``raw`` by ``algorithm`` (a worker thread's job: tens of milliseconds for a large
@@ -172,7 +160,7 @@ class Loader:
         (``HTTPError`` 404 for a missing file, 400 for one it cannot read), and whatever the
         document type's ``set`` raises for content it does not take."""
         cm = self.contents_manager
-        if key.kind == "notebook" and _reads_plain_files(cm):
+        if key.kind == "notebook" and reads_plain_files(cm):
             found = await self._read(path, known=True)
             if found is not None and found.digest is not None:  # a version of the file the cache hashed before
                 hit = await self._from_cache(key, path, found.stat, found.digest, found.stamp.size)
@@ -330,7 +318,7 @@ class Loader:
         when a room is freed: the next open of what its last save wrote (after a restart too) then
         comes from the cache. Gives the event loop a turn between cells; never raises (logged)."""
         cm = self.contents_manager
-        if self.cache is None or key.kind != "notebook" or not _reads_plain_files(cm):
+        if self.cache is None or key.kind != "notebook" or not reads_plain_files(cm):
             return
         try:
             found = await self._read(path, known=True)
