@@ -251,8 +251,8 @@ class LiveDocument(DocumentSaves, FileSync):
         try:
             await first_set(self._connection.client_synced, self._hurry, timeout=_VERIFY_WAIT)
             await self.loaded.wait()  # a load in stages: its outputs first (they are read from the cache meanwhile)
-            now = await self.manager.loader.digest_now(self.path)
             assert self._verify is not None
+            now = await self.manager.loader.digest_now(self.path, self._verify)
             stamp, digest = self._verify
             if now is not None and now[1] != digest:
                 if now[0].version == stamp.version and now[0].file == stamp.file:

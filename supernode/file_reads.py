@@ -5,8 +5,8 @@
 
 :func:`read_file` gives a :class:`FileRead`: the contents model without content, the file's stamp, and
 either its bytes or, when the load cache remembers a digest for that stamp, that digest (the bytes
-unread). :func:`digest_now` hashes the file as it is now, a piece at a time, and remembers its stamp:
-what checks a load found by its stamp. Both work on a worker thread and on the open file (the stamp
+unread). :func:`digest_now` hashes the file as it is now, a piece at a time: what checks a load found by its
+stamp. Both work on a worker thread and on the open file (the stamp
 and the bytes are those of one file, even if it is replaced meanwhile).
 """
 
@@ -74,9 +74,9 @@ async def read_file(cm: Any, path: str, cache: LoadCache | None) -> FileRead | N
         return None
 
 
-async def digest_now(cm: Any, path: str, cache: LoadCache | None) -> tuple[FileStamp, str] | None:
+async def digest_now(cm: Any, path: str) -> tuple[FileStamp, str] | None:
     """The stamp and the digest (by ``cm``'s hash algorithm) of the file at ``path`` as it is now, read a
-    piece at a time, and remembered in ``cache``; None if it cannot be read."""
+    piece at a time; None if it cannot be read."""
     algorithm = cm.hash_algorithm
 
     def hash_file(os_path: str) -> tuple[FileStamp, str]:
@@ -88,6 +88,4 @@ async def digest_now(cm: Any, path: str, cache: LoadCache | None) -> tuple[FileS
         stamp, digest = await asyncio.to_thread(hash_file, cm._get_os_path(path))
     except (OSError, HTTPError):
         return None
-    if cache is not None:
-        await cache.remember_digest(stamp, algorithm, digest)
     return stamp, digest

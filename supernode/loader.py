@@ -62,6 +62,7 @@ __all__ = ["Loaded", "Loader"]
 
 log = logging.getLogger("supernode.loader")
 
+
 def _digest(raw: bytes, algorithm: str) -> str:
     """The digest of ``raw`` by ``algorithm`` (a worker thread's job: tens of milliseconds for a large
     notebook, without the GIL)."""
@@ -197,10 +198,24 @@ class Loader:
         document, stages, first = build_in_stages(key, model["content"], self.delay_outputs_above)
         return self._loaded(model, document, stages, first, None, None)
 
-    async def digest_now(self, path: str) -> tuple[FileStamp, str] | None:
-        """The stamp and digest of the file at ``path`` as it is now (:func:`~supernode.file_reads.digest_now`);
+    async def digest_now(self, path: str, verify: tuple[FileStamp, str] | None = None) -> tuple[FileStamp, str] | None:
+        """The stamp and digest of the file at ``path`` as it is now (:func:`~supernode.file_reads.digest_now`),
+        remembered unless they are ``verify`` (what a load found by its stamp had: the cache holds it);
         None if it cannot be read. What checks a load found by its stamp."""
-        return await digest_now(self.contents_manager, path, self.cache)
+        now = await digest_now(self.contents_manager, path)
+        known = (
+            verify is not None
+            and now is not None
+            and (now[0].file, now[0].version, now[1])
+            == (
+                verify[0].file,
+                verify[0].version,
+                verify[1],
+            )
+        )
+        if now is not None and self.cache is not None and not known:  # (what the load found, the cache holds)
+            await self.cache.remember_digest(now[0], self.contents_manager.hash_algorithm, now[1])
+        return now
 
     def _loaded(
         self,
