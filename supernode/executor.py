@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +37,7 @@ from pycrdt import Map
 
 from .errors import ApiError
 from .execution_timing import ExecutionTiming, json_header
-from .kernel_link import KernelLink
+from .kernel_link import CellAborted, KernelLink
 from .scratch import SCRATCH_CELL, scratch_notebook
 from .records import CellRun, Execution, now
 
@@ -61,10 +60,6 @@ def find_cell(document: Any, cell_id: str) -> Map | None:
         if ycell.get("id") == cell_id:
             return ycell
     return None
-
-
-class CellAborted(Exception):
-    """The running cell was stopped from outside (kernel restart or death)."""
 
 
 class NotebookExecutor:
@@ -298,7 +293,7 @@ class NotebookExecutor:
         try:
             count = None
             while True:
-                batch = await self._next_messages(client)
+                batch = await self.kernel.next_messages(client, _POLL)
                 if self.manager.message_watchers:
                     self._tell_messages("iopub", batch, execution, step, msg_id)
                 idle = timed = False
@@ -328,7 +323,7 @@ class NotebookExecutor:
                 if loop.time() - recorded >= self.manager.record_interval:
                     recorded = loop.time()
                     await self.manager.record(execution)
-            reply = await self._reply(client, msg_id)
+            reply = await self.kernel.reply(client, msg_id, _POLL)
             if self.manager.message_watchers:
                 self._tell_messages("shell", [reply], execution, step, msg_id)
         finally:
@@ -365,33 +360,6 @@ class NotebookExecutor:
         step.status = status
         step.input_request = None
         step.finished = now()
-
-    async def _next_messages(self, client: Any) -> list[dict[str, Any]]:
-        """The next iopub message and every one already waiting behind it (written as one batch)."""
-        while True:
-            try:
-                first = await client.get_iopub_msg(timeout=_POLL)
-                break
-            except queue.Empty:
-                ended = await self.kernel.ended()
-                if ended:
-                    raise CellAborted(ended) from None
-        batch = [first]
-        while len(batch) < 1000 and await client.iopub_channel.msg_ready():
-            batch.append(await client.get_iopub_msg())
-        return batch
-
-    async def _reply(self, client: Any, msg_id: str) -> dict[str, Any]:
-        while True:
-            try:
-                msg = await client.get_shell_msg(timeout=_POLL)
-            except queue.Empty:
-                ended = await self.kernel.ended()
-                if ended:
-                    raise CellAborted(ended) from None
-                continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
 
     async def _answer_input(self, client: Any, execution: Execution, step: CellRun) -> None:
         while True:

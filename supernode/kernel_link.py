@@ -2,8 +2,9 @@
 
 :class:`KernelLink` finds the notebook's kernel (the one a frontend named, else its
 session's, else a new session started with the notebook's kernelspec), connects a
-client with a session of its own, tells whether the kernel can still answer, and
-hears of its death from the kernel's restarter at once.
+client with a session of its own, reads the kernel's messages for a running cell (stopping with
+:class:`CellAborted` once the kernel can no longer answer), tells whether the kernel can still answer,
+and hears of its death from the kernel's restarter at once.
 
 Resource handling: the link owns the client (its zmq sockets, its zmq context and
 its heartbeat thread) from :meth:`KernelLink.client` until :meth:`KernelLink.close`,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import posixpath
+import queue
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +31,10 @@ __all__ = ["KernelLink"]
 log = logging.getLogger("supernode.executions")
 
 _DIGEST_HISTORY = 4096  # messages whose signatures the kernel client remembers (replay protection)
+
+
+class CellAborted(Exception):
+    """The running cell was stopped from outside (kernel restart or death)."""
 
 
 class KernelLink:
@@ -108,6 +114,37 @@ class KernelLink:
         if not await _maybe_await(kernel.is_alive()):
             return "the kernel died"
         return None
+
+    async def next_messages(self, client: Any, poll: float) -> list[dict[str, Any]]:
+        """The next iopub message of ``client`` and every one already waiting behind it (at most 1,000: written
+        as one batch). While none comes, whether the kernel can still answer is checked every ``poll``
+        seconds: :class:`CellAborted` (saying why) once it cannot."""
+        while True:
+            try:
+                first = await client.get_iopub_msg(timeout=poll)
+                break
+            except queue.Empty:
+                ended = await self.ended()
+                if ended:
+                    raise CellAborted(ended) from None
+        batch = [first]
+        while len(batch) < 1000 and await client.iopub_channel.msg_ready():
+            batch.append(await client.get_iopub_msg())
+        return batch
+
+    async def reply(self, client: Any, msg_id: str, poll: float) -> dict[str, Any]:
+        """The shell reply of ``client``'s request ``msg_id`` (other replies are skipped), checking every ``poll``
+        seconds that the kernel can still answer (:class:`CellAborted` once it cannot)."""
+        while True:
+            try:
+                msg = await client.get_shell_msg(timeout=poll)
+            except queue.Empty:
+                ended = await self.ended()
+                if ended:
+                    raise CellAborted(ended) from None
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
 
     def talks_to_current_process(self) -> bool:
         """Whether the open client connected to the kernel's present process (not one restarted since)."""
