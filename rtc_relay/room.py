@@ -4,6 +4,8 @@ The room speaks the y-protocols on behalf of the relay. It never touches a socke
 it hands framed bytes to :class:`Peer` objects (the connections), which batch and
 write them. Everything here runs synchronously on the event loop, so a message is
 fully handled — applied, fanned out, queued for the store — before the next one.
+A client's messages are decoded and handled by :mod:`rtc_relay.room_messages`
+(:meth:`Room.receive`), which follows the sync rules below.
 
 Sync rules (the order matters for correctness):
 
@@ -37,31 +39,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pycrdt import Doc, merge_updates
+from pycrdt import Doc
 
+from . import room_messages
 from .awareness import Awareness
 from .fanout import HeldUpdates
-from .catalogue import CloseCode, RelayError, close_reason
-from .lib0 import (
-    DecodeError,
-    read_var_string,
-    read_var_uint,
-    read_var_uint8array,
-    var_string,
-    var_uint,
-    var_uint8array,
-)
+from .catalogue import CloseCode, close_reason
+from .lib0 import var_string, var_uint8array
 from .policy import Refusal, RoomPolicy
 from .refusals import Refusals
 from .renewal import PresenceRenewal
 from .room_history import RoomHistory
+from .room_messages import MSG_AWARENESS, MSG_CUSTOM, MSG_SYNC, SYNC_STEP1
 from .saves import SaveRequests
 from .store import StoreUnavailable
-from .websocket import frame, frame_header
+from .websocket import frame
 
 if TYPE_CHECKING:
     from .metrics import Metrics
@@ -71,25 +66,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Peer", "Room"]
 
-log = logging.getLogger("rtc_relay.room")
-
-MSG_SYNC = 0
-MSG_AWARENESS = 1
-MSG_CUSTOM = 2  # Jupyter's "raw" messages; y-websocket's auth messages
-MSG_QUERY_AWARENESS = 3
-SYNC_STEP1 = 0
-SYNC_STEP2 = 1
-SYNC_UPDATE = 2
-_EMPTY_UPDATE = b"\x00\x00"
 # Estimated store cost of one update beyond its bytes (row, index entry), for compaction.
 _CODES = frozenset(int(code) for code in CloseCode)
-# Messages at least this large are sent without being copied into one buffer.
-_LARGE = 1 << 20
-# What pycrdt raises when an observer of a document raised while an update was applied.
-try:
-    _ObserverErrors: type[BaseException] = BaseExceptionGroup  # type: ignore[name-defined]
-except NameError:  # pragma: no cover - Python 3.10: pycrdt raises the backport's group
-    from exceptiongroup import BaseExceptionGroup as _ObserverErrors  # type: ignore[no-redef]
 
 
 class Bus(Protocol):
@@ -328,112 +306,9 @@ class Room:
 
     # -- messages ----------------------------------------------------------------
 
-    def receive(self, peer: Peer, msg: bytes) -> None:
-        """Handle one y-protocol message from ``peer``.
-
-        Raises :class:`RelayError` (4400) when the client's bytes do not decode. Any other exception
-        is a fault on the server's side (a policy hook, an observer of the room's document) and
-        propagates: the connection closes with 1011 and logs it, the client is not blamed.
-        """
-        try:
-            if self._refusals and peer in self._refusals:
-                self._refusals.receive(peer, msg)
-                return
-            if not msg:
-                raise DecodeError("truncated message")
-            kind = msg[0]
-            if kind == MSG_SYNC:
-                if len(msg) < 2:
-                    raise DecodeError("truncated message")
-                sub = msg[1]
-                data, end = read_var_uint8array(msg, 2)
-                if end != len(msg):
-                    raise DecodeError(f"{len(msg) - end} trailing bytes after a sync message")
-                if sub == SYNC_UPDATE or sub == SYNC_STEP2:
-                    self._update(peer, data, msg if sub == SYNC_UPDATE else None)
-                elif sub == SYNC_STEP1:
-                    self._sync(peer, data)
-                else:
-                    raise DecodeError(f"unknown sync message type {sub}")
-            elif kind == MSG_AWARENESS:
-                data, end = read_var_uint8array(msg, 1)
-                if end != len(msg):
-                    raise DecodeError(f"{len(msg) - end} trailing bytes after an awareness message")
-                self.awareness.apply(peer, data)
-                self._metrics.awareness_in += 1
-                self.broadcast(frame(msg), None)
-                if self._bus is not None:
-                    self._bus.publish_awareness(self.name, data)
-                self._presence_changed()
-            elif kind == MSG_CUSTOM:
-                self._custom(peer, msg)
-            elif kind == MSG_QUERY_AWARENESS:
-                states = self.awareness.encode_all()
-                if states is not None:
-                    peer.send(frame(bytes((MSG_AWARENESS,)) + var_uint8array(states)))
-            else:
-                raise DecodeError(f"unknown message type {kind}")
-        except DecodeError as exc:
-            raise RelayError(CloseCode.BAD_MESSAGE, str(exc)) from None
-
-    def _sync(self, peer: Peer, state_vector: bytes) -> None:
-        if self._updates:  # they go to the subscribers before this one joins them (its SyncStep2 has them)
-            self._updates.send_held()
-        try:
-            missing = self.doc.get_update(state_vector)
-        except Exception as exc:
-            raise DecodeError(f"state vector does not decode ({exc})") from None
-        pending = self.history.pending()
-        if pending:  # what Yrs holds back for missing dependencies travels too
-            missing = merge_updates(missing, *pending)
-        if len(missing) < _LARGE:
-            peer.send(frame(bytes((MSG_SYNC, SYNC_STEP2)) + var_uint8array(missing)))
-        else:  # no copy of a large state: its header and the state go out as two pieces
-            prefix = bytes((MSG_SYNC, SYNC_STEP2)) + var_uint(len(missing))
-            peer.send(frame_header(len(prefix) + len(missing)) + prefix)
-            peer.send(missing)
-        self.subscribers[peer] = None
-        if self.direct is not None and peer.remote:
-            self.direct.client_synced.set()
-
-    def _update(self, peer: Peer, update: bytes, msg: bytes | None) -> None:
-        if not peer.can_write:
-            self._metrics.updates_dropped_readonly += 1
-            if peer not in self._denied:  # told once per connection; later drops are only counted
-                self._denied[peer] = None
-                log.info("%s: read-only in room %r, its document updates are dropped", peer.label, self.name)
-                self.notify(
-                    peer, {"type": "denied", "room": self.name, "reason": "read-only: document updates are dropped"}
-                )
-            return
-        if peer not in self.subscribers:
-            # A client that skipped SyncStep1: give it the state before it gets live updates.
-            self._sync(peer, b"\x00")
-        if update == _EMPTY_UPDATE:
-            return
-        doc = self.doc
-        before = doc.get_state()
-        observer_failed: BaseException | None = None
-        self.applying = True
-        try:
-            doc.apply_update(update)
-        except _ObserverErrors as exc:
-            # An observer of the document (the server's code) raised; the update is in the document,
-            # so it still goes to the other clients and the store before the fault is reported.
-            observer_failed = exc
-        except Exception as exc:
-            raise DecodeError(f"update does not decode ({exc})") from None
-        finally:
-            self.applying = False
-        if doc.get_state() == before:
-            self.history.unsettled(update)
-        self._metrics.updates_in += 1
-        self._updates.add(update, msg, peer)  # a SyncStep2 (msg None) travels on as an update
-        if self.policy.persist:
-            self._store.append(self.name, update)
-            self.history.grew(update)
-        if observer_failed is not None:
-            raise observer_failed
+    # Room.receive(peer, msg): handle one y-protocol message from ``peer`` (see :mod:`rtc_relay.room_messages`).
+    # The function is the method itself: the hot path has no call in between.
+    receive = room_messages.receive
 
     # -- other relays (scale-out) ------------------------------------------------------
 
@@ -495,18 +370,3 @@ class Room:
             self._flusher.arm()
             self._metrics.messages_out += count
         return count
-
-    def _custom(self, peer: Peer, msg: bytes) -> None:
-        text, pos = read_var_string(msg, 1)
-
-        def reply(notice: dict) -> None:
-            if peer in self.peers:
-                peer.send(frame(bytes((MSG_CUSTOM,)) + var_string(json.dumps(notice))))
-
-        save_id = read_var_uint(msg, pos)[0] if text == "save" else 0  # the client's bytes checked here
-        if self.policy.on_custom(self.name, text, msg[pos:], reply, peer.can_write):
-            return
-        if text == "save":
-            self._saves.request(peer, save_id)
-        else:
-            log.debug("room %r: ignoring custom message %r from %s", self.name, text[:40], peer.label)
