@@ -2,7 +2,8 @@
 
 A :class:`Connection` is an ``asyncio.Protocol``: it runs on the transport's
 callbacks with no task of its own. It reads the request head, answers ``/health``,
-``/metrics`` and ``/api/rtc/rooms``, hands a document API request (``/api/rtc/rooms/{room}/update`` or
+``/metrics`` and ``/api/rtc/rooms`` and refuses a websocket it will not upgrade (both in
+:mod:`rtc_relay.http_answers`), hands a document API request (``/api/rtc/rooms/{room}/update`` or
 ``/json``) to a :class:`~rtc_relay.document_http.DocumentRequest`, or upgrades to a websocket and joins
 a room. Frames are decoded as they arrive and each message is handed to the room synchronously; outgoing
 frames are queued in ``outbox`` and written once per loop turn by the flusher.
@@ -23,16 +24,15 @@ dropped. Reading is paused while the room loads, so unread input stays in the
 kernel's buffers.
 
 Rate limits (:mod:`rtc_relay.limits`): a websocket upgrade from an address past
-``connections_per_minute`` is answered with HTTP 429 and ``Retry-After``; a message past the
-connection's ``messages_per_second`` or ``bytes_per_second`` (beyond their burst) closes it
-with ``RATE_LIMITED`` (4430) before the message is handled, and nothing more is read from it.
+``connections_per_minute`` is answered with HTTP 429 and ``Retry-After`` (:mod:`rtc_relay.http_answers`);
+a message past the connection's ``messages_per_second`` or ``bytes_per_second`` (beyond their burst)
+closes it with ``RATE_LIMITED`` (4430) before the message is handled, and nothing more is read from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import sys
 import time
@@ -40,10 +40,9 @@ from typing import TYPE_CHECKING
 
 from .catalogue import CloseCode, RelayError
 from .document_http import DocumentRequest, is_document_request
-from .endpoints import HEALTH, METRICS, ROOMS
 from .http import MAX_HEAD_BYTES, Request, parse_head, response
+from .http_answers import answered
 from .limits import AttemptRefusal, ConnectionThrottle
-from .listing import room_list
 from .names import room_name_from_path
 from .outbox import SLOW_CONSUMER_GRACE, coalesce
 from .websocket import (
@@ -169,65 +168,10 @@ class Connection(asyncio.Protocol):
             assert self._transport is not None
             self._document = DocumentRequest(relay, request, self._transport, self.label)
             self._document.begin(rest)
-        elif request.method != "GET":
-            self._reply(405, b"only GET is served\n", Allow="GET")
-        elif request.path == HEALTH.path:
-            ok, body = relay.health()
-            self._reply(200 if ok else 503, json.dumps(body).encode(), "application/json")
-        elif request.path == METRICS.path:
-            self._reply(200, relay.render_metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
-        elif request.path == ROOMS.path:
-            try:
-                grant = relay.access(request)
-            except RelayError as exc:
-                log.info("%s: room list refused: %s", self.label, exc.reason)
-                body = {"error": "unauthorized", "message": exc.reason}
-                self._reply(401, json.dumps(body).encode(), "application/json")
-            else:
-                self._reply(200, json.dumps(room_list(relay, grant.covers)).encode(), "application/json")
-        elif not request.wants_websocket:
-            self._reply(426, b"this is a Yjs websocket relay: connect with a websocket to /ROOM\n", Upgrade="websocket")
-        elif not self._attempt_allowed():
-            return  # answered 429
-        elif request.header("sec-websocket-version") != "13":
-            self._reply(426, b"websocket version 13 required\n", Sec_WebSocket_Version="13")
-        elif len(request.header("sec-websocket-key")) != 24:
-            self._reply(400, b"missing or malformed Sec-WebSocket-Key\n")
-        elif not relay.origin_allowed(request.header("origin")):
-            log.warning("%s: refused websocket from origin %r", self.label, request.header("origin"))
-            self._reply(403, b"origin not allowed\n")
-        else:
+        elif not answered(self, request):  # plain HTTP answers, refused websockets (rtc_relay.http_answers)
             self._upgrade(request)
             if rest and self._state == _OPEN:
                 self._frames(rest)
-
-    def _attempt_allowed(self) -> bool:
-        """Count a websocket attempt of the client's address; past ``connections_per_minute``, answer 429
-        (after the refusal's delay, reading nothing meanwhile)."""
-        refusal = self.relay.attempts.check(self._address(), self.relay.loop.time())
-        if refusal is None:
-            return True
-        if not refusal.delay:
-            self._reply(429, refusal.message.encode(), Retry_After=str(refusal.retry_after))
-            return False
-        self._refusal = refusal
-        assert self._transport is not None
-        self._transport.pause_reading()
-        if self._timer is not None:
-            self._timer.cancel()  # the handshake's: this one ends sooner
-        self._timer = self.relay.loop.call_later(refusal.delay, self._refuse)
-        return False
-
-    def _refuse(self) -> None:
-        self._timer = None
-        refusal, self._refusal = self._refusal, None
-        if refusal is not None:
-            self.relay.attempts.answered()
-            self._reply(429, refusal.message.encode(), Retry_After=str(refusal.retry_after))
-
-    def _address(self) -> str:
-        peer = self._transport.get_extra_info("peername") if self._transport is not None else None
-        return str(peer[0]) if isinstance(peer, tuple) else str(peer)
 
     def _reply(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", **headers: str) -> None:
         assert self._transport is not None
