@@ -25,7 +25,7 @@ _VERSIONS = _versions()
 # What an entry's ``rest`` holds: the updates of a staged load's later stages, one per cell and one more per
 # megabyte of a long stream (see pack_parts). Part of the key: an entry of another layout is never read as
 # this one.
-_LAYOUT = "rest=parts/5"  # 5: each update after its digest; 4: apart; 3: a long stream's pieces are blocks of their own
+_LAYOUT = "rest=parts/4"  # 3: a long stream's pieces are blocks of their own
 
 
 def cache_key(

@@ -322,7 +322,7 @@ class Loader:
         rest_sum = entry.rest_checksum
         if rest_sum is not None:  # its large outputs are read from now on, while the first client syncs
             cache = self.cache
-            stages = CachedStages(entry.staged_parts, lambda emit: cache.stream_rest(ckey, rest_sum, emit), path)
+            stages = CachedStages(entry.staged_parts, lambda: cache.rest(ckey, rest_sum), path)
             stages.prefetch()
         model = {**stat, "hash": digest, "hash_algorithm": algorithm}
         return Loaded(model, document, stages, entry.first, from_cache=True)

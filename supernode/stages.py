@@ -57,17 +57,10 @@ class Stages:
         self.parts = 0
         self.packed: tuple[bytes, ...] = ()  # set once done
         self._made: list[bytes] = []
-        self._next: Iterator[bytes] | None = None
         self.done = False
 
     async def ready(self) -> None:
         """Nothing to wait for: the stages are built from the notebook the load read."""
-
-    async def next(self) -> bytes | None:
-        """The next update (made now: see :meth:`updates`); None after the last."""
-        if self._next is None:
-            self._next = self.updates()
-        return next(self._next, None)
 
     def updates(self) -> Iterator[bytes]:
         seed, first = self._seed, self._first
