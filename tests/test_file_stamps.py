@@ -83,6 +83,20 @@ def test_a_file_is_hashed_a_piece_at_a_time_as_hashlib_hashes_it_whole(tmp_path,
             assert file_digest(f, algorithm) == hashlib.new(algorithm, data).hexdigest()
 
 
+def spy_reads(loader: Loader, monkeypatch) -> list[bool]:
+    """Whether each read of the file by ``loader`` read its bytes, in order."""
+    reads: list[bool] = []
+    real_read = loader._read
+
+    async def read(path, *, known):
+        found = await real_read(path, known=known)
+        reads.append(found.raw is not None)
+        return found
+
+    monkeypatch.setattr(loader, "_read", read)
+    return reads
+
+
 async def test_a_settled_unchanged_file_is_found_by_its_stamp_without_being_read(tmp_path, monkeypatch):
     monkeypatch.setattr(file_stamps, "SETTLE_S", 0.0)
     cm = contents_manager(tmp_path)
@@ -93,15 +107,7 @@ async def test_a_settled_unchanged_file_is_found_by_its_stamp_without_being_read
     assert first.stamp is not None and first.verify is None
     await remembered(loader, first)
 
-    reads = []
-    real_read = loader._read
-
-    async def read(path, *, known):
-        found = await real_read(path, known=known)
-        reads.append(found.raw is not None)
-        return found
-
-    monkeypatch.setattr(loader, "_read", read)
+    reads = spy_reads(loader, monkeypatch)
     second = await loader.load(KEY, "nb.ipynb")
     assert second.from_cache and reads == [False]  # the bytes were not read
     assert second.verify is not None and second.verify[1] == first.model["hash"] == second.model["hash"]
@@ -230,15 +236,7 @@ async def test_a_freed_rooms_file_whose_stamp_and_build_are_kept_is_not_read_aga
     nbformat.write(notebook(), cm.root_dir + "/nb.ipynb")
     loader = Loader(cm, LoadCache(tmp_path / "loads.sqlite", max_bytes=10**8), None, prime_above=0)
     await remembered(loader, await loader.load(KEY, "nb.ipynb"))
-    reads = []
-    real_read = loader._read
-
-    async def read(path, *, known):
-        found = await real_read(path, known=known)
-        reads.append(found.raw is not None)
-        return found
-
-    monkeypatch.setattr(loader, "_read", read)
+    reads = spy_reads(loader, monkeypatch)
     await loader.prime(KEY, "nb.ipynb")
     assert reads == [False]
     db = sqlite3.connect(tmp_path / "loads.sqlite")
