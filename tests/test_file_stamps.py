@@ -145,10 +145,9 @@ def settled(path) -> bool:
     return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > file_stamps.SETTLE_S * S * 1.2
 
 
-async def test_a_file_whose_bytes_are_not_what_its_stamp_named_is_taken_in_as_changed_on_disk(tmp_path):
-    """A stale stamp (what no write leaves, made here by hand in the store) gives the room the cached
-    build; the check that follows the first client's sync finds the file's bytes differ and merges them in,
-    and the file keeps its own content."""
+async def server_with_a_settled_notebook(tmp_path) -> tuple[JupyterLabServer, object, object]:
+    """A server (not started) keeping its load cache in ``store``, and a notebook of 40 cells at ``path``
+    in its root, written long enough ago for its stamp to be remembered."""
     store = tmp_path / "loads.sqlite"
     server = JupyterLabServer(
         tmp_path / "server", app="server", extra_args=[f"--SupernodeExtension.load_cache_path={store}"]
@@ -156,6 +155,14 @@ async def test_a_file_whose_bytes_are_not_what_its_stamp_named_is_taken_in_as_ch
     path = server.root / "nb.ipynb"
     nbformat.write(notebook(40), path)
     await eventually(lambda: settled(path), timeout=10, what="the file's times to settle")
+    return server, store, path
+
+
+async def test_a_file_whose_bytes_are_not_what_its_stamp_named_is_taken_in_as_changed_on_disk(tmp_path):
+    """A stale stamp (what no write leaves, made here by hand in the store) gives the room the cached
+    build; the check that follows the first client's sync finds the file's bytes differ and merges them in,
+    and the file keeps its own content."""
+    server, store, path = await server_with_a_settled_notebook(tmp_path)
 
     def sources(nb) -> list[str]:
         return [str(cell.source) for cell in nb.cells]
@@ -206,13 +213,7 @@ def stamps(store) -> int:
 
 
 async def test_a_restarted_server_opens_a_settled_unchanged_file_by_its_stamp(tmp_path):
-    store = tmp_path / "loads.sqlite"
-    server = JupyterLabServer(
-        tmp_path / "server", app="server", extra_args=[f"--SupernodeExtension.load_cache_path={store}"]
-    )
-    path = server.root / "nb.ipynb"
-    nbformat.write(notebook(40), path)
-    await eventually(lambda: settled(path), timeout=10, what="the file's times to settle")
+    server, store, path = await server_with_a_settled_notebook(tmp_path)
     try:
         for _ in range(2):
             await server.start()
