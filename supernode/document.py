@@ -255,7 +255,7 @@ class LiveDocument(DocumentSaves, FileSync):
             now = await self.manager.loader.digest_now(self.path, self._verify)
             stamp, digest = self._verify
             if now is not None and now[1] != digest:
-                if now[0].version == stamp.version and now[0].file == stamp.file:
+                if now[0].same(stamp):
                     log.warning(
                         "%s: the load cache's build was found by the file's stamp, but the file's bytes differ; "
                         "taking the file in as a change made on disk",

@@ -53,6 +53,10 @@ class FileStamp:
     size: int
     settled: bool
 
+    def same(self, other: FileStamp) -> bool:
+        """Whether ``other`` names the same version of the same file (settled or not)."""
+        return (self.file, self.version) == (other.file, other.version)
+
 
 def stamp_of(st: os.stat_result, now_ns: int) -> FileStamp:
     """The stamp of the file ``st`` describes, stat'ed at ``now_ns`` (``time.time_ns()``), before its bytes were read."""

@@ -203,16 +203,7 @@ class Loader:
         remembered unless they are ``verify`` (what a load found by its stamp had: the cache holds it);
         None if it cannot be read. What checks a load found by its stamp."""
         now = await digest_now(self.contents_manager, path)
-        known = (
-            verify is not None
-            and now is not None
-            and (now[0].file, now[0].version, now[1])
-            == (
-                verify[0].file,
-                verify[0].version,
-                verify[1],
-            )
-        )
+        known = verify is not None and now is not None and now[1] == verify[1] and now[0].same(verify[0])
         if now is not None and self.cache is not None and not known:  # (what the load found, the cache holds)
             await self.cache.remember_digest(now[0], self.contents_manager.hash_algorithm, now[1])
         return now

@@ -52,6 +52,7 @@ def test_a_stamp_names_the_file_and_its_version():
     assert (a.file, a.version, a.size) == ("1:7", "10:5000000001:5000000002", 10)
     assert stamp_of(stat(5 * S + 1, 5 * S + 3), 100 * S).version != a.version  # written again: another ctime
     assert stamp_of(stat(5 * S + 1, 5 * S + 2, ino=8), 100 * S).file != a.file  # replaced by a rename
+    assert a.same(stamp_of(stat(5 * S + 1, 5 * S + 2), 5 * S + 3)) and not a.same(stamp_of(stat(5 * S + 1, 5 * S + 3), 100 * S))
 
 
 def test_the_store_remembers_settled_stamps_per_file_and_only_so_many(tmp_path, monkeypatch):
