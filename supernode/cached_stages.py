@@ -18,30 +18,32 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 
+from .packed_parts import count_parts, iter_parts
+
 __all__ = ["CachedStages"]
 
 log = logging.getLogger("supernode.loader")
 
 
-def _seen(read: asyncio.Future[tuple[bytes, ...] | None]) -> None:
+def _seen(read: asyncio.Future[bytes | None]) -> None:
     """Mark a read's failure as seen: :meth:`CachedStages.ready` raises it to whoever waits, if anyone does."""
     if not read.cancelled():
         read.exception()
 
 
 class CachedStages:
-    """``parts`` updates packed in an entry's rest, which ``fetch`` reads (None: it cannot be had).
-    ``cells`` is not known here: the number of updates stands for it."""
+    """``parts`` updates packed in an entry's rest, which ``fetch`` reads as one blob (None: it cannot be
+    had). ``cells`` is not known here: the number of updates stands for it."""
 
-    def __init__(self, parts: int, fetch: Callable[[], Awaitable[tuple[bytes, ...] | None]], path: str) -> None:
+    def __init__(self, parts: int, fetch: Callable[[], Awaitable[bytes | None]], path: str) -> None:
         self.parts = self.cells = parts
-        self.packed: tuple[bytes, ...] = ()  # the updates, apart
+        self.packed: bytes = b""  # the updates, packed as the cache keeps them (each copied out when applied)
         self.done = False
         self.short = False  # the rest could not be had: nothing is applied, the file has the outputs
         self._fetch = fetch
         self._path = path
         self._ready = False
-        self._reading: asyncio.Future[tuple[bytes, ...] | None] | None = None
+        self._reading: asyncio.Future[bytes | None] | None = None
 
     def prefetch(self) -> None:
         """Start reading the rest now (off the event loop), while the first stage is served: :meth:`ready`
@@ -58,12 +60,12 @@ class CachedStages:
         self.prefetch()
         assert self._reading is not None
         packed = await asyncio.shield(self._reading)
-        if packed is not None and len(packed) != self.parts:
+        if packed is not None and (found := count_parts(packed)) != self.parts:
             log.warning(
                 "%s: its cached outputs cannot be used (%d staged updates expected, %d found)",
                 self._path,
                 self.parts,
-                len(packed),
+                found,
             )
             packed = None
         if packed is None:
@@ -75,5 +77,5 @@ class CachedStages:
 
     def updates(self) -> Iterator[bytes]:
         assert self._ready, "ready() first"
-        yield from self.packed
+        yield from iter_parts(self.packed)
         self.done = True

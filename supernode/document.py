@@ -304,12 +304,27 @@ class LiveDocument(DocumentSaves, FileSync):
 
     def _apply_stage(self, update: bytes) -> None:
         """Write one stage's update into the document: through the room's connection while it is open
-        (the clients get these very bytes), else straight into the document."""
+        (the clients get these very bytes), else straight into the document. The document's own observer
+        of the cells is off meanwhile: a load is no edit, and pycrdt makes every event of a deep observer
+        whole before calling it (a megabyte of stream text inserted is a megabyte's string in its delta,
+        half the cost of applying it)."""
         connection = self._connection
-        if connection is not None and connection.following:
-            connection.apply(update)
-        else:
-            self.document.ydoc.apply_update(update)
+        ycells = self.document._ycells  # (only notebooks load in stages)
+        subscriptions = self.document._subscriptions  # jupyter_ydoc's, which observe() filled
+        held = subscriptions.pop(ycells, None)
+        if held is not None:
+            ycells.unobserve(held)
+        try:
+            if connection is not None and connection.following:
+                connection.apply(update)
+            else:
+                self.document.ydoc.apply_update(update)
+        finally:
+            if held is not None:
+                subscriptions[ycells] = ycells.observe_deep(self._on_cells_change)
+
+    def _on_cells_change(self, events: Any) -> None:
+        self._on_change("cells", events)
 
     def _stages_loaded(self) -> None:
         """The document holds the whole file: the stages' updates become part of the base."""
@@ -345,8 +360,7 @@ class LiveDocument(DocumentSaves, FileSync):
 
     def _on_change(self, target: str, event: Any) -> None:
         # Runs inside the commit of a transaction, where the document is read-only.
-        staged = self._staged
-        if target == "state" or self._writing_state or (staged is not None and staged.applying):
+        if target == "state" or self._writing_state:  # (a stage is applied with this observer off)
             return
         self._version += 1
         if not self.document.dirty:

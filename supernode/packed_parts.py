@@ -2,9 +2,9 @@
 
 A staged load (:class:`~supernode.stages.Stages`) keeps the update of each stage apart, in a tuple;
 the load cache writes them as one blob, an entry's rest (:func:`packed_pieces`, through SQLite's
-incremental blob handle), and reads it back (:func:`read_parts`) as the updates apart; the live
-document keeps either form as the base of its merges, and the timeline decodes it (:func:`iter_parts`
-takes both).
+incremental blob handle), and reads it back whole (:func:`count_parts` checks its layout); the live
+document keeps either form as the base of its merges, applies and decodes it (:func:`iter_parts`
+takes both, copying a blob's parts out one at a time).
 
 Each part is its length (``PART_HEADER`` bytes, little-endian), then its bytes. A blob that is not
 made of parts (cut short, or a length that runs past its end) raises ``ValueError``.
@@ -12,17 +12,17 @@ made of parts (cut short, or a length that runs past its end) raises ``ValueErro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 __all__ = [
     "PART_HEADER",
     "Packed",
     "append_part",
+    "count_parts",
     "iter_parts",
     "pack_parts",
     "packed_pieces",
     "packed_size",
-    "read_parts",
     "unpack_parts",
 ]
 
@@ -43,7 +43,7 @@ def pack_parts(parts: list[bytes]) -> bytes:
     return bytes(packed)
 
 
-# Updates packed by append_part in one blob, or already apart (a tuple, as :func:`read_parts` reads them).
+# Updates packed by append_part in one blob (as the load cache reads them), or already apart (a tuple).
 Packed = bytes | bytearray | tuple[bytes, ...]
 
 
@@ -59,6 +59,20 @@ def iter_parts(packed: Packed) -> Iterator[bytes]:
         size, at = _part_at(view, at)
         yield bytes(view[at : at + size])
         at += size
+
+
+def count_parts(packed: Packed) -> int:
+    """How many parts ``packed`` holds (a blob's lengths are walked, nothing is copied). Raises
+    ``ValueError`` for a blob :func:`append_part` did not write."""
+    if isinstance(packed, tuple):
+        return len(packed)
+    view = memoryview(packed)
+    at = count = 0
+    while at < len(view):
+        size, at = _part_at(view, at)
+        at += size
+        count += 1
+    return count
 
 
 def packed_pieces(packed: Packed) -> Iterator[bytes | bytearray]:
@@ -92,25 +106,3 @@ def _part_at(view: memoryview, at: int) -> tuple[int, int]:
     if at + size > len(view):
         raise ValueError("a part is cut short")
     return size, at
-
-
-def read_parts(read: Callable[[int], bytes], length: int, seen: Callable[[bytes], object]) -> list[bytes]:
-    """The parts of a blob of ``length`` bytes that ``read(n)`` reads in order (an SQLite blob handle's
-    ``read``), each read into a bytes of its own; each piece read (lengths and parts) is given to ``seen``
-    in order (the update of the blob's digest). ``ValueError`` if the blob is cut short."""
-    parts = []
-    at = 0
-    while at < length:
-        head = read(PART_HEADER)
-        size = int.from_bytes(head, "little")
-        at += PART_HEADER
-        if len(head) < PART_HEADER or at + size > length:
-            raise ValueError("is cut short")
-        part = read(size)
-        if len(part) < size:
-            raise ValueError("is cut short")
-        seen(head)
-        seen(part)
-        parts.append(part)
-        at += size
-    return parts

@@ -25,7 +25,7 @@ from supernode.keys import DocumentKey
 from supernode.cache_rests import read_rest, rest_checksum, write_rest
 from supernode.load_cache import CachedLoad, LoadCache, cache_key
 from supernode.loader import Loader
-from supernode.packed_parts import pack_parts, packed_size, unpack_parts
+from supernode.packed_parts import count_parts, pack_parts, packed_size, unpack_parts
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -183,7 +183,7 @@ async def test_a_staged_load_from_the_cache_sends_its_large_outputs_later(tmp_pa
     assert second.document.get()["cells"][3]["outputs"] == []  # the first stage: cells without large outputs
     await drain(second)
     assert second.document.get() == first.document.get()
-    assert second.stages.done and second.stages.packed == tuple(unpack_parts(built))  # one update per cell, as built
+    assert second.stages.done and second.stages.packed == built  # one update per cell, as built, in one blob
     assert load_update(KEY, second.update, *unpack_parts(built)).get() == first.document.get()
 
 
@@ -473,7 +473,7 @@ async def test_a_rest_that_is_damaged_or_gone_leaves_the_stages_short_and_is_dro
     damaged = await loader.load(KEY, "nb.ipynb")
     assert damaged.from_cache  # the first stage is checked and served on its own
     await drain(damaged)
-    assert damaged.stages.short and damaged.stages.done and damaged.stages.packed == ()
+    assert damaged.stages.short and damaged.stages.done and damaged.stages.packed == b""
     assert damaged.document.get()["cells"][3]["outputs"] == []  # the live document takes them from the file
     assert "does not match its checksum; dropped" in caplog.text
     assert db.execute("SELECT count(*) FROM builds").fetchone()[0] == 0  # the whole entry went
@@ -548,9 +548,10 @@ async def test_a_room_whose_cached_outputs_are_gone_takes_them_from_the_file(tmp
 
 
 @pytest.mark.parametrize("blob_handle", [True, False])
-def test_a_rest_is_read_as_its_updates_whichever_way_sqlite_reads_it(tmp_path, blob_handle):
-    """The rest read one update at a time (SQLite's incremental blob handle) or at once (Python before
-    3.11, without one): the same updates, empty ones included, checked against the blob's checksum."""
+def test_a_rest_is_read_whole_and_checked_whichever_way_sqlite_reads_it(tmp_path, blob_handle):
+    """The rest read through SQLite's incremental blob handle or by a query (Python before 3.11, without
+    one): the same blob, its updates there (empty ones included), checked against its checksum and its
+    layout."""
     parts = [b"a" * 100_000, b"", b"xyz", bytes(range(256)) * 1000]
     blob = pack_parts(parts)
     db = sqlite3.connect(tmp_path / "rests.sqlite")
@@ -562,7 +563,8 @@ def test_a_rest_is_read_as_its_updates_whichever_way_sqlite_reads_it(tmp_path, b
         execute = db.execute
 
     reader = db if blob_handle else WithoutBlobHandle()
-    assert read_rest(reader, rowid, length, rest_checksum(blob)) == tuple(parts)
+    read = read_rest(reader, rowid, length, rest_checksum(blob))
+    assert read == blob and unpack_parts(read) == parts and count_parts(read) == len(parts)
     with pytest.raises(ValueError, match="does not match its checksum"):
         read_rest(reader, rowid, length, rest_checksum(blob + b"!"))
     db.execute("UPDATE rests SET rest = ?", (blob[:-1],))

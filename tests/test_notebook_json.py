@@ -4,7 +4,6 @@ checkpoint, hooks and errors."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
