@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from pycrdt import Doc, Subscription, TransactionEvent
 
 from .catalogue import CloseCode
+from .join_state import JoinState
 from .lib0 import var_string, var_uint, var_uint8array
 from .local import ChannelClosed
 
@@ -82,6 +83,8 @@ class DirectConnection:
         self._shown: set[int] = set()  # those whose state is shown now
         self._core = core
         self._subscription: Subscription | None = None
+        # What a client joining with nothing is sent, kept while only the writer changes the document.
+        self.join_state = JoinState()
         self._room: Room | None = core.rooms.open(name)  # set first: a loaded room admits (or refuses) at once
         core.rooms.join(name, self)
 
@@ -251,8 +254,12 @@ class DirectConnection:
         doc.unobserve(self._subscription)
         try:
             doc.apply_update(update)
+        except BaseException:
+            self.join_state.stale()  # (an observer may have failed after it was applied)
+            raise
         finally:
             self._subscription = doc.observe(self._committed)
+        self.join_state.grew(update)
         room.publish(update)
 
     # -- the room's side (rtc_relay.room.Peer) ----------------------------------------------------
@@ -280,6 +287,7 @@ class DirectConnection:
         if self._subscription is not None:
             room.doc.unobserve(self._subscription)
             self._subscription = None
+        self.join_state.stale()
         self._holds.clear()
         self._watchers.clear()
         self._core.rooms.leave(room, self)
@@ -297,10 +305,13 @@ class DirectConnection:
         """
         room = self._room
         if room is None or room.applying:
+            self.join_state.stale()  # the room's own: a client's, another relay's
             return
         try:
             update = event.update
             if update != _EMPTY_UPDATE:
+                self.join_state.grew(update)
                 room.publish(update)
         except Exception:
+            self.join_state.stale()
             log.exception("room %r: sending the update of %s failed", self.name, self.label)

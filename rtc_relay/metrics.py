@@ -24,6 +24,7 @@ class Metrics:
         "bytes_out",
         "closed",
         "connections_total",
+        "joins_from_kept_state",
         "messages_out",
         "refused",
         "rooms_freed",
@@ -35,6 +36,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.connections_total = 0
+        self.joins_from_kept_state = 0  # SyncStep2s sent from a JoinState rather than encoded
         self.updates_in = 0
         self.updates_out = 0
         self.updates_dropped_readonly = 0
@@ -61,6 +63,11 @@ class Metrics:
                 "updates_dropped_readonly_total",
                 "Document updates dropped because their connection is read-only.",
                 self.updates_dropped_readonly,
+            ),
+            (
+                "joins_from_kept_state_total",
+                "Clients that joined with nothing and were sent the document as encoded for an earlier one.",
+                self.joins_from_kept_state,
             ),
             ("awareness_in_total", "Awareness messages received.", self.awareness_in),
             ("messages_out_total", "Websocket frames queued to clients.", self.messages_out),

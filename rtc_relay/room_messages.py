@@ -9,7 +9,10 @@ What a message does (the order is the room's sync rules, see :mod:`rtc_relay.roo
 * a refused client's message goes to the room's :class:`~rtc_relay.refusals.Refusals`;
 * SyncStep1 is answered with SyncStep2 (what the client misses, with the updates the document holds back
   for missing dependencies; a state of 1 MiB or more goes out as two pieces, never copied), and
-  from then on the client gets live updates; the updates held for this loop turn are sent first;
+  from then on the client gets live updates; the updates held for this loop turn are sent first. A
+  client with nothing, in a room with an in-process writer, gets the encoding made for an earlier such
+  joiner and the writer's updates since, while nothing else changed the document
+  (:class:`~rtc_relay.join_state.JoinState`);
 * an update or SyncStep2 of a writer is applied, handed to the room's held updates (fanned out, echoed) and
   appended to the store; one of a client that skipped SyncStep1 first syncs it; one of a read-only client is
   dropped and counted, and the client is told once (a ``denied`` notice);
@@ -61,6 +64,7 @@ SYNC_STEP1 = 0
 SYNC_STEP2 = 1
 SYNC_UPDATE = 2
 _EMPTY_UPDATE = b"\x00\x00"
+_NOTHING = b"\x00"  # the state vector of a client that has nothing yet
 # Messages at least this large are sent without being copied into one buffer.
 _LARGE = 1 << 20
 # What pycrdt raises when an observer of a document raised while an update was applied.
@@ -122,22 +126,38 @@ def receive(room: Room, peer: Peer, msg: bytes) -> None:
 def _sync(room: Room, peer: Peer, state_vector: bytes) -> None:
     if room._updates:  # they go to the subscribers before this one joins them (its SyncStep2 has them)
         room._updates.send_held()
-    try:
-        missing = room.doc.get_update(state_vector)
-    except Exception as exc:
-        raise DecodeError(f"state vector does not decode ({exc})") from None
+    direct = room.direct
+    join_state = direct.join_state if direct is not None and state_vector == _NOTHING and direct.following else None
     pending = room.history.pending()
-    if pending:  # what Yrs holds back for missing dependencies travels too
-        missing = merge_updates(missing, *pending)
-    if len(missing) < _LARGE:
-        peer.send(frame(bytes((MSG_SYNC, SYNC_STEP2)) + var_uint8array(missing)))
-    else:  # no copy of a large state: its header and the state go out as two pieces
-        prefix = bytes((MSG_SYNC, SYNC_STEP2)) + var_uint(len(missing))
-        peer.send(frame_header(len(prefix) + len(missing)) + prefix)
-        peer.send(missing)
+    parts = join_state.parts() if join_state is not None and not pending else None
+    if parts is not None:  # the document as encoded for an earlier joiner, and the writer's updates since
+        _send(peer, SYNC_STEP2, parts[0])
+        for update in parts[1:]:
+            _send(peer, SYNC_UPDATE, update)
+        room._metrics.joins_from_kept_state += 1
+    else:
+        try:
+            missing = room.doc.get_update(state_vector)
+        except Exception as exc:
+            raise DecodeError(f"state vector does not decode ({exc})") from None
+        if pending:  # what Yrs holds back for missing dependencies travels too
+            missing = merge_updates(missing, *pending)
+        elif join_state is not None:
+            join_state.seed(missing)
+        _send(peer, SYNC_STEP2, missing)
     room.subscribers[peer] = None
-    if room.direct is not None and peer.remote:
-        room.direct.client_synced.set()
+    if direct is not None and peer.remote:
+        direct.client_synced.set()
+
+
+def _send(peer: Peer, kind: int, payload: bytes) -> None:
+    """A sync message of ``kind`` carrying ``payload``; one of 1 MiB or more goes out as two pieces (no copy)."""
+    if len(payload) < _LARGE:
+        peer.send(frame(bytes((MSG_SYNC, kind)) + var_uint8array(payload)))
+    else:
+        prefix = bytes((MSG_SYNC, kind)) + var_uint(len(payload))
+        peer.send(frame_header(len(prefix) + len(payload)) + prefix)
+        peer.send(payload)
 
 
 def _update(room: Room, peer: Peer, update: bytes, msg: bytes | None) -> None:

@@ -10,6 +10,7 @@ import pytest
 from pycrdt import Doc, Text
 
 from helpers import eventually
+from rtc_relay.join_state import JoinState
 from rtc_relay.local import ChannelClosed
 from rtc_relay.policy import RoomPolicy
 
@@ -191,3 +192,78 @@ async def test_a_large_update_of_the_writer_reaches_every_client_whole(relay, co
         await client.wait_for(lambda text=text: str(text) == expected, timeout=10)
         assert client.received.count(UPDATE) == 3
     channel.close()
+
+
+SYNC_STEP2 = (0, 1)
+
+
+async def joined(relay, connect, name: str, doc: Doc):
+    """A new client of room ``name``, once its text is that of ``doc``."""
+    client = await connect(relay.url + name)
+    text, expected = client.doc.get("t", type=Text), str(doc.get("t", type=Text))
+    await client.wait_for(lambda: str(text) == expected, timeout=5)
+    return client
+
+
+def synced_by(client) -> list:
+    """The document's messages the client received (SyncStep2 and updates), in order."""
+    return [kind for kind in client.received if kind in (SYNC_STEP2, UPDATE)]
+
+
+async def test_a_joiner_with_nothing_gets_the_encoding_kept_for_an_earlier_one_and_the_writers_updates(
+    relay, connect
+):
+    """The first client's SyncStep2 is kept; the writer's transactions and updates made elsewhere (a load's
+    stages) are added to it: the next joiner gets it and them as they were sent, no encoding, and ends with
+    the document; a client's edit, a mere deletion included, makes the next joiner's SyncStep2 encoded anew."""
+    channel, doc, (first,) = await writer_room(relay, connect, "owned-j")
+    kept = relay.metrics.joins_from_kept_state
+    text = doc.get("t", type=Text)
+    text.insert(0, "> ")  # the writer's transaction
+    channel.apply(update_made_elsewhere(doc, lambda t: t.insert(len(str(t)), " + a stage")))
+    second = await joined(relay, connect, "owned-j", doc)
+    assert relay.metrics.joins_from_kept_state == kept + 1
+    assert synced_by(second) == [SYNC_STEP2, UPDATE, UPDATE]
+    assert str(second.doc.get("t", type=Text)) == str(text) == "> from the file + a stage"
+
+    mine = first.doc.get("t", type=Text)
+    await first.wait_for(lambda: str(mine) == str(text))
+    del mine[0:2]  # a client's deletion: the document's state vector does not move
+    await eventually(lambda: str(text) == "from the file + a stage", timeout=5)
+    third = await joined(relay, connect, "owned-j", doc)
+    assert relay.metrics.joins_from_kept_state == kept + 1  # encoded anew
+    assert synced_by(third) == [SYNC_STEP2] and str(third.doc.get("t", type=Text)) == "from the file + a stage"
+    text.insert(0, "# ")
+    fourth = await joined(relay, connect, "owned-j", doc)  # kept again since the third
+    assert relay.metrics.joins_from_kept_state == kept + 2
+    assert synced_by(fourth) == [SYNC_STEP2, UPDATE]
+    assert str(fourth.doc.get("t", type=Text)) == "# from the file + a stage"
+
+    channel.close()  # nobody follows the document: nothing is kept
+    text.insert(0, "unseen ")
+    fifth = await joined(relay, connect, "owned-j", doc)
+    assert relay.metrics.joins_from_kept_state == kept + 2
+    assert str(fifth.doc.get("t", type=Text)) == "unseen # from the file + a stage"
+
+
+def test_what_is_kept_for_joiners_is_bounded():
+    state = JoinState(max_state=100, max_updates=2)
+    state.seed(b"s" * 101)
+    assert state.parts() is None  # too large to keep
+    state.grew(b"u")
+    assert state.parts() is None
+    state.seed(b"s" * 100)
+    state.grew(b"a")
+    state.grew(b"b")
+    assert state.parts() == [b"s" * 100, b"a", b"b"]
+    state.grew(b"c")
+    state.grew(b"d")
+    assert state.parts() is None  # more updates than max_updates
+    state.seed(b"s" * 100)
+    state.grew(b"x" * (64 << 10))
+    assert state.parts() == [b"s" * 100, b"x" * (64 << 10)]
+    state.grew(b"y")
+    assert state.parts() is None  # the updates outweigh the encoding (and 64 KiB)
+    state.seed(b"s")
+    state.stale()
+    assert state.parts() is None

@@ -1,0 +1,63 @@
+"""What a client that joins with nothing is sent: the room's document encoded once, then what its writer
+changed since, as it was sent.
+
+A client's first SyncStep1 carries an empty state vector: its SyncStep2 is the whole document, which
+pycrdt encodes anew for each joiner (10–28 ms for a notebook of 20,000 cells, on the event loop). A room
+with an in-process writer (a :class:`~rtc_relay.direct.DirectConnection`) keeps the first such encoding,
+:meth:`JoinState.seed`, and the updates the writer makes after it, :meth:`JoinState.grew`: the next
+joiner with nothing gets that encoding as its SyncStep2 and those updates after it (Yjs updates commute:
+the joiner ends with the document), without an encoding.
+
+Contract: the parts are the document only while nothing but the writer changed it. The writer's
+connection observes every transaction on the document, so it is the one that keeps the parts: it calls
+:meth:`grew` with each of the writer's updates and :meth:`stale` for any other (a client's update,
+another relay's), and drops them when it stops following the room. Bounded: a document whose encoding is
+over ``max_state`` bytes is not kept, and the parts are dropped once the updates after the encoding
+number more than ``max_updates`` or weigh more than the encoding itself (the next joiner's encoding
+then seeds them again).
+"""
+
+from __future__ import annotations
+
+__all__ = ["JoinState"]
+
+MAX_STATE = 16 << 20  # bytes of an encoding kept at most: a larger document is encoded for each joiner
+MAX_UPDATES = 64  # updates after the encoding at most
+MIN_GROWTH = 64 << 10  # bytes the updates may weigh even after a small encoding
+
+
+class JoinState:
+    """The parts (an encoding of the document, then updates) a joiner with nothing is sent, or None."""
+
+    def __init__(self, max_state: int = MAX_STATE, max_updates: int = MAX_UPDATES) -> None:
+        self.max_state = max_state
+        self.max_updates = max_updates
+        self._parts: list[bytes] | None = None
+        self._grown = 0  # bytes of the updates after the encoding
+
+    def parts(self) -> list[bytes] | None:
+        """The encoding first, then the updates since (in the order they were made); None if not kept."""
+        return self._parts
+
+    def seed(self, state: bytes) -> None:
+        """``state``: the whole document, as just encoded for a joiner with nothing."""
+        if len(state) > self.max_state:
+            self._parts = None
+            return
+        self._parts = [state]
+        self._grown = 0
+
+    def grew(self, update: bytes) -> None:
+        """The writer changed the document by ``update`` (as sent to the room's clients)."""
+        parts = self._parts
+        if parts is None:
+            return
+        self._grown += len(update)
+        if len(parts) > self.max_updates or self._grown > max(len(parts[0]), MIN_GROWTH):
+            self._parts = None
+        else:
+            parts.append(update)
+
+    def stale(self) -> None:
+        """Something other than the writer changed the document (or nobody follows it any more)."""
+        self._parts = None
