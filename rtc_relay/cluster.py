@@ -4,7 +4,8 @@ A :class:`Cluster` is the store of a relay started with ``--redis-url`` (it impl
 :class:`rtc_relay.store.Store`) and its bus to the other relays:
 
 * **Durable log.** Every update a client of this relay sends is appended to the room's stream
-  (``redis_log.py``); one writer task sends everything queued in one pipeline, one entry per room.
+  (``redis_log.py``); one writer task sends everything queued in one pipeline, one entry per room
+  (``redis_writer.py``).
   A relay opening a room loads the snapshot and the entries after it. Compaction writes a snapshot
   and trims the stream in one script.
 * **Live fan-out** (``redis_reader.py``). One reader task blocks on ``XREAD`` over the streams of
@@ -14,7 +15,7 @@ A :class:`Cluster` is the store of a relay started with ``--redis-url`` (it impl
   marker says so and the reader applies the snapshot (updates are idempotent: nothing duplicates).
 * **Awareness** is ephemeral: published on the room's channel, never stored; one pattern
   subscription receives every room's and drops those not open here. At most
-  ``_MAX_AWARENESS`` messages wait for the writer; beyond, the oldest are dropped (a later
+  ``MAX_AWARENESS`` messages wait for the writer; beyond, the oldest are dropped (a later
   state of the same client supersedes them anyway).
 
 Hangs: every Redis call is bounded by ``timeout`` seconds (connecting, sending, and waiting for
@@ -44,19 +45,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pycrdt import merge_updates
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .config import redact
-from .redis_log import AWARENESS_PATTERN, RoomLog, awareness_channel
+from .redis_log import AWARENESS_PATTERN, RoomLog
 from .redis_reader import RedisReader
+from .redis_writer import RedisWriter
 from .store import StoreUnavailable
 from rtc_common.tasks import Ready, TaskSet
 
@@ -68,9 +68,6 @@ __all__ = ["Cluster"]
 log = logging.getLogger("rtc_relay.cluster")
 
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
-_MERGE_AFTER = 256  # queued updates of one room merged into one beyond this (bounded memory in an outage)
-_WAKE_TTL_S = 3600
-_MAX_AWARENESS = 4096
 HEARTBEAT_S = 0.5  # seconds between PINGs while Redis is up: a hang is seen within timeout + this
 
 
@@ -101,13 +98,7 @@ class Cluster:
         self._block_ms = block_ms
         self._flush_timeout = flush_timeout
         self._room_of: Callable[[str], Room | None] = lambda name: None
-        self._pending: dict[str, list[bytes]] = {}  # room -> updates not yet in Redis
-        self._pending_bytes = 0
-        self._compactions: dict[str, tuple[bytes, bytes]] = {}  # room -> (covered id, snapshot)
-        self._awareness: deque[tuple[str, bytes]] = deque(maxlen=_MAX_AWARENESS)
-        self._wake_reader = False
-        self._queued_seq = 0
-        self._written_seq = 0
+        self._writes = RedisWriter(self.id)  # what Redis has not got yet
         self._run_id = ""
         self._follower: RedisReader | None = None
         self.tasks = TaskSet(f"redis {redact(url)}")
@@ -157,13 +148,13 @@ class Cluster:
         try:
             await asyncio.wait_for(self.flush(), self._flush_timeout)
         except (StoreUnavailable, asyncio.TimeoutError):
-            if self._pending_bytes:
+            if self._writes.pending_bytes:
                 log.error(
                     "redis %s: stopping with %d bytes of updates of %d rooms not written (Redis unreachable); "
                     "other relays' clients may still hold them",
                     redact(self.url),
-                    self._pending_bytes,
-                    len(self._pending),
+                    self._writes.pending_bytes,
+                    len(self._writes.pending),
                 )
         finally:
             self._closing = True
@@ -278,35 +269,29 @@ class Cluster:
             self._lost(exc)
             raise StoreUnavailable(f"Redis at {redact(self.url)} is unreachable") from None
         self._follower.follow(room, last)
-        self._wake_reader = True
+        self._writes.wake_reader = True
         self._wake.set()
-        return updates + self._pending.get(room, [])
+        return updates + self._writes.pending.get(room, [])
 
     def forget(self, room: str) -> None:
         """The room left memory: stop following its log (queued writes still go out)."""
         self._follower.forget(room)
 
     def append(self, room: str, update: bytes) -> None:
-        queue = self._pending.setdefault(room, [])
-        queue.append(update)
-        self._pending_bytes += len(update)
-        if len(queue) > _MERGE_AFTER:
-            queue[:] = [merge_updates(*queue)]
-        self._queued_seq += 1
+        self._writes.append(room, update)
         self._wake.set()
 
     def compact(self, room: str, snapshot: bytes) -> None:
         covered = self._follower.position(room)
         if covered is not None:
-            self._compactions[room] = (covered, snapshot)
-            self._queued_seq += 1  # so that flush() waits for it (at shutdown, rooms are compacted last)
+            self._writes.compact(room, covered, snapshot)  # flush() waits for it too
             self._wake.set()
 
     async def flush(self) -> None:
         """Return once everything queued before is in Redis; raise :class:`StoreUnavailable` while
         Redis is unreachable."""
-        target = self._queued_seq
-        while self._written_seq < target:
+        target = self._writes.queued_seq
+        while self._writes.written_seq < target:
             if not self.healthy:
                 raise StoreUnavailable(self.problem or f"Redis at {redact(self.url)} is unreachable")
             await self._progress.wait()
@@ -317,7 +302,7 @@ class Cluster:
 
     @property
     def backlog_bytes(self) -> int:
-        return self._pending_bytes
+        return self._writes.pending_bytes
 
     def size_bytes(self) -> int:
         """Not measured here (Redis's ``INFO memory`` tells); 0."""
@@ -329,7 +314,7 @@ class Cluster:
         """Send a room's awareness update to the other relays (dropped while Redis is unreachable:
         presence is published again on recovery)."""
         if self.connected:
-            self._awareness.append((room, update))
+            self._writes.publish_awareness(room, update)
             self._wake.set()
 
     # -- tasks ------------------------------------------------------------------------------------
@@ -340,36 +325,14 @@ class Cluster:
             await self._wake.wait()
             self._wake.clear()
             await self._up.wait()
-            if not (self._pending or self._compactions or self._awareness or self._wake_reader):
+            if not self._writes.waiting:
                 continue
-            pending, self._pending = self._pending, {}
-            compactions, self._compactions = self._compactions, {}
-            awareness, self._awareness = self._awareness, deque(maxlen=_MAX_AWARENESS)
-            wake, self._wake_reader = self._wake_reader, False
-            seq = self._queued_seq
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for room, updates in pending.items():
-                        RoomLog.queue_append(pipe, room, self.id, updates)
-                    for room, (covered, snapshot) in compactions.items():
-                        RoomLog.queue_compact(pipe, room, covered, snapshot, self.id)
-                    for room, update in awareness:
-                        pipe.publish(awareness_channel(room), self.id + update)
-                    if wake:
-                        pipe.xadd(self._follower.wake_key, {b"w": b"1"}, maxlen=1, approximate=False)
-                        pipe.expire(self._follower.wake_key, _WAKE_TTL_S)
-                    await pipe.execute()
-            except _FAILURES as exc:
-                for room, updates in pending.items():  # keep them, older first; an entry written twice is harmless
-                    self._pending[room] = updates + self._pending.get(room, [])
-                for room, compaction in compactions.items():
-                    self._compactions.setdefault(room, compaction)
-                self._wake_reader = self._wake_reader or wake
+                await self._writes.write(self._redis, self._follower.wake_key)
+            except _FAILURES as exc:  # what it held is queued again
                 self._lost(exc)
                 self._wake.set()
                 continue
-            self._pending_bytes = sum(len(u) for queue in self._pending.values() for u in queue)
-            self._written_seq = seq
             self._notify()
 
     async def _read_loop(self, ready: Ready) -> None:
