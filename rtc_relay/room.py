@@ -66,7 +66,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Peer", "Room"]
 
-# Estimated store cost of one update beyond its bytes (row, index entry), for compaction.
+# The catalogue's close codes: a load that failed with one of them as its ``close_code`` (a policy's
+# RoomLoadError: a file gone, or unreadable) closes the room's joiners with it; any other, with ROOM_ERROR.
 _CODES = frozenset(int(code) for code in CloseCode)
 
 

@@ -16,8 +16,8 @@ is set and ``close_code``/``close_reason`` say why.
 Reconnection (``reconnect=True``, websocket URLs only): when the connection drops
 or the relay closes it for a passing reason (going away, idle, slow consumer,
 internal error, room load failure), the client opens a new websocket with backoff
-(0.1 s doubling to 2.5 s) for up to ``reconnect_for`` seconds. On each new
-connection both sides exchange state vectors (SyncStep1/SyncStep2), so edits made
+(0.1 s doubling to 2.5 s) for up to ``reconnect_for`` seconds (:mod:`rtc_client.reconnect`).
+On each new connection both sides exchange state vectors (SyncStep1/SyncStep2), so edits made
 while disconnected reach the room and the room's reach us, each exactly once (CRDT
 updates are idempotent). ``connected`` is set while a connection is open and
 ``reconnects`` counts the new connections. A refusal (bad token, bad room, a stale
@@ -45,15 +45,8 @@ from typing import Any
 from pycrdt import Awareness, Doc
 
 from .channel import Channel, WebsocketChannel
-from .errors import (
-    ApiError,
-    ClientError,
-    ConnectionClosed,
-    DeadlineExceeded,
-    SessionExpired,
-    error_for_close,
-    error_for_connect,
-)
+from .errors import ClientError, ConnectionClosed, DeadlineExceeded, SessionExpired, error_for_close
+from .reconnect import PASSING, reconnect
 from .wire import read_var_string, read_var_uint8array, var_string, var_uint, var_uint8array
 
 __all__ = ["RoomClient"]
@@ -62,9 +55,6 @@ log = logging.getLogger("rtc_client")
 
 _SYNC, _AWARENESS, _CUSTOM = 0, 1, 2
 _STEP1, _STEP2, _UPDATE = 0, 1, 2
-# Close codes after which a new connection may succeed (schema/close-codes.json); None: dropped, no frame.
-_PASSING = {None, 1001, 1005, 1006, 1011, 1012, 1013, 4408, 4429, 4430, 4500}
-_BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 2.5  # seconds
 
 
 class RoomClient:
@@ -183,7 +173,7 @@ class RoomClient:
                     self._end(1003, json.dumps(self._conflict), SessionExpired(1003, json.dumps(self._conflict)))
                     return
                 code, reason = channel.close_code, channel.close_reason
-                if self._finished or not self._reconnect or code not in _PASSING:
+                if self._finished or not self._reconnect or code not in PASSING:
                     self._end(code, reason)
                     return
                 log.info("rtc_client %s: connection lost (%s %s); reconnecting", self.url, code, reason)
@@ -219,37 +209,26 @@ class RoomClient:
                     pass
 
     async def _connect_again(self) -> ClientError | None:
-        """Open a new websocket with backoff; the reason to stop trying, or None once connected.
-
-        A refusal of the upgrade (401, 403, 404 …: a revoked token, a deleted file) ends at once; a
-        failure to connect is retried for ``reconnect_for`` seconds.
-        """
+        """Open a new websocket with backoff (:func:`~rtc_client.reconnect.reconnect`, for
+        ``reconnect_for`` seconds); the reason to stop trying, or None once connected."""
         self._synced.clear()
         self._forget_remote_presence()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._reconnect_for
-        delay = _BACKOFF_FIRST
-        while not self._finished:
-            await asyncio.sleep(delay)
-            try:
-                self._channel = await WebsocketChannel.connect(
-                    self.url, token=self.token, headers=self._headers, keepalive=self._keepalive
-                )
-            except Exception as exc:  # refused, reset, unreachable, or the server refused the upgrade
-                error = error_for_connect(exc, self.url)
-                log.info("rtc_client %s: reconnect failed: %s", self.url, error)
-                if isinstance(error, ApiError) and error.status not in (None, 429) and error.status < 500:
-                    return error
-                if loop.time() + delay > deadline:
-                    return error
-                delay = min(delay * 2, _BACKOFF_MAX)
-                continue
-            self.reconnects += 1
-            # Document updates are in the document: the new handshake carries them once.
-            self._outgoing = [m for m in self._outgoing if m and m[0] == _CUSTOM]
-            self._greet()
-            return None
-        return ConnectionClosed(None, "closed by the client")
+        opened = await reconnect(
+            self.url,
+            token=self.token,
+            headers=self._headers,
+            keepalive=self._keepalive,
+            within=self._reconnect_for,
+            stopped=lambda: self._finished,
+        )
+        if isinstance(opened, ClientError):
+            return opened
+        self._channel = opened
+        self.reconnects += 1
+        # Document updates are in the document: the new handshake carries them once.
+        self._outgoing = [m for m in self._outgoing if m and m[0] == _CUSTOM]
+        self._greet()
+        return None
 
     def _forget_remote_presence(self) -> None:
         """Like y-websocket: a lost connection removes every other client's presence."""
