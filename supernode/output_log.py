@@ -29,11 +29,11 @@ Lifecycle: :meth:`OutputLog.cell` starts the file of a cell run (closing the exe
 one, kept on disk); :meth:`OutputLog.ended` deletes an execution's files once it ended and its
 final save was attempted. What is left in the directory at start is the outputs of executions a
 previous process did not finish: :meth:`OutputLog.replay` rebuilds each cell's outputs from its
-messages (streams merged by name, ``\\r``/``\\b``, ``clear_output`` and display updates applied,
-exactly as the writer does), writes them over that cell's outputs in the notebook file (through
-the contents manager; also into the journalled record), then deletes the files. A replay replaces
-outputs, never appends: one cut short by another crash is simply done again at the next start.
-A running cell's outputs that a collaborator changed come back as the kernel sent them.
+messages (:mod:`supernode.output_replay`: streams merged by name, ``\\r``/``\\b``, ``clear_output``
+and display updates applied, exactly as the writer does), writes them over that cell's outputs in
+the notebook file (through the contents manager; also into the journalled record), then deletes
+the files. A replay replaces outputs, never appends: one cut short by another crash is simply done
+again at the next start. A running cell's outputs that a collaborator changed come back as the kernel sent them.
 
 Error handling: a write that fails (disk full) deletes that run's file at once with a warning (the
 outputs still go to the notebook, and a replay never shrinks them to a partial log; only the crash
@@ -56,9 +56,10 @@ from typing import Any
 
 import nbformat
 from jupyter_core.utils import ensure_async
-from jupyter_ydoc import YNotebook
 
-__all__ = ["CellLog", "OutputLog"]
+from .output_replay import parse
+
+__all__ = ["CellLog", "OutputLog", "parse"]
 
 log = logging.getLogger("supernode.executions")
 
@@ -311,51 +312,6 @@ class OutputLog:
             return "failed"
         log.warning("%s: the outputs of %d cell(s) printed before the server died were restored", path, changed)
         return "saved"
-
-
-def parse(texts: list[str]) -> tuple[str | None, dict[str, list[dict[str, Any]]]]:
-    """The notebook path and each cell's outputs (nbformat dicts) logged by one execution.
-
-    ``texts``: the files of its cell runs, in run order. A torn last line (a write cut by a power
-    loss) is ignored. A cell run twice keeps its last run. A display id shown again or updated
-    changes the earlier outputs of this execution that show it, as the writers do in the document;
-    outputs of earlier executions are not changed.
-    """
-    from .output_writer import OutputWriter
-
-    path: str | None = None
-    scratch = YNotebook()  # the writers' models alone are used: nothing is ever flushed into it
-    writers: dict[str, OutputWriter] = {}  # by cell id: its last run so far
-    for text in texts:
-        writer: OutputWriter | None = None
-        for line in text.split("\n"):
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a torn last line
-            if isinstance(entry, list) and len(entry) == 2 and writer is not None:
-                msg_type, content = entry
-                writer.handle(msg_type, content)
-                display_id = (content.get("transient") or {}).get("display_id")
-                if display_id and msg_type in ("display_data", "execute_result", "update_display_data"):
-                    _show(writers, writer, display_id, content.get("data", {}), content.get("metadata", {}))
-            elif isinstance(entry, dict) and "snapshot" in entry and writer is not None:
-                writer.restore_model(entry["snapshot"])
-                for display_id, (data, metadata) in writer.shown.items():
-                    _show(writers, writer, display_id, data, metadata)
-            elif isinstance(entry, dict) and "execution" in entry and writer is None:
-                path = entry["path"]
-                writer = OutputWriter(scratch, entry["cell"], autoflush=False, max_pending_chars=1 << 62)
-                writers.pop(entry["cell"], None)
-                writers[entry["cell"]] = writer
-    return path, {cell_id: writer.outputs for cell_id, writer in writers.items()}
-
-
-def _show(writers: dict[str, Any], writer: Any, display_id: str, data: Any, metadata: Any) -> None:
-    """As in the document (the DisplayIndex): the earlier cells' outputs showing ``display_id`` change too."""
-    for other in writers.values():
-        if other is not writer:
-            other.update_model_display(display_id, data, metadata)
 
 
 async def _update_record(journal: Any, execution_id: str, cells: dict[str, list[dict[str, Any]]]) -> None:
