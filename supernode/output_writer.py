@@ -46,7 +46,8 @@ stream. pycrdt ``Text`` offsets are UTF-8 bytes; all offsets written here are by
 ``clear_output``: ``wait=False`` clears now, ``wait=True`` clears when the next stream /
 display_data / execute_result / error arrives (like JupyterLab and nbclient).
 
-Display ids (``transient.display_id``) are tracked per notebook by :mod:`supernode.display_index`.
+The outputs so far are the writer's model (:mod:`supernode.output_model`). Display ids
+(``transient.display_id``) are tracked per notebook by :mod:`supernode.display_index`.
 
 Collaborators: the cell is looked up by id at every write, so moves are fine. If it was deleted,
 the writes are dropped and counted in ``writer.dropped`` (messages), nothing raises, and
@@ -65,7 +66,6 @@ Must be called from normal code, never inside a pycrdt observer callback.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -77,11 +77,12 @@ from .cell_outputs import DISPLAY_TYPES, item_id, locate_cell, outputs_of, to_ym
 from .display_index import DisplayIndex, DisplayTarget
 from .doc_stream import DocStream
 from .flush_pacer import FlushPacer
-from .outputs_snapshot import OutputsSnapshot, StreamView
+from .output_model import OutputModel
 from .stream_text import StreamText
 
 if TYPE_CHECKING:
     from .output_log import CellLog
+    from .outputs_snapshot import OutputsSnapshot
 
 __all__ = ["OutputWriter", "OUTPUT_MSG_TYPES"]
 
@@ -126,14 +127,10 @@ class OutputWriter:
         self.dropped = 0
         #: transactions made on the document (one per flush that had something to write).
         self.transactions = 0
-        self._model: list[StreamText | dict[str, Any]] = []
-        self._model_displays: dict[str, list[int]] = {}
-        self._clear_next = False
-        # The last data shown for each display id, here or (through the DisplayIndex) in other cells.
-        self._shown: dict[str, tuple[Any, Any]] = {}
+        self._model = OutputModel()
         self._cell_hint: int | None = None
         self._reset_pending()
-        self._doc_synced = 0  # self._model[:_doc_synced] has a Map in the document
+        self._doc_synced = 0  # self._model.entries[:_doc_synced] has a Map in the document
         self._doc_stream: DocStream | None = None
 
     def _reset_pending(self) -> None:
@@ -147,62 +144,33 @@ class OutputWriter:
     @property
     def outputs(self) -> list[dict[str, Any]]:
         """The outputs so far, nbformat-shaped (plain dicts, streams merged and processed)."""
-        result = []
-        for entry in self._model:
-            if isinstance(entry, StreamText):
-                result.append({"output_type": "stream", "name": entry.name, "text": entry.text()})
-            else:
-                result.append(copy.deepcopy(entry))
-        return result
+        return self._model.outputs
 
     def snapshot(self) -> OutputsSnapshot:
         """The outputs so far, taken in O(number of outputs) and built later on any thread (see
         :mod:`supernode.outputs_snapshot`); ``outputs`` costs O(the outputs) on the caller's thread."""
-        entries: list[StreamView | dict[str, Any]] = []
-        for entry in self._model:
-            if isinstance(entry, StreamText):
-                prefix, upto = entry.joined()
-                entries.append(StreamView(entry.name, prefix, entry.head, upto, len(entry.head), entry.line))
-            else:
-                entries.append(entry)
-        return OutputsSnapshot(entries)
+        return self._model.snapshot()
 
     def model_state(self) -> dict[str, Any]:
         """The model as JSON values: a writer given it by :meth:`restore_model` goes on exactly as this one.
 
         Costs O(the outputs so far); the output log stores it now and then instead of the messages.
         """
-        model = [
-            {"stream": entry.state()} if isinstance(entry, StreamText) else {"output": copy.deepcopy(entry)}
-            for entry in self._model
-        ]
-        return {
-            "model": model,
-            "displays": copy.deepcopy(self._model_displays),
-            "clear_next": self._clear_next,
-            "shown": copy.deepcopy(self._shown),
-        }
+        return self._model.state()
 
     def restore_model(self, state: dict[str, Any]) -> None:
         """Take the model of :meth:`model_state` (the document is not touched)."""
-        self._model = [
-            StreamText.restore(entry["stream"]) if "stream" in entry else entry["output"] for entry in state["model"]
-        ]
-        self._model_displays = {key: list(value) for key, value in state["displays"].items()}
-        self._clear_next = bool(state["clear_next"])
-        self._shown = {key: (data, metadata) for key, (data, metadata) in state["shown"].items()}
+        self._model.restore(state)
 
     @property
     def shown(self) -> dict[str, tuple[Any, Any]]:
         """The last ``(data, metadata)`` this writer showed for each display id."""
-        return self._shown
+        return self._model.shown
 
     def start(self) -> None:
         """A new execution: forget everything and clear the cell's outputs now."""
         self._pacer.cancel()
-        self._model = []
-        self._model_displays = {}
-        self._clear_next = False
+        self._model.clear()
         self._reset_pending()
         self._doc_synced = 0
         self._doc_stream = None
@@ -250,7 +218,7 @@ class OutputWriter:
             )
         elif msg_type == "clear_output":
             if content.get("wait"):
-                self._clear_next = True
+                self._model.clear_next = True
             else:
                 self._clear_now()
         elif msg_type == "update_display_data":
@@ -280,27 +248,17 @@ class OutputWriter:
         self.flush()
 
     def _add_stream(self, name: str, text: str) -> None:
-        if self._clear_next:
+        if self._model.clear_next:
             self._clear_now()
-        last = self._model[-1] if self._model else None
-        if isinstance(last, StreamText) and last.name == name:
-            last.write(text)
-        else:
-            stream = StreamText(name)
-            stream.write(text)
-            self._model.append(stream)
+        self._model.add_stream(name, text)
 
     def _add_output(self, output: dict[str, Any], display_id: str | None = None) -> None:
-        if self._clear_next:
+        if self._model.clear_next:
             self._clear_now()
-        if display_id:
-            self._model_displays.setdefault(display_id, []).append(len(self._model))
-        self._model.append(output)
+        self._model.add_output(output, display_id)
 
     def _clear_now(self) -> None:
-        self._clear_next = False
-        self._model = []
-        self._model_displays = {}
+        self._model.clear()
         self._doc_synced = 0
         self._doc_stream = None
         self._pending_clear = True
@@ -309,17 +267,14 @@ class OutputWriter:
     def _update_display(self, display_id: str, data: Any, metadata: Any) -> None:
         self.update_model_display(display_id, data, metadata)
         self._pending_updates[display_id] = (data, metadata)
-        self._shown[display_id] = (data, metadata)
+        self._model.shown[display_id] = (data, metadata)
 
     def update_model_display(self, display_id: str, data: Any, metadata: Any) -> None:
         """Another writer showed ``display_id`` again: update the model's outputs showing it.
 
         The document is not touched (the other writer's flush updates it through the DisplayIndex).
         """
-        for index in self._model_displays.get(display_id, ()):
-            entry = self._model[index]
-            assert isinstance(entry, dict)
-            self._model[index] = {**entry, "data": data, "metadata": metadata}
+        self._model.update_display(display_id, data, metadata)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -364,8 +319,9 @@ class OutputWriter:
                 log.warning(
                     "cell %s is not in the document: %d output message(s) not written", self.cell_id, pending_msgs
                 )
-                self._doc_synced = len(self._model)
-                last = self._model[-1] if self._model else None
+                entries = self._model.entries
+                self._doc_synced = len(entries)
+                last = entries[-1] if entries else None
                 self._doc_stream = DocStream(last, -1) if isinstance(last, StreamText) else None
                 return
             if pending_clear and len(youtputs):
@@ -377,9 +333,10 @@ class OutputWriter:
             self._append_new(youtputs, synced)
 
     def _append_new(self, youtputs: Array, synced: DocStream | None) -> None:
-        new = self._model[self._doc_synced :]
-        self._doc_synced = len(self._model)
-        last = self._model[-1] if self._model else None
+        entries = self._model.entries
+        new = entries[self._doc_synced :]
+        self._doc_synced = len(entries)
+        last = entries[-1] if entries else None
         if isinstance(last, StreamText):
             # The document's trailing stream: written now, or synced just above.
             text = last.text() if new else None
@@ -399,9 +356,9 @@ class OutputWriter:
                 maps.append(to_ymap(entry))
         youtputs.extend(maps)
         first = self._doc_synced - len(new)  # model index of new[0]
-        for display_id, indices in self._model_displays.items():
+        for display_id, indices in self._model.displays.items():
             for index in indices:
                 if index >= first:
                     position = base + index - first
                     target = DisplayTarget(self.cell_id, position, item_id(youtputs, position))
-                    self.displays._add(display_id, target, self._model[index]["data"])
+                    self.displays._add(display_id, target, entries[index]["data"])
