@@ -202,8 +202,9 @@ class FileSync:
                 live = snapshot(self.key, self.document)
         if merged != live:
             replace_content(self.document, merged)
-        log.info("%s changed on disk; merged into its room", self.path)
-        self.manager.events.emit("merged_from_disk", room=self.key.room, path=self.path)
+        if disk != base:  # (else the file holds what the room last took from it: a merge found it first)
+            log.info("%s changed on disk; merged into its room", self.path)
+            self.manager.events.emit("merged_from_disk", room=self.key.room, path=self.path)
         self._base, self._base_update = disk, None
         self._base_state = self.document.ydoc.get_state()
         self.stamp = file_stamp(model)
