@@ -412,3 +412,34 @@ async def test_a_joiner_sees_everyone_present_arrive_again_after_the_presence_re
     assert state["synced"] is True
     c = await node_client(relay.url, room)
     await c.wait_event(lambda e: e["event"] == "awareness" and a_id in e["states"], timeout=5)
+
+
+@pytest.mark.parametrize("version", ["1", "3", "4"])
+async def test_a_node_client_joining_a_writers_room_gets_the_kept_encoding_and_the_updates_since(
+    relay: Relay, connect, node_client, version
+):
+    """y-websocket 1.x, 3.x and 4.x take a SyncStep2 kept for an earlier joiner followed by the writer's
+    updates made since (rtc_relay.join_state): the client ends with the document, and follows on."""
+    from test_shared_document import WriterPolicy, update_made_elsewhere
+
+    policy = WriterPolicy()
+    relay.add_policy(policy)
+    channel = relay.open_direct("owned-node", label="writer")
+    channel.hold("test")
+    await channel.ready(timeout=5)
+    doc = policy.docs["owned-node"]
+    first = await connect(relay.url + "owned-node")
+    await first.wait_synced()  # its SyncStep2 is kept
+    text = doc.get("t", type=Text)
+    text.insert(0, "é😀 ")  # the writer's transaction
+    channel.apply(update_made_elsewhere(doc, lambda t: t.insert(0, "中 stage: ")))
+    assert str(text) == "中 stage: é😀 from the file"
+    kept = relay.metrics.joins_from_kept_state
+
+    n = await node_client(relay.url, "owned-node", version=version)
+    await n.wait_synced()
+    await n.wait_text("t", "中 stage: é😀 from the file")
+    assert relay.metrics.joins_from_kept_state == kept + 1
+    text.insert(0, "> ")
+    await n.wait_text("t", "> 中 stage: é😀 from the file")
+    channel.close()
