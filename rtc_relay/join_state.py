@@ -14,38 +14,45 @@ connection observes every transaction on the document, so it is the one that kee
 another relay's), and drops them when it stops following the room. Bounded: a document whose encoding is
 over ``max_state`` bytes is not kept, and the parts are dropped once the updates after the encoding
 number more than ``max_updates`` or weigh more than the encoding itself (the next joiner's encoding
-then seeds them again).
+then seeds them again), and ``keep_for`` seconds after the encoding (joins come in bursts: a class, a
+reconnection; a room open for hours does not hold a second copy of its document for them).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 __all__ = ["JoinState"]
 
 MAX_STATE = 16 << 20  # bytes of an encoding kept at most: a larger document is encoded for each joiner
 MAX_UPDATES = 64  # updates after the encoding at most
 MIN_GROWTH = 64 << 10  # bytes the updates may weigh even after a small encoding
+KEEP_FOR = 60.0  # seconds an encoding is kept after it was made
 
 
 class JoinState:
     """The parts (an encoding of the document, then updates) a joiner with nothing is sent, or None."""
 
-    def __init__(self, max_state: int = MAX_STATE, max_updates: int = MAX_UPDATES) -> None:
+    def __init__(self, max_state: int = MAX_STATE, max_updates: int = MAX_UPDATES, keep_for: float = KEEP_FOR) -> None:
         self.max_state = max_state
         self.max_updates = max_updates
+        self.keep_for = keep_for
         self._parts: list[bytes] | None = None
         self._grown = 0  # bytes of the updates after the encoding
+        self._expiry: asyncio.TimerHandle | None = None
 
     def parts(self) -> list[bytes] | None:
         """The encoding first, then the updates since (in the order they were made); None if not kept."""
         return self._parts
 
     def seed(self, state: bytes) -> None:
-        """``state``: the whole document, as just encoded for a joiner with nothing."""
+        """``state``: the whole document, as just encoded for a joiner with nothing (on the event loop)."""
+        self.stale()
         if len(state) > self.max_state:
-            self._parts = None
             return
         self._parts = [state]
         self._grown = 0
+        self._expiry = asyncio.get_running_loop().call_later(self.keep_for, self.stale)
 
     def grew(self, update: bytes) -> None:
         """The writer changed the document by ``update`` (as sent to the room's clients)."""
@@ -54,10 +61,14 @@ class JoinState:
             return
         self._grown += len(update)
         if len(parts) > self.max_updates or self._grown > max(len(parts[0]), MIN_GROWTH):
-            self._parts = None
+            self.stale()
         else:
             parts.append(update)
 
     def stale(self) -> None:
-        """Something other than the writer changed the document (or nobody follows it any more)."""
+        """Something other than the writer changed the document (or nobody follows it any more, or the
+        encoding is old): drop the parts."""
         self._parts = None
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None

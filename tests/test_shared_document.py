@@ -246,7 +246,7 @@ async def test_a_joiner_with_nothing_gets_the_encoding_kept_for_an_earlier_one_a
     assert str(fifth.doc.get("t", type=Text)) == "unseen # from the file + a stage"
 
 
-def test_what_is_kept_for_joiners_is_bounded():
+async def test_what_is_kept_for_joiners_is_bounded():
     state = JoinState(max_state=100, max_updates=2)
     state.seed(b"s" * 101)
     assert state.parts() is None  # too large to keep
@@ -267,3 +267,8 @@ def test_what_is_kept_for_joiners_is_bounded():
     state.seed(b"s")
     state.stale()
     assert state.parts() is None
+
+    brief = JoinState(keep_for=0.05)  # kept for a while after the encoding, then dropped
+    brief.seed(b"s")
+    assert brief.parts() == [b"s"]
+    await eventually(lambda: brief.parts() is None, timeout=5, what="the encoding dropped")
