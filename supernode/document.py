@@ -305,9 +305,9 @@ class LiveDocument(DocumentSaves, FileSync):
     def _apply_stage(self, update: bytes) -> None:
         """Write one stage's update into the document: through the room's connection while it is open
         (the clients get these very bytes), else straight into the document. The document's own observer
-        of the cells is off meanwhile: a load is no edit, and pycrdt makes every event of a deep observer
-        whole before calling it (a megabyte of stream text inserted is a megabyte's string in its delta,
-        half the cost of applying it)."""
+        of the cells is off meanwhile (a load is no edit, which ``staged.applying`` tells any observer left
+        on): pycrdt makes every event of a deep observer whole before calling it (a megabyte of stream text
+        inserted is a megabyte's string in its delta, half the cost of applying it)."""
         connection = self._connection
         ycells = self.document._ycells  # (only notebooks load in stages)
         subscriptions = self.document._subscriptions  # jupyter_ydoc's, which observe() filled
@@ -360,7 +360,8 @@ class LiveDocument(DocumentSaves, FileSync):
 
     def _on_change(self, target: str, event: Any) -> None:
         # Runs inside the commit of a transaction, where the document is read-only.
-        if target == "state" or self._writing_state:  # (a stage is applied with this observer off)
+        staged = self._staged
+        if target == "state" or self._writing_state or (staged is not None and staged.applying):
             return
         self._version += 1
         if not self.document.dirty:

@@ -28,11 +28,13 @@ __all__ = ["StagedLoad"]
 
 
 class StagedLoad:
-    """The stages ``stages`` still to write, each update by ``apply`` (into the live document, which tells
-    the load from an edit by not observing its own document meanwhile)."""
+    """The stages ``stages`` still to write, each update by ``apply`` (into the live document);
+    :attr:`applying` is True while one is written (the document's observers tell the load from an
+    edit by it)."""
 
     def __init__(self, apply: Callable[[bytes], None], stages: Any) -> None:
         self.stages = stages
+        self.applying = False
         self.done = False
         self.started: float | None = None
         self._apply_update = apply
@@ -43,7 +45,7 @@ class StagedLoad:
         cell per turn of the event loop. Cancelled, it stops between two cells (see :meth:`finish`)."""
         await asyncio.gather(first_set(synced, hurry, timeout=wait), self.stages.ready())
         for update in self._iterate():
-            self._apply_update(update)
+            self._apply(update)
             await asyncio.sleep(0)  # one cell a turn: joins, edits and other rooms go on between
         self.done = True
 
@@ -54,7 +56,7 @@ class StagedLoad:
             return False
         await self.stages.ready()
         for update in self._iterate():
-            self._apply_update(update)
+            self._apply(update)
         self.done = True
         return True
 
@@ -63,3 +65,10 @@ class StagedLoad:
             self.started = time.monotonic()
             self._updates = self.stages.updates()
         return self._updates
+
+    def _apply(self, update: bytes) -> None:
+        self.applying = True
+        try:
+            self._apply_update(update)
+        finally:
+            self.applying = False
