@@ -33,12 +33,13 @@ if TYPE_CHECKING:
     from .outbox import Flusher
     from .room import Peer, Room
 
-__all__ = ["MAX_HELD_BYTES", "HeldUpdates"]
+__all__ = ["MAX_HELD_BYTES", "HeldUpdates", "sync_pieces", "update_pieces"]
 
 log = logging.getLogger("rtc_relay.room")
 
 MAX_HELD_BYTES = 1 << 20  # updates of one turn past this many bytes are sent at once
-_UPDATE_PREFIX = b"\x00\x02"  # sync message, update
+_SYNC, _SYNC_UPDATE = 0, 2  # sync message, update
+_UPDATE_PREFIX = bytes((_SYNC, _SYNC_UPDATE))
 
 
 def update_frame(update: bytes) -> bytes:
@@ -48,12 +49,21 @@ def update_frame(update: bytes) -> bytes:
 
 def update_pieces(update: bytes) -> bytes | tuple[bytes, bytes]:
     """:func:`update_frame`, or for an update of ``LARGE`` bytes or more the frame's head and the update
-    itself, written one after the other: a megabyte of outputs is not copied into a frame (each copy of
-    that size is a fresh mapping of memory, faulted in page by page)."""
+    itself, written one after the other (see :func:`sync_pieces`)."""
     if len(update) < LARGE:
         return update_frame(update)
-    prefix = _UPDATE_PREFIX + var_uint(len(update))
-    return frame_header(len(prefix) + len(update)) + prefix, update
+    return sync_pieces(_SYNC_UPDATE, update)
+
+
+def sync_pieces(kind: int, payload: bytes) -> bytes | tuple[bytes, bytes]:
+    """The frame of the y-protocol sync message ``kind`` (SyncStep2, update) holding ``payload``; for a
+    payload of ``LARGE`` bytes or more, the frame's head and the payload itself, written one after the
+    other: a megabyte of outputs is not copied into a frame (each copy of that size is a fresh mapping
+    of memory, faulted in page by page)."""
+    if len(payload) < LARGE:
+        return frame(bytes((_SYNC, kind)) + var_uint8array(payload))
+    prefix = bytes((_SYNC, kind)) + var_uint(len(payload))
+    return frame_header(len(prefix) + len(payload)) + prefix, payload
 
 
 class HeldUpdates:

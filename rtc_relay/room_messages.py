@@ -37,8 +37,9 @@ from typing import TYPE_CHECKING
 from pycrdt import merge_updates
 
 from .catalogue import CloseCode, RelayError
-from .lib0 import DecodeError, read_var_string, read_var_uint, read_var_uint8array, var_string, var_uint, var_uint8array
-from .websocket import frame, frame_header
+from .fanout import sync_pieces
+from .lib0 import DecodeError, read_var_string, read_var_uint, read_var_uint8array, var_string, var_uint8array
+from .websocket import frame
 
 if TYPE_CHECKING:
     from .room import Peer, Room
@@ -65,8 +66,6 @@ SYNC_STEP2 = 1
 SYNC_UPDATE = 2
 _EMPTY_UPDATE = b"\x00\x00"
 _NOTHING = b"\x00"  # the state vector of a client that has nothing yet
-# Messages at least this large are sent without being copied into one buffer.
-_LARGE = 1 << 20
 # What pycrdt raises when an observer of a document raised while an update was applied.
 try:
     _ObserverErrors: type[BaseException] = BaseExceptionGroup  # type: ignore[name-defined]
@@ -151,13 +150,13 @@ def _sync(room: Room, peer: Peer, state_vector: bytes) -> None:
 
 
 def _send(peer: Peer, kind: int, payload: bytes) -> None:
-    """A sync message of ``kind`` carrying ``payload``; one of 1 MiB or more goes out as two pieces (no copy)."""
-    if len(payload) < _LARGE:
-        peer.send(frame(bytes((MSG_SYNC, kind)) + var_uint8array(payload)))
+    """A sync message of ``kind`` carrying ``payload`` (one of 1 MiB or more as two pieces: no copy)."""
+    pieces = sync_pieces(kind, payload)
+    if type(pieces) is tuple:
+        for piece in pieces:
+            peer.send(piece)
     else:
-        prefix = bytes((MSG_SYNC, kind)) + var_uint(len(payload))
-        peer.send(frame_header(len(prefix) + len(payload)) + prefix)
-        peer.send(payload)
+        peer.send(pieces)
 
 
 def _update(room: Room, peer: Peer, update: bytes, msg: bytes | None) -> None:
