@@ -242,10 +242,11 @@ class DirectConnection:
         """Whether the connection follows the room's document (it is loaded, and not left)."""
         return self._room is not None and self._subscription is not None
 
-    def apply(self, update: bytes) -> None:
+    def apply(self, update: bytes, *, held: bool = False) -> None:
         """Apply ``update``, an update made elsewhere (a stage of a document loaded in stages), to the
         room's document and send those very bytes to every client: the same as a transaction of the
         writer's, without encoding the update again (a megabyte of outputs would be encoded twice).
+        ``held``: the writer keeps these bytes anyway (see :meth:`JoinState.grew`).
         Raises what ``apply_update`` raises for bytes that are no update (nothing is sent then)."""
         room = self._room
         if room is None or self._subscription is None:
@@ -259,7 +260,7 @@ class DirectConnection:
             raise
         finally:
             self._subscription = doc.observe(self._committed)
-        self.join_state.grew(update)
+        self.join_state.grew(update, held=held)
         room.publish(update)
 
     # -- the room's side (rtc_relay.room.Peer) ----------------------------------------------------

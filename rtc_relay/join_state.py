@@ -15,7 +15,9 @@ another relay's), and drops them when it stops following the room. Bounded: a do
 over ``max_state`` bytes is not kept, and the parts are dropped once the updates after the encoding
 number more than ``max_updates`` or weigh more than the encoding itself (the next joiner's encoding
 then seeds them again), and ``keep_for`` seconds after the encoding (joins come in bursts: a class, a
-reconnection; a room open for hours does not hold a second copy of its document for them).
+reconnection; a room open for hours does not hold a second copy of its document for them). Updates the
+writer holds anyway (a staged load's, which are its base) count against neither bound: keeping them
+costs nothing, and a client joining while a large notebook's outputs stream in is sent them as they are.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class JoinState:
         self.max_updates = max_updates
         self.keep_for = keep_for
         self._parts: list[bytes] | None = None
-        self._grown = 0  # bytes of the updates after the encoding
+        self._updates = 0  # updates after the encoding (not held ones)
+        self._grown = 0  # bytes of those updates
         self._expiry: asyncio.TimerHandle | None = None
 
     def parts(self) -> list[bytes] | None:
@@ -51,19 +54,24 @@ class JoinState:
         if len(state) > self.max_state:
             return
         self._parts = [state]
-        self._grown = 0
+        self._updates = self._grown = 0
         self._expiry = asyncio.get_running_loop().call_later(self.keep_for, self.stale)
 
-    def grew(self, update: bytes) -> None:
-        """The writer changed the document by ``update`` (as sent to the room's clients)."""
+    def grew(self, update: bytes, *, held: bool = False) -> None:
+        """The writer changed the document by ``update`` (as sent to the room's clients). ``held``: the
+        writer keeps these very bytes anyway (a staged load's, as its base): they count against no bound
+        (keeping them costs a list's slot), however many and large (a late joiner is sent them as they are,
+        where the document holding them would be encoded anew for it)."""
         parts = self._parts
         if parts is None:
             return
-        self._grown += len(update)
-        if len(parts) > self.max_updates or self._grown > max(len(parts[0]), MIN_GROWTH):
-            self.stale()
-        else:
-            parts.append(update)
+        if not held:
+            self._updates += 1
+            self._grown += len(update)
+            if self._updates > self.max_updates or self._grown > max(len(parts[0]), MIN_GROWTH):
+                self.stale()
+                return
+        parts.append(update)
 
     def stale(self) -> None:
         """Something other than the writer changed the document (or nobody follows it any more, or the

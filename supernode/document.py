@@ -285,13 +285,16 @@ class LiveDocument(DocumentSaves, FileSync):
 
     async def _stages_ended(self) -> None:
         """The stages are applied. Stages that came up short (the load cache lost the outputs it held
-        since the first stage was served) are made good from the file: a merge whose base is the
-        first stage takes the outputs from the disk, and keeps what the room did meanwhile. No save
+        since the first stage was served, or found some of them damaged) are made good from the file: a
+        merge whose base is what the room took from the cache takes the other outputs from the disk, and
+        keeps what the room did meanwhile. No save
         or other merge runs before the document is whole (they wait for :attr:`loaded`)."""
         staged = self._staged
         assert staged is not None
         if getattr(staged.stages, "short", False) and self._base_update is not None:
-            first = snapshot(self.key, load_update(self.key, self._base_update))
+            # The base: what the room took from the cache (the first stage, the updates read before the rest
+            # came up short); the file has the outputs they lack.
+            first = snapshot(self.key, load_update(self.key, self._base_update, *staged.stages.packed))
             try:
                 await self._merge_from_disk(base=first)
             except Exception as exc:  # the file is gone or unreadable: nothing holds the outputs any more
@@ -316,7 +319,7 @@ class LiveDocument(DocumentSaves, FileSync):
             ycells.unobserve(held)
         try:
             if connection is not None and connection.following:
-                connection.apply(update)
+                connection.apply(update, held=True)  # (the stages keep each update: the load's base)
             else:
                 self.document.ydoc.apply_update(update)
         finally:

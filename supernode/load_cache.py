@@ -14,11 +14,10 @@ The store is one SQLite file, bounded by the total size of its entries (the leas
 first). An entry is read in two steps: :meth:`LoadCache.get` reads its first stage (what a client
 sees first) and what it says of itself; :meth:`LoadCache.rest` reads the updates of its later stages
 (the large outputs, the bulk of a large notebook's entry), each step checked against its own
-checksum. The rest (:mod:`supernode.cache_rests`) is read as one blob, in one read of SQLite's
-incremental blob handle and one digest, each with the GIL released: a read one update at a time took
-the GIL back from the event loop for each (66 ms for 20 MB in a server serving its first client,
-against 17 ms alone); the document copies each update out of the blob as it applies it. When an entry
-was used is kept apart from it: marking a 50 MB entry used does not rewrite it. Every call runs off the event loop. A file that is not a database (or a
+checksum: the first stage and the entry by one, the rest update by update, by the digests the entry
+lists (:mod:`supernode.cache_rests`), so that each update goes to the live document as soon as it is
+read and checked. When an entry was used is kept apart from it: marking a 50 MB entry used does not
+rewrite it. Every call runs off the event loop. A file that is not a database (or a
 damaged one) is moved aside and a new store started; a store that fails otherwise (no space, no
 permission) is logged once and bypassed from then on: opening a document never depends on it.
 """
@@ -32,16 +31,17 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import file_stamps
 from .cache_keys import cache_key
-from .cache_rests import read_rest, rest_checksum, write_rest
+from .cache_rests import DIGEST, rest_digests, stream_rest, write_rest
 from .file_stamps import FileStamp
 from .packed_parts import Packed, packed_size
 
-__all__ = ["CachedLoad", "LoadCache", "cache_key", "rest_checksum"]
+__all__ = ["CachedLoad", "LoadCache", "cache_key"]
 
 log = logging.getLogger("supernode.load_cache")
 
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS builds (
     key TEXT PRIMARY KEY,
     first BLOB NOT NULL,
     staged_parts INTEGER NOT NULL,  -- how many updates its rest packs (CachedLoad.staged_parts)
-    rest_checksum TEXT,  -- of its row in rests (NULL: none, the first stage is the whole document)
+    rest_digests BLOB,  -- of each update in its row in rests (NULL: none, the first stage is the whole document)
     signature TEXT,
     trusted INTEGER,
     checksum TEXT NOT NULL,  -- of everything above (CachedLoad.checksum)
@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS rests (key TEXT PRIMARY KEY, rest BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS uses (key TEXT PRIMARY KEY, used REAL NOT NULL);
 DROP TABLE IF EXISTS loads;  -- the layout before builds, rests and uses
 """
+_LAYOUT = 2  # PRAGMA user_version of the tables above; a store of another layout is emptied (it holds copies)
+_TABLES = ("builds", "rests", "uses")
 @dataclass(frozen=True)
 class CachedLoad:
     """What a build gave: the first stage's update (the whole document when ``staged_parts`` is 0),
@@ -67,19 +69,20 @@ class CachedLoad:
     :func:`pack_parts`, in ``rest``), and the notebook's trust: ``signature`` (nbformat's, of the
     file's notebook) and the ``trusted`` marks the contents manager gave its code cells (None: no
     code cell, nothing depends on trust). An entry :meth:`LoadCache.get` read has no ``rest`` yet
-    (None; :meth:`LoadCache.rest` reads it); its ``rest_checksum`` is what that read must find."""
+    (None; :meth:`LoadCache.rest` reads it); its ``rest_digests`` are what each update read must match."""
 
     first: bytes
     rest: Packed | None
     staged_parts: int
     signature: str | None
     trusted: bool | None
-    rest_checksum: str | None = None
+    rest_digests: bytes | None = None
 
-    def checksum(self, rest_sum: str | None) -> str:
-        """The checksum of the first stage and what the entry says, ``rest_sum`` (the rest's) included."""
+    def checksum(self, rest_digests: bytes | None) -> str:
+        """The checksum of the first stage and what the entry says, ``rest_digests`` (its updates') included."""
         h = hashlib.sha256(self.first)
-        h.update(f"\0{self.staged_parts}:{rest_sum}:{self.signature}:{self.trusted}".encode())
+        h.update(f"\0{self.staged_parts}:{self.signature}:{self.trusted}:".encode())
+        h.update(b"-" if rest_digests is None else rest_digests)
         return h.hexdigest()
 
     @property
@@ -121,10 +124,12 @@ class LoadCache:
             self.hits += 1
         return found
 
-    async def rest(self, key: str, checksum: str) -> bytes | None:
-        """The rest of the entry of ``key`` that :meth:`get` gave (``checksum``: its ``rest_checksum``), its
-        updates packed in one blob (:mod:`supernode.packed_parts`); None if it is gone since (dropped to make room) or does not match (dropped, logged)."""
-        return await asyncio.to_thread(self._rest, key, checksum)
+    async def rest(self, key: str, digests: bytes, deliver: Callable[[bytes], None]) -> bool:
+        """Read the rest of the entry of ``key`` that :meth:`get` gave (``digests``: its ``rest_digests``) on a
+        worker thread, and give each of its updates to ``deliver`` (on that thread) as soon as it matches
+        its digest, in order. Whether every update was given: False if the rest is gone since (dropped
+        to make room) or turned out damaged (the entry is dropped; both logged), once some or none were."""
+        return await asyncio.to_thread(self._rest, key, digests, deliver)
 
     async def may_hold(self, size: int) -> bool:
         """Whether an entry built from a file of ``size`` bytes is kept: when none is, no entry can be
@@ -216,7 +221,14 @@ class LoadCache:
             # No fsync at each commit (marking an entry used is one, in the open of a notebook): a power
             # loss may lose the last writes to a cache, never its consistency (SQLite's WAL mode).
             db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA + file_stamps.SCHEMA)
+            (layout,) = db.execute("PRAGMA user_version").fetchone()
+            if layout == _LAYOUT:
+                db.executescript(_SCHEMA + file_stamps.SCHEMA)
+            else:  # a new store, or another layout's entries (an older server's): copies, dropped
+                drops = "".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES)
+                db.executescript(
+                    f"BEGIN IMMEDIATE;{drops}{_SCHEMA}{file_stamps.SCHEMA}PRAGMA user_version = {_LAYOUT};COMMIT;"
+                )
         except sqlite3.Error:
             db.close()
             raise
@@ -239,16 +251,17 @@ class LoadCache:
                 return None
             try:
                 row = db.execute(
-                    "SELECT first, staged_parts, rest_checksum, signature, trusted, checksum FROM builds WHERE key = ?",
+                    "SELECT first, staged_parts, rest_digests, signature, trusted, checksum FROM builds WHERE key = ?",
                     (key,),
                 ).fetchone()
                 if row is None:
                     return None
-                first, staged, rest_sum, signature, trusted, checksum = row
+                first, staged, digests, signature, trusted, checksum = row
+                digests = None if digests is None else bytes(digests)
                 load = CachedLoad(
-                    bytes(first), None, staged, signature, None if trusted is None else bool(trusted), rest_sum
+                    bytes(first), None, staged, signature, None if trusted is None else bool(trusted), digests
                 )
-                if load.checksum(rest_sum) != checksum:
+                if load.checksum(digests) != checksum or (digests is not None and len(digests) != staged * DIGEST):
                     log.warning("load cache %s: entry %s… does not match its checksum; dropped", self.path, key[:12])
                     self._delete(db, key)
                     return None
@@ -258,25 +271,26 @@ class LoadCache:
                 self._fail(exc)
                 return None
 
-    def _rest(self, key: str, checksum: str) -> bytes | None:
-        with self._lock:
+    def _rest(self, key: str, digests: bytes, deliver: Callable[[bytes], None]) -> bool:
+        with self._lock:  # held throughout: no put drops the entry from under the read
             db = self._connect()
             if db is None:
-                return None
+                return False
             try:
                 row = db.execute("SELECT rowid, length(rest) FROM rests WHERE key = ?", (key,)).fetchone()
                 if row is None:
                     log.warning("load cache %s: the rest of entry %s… is gone", self.path, key[:12])
-                    return None
+                    return False
                 try:
-                    return read_rest(db, *row, checksum)
+                    stream_rest(db, *row, digests, deliver)
+                    return True
                 except ValueError as exc:
                     log.warning("load cache %s: the rest of entry %s… %s; dropped", self.path, key[:12], exc)
                     self._delete(db, key)
-                    return None
+                    return False
             except sqlite3.Error as exc:
                 self._fail(exc)
-                return None
+                return False
 
     @staticmethod
     def _delete(db: sqlite3.Connection, key: str) -> None:
@@ -325,17 +339,17 @@ class LoadCache:
                 return
             try:
                 db.execute("BEGIN IMMEDIATE")
-                rest_sum = None if load.rest is None else rest_checksum(load.rest)
+                digests = None if load.rest is None else rest_digests(load.rest)
                 db.execute(
                     "INSERT OR REPLACE INTO builds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         key,
                         load.first,
                         load.staged_parts,
-                        rest_sum,
+                        digests,
                         load.signature,
                         None if load.trusted is None else int(load.trusted),
-                        load.checksum(rest_sum),
+                        load.checksum(digests),
                         load.size,
                     ),
                 )

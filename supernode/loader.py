@@ -310,10 +310,10 @@ class Loader:
             log.warning("%s: its cached build cannot be used (%r); built from the file", path, exc)
             return None
         stages = None
-        rest_sum = entry.rest_checksum
-        if rest_sum is not None:  # its large outputs are read from now on, while the first client syncs
+        digests = entry.rest_digests
+        if digests is not None:  # its large outputs are read from now on, while the first client syncs
             cache = self.cache
-            stages = CachedStages(entry.staged_parts, lambda: cache.rest(ckey, rest_sum), path)
+            stages = CachedStages(entry.staged_parts, lambda deliver: cache.rest(ckey, digests, deliver), path)
             stages.prefetch()
         model = {**stat, "hash": digest, "hash_algorithm": algorithm}
         return Loaded(model, document, stages, entry.first, from_cache=True)

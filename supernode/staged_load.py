@@ -8,18 +8,18 @@ on between two cells. No turn holds more than one cell's outputs: a late joiner 
 never for the whole rest.
 
 :meth:`StagedLoad.run` waits for a first client to have the first stage (or for someone on the
-server to need the whole document, or for ``wait`` seconds) and for the stages to be ready (the
-cache's to be read), then applies the updates.
+server to need the whole document, or for ``wait`` seconds), then applies the updates as they are
+ready (a cached load's as they are read and checked).
 :meth:`StagedLoad.finish` applies whatever is left at once: when the room closes before the
 stages are done (the document is then whole before anything saves it). Either way the stages are
-applied exactly once, in order: both draw from the same iterator.
+applied exactly once, in order: both draw from the stages' ``next``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from rtc_common.tasks import first_set
@@ -38,33 +38,32 @@ class StagedLoad:
         self.done = False
         self.started: float | None = None
         self._apply_update = apply
-        self._updates: Iterator[bytes] | None = None
 
     async def run(self, synced: asyncio.Event, hurry: asyncio.Event, wait: float) -> None:
         """Wait until ``synced`` or ``hurry`` is set (at most ``wait`` seconds), then apply the stages, one
-        cell per turn of the event loop. Cancelled, it stops between two cells (see :meth:`finish`)."""
-        await asyncio.gather(first_set(synced, hurry, timeout=wait), self.stages.ready())
-        for update in self._iterate():
+        cell per turn of the event loop, each as soon as it is ready (a cached load's as it is read).
+        Cancelled, it stops between two cells (see :meth:`finish`)."""
+        await first_set(synced, hurry, timeout=wait)
+        self._start()
+        while (update := await self.stages.next()) is not None:
             self._apply(update)
             await asyncio.sleep(0)  # one cell a turn: joins, edits and other rooms go on between
         self.done = True
 
     async def finish(self) -> bool:
-        """Apply the stages :meth:`run` has not applied yet, at once (once they are ready); whether there
-        were any to apply (False: they were all applied already)."""
+        """Apply the stages :meth:`run` has not applied yet, at once (each as soon as it is ready); whether
+        there were any to apply (False: they were all applied already)."""
         if self.done:
             return False
-        await self.stages.ready()
-        for update in self._iterate():
+        self._start()
+        while (update := await self.stages.next()) is not None:
             self._apply(update)
         self.done = True
         return True
 
-    def _iterate(self) -> Iterator[bytes]:
-        if self._updates is None:
+    def _start(self) -> None:
+        if self.started is None:
             self.started = time.monotonic()
-            self._updates = self.stages.updates()
-        return self._updates
 
     def _apply(self, update: bytes) -> None:
         self.applying = True

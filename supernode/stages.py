@@ -30,7 +30,7 @@ class Stages:
     to be made next; ``seed`` is the load's own document (client id 0) after the first stage, ``first``
     its update.
 
-    :meth:`updates` makes them one cell at a time (encoded by
+    :meth:`updates` (or :meth:`next`, one at a time) makes them one cell at a time (encoded by
     :class:`~supernode.stage_encoding.StageEncoder`, or built in ``seed`` when an output is not plain
     JSON data), and yields each as an update for the live document; a stream longer than ``_STAGE_CHARS``
     characters comes in pieces of that size, each its own update (the first with the cell's outputs,
@@ -57,10 +57,15 @@ class Stages:
         self.parts = 0
         self.packed: tuple[bytes, ...] = ()  # set once done
         self._made: list[bytes] = []
+        self._stream: Iterator[bytes] | None = None  # next()'s
         self.done = False
 
-    async def ready(self) -> None:
-        """Nothing to wait for: the stages are built from the notebook the load read."""
+    async def next(self) -> bytes | None:
+        """The next update (made now: the stages are built from the notebook the load read); None once
+        they are all made (:attr:`done`)."""
+        if self._stream is None:
+            self._stream = self.updates()
+        return next(self._stream, None)
 
     def updates(self) -> Iterator[bytes]:
         seed, first = self._seed, self._first

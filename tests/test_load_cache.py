@@ -19,13 +19,11 @@ from tornado.web import HTTPError
 
 from browser.lab import JupyterLabServer
 from rtc_client import JupyterClient
-from supernode.cached_stages import CachedStages
 from supernode.content import load_update
 from supernode.keys import DocumentKey
-from supernode.cache_rests import read_rest, rest_checksum, write_rest
 from supernode.load_cache import CachedLoad, LoadCache, cache_key
 from supernode.loader import Loader
-from supernode.packed_parts import count_parts, pack_parts, packed_size, unpack_parts
+from supernode.packed_parts import pack_parts, unpack_parts
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,8 +50,7 @@ def contents_manager(tmp_path, cls=AsyncFileContentsManager):
 async def drain(loaded) -> None:
     """Apply a staged load's later stages, as the live document does."""
     if loaded.stages is not None:
-        await loaded.stages.ready()
-        for update in loaded.stages.updates():
+        while (update := await loaded.stages.next()) is not None:
             loaded.document.ydoc.apply_update(update)
 
 
@@ -183,7 +180,7 @@ async def test_a_staged_load_from_the_cache_sends_its_large_outputs_later(tmp_pa
     assert second.document.get()["cells"][3]["outputs"] == []  # the first stage: cells without large outputs
     await drain(second)
     assert second.document.get() == first.document.get()
-    assert second.stages.done and second.stages.packed == built  # one update per cell, as built, in one blob
+    assert second.stages.done and pack_parts(second.stages.packed) == built  # one update per cell, as built
     assert load_update(KEY, second.update, *unpack_parts(built)).get() == first.document.get()
 
 
@@ -455,170 +452,6 @@ async def test_a_long_streams_stage_comes_in_pieces_of_a_megabyte(tmp_path):
     assert second.from_cache and second.stages.parts == 3
     await drain(second)
     assert second.document.get() == whole.document.get()
-
-
-async def test_a_rest_that_is_damaged_or_gone_leaves_the_stages_short_and_is_dropped(tmp_path, caplog):
-    cm = contents_manager(tmp_path)
-    nbformat.write(notebook(10, big=200_000), cm.root_dir + "/nb.ipynb")
-    store = tmp_path / "loads.sqlite"
-    loader = Loader(cm, LoadCache(store, max_bytes=10**8), 100_000)
-    first = await loader.load(KEY, "nb.ipynb")
-    await drain(first)
-    await remembered(loader, first)
-
-    db = sqlite3.connect(store)  # one byte of the kept outputs changed
-    (blob,) = db.execute("SELECT rest FROM rests").fetchone()
-    db.execute("UPDATE rests SET rest = ?", (blob[:-1] + bytes([blob[-1] ^ 1]),))
-    db.commit()
-    damaged = await loader.load(KEY, "nb.ipynb")
-    assert damaged.from_cache  # the first stage is checked and served on its own
-    await drain(damaged)
-    assert damaged.stages.short and damaged.stages.done and damaged.stages.packed == b""
-    assert damaged.document.get()["cells"][3]["outputs"] == []  # the live document takes them from the file
-    assert "does not match its checksum; dropped" in caplog.text
-    assert db.execute("SELECT count(*) FROM builds").fetchone()[0] == 0  # the whole entry went
-    db.close()
-
-    rebuilt = await loader.load(KEY, "nb.ipynb")
-    assert not rebuilt.from_cache
-    await drain(rebuilt)
-    await remembered(loader, rebuilt)
-    db = sqlite3.connect(store)  # an update's length that runs past the end of the rest
-    (blob,) = db.execute("SELECT rest FROM rests").fetchone()
-    db.execute("UPDATE rests SET rest = ?", ((len(blob) + 1).to_bytes(8, "little") + blob[8:],))
-    db.commit()
-    db.close()
-    cut = await loader.load(KEY, "nb.ipynb")
-    await drain(cut)
-    assert cut.from_cache and cut.stages.short
-    assert "is cut short; dropped" in caplog.text
-
-    rebuilt = await loader.load(KEY, "nb.ipynb")
-    assert not rebuilt.from_cache
-    await drain(rebuilt)
-    await remembered(loader, rebuilt)
-    again = await loader.load(KEY, "nb.ipynb")
-    db = sqlite3.connect(store)
-    db.execute("DELETE FROM rests")  # dropped between the first stage's read and the rest's
-    db.commit()
-    db.close()
-    await drain(again)
-    assert again.from_cache and again.stages.short
-    assert "not in the load cache any more" in caplog.text
-
-
-async def test_a_room_whose_cached_outputs_are_gone_takes_them_from_the_file(tmp_path):
-    """The server serves the first stage from the cache, then finds the rest gone: the outputs come
-    from the file (a merge whose base is the first stage), nothing is written to the file."""
-    store = tmp_path / "loads.sqlite"
-    server = JupyterLabServer(
-        tmp_path / "server", app="server", extra_args=[f"--SupernodeExtension.load_cache_path={store}"]
-    )
-    path = server.root / "nb.ipynb"
-    nbformat.write(notebook(20, big=1_500_000), path)  # above the staged-loading threshold
-    on_disk = path.read_bytes()
-    seen = []
-
-    async def open_whole() -> None:
-        await server.start()
-        async with JupyterClient(server.url, server.token) as api:
-            nb = await api.open_notebook("nb.ipynb")
-            deadline = asyncio.get_running_loop().time() + 30
-            while sum(len(o.get("text", "")) for o in nb.to_dict()["cells"][3]["outputs"]) < 1_500_000:
-                assert asyncio.get_running_loop().time() < deadline, server.log_tail(30)
-                await asyncio.sleep(0.05)
-            seen.append(nb.to_dict())
-            await nb.close()
-
-    try:
-        await open_whole()
-        await kept(store, 1, server)
-        await server.stop()
-        db = sqlite3.connect(store)
-        db.execute("DELETE FROM rests")
-        db.commit()
-        db.close()
-        await open_whole()
-        log = server.log_tail(300)
-    finally:
-        await server.stop()
-    assert "(from the load cache" in log and "not in the load cache any more" in log
-    assert [untrusted(c) for c in seen[1]["cells"]] == [untrusted(c) for c in seen[0]["cells"]]
-    assert path.read_bytes() == on_disk
-
-
-@pytest.mark.parametrize("blob_handle", [True, False])
-def test_a_rest_is_read_whole_and_checked_whichever_way_sqlite_reads_it(tmp_path, blob_handle):
-    """The rest read through SQLite's incremental blob handle or by a query (Python before 3.11, without
-    one): the same blob, its updates there (empty ones included), checked against its checksum and its
-    layout."""
-    parts = [b"a" * 100_000, b"", b"xyz", bytes(range(256)) * 1000]
-    blob = pack_parts(parts)
-    db = sqlite3.connect(tmp_path / "rests.sqlite")
-    db.execute("CREATE TABLE rests (key TEXT PRIMARY KEY, rest BLOB NOT NULL)")
-    db.execute("INSERT INTO rests VALUES ('k', ?)", (blob,))
-    rowid, length = db.execute("SELECT rowid, length(rest) FROM rests").fetchone()
-
-    class WithoutBlobHandle:  # sqlite3 before Python 3.11
-        execute = db.execute
-
-    reader = db if blob_handle else WithoutBlobHandle()
-    read = read_rest(reader, rowid, length, rest_checksum(blob))
-    assert read == blob and unpack_parts(read) == parts and count_parts(read) == len(parts)
-    with pytest.raises(ValueError, match="does not match its checksum"):
-        read_rest(reader, rowid, length, rest_checksum(blob + b"!"))
-    db.execute("UPDATE rests SET rest = ?", (blob[:-1],))
-    with pytest.raises(ValueError, match="is cut short"):
-        read_rest(reader, rowid, length - 1, rest_checksum(blob[:-1]))
-    db.close()
-
-
-@pytest.mark.parametrize("blob_handle", [True, False])
-def test_a_rest_kept_apart_is_written_as_the_blob_its_parts_pack_into(tmp_path, blob_handle):
-    """A staged load's updates, kept apart, are written piece by piece (or joined, without a blob
-    handle): the stored blob, its size and its checksum are those of the packed parts."""
-    parts = (b"a" * 100_000, b"", b"xyz", bytes(range(256)) * 1000)
-    blob = pack_parts(list(parts))
-    assert rest_checksum(parts) == rest_checksum(blob) and packed_size(parts) == len(blob)
-    db = sqlite3.connect(tmp_path / "rests.sqlite", isolation_level=None)
-    db.execute("CREATE TABLE rests (key TEXT PRIMARY KEY, rest BLOB NOT NULL)")
-
-    class WithoutBlobHandle:  # sqlite3 before Python 3.11
-        execute = db.execute
-
-    write_rest(db if blob_handle else WithoutBlobHandle(), "k", parts)
-    write_rest(db if blob_handle else WithoutBlobHandle(), "k", parts)  # replaced, not added
-    assert db.execute("SELECT rest FROM rests").fetchall() == [(blob,)]
-    db.close()
-
-
-async def test_the_rest_is_read_once_from_its_prefetch_whoever_waits_for_it():
-    """A cached load's rest is read from the moment it is found: a waiter cancelled meanwhile leaves
-    the read to the next one (it is not made again), and the wrong number of updates is no rest."""
-    calls, started, release = [], asyncio.Event(), asyncio.Event()
-
-    async def fetch():
-        calls.append(1)
-        started.set()
-        await release.wait()
-        return (b"a", b"b")
-
-    stages = CachedStages(2, fetch, "nb.ipynb")
-    stages.prefetch()
-    await asyncio.wait_for(started.wait(), 5)
-    waiter = asyncio.ensure_future(stages.ready())
-    done, _ = await asyncio.wait({waiter}, timeout=0.05)  # the waiter waits on the read
-    assert not done
-    waiter.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
-    release.set()
-    await asyncio.wait_for(stages.ready(), 5)
-    assert calls == [1] and not stages.short and list(stages.updates()) == [b"a", b"b"] and stages.done
-
-    short = CachedStages(3, fetch, "nb.ipynb")
-    await asyncio.wait_for(short.ready(), 5)
-    assert short.short and list(short.updates()) == []
 
 
 def test_the_notary_is_set_up_at_start_and_a_failure_to_is_only_logged(tmp_path, caplog):

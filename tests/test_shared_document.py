@@ -264,6 +264,15 @@ async def test_what_is_kept_for_joiners_is_bounded():
     assert state.parts() == [b"s" * 100, b"x" * (64 << 10)]
     state.grew(b"y")
     assert state.parts() is None  # the updates outweigh the encoding (and 64 KiB)
+    state.seed(b"s" * 100)  # updates the writer holds anyway (a staged load's) count against no bound
+    stages = [b"o" * (1 << 20) for _ in range(3)]
+    for stage in stages:
+        state.grew(stage, held=True)
+    state.grew(b"a")
+    state.grew(b"b")
+    assert state.parts() == [b"s" * 100, *stages, b"a", b"b"] and state.parts()[1] is stages[0]  # not copied
+    state.grew(b"c")
+    assert state.parts() is None  # the writer's own updates still do
     state.seed(b"s")
     state.stale()
     assert state.parts() is None
