@@ -73,6 +73,7 @@ class SupernodeExtension(ExtensionApp, SupernodeOptions):
     name = "supernode"
 
     def initialize_settings(self) -> None:
+        _import_ahead()
         join_server_log("supernode", self.serverapp.log)
         stop_cleanly_on_sigint(self.serverapp)  # a hub stops servers with SIGINT: our documents save first
         jc_settings.adopt(self)
@@ -308,3 +309,14 @@ class SupernodeExtension(ExtensionApp, SupernodeOptions):
             await self.tasks.stop()
             if self.load_store is not None:
                 self.load_store.close()
+
+
+def _import_ahead() -> None:
+    """Import now, while the server loads its extensions, what the first use of a shared document imports
+    lazily: pycrdt's documents take an anyio lock, whose first use imports anyio's asyncio backend (15 ms,
+    the module holding the GIL), which would otherwise fall inside the first requests the server answers
+    (a notebook's open right after a start)."""
+    try:
+        import anyio._backends._asyncio  # noqa: F401
+    except ImportError:  # another anyio: its first lock imports what it needs then
+        pass

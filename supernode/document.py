@@ -58,11 +58,13 @@ _VERIFY_WAIT = 2.0  # seconds a load found by its file's stamp waits for its fir
 class LiveDocument(DocumentSaves, FileSync):
     """One file in one room. ``epoch`` names this load: a client of another load is stale."""
 
-    def __init__(self, manager: DocumentManager, key: DocumentKey, path: str, loaded: Loaded) -> None:
+    def __init__(
+        self, manager: DocumentManager, key: DocumentKey, path: str, loaded: Loaded, epoch: str | None = None
+    ) -> None:
         self.manager = manager
         self.key = key
         self.path = path
-        self.epoch = str(uuid.uuid4())
+        self.epoch = epoch or str(uuid.uuid4())  # (a session answered before the load was done named it)
         model = loaded.model
         self.document = loaded.document
         self._staged = None if loaded.stages is None else StagedLoad(self._apply_stage, loaded.stages)

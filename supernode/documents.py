@@ -21,6 +21,7 @@ import asyncio
 import logging
 import posixpath
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -100,6 +101,7 @@ class DocumentManager:
         self.loader = Loader(contents_manager, load_cache, delay_outputs_above)
         self.heap = HeapTrimmer()  # trimmed once a large file's load and its background work are done
         self.live: dict[str, LiveDocument] = {}
+        self._epochs: dict[str, str] = {}  # the epoch of the next load of each room a session was answered for
         self._keeping: set[asyncio.Task[None]] = set()  # builds being kept in the load cache
         self._finishing: set[LiveDocument] = set()  # freed, still writing their last save (see stop)
         self._stopping = asyncio.Event()  # set by stop: a load's background work no longer waits
@@ -195,7 +197,7 @@ class DocumentManager:
             raise DocumentLoadError(
                 "bad_message", f"{name_of_file}: it cannot be read as {key.format}:{key.type}"
             ) from exc
-        live = LiveDocument(self, key, path, loaded)
+        live = LiveDocument(self, key, path, loaded, self._epochs.pop(name, None))
         self.live[name] = live
         live.attach(self.relay.open_direct(name, label=f"supernode {path}"))
         self.spawn(self._follow(name, live), f"document {path}")
@@ -290,13 +292,30 @@ class DocumentManager:
 
     # -- API for the session endpoint and other extensions -----------------------------------
 
-    async def session(self, room: str) -> str:
-        """Load room ``room`` if needed; its current ``sessionId`` (the load's epoch)."""
+    async def session(self, room: str, *, wait: bool = True) -> str:
+        """Load room ``room`` if needed; its current ``sessionId`` (the load's epoch). Without ``wait``, a room
+        that is not loaded yet is answered at once, with the epoch its load will have: the load goes on
+        while the client opens the room's websocket (which the room admits once it is loaded, or closes
+        with the load's error); a session request of the stock frontend then costs no more than the
+        load itself. Raises DocumentLoadError (with ``wait``) for a room that cannot be loaded."""
+        if not wait and room not in self.live:
+            epoch = self._epochs.setdefault(room, str(uuid.uuid4()))
+            self.spawn(self._load_for_session(room), f"load {room}")
+            return epoch
         await self.relay.load_room(room)
         live = self.live.get(room)
         if live is None:
             raise DocumentLoadError("room_error", f"room {room} has no document")
         return live.epoch
+
+    async def _load_for_session(self, room: str) -> None:
+        """Load ``room`` for a session answered before its load. A load that fails leaves its epoch to the
+        next (no client had a document of it): a client that joins with it then, once the file can be read
+        again, is that load's client."""
+        try:
+            await self.relay.load_room(room)
+        except Exception as exc:  # the load logged why; the room's websocket is closed with its code
+            log.debug("room %s (a session's) could not be loaded: %r", room, exc)
 
     async def document_for_path(self, path: str) -> LiveDocument | None:
         """The live document of notebook ``path`` (its room loaded if needed), or None if there is no file

@@ -20,10 +20,12 @@ PATHS: dict[str, dict] = {
     "/api/collaboration/session/{path}": {
         "put": {
             "summary": "Open a document for collaboration",
-            "description": "Indexes the file (jupyter_server_fileid), loads its room if it is not loaded, and answers "
-            "the room to join and the session of the current load. Needs contents:read. The client then joins "
-            "the websocket /api/collaboration/room/{format}:{type}:{fileId}?sessionId={sessionId}; a client whose "
-            "sessionId names an earlier load is closed with 1003 (reason unknown_session).",
+            "description": "Indexes the file (jupyter_server_fileid), starts loading its room if it is not loaded, "
+            "and answers the room to join and the session of the current load (of a room still loading: the "
+            "session its load will have; the answer does not wait for the load). Needs contents:read. The client "
+            "then joins the websocket /api/collaboration/room/{format}:{type}:{fileId}?sessionId={sessionId}, "
+            "which the room admits once it is loaded, or closes with the load's error (4404, 4400, 4500, and a "
+            "reason); a client whose sessionId names an earlier load is closed with 1003 (reason unknown_session).",
             "parameters": [
                 {
                     "name": "path",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from tornado.web import HTTPError
 from .file_stamps import FileStamp, file_digest, stamp_of
 
 if TYPE_CHECKING:
-    from .load_cache import LoadCache
+    from .load_cache import CachedLoad, LoadCache
 
 __all__ = ["FileRead", "digest_now", "read_file", "reads_plain_files"]
 
@@ -45,18 +46,25 @@ def reads_plain_files(cm: Any) -> bool:
 class FileRead:
     """A notebook's file as a load found it: its contents model without content (``stat``), its ``stamp``
     (taken before its bytes were read), and either its bytes (``raw``) or the ``digest`` the cache
-    remembers for that stamp."""
+    remembers for that stamp; then, if asked for (``looked_up``), the cache's ``entry`` for that digest
+    (None: none)."""
 
     stat: dict[str, Any]
     stamp: FileStamp
     raw: bytes | None
     digest: str | None
+    entry: CachedLoad | None = None
+    looked_up: bool = False
 
 
-async def read_file(cm: Any, path: str, cache: LoadCache | None) -> FileRead | None:
+async def read_file(
+    cm: Any, path: str, cache: LoadCache | None, entry_key: Callable[[str, int], str] | None = None
+) -> FileRead | None:
     """The file at ``path`` as it is now, through jupyter_server's file manager ``cm``: its bytes are not
-    read when ``cache`` (None: read them) remembers a digest for its stamp. None if it cannot be read
-    here (the contents manager then reports why)."""
+    read when ``cache`` (None: read them) remembers a digest for its stamp; then, given ``entry_key`` (the
+    cache's key for a digest and a size), the cache's entry is looked up too, on the same worker thread:
+    the load of a room a session request was answered for waits on each hop to a worker and back.
+    None if it cannot be read here (the contents manager then reports why)."""
     # The stat first: a write between it and the read is then seen as a change on disk later
     # (merged, a no-op for content we already hold), never the other way round.
     stat = await ensure_async(cm.get(path, content=False, type="notebook"))
@@ -66,7 +74,11 @@ async def read_file(cm: Any, path: str, cache: LoadCache | None) -> FileRead | N
         with open(os_path, "rb") as f:
             stamp = stamp_of(os.fstat(f.fileno()), time.time_ns())  # before the bytes are read
             digest = None if cache is None else cache.known_digest(stamp, algorithm)
-            return FileRead(stat, stamp, None if digest is not None else f.read(), digest)
+            if digest is None:
+                return FileRead(stat, stamp, f.read(), None)
+        if entry_key is None or cache is None:
+            return FileRead(stat, stamp, None, digest)
+        return FileRead(stat, stamp, None, digest, cache.get_now(entry_key(digest, stamp.size)), looked_up=True)
 
     try:
         return await asyncio.to_thread(read, cm._get_os_path(path))

@@ -64,7 +64,7 @@ class SessionHandler(APIHandler):
             status = 201
         room = f"{file_format}:{file_type}:{file_id}"
         try:
-            session = await self.documents.session(room)
+            session = await self.documents.session(room, wait=False)  # the load goes on meanwhile
         except DocumentLoadError:
             # As the stock frontend expects: the session is answered, and the room's websocket is then
             # closed with the load error's code and reason, which it shows in its "File Load Error" dialog.

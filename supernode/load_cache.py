@@ -117,12 +117,18 @@ class LoadCache:
     async def get(self, key: str) -> CachedLoad | None:
         """The entry of ``key`` without its rest (see :meth:`rest`), checked against its checksum and
         marked used; None if there is none (or none readable)."""
-        found = await asyncio.to_thread(self._get, key)
-        if found is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return found
+        return await asyncio.to_thread(self.get_now, key)
+
+    def get_now(self, key: str) -> CachedLoad | None:
+        """:meth:`get`, blocking: on a worker thread (a load's read of its file, see
+        :func:`~supernode.file_reads.read_file`)."""
+        with self._lock:
+            found = self._get(key)
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return found
 
     async def rest(self, key: str, digests: bytes, deliver: Callable[[bytes], None]) -> bool:
         """Read the rest of the entry of ``key`` that :meth:`get` gave (``digests``: its ``rest_digests``) on a
@@ -245,31 +251,31 @@ class LoadCache:
             self._db = None
 
     def _get(self, key: str) -> CachedLoad | None:
-        with self._lock:
-            db = self._connect()
-            if db is None:
+        """The entry of ``key`` (see :meth:`get`); the caller holds the lock."""
+        db = self._connect()
+        if db is None:
+            return None
+        try:
+            row = db.execute(
+                "SELECT first, staged_parts, rest_digests, signature, trusted, checksum FROM builds WHERE key = ?",
+                (key,),
+            ).fetchone()
+            if row is None:
                 return None
-            try:
-                row = db.execute(
-                    "SELECT first, staged_parts, rest_digests, signature, trusted, checksum FROM builds WHERE key = ?",
-                    (key,),
-                ).fetchone()
-                if row is None:
-                    return None
-                first, staged, digests, signature, trusted, checksum = row
-                digests = None if digests is None else bytes(digests)
-                load = CachedLoad(
-                    bytes(first), None, staged, signature, None if trusted is None else bool(trusted), digests
-                )
-                if load.checksum(digests) != checksum or (digests is not None and len(digests) != staged * DIGEST):
-                    log.warning("load cache %s: entry %s… does not match its checksum; dropped", self.path, key[:12])
-                    self._delete(db, key)
-                    return None
-                db.execute("INSERT OR REPLACE INTO uses VALUES (?, ?)", (key, time.time()))
-                return load
-            except sqlite3.Error as exc:
-                self._fail(exc)
+            first, staged, digests, signature, trusted, checksum = row
+            digests = None if digests is None else bytes(digests)
+            load = CachedLoad(
+                bytes(first), None, staged, signature, None if trusted is None else bool(trusted), digests
+            )
+            if load.checksum(digests) != checksum or (digests is not None and len(digests) != staged * DIGEST):
+                log.warning("load cache %s: entry %s… does not match its checksum; dropped", self.path, key[:12])
+                self._delete(db, key)
                 return None
+            db.execute("INSERT OR REPLACE INTO uses VALUES (?, ?)", (key, time.time()))
+            return load
+        except sqlite3.Error as exc:
+            self._fail(exc)
+            return None
 
     def _rest(self, key: str, digests: bytes, deliver: Callable[[bytes], None]) -> bool:
         with self._lock:  # held throughout: no put drops the entry from under the read

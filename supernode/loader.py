@@ -162,9 +162,9 @@ class Loader:
         document type's ``set`` raises for content it does not take."""
         cm = self.contents_manager
         if key.kind == "notebook" and reads_plain_files(cm):
-            found = await self._read(path, known=True)
+            found = await self._read(path, known=True, key=key)
             if found is not None and found.digest is not None:  # a version of the file the cache hashed before
-                hit = await self._from_cache(key, path, found.stat, found.digest, found.stamp.size)
+                hit = await self._from_cache(key, path, found.stat, found.digest, found.stamp.size, found)
                 if hit is not None:
                     hit.verify = (found.stamp, found.digest)
                     return hit
@@ -266,10 +266,12 @@ class Loader:
         except Exception as exc:  # gone or rewritten since: its next load says so
             log.debug("%s: the notebook could not be validated: %r", path, exc)
 
-    async def _read(self, path: str, *, known: bool) -> FileRead | None:
+    async def _read(self, path: str, *, known: bool, key: DocumentKey | None = None) -> FileRead | None:
         """The file at ``path`` (:func:`~supernode.file_reads.read_file`): with ``known``, its bytes are not
-        read when the cache remembers a digest for its stamp."""
-        return await read_file(self.contents_manager, path, self.cache if known else None)
+        read when the cache remembers a digest for its stamp (and ``key``'s entry for it is looked up)."""
+        cache = self.cache if known else None
+        entry_key = None if key is None else partial(self._cache_key, key)
+        return await read_file(self.contents_manager, path, cache, entry_key)
 
     def _cache_key(self, key: DocumentKey, digest: str, size: int) -> str:
         """The load cache's key of ``key``'s build from a file of ``size`` bytes with ``digest``."""
@@ -287,14 +289,15 @@ class Loader:
         )
 
     async def _from_cache(
-        self, key: DocumentKey, path: str, stat: dict[str, Any], digest: str, size: int
+        self, key: DocumentKey, path: str, stat: dict[str, Any], digest: str, size: int, found: FileRead | None = None
     ) -> Loaded | None:
-        """The document from the cache, or None (a miss, or an entry that cannot be used)."""
+        """The document from the cache, or None (a miss, or an entry that cannot be used); ``found``: the
+        file's read, which may have looked the entry up already."""
         assert self.cache is not None
         ckey = self._cache_key(key, digest, size)
         notary = self.contents_manager.notary
         algorithm = self.contents_manager.hash_algorithm
-        entry = await self.cache.get(ckey)
+        entry = found.entry if found is not None and found.looked_up else await self.cache.get(ckey)
         if entry is None:
             return None
         if (

@@ -97,3 +97,10 @@ async def quiesce(serverapp) -> None:
             await serverapp.kernel_manager.shutdown_kernel(kernel_id, now=True)
         except Exception:
             pass  # already gone
+
+
+async def live_document(serverapp, room: str):
+    """The live document of ``room`` once it is loaded (a session request answers before its load is done)."""
+    documents = serverapp.web_app.settings["supernode_documents"]
+    await documents.session(room)
+    return documents.live[room]

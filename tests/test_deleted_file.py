@@ -13,7 +13,7 @@ from jupyter_ydoc import YNotebook
 from pycrdt import Map
 
 from helpers import eventually
-from jupyter_helpers import disk_sources, server_config, write_notebook
+from jupyter_helpers import disk_sources, live_document, server_config, write_notebook
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,7 +43,7 @@ async def test_an_edit_after_the_deletion_is_kept_in_the_room_but_not_written(
     collab, jp_root_dir, jp_serverapp, caplog
 ):
     client, session, _ = await open_and_delete(collab, jp_root_dir, caplog, "gone.ipynb")
-    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    live = await live_document(jp_serverapp, session.room)
     source = YNotebook(client.doc).ycells[0]["source"]
     source += " edited"
     # The autosave comes due (and would write within save_max_wait): it must fail, not recreate the file.

@@ -142,7 +142,9 @@ async def test_a_file_that_cannot_be_opened_gets_the_frontends_load_error(
     assert code == 4400, code
     assert ws.protocol.close_rcvd.reason  # the dialog shows why
     told = [r for r in caplog.records if r.name == "supernode.documents" and "cannot be opened" in r.getMessage()]
-    assert len(told) == 2 and name in told[0].getMessage()  # one line for the PUT's load, one for the join's
+    # One line per load: the session's, and the join's when it came after that one had failed (the session
+    # is answered without waiting for its load, so the join may find it still under way).
+    assert 1 <= len(told) <= 2 and name in told[0].getMessage()
     assert all(r.exc_info is None for r in caplog.records if r.levelname in ("WARNING", "ERROR"))
 
 

@@ -89,8 +89,8 @@ def spy_reads(loader: Loader, monkeypatch) -> list[bool]:
     reads: list[bool] = []
     real_read = loader._read
 
-    async def read(path, *, known):
-        found = await real_read(path, known=known)
+    async def read(path, *, known, **more):
+        found = await real_read(path, known=known, **more)
         reads.append(found.raw is not None)
         return found
 
@@ -109,8 +109,12 @@ async def test_a_settled_unchanged_file_is_found_by_its_stamp_without_being_read
     await remembered(loader, first)
 
     reads = spy_reads(loader, monkeypatch)
+    hops = []
+    real_get = loader.cache.get
+    monkeypatch.setattr(loader.cache, "get", lambda key: hops.append(key) or real_get(key))
     second = await loader.load(KEY, "nb.ipynb")
     assert second.from_cache and reads == [False]  # the bytes were not read
+    assert hops == [] and loader.cache.hits == 1  # the entry was looked up by the file's read, on its thread
     assert second.verify is not None and second.verify[1] == first.model["hash"] == second.model["hash"]
     assert second.document.get() == first.document.get()
     now = await loader.digest_now("nb.ipynb")

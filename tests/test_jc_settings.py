@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import eventually
 from jupyter_helpers import EXTENSIONS
 
 
@@ -55,6 +56,8 @@ async def test_our_lines_are_in_the_servers_log_with_its_format(tmp_path):
         body = {"format": "json", "type": "notebook"}
         status, _ = await server.request("PUT", "/api/collaboration/session/logged.ipynb", body)
         assert status == 201
+        # (the session is answered before the room's load is done: the line follows it)
+        await eventually(lambda: "opened logged.ipynb" in server.log_path.read_text(), timeout=10, what="the line")
     finally:
         await server.stop()
     log = server.log_path.read_text()

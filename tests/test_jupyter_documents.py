@@ -310,3 +310,33 @@ async def test_jupyter_collaborations_room_lookup_gives_the_live_document(collab
         await server.get_room("json:notebook:nope")
     with pytest.raises(LookupError):  # as jupyter-collaboration's RoomNotFound
         await server.get_room("json:notebook:nope")
+
+
+async def test_a_session_is_answered_before_its_rooms_load_is_done(collab, jp_root_dir, jp_serverapp, monkeypatch):
+    """The session request does not wait for the room's load (the client opens the websocket meanwhile): it
+    answers the session the load will have, the same to every request while it runs; the room admits its
+    clients once it is loaded."""
+    documents = jp_serverapp.web_app.settings["supernode_documents"]
+    release, started = asyncio.Event(), asyncio.Event()
+    real_load = documents.loader.load
+
+    async def slow_load(key, path):
+        started.set()
+        await release.wait()
+        return await real_load(key, path)
+
+    monkeypatch.setattr(documents.loader, "load", slow_load)
+    path = write_notebook(jp_root_dir, "slow.ipynb", ["print(1)", "x = 2"])
+    first = await asyncio.wait_for(collab.session(path), 5)  # answered while the load waits
+    await asyncio.wait_for(started.wait(), 5)
+    again = await collab.session(path)
+    assert first.session_id == again.session_id and first.room not in documents.live
+    client = await collab.join(first.room, first.session_id)
+    synced = asyncio.ensure_future(client.wait_synced())
+    done, _ = await asyncio.wait({synced}, timeout=0.2)
+    assert not done  # admitted once the room is loaded
+    release.set()
+    await asyncio.wait_for(synced, 10)
+    assert documents.live[first.room].epoch == first.session_id  # the session it was told is the load's
+    assert [c["source"] for c in YNotebook(client.doc).get()["cells"]] == ["print(1)", "x = 2"]
+    assert (await collab.session(path)).session_id == first.session_id

@@ -12,7 +12,7 @@ from pycrdt import Doc
 
 from execution_helpers import Api
 from helpers import eventually, raw_ws
-from jupyter_helpers import read_notebook, server_config
+from jupyter_helpers import live_document, read_notebook, server_config
 
 from rtc_relay.lib0 import read_var_uint8array, var_uint8array
 
@@ -81,7 +81,7 @@ async def test_the_first_client_gets_the_cells_before_their_large_outputs(collab
     outputs = _cells(doc)[1][1]
     assert outputs[0]["text"] == BIG and outputs[1]["data"] == {"text/plain": "'done'"}
     # Loading is not an edit: the file is not written.
-    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    live = await live_document(jp_serverapp, session.room)
     await asyncio.wait_for(live.loaded.wait(), 10)
     assert live.dirty is False and (jp_root_dir / path).read_bytes() == before
 
@@ -178,7 +178,7 @@ async def test_a_user_who_joins_while_the_outputs_follow_gets_each_of_them_once(
     before = (jp_root_dir / path).read_bytes()
     expected = _file_texts(jp_root_dir, path)
     session = await collab.session(path)
-    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    live = await live_document(jp_serverapp, session.room)
     url = collab.url(session.room, session.session_id)
     first_ws = await raw_ws(url, additional_headers=collab.auth_header)
     late_ws = await raw_ws(url, additional_headers=collab.auth_header)
@@ -203,7 +203,7 @@ async def test_a_room_freed_before_its_stages_ran_leaves_the_file_and_opens_whol
     before = (jp_root_dir / path).read_bytes()
     expected = _file_texts(jp_root_dir, path)
     session = await collab.session(path)
-    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    live = await live_document(jp_serverapp, session.room)
     # A client that joins and leaves without syncing: the stages wait for a first client, the room is freed.
     client = await collab.join(session.room, session.session_id)
     await client.close()
@@ -230,7 +230,7 @@ async def test_a_change_on_disk_while_the_outputs_follow_is_merged_with_the_whol
         lambda: YNotebook(client.doc).get()["cells"][0]["source"] == "run(0)  # changed on disk", timeout=20
     )
     await client.wait_for(lambda: _output_texts(client.doc) == expected, timeout=20)
-    live = jp_serverapp.web_app.settings["supernode_documents"].live[session.room]
+    live = await live_document(jp_serverapp, session.room)
     assert _output_texts(live.document.ydoc) == expected
     await eventually(lambda: not live.dirty, 10, "the merged document saved or clean")
     assert _file_texts(jp_root_dir, path) == expected

@@ -15,7 +15,7 @@ from jupyter_server.auth.authorizer import Authorizer
 from jupyter_ydoc import YNotebook, YUnicode
 
 from helpers import eventually
-from jupyter_helpers import disk_sources, server_config, write_notebook
+from jupyter_helpers import disk_sources, live_document, server_config, write_notebook
 from rtc_client import RoomClient
 from supernode.forks import FORK_EVENTS
 from supernode.snapshot import snapshot
@@ -191,7 +191,7 @@ async def test_forks_are_created_kept_in_sync_merged_back_and_deleted(
     await in_fork.request({"cmd": "wait_at", "path": ["cells", 0, "source"], "equals": "x = 1 + 1"}, WAIT)
     # The fork's change stays in the fork until it is merged.
     await in_fork.request({"cmd": "insert_at", "path": ["cells", 0, "source"], "index": 0, "text": "# fork\n"})
-    live = jp_serverapp.web_app.settings["supernode_documents"].live[room]
+    live = await live_document(jp_serverapp, room)
     forked = jp_serverapp.web_app.settings["supernode_forks"].forks[fork].document.ydoc
     await eventually(lambda: source_of(forked) == ["# fork\nx = 1 + 1"], WAIT, "the fork's edit in the fork")
     assert source_of(live.document.ydoc) == ["x = 1 + 1"]
@@ -422,7 +422,7 @@ async def test_a_saved_version_of_large_outputs_is_the_content_the_save_wrote(
     path = write_large_outputs(jp_root_dir, "big.ipynb", cells=3, size=64 * 1024)
     alice, session = await collab.open(path)
     room = session.room
-    live = jp_serverapp.web_app.settings["supernode_documents"].live[room]
+    live = await live_document(jp_serverapp, room)
     timelines = jp_serverapp.web_app.settings["supernode_forks"].timelines
     cell = YNotebook(alice.doc).ycells[0]["source"]
     cell += "  # edited"
