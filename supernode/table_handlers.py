@@ -23,6 +23,12 @@ __all__ = ["HANDLERS"]
 
 
 class _TablesBase(ApiBase):
+    async def prepare(self) -> None:
+        await super().prepare()
+        started = self.settings.get("supernode_services_started")
+        if started is not None:  # the tables start a moment after the server, or when first needed
+            await started()
+
     @property
     def feeds(self) -> TableFeeds:
         feeds = self.settings.get("supernode_tables")

@@ -54,6 +54,7 @@ class SharedTables:
         self.invalid = 0  # rows refused by their schema (logged)
         self._connection: Any = None  # the room's DirectConnection
         self._schemas = schemas()
+        self.on_demand: Callable[[], None] = lambda: None  # someone joins the room: start the tables now
 
     # -- relay policy -----------------------------------------------------------------------
 
@@ -61,6 +62,7 @@ class SharedTables:
         return name == ROOM
 
     async def load(self, name: str) -> Doc:
+        self.on_demand()  # a client joining before the tables started gets the stored rows, then the fresh ones
         return self.doc  # the room's document itself; the relay applies what its store holds to it
 
     def admit(self, name: str, params: Mapping[str, str]) -> None:

@@ -203,6 +203,9 @@ def started(jp_serverapp, jp_asyncio_loop):
     """Run the extensions' start hooks (the shared tables), as a real server does once its loop runs;
     pytest-jupyter does not."""
     jp_asyncio_loop.run_until_complete(jp_serverapp.extension_manager.start_all_extensions())
+    started = jp_serverapp.web_app.settings.get("supernode_services_started")
+    if started is not None:  # (they start a moment after the server otherwise)
+        jp_asyncio_loop.run_until_complete(started())
     return jp_serverapp
 
 
