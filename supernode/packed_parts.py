@@ -2,9 +2,10 @@
 
 A staged load (:class:`~supernode.stages.Stages`) keeps the update of each stage apart, in a tuple;
 the load cache writes them as one blob, an entry's rest (:func:`packed_pieces`, through SQLite's
-incremental blob handle), and reads it back whole (:func:`count_parts` checks its layout); the live
-document keeps either form as the base of its merges, applies and decodes it (:func:`iter_parts`
-takes both, copying a blob's parts out one at a time).
+incremental blob handle), and reads it back one part at a time, into a tuple again
+(:func:`supernode.cache_rests.stream_rest`); the live document keeps either form as the base of its
+merges, applies and decodes it (:func:`iter_parts` takes both, copying a blob's parts out one at a
+time; :func:`count_parts` walks a blob's layout).
 
 Each part is its length (``PART_HEADER`` bytes, little-endian), then its bytes. A blob that is not
 made of parts (cut short, or a length that runs past its end) raises ``ValueError``.
