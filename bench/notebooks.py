@@ -19,9 +19,11 @@ ystore). A run, with every wait bounded by ``--timeout``:
 2. re-open: a new server on the same directories (root, data, runtime, working dir: whatever the
    server kept of the first open, its load cache or its ystore, is there), and a new client A opens
    the unchanged file, timed the same way;
-3. late join: client B does the same while A stays connected, right after A's SyncStep2 (with a
-   server loading in stages, while the outputs still follow); "whole" as for A. B runs in a process of
-   its own (``nb_peer.py``, started before the server, idle until then), as a person joining from another
+3. late join: client B does the same while A stays connected, right after A holds the whole notebook
+   (for a server that sends everything in SyncStep2, right after it; for one loading in stages, once the
+   last output arrived: each server's re-open is then timed alone, and each late joiner joins a room
+   whose first client has everything); "whole" as for A. B runs in a process of its own
+   (``nb_peer.py``, started before the server, idle until then), as a person joining from another
    machine: its times are the server's, not those of one Python process taking A's and B's messages in
    turn;
 4. save: A inserts a character at the start of cell 0's source, sends the update, then the custom
@@ -133,10 +135,10 @@ async def _measure(server: JupyterServer, nb_path: str, cells: int, first_id: st
     try:
         opened = await a.open(_deadline(timeout))
         _check(a, "A", cells, first_id, last_id)
+        reopen_whole = await a.whole(_deadline(timeout))
         joined = await b.open(timeout)
         _check_counts("B", joined["cells"], joined["ids"], cells, first_id, last_id)
         joined = joined["opened"]
-        reopen_whole = await a.whole(_deadline(timeout))
         late_whole = await b.whole(timeout)
         saved = await a.edit_and_save(_deadline(timeout))
         after = _digest(disk)

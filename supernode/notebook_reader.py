@@ -48,7 +48,21 @@ def read_notebook(text: str | bytes) -> dict[str, Any]:
             return _nbformat(text)
     if not _expected(content):
         return _nbformat(text.decode("utf-8") if isinstance(text, bytes) else text)
-    for cell in content["cells"]:
+    try:
+        _join_lines(content["cells"])
+    except TypeError:  # split lines that are not all strings: nbformat's reader says what it says of them
+        return _nbformat(text.decode("utf-8") if isinstance(text, bytes) else text)
+    metadata = content["metadata"]
+    for key in _TRANSIENT:
+        metadata.pop(key, None)
+    return content
+
+
+def _join_lines(cells: list[dict[str, Any]]) -> None:
+    """Join the cells' split lines in place, as nbformat's reader does; ``TypeError`` (from ``str.join``,
+    which checks every line in C: a generator of ``isinstance`` calls took a third of the read of a
+    notebook of large outputs) for a source or stream text whose lines are not all strings."""
+    for cell in cells:
         source = cell.get("source")
         if isinstance(source, list):
             cell["source"] = "".join(source)
@@ -64,15 +78,12 @@ def read_notebook(text: str | bytes) -> dict[str, Any]:
                 elif kind and isinstance(output.get("text"), list):
                     output["text"] = "".join(output["text"])
         cell["metadata"].pop("trusted", None)
-    metadata = content["metadata"]
-    for key in _TRANSIENT:
-        metadata.pop(key, None)
-    return content
 
 
 def _expected(content: Any) -> bool:
     """Whether ``content`` is shaped as this module reads it: an nbformat 4 notebook whose cells,
-    outputs, attachments and bundles are objects (anything else: nbformat's reader decides)."""
+    outputs, attachments and bundles are objects (anything else: nbformat's reader decides). Split lines
+    are checked as they are joined (:func:`_join_lines`)."""
     if not isinstance(content, dict) or type(content.get("nbformat")) is not int or content["nbformat"] != 4:
         return False
     cells = content.get("cells")
@@ -80,9 +91,6 @@ def _expected(content: Any) -> bool:
         return False
     for cell in cells:
         if not isinstance(cell, dict) or not isinstance(cell.get("metadata"), dict):
-            return False
-        source = cell.get("source")
-        if isinstance(source, list) and not all(isinstance(line, str) for line in source):
             return False
         attachments = cell.get("attachments", {})
         if not isinstance(attachments, dict) or not all(isinstance(b, dict) for b in attachments.values()):
@@ -96,17 +104,18 @@ def _expected(content: Any) -> bool:
                     return False
                 if output.get("output_type", "") in _RICH and not isinstance(output.get("data", {}), dict):
                     return False
-                text = output.get("text")
-                if isinstance(text, list) and not all(isinstance(line, str) for line in text):
-                    return False
     return True
 
 
 def _rejoin(bundle: dict[str, Any]) -> None:
-    """Join a mime bundle's split values in place, as nbformat's ``_rejoin_mimebundle`` does."""
+    """Join a mime bundle's split values in place, as nbformat's ``_rejoin_mimebundle`` does (a list that
+    is not all strings is left as it is)."""
     for mime, value in bundle.items():
-        if isinstance(value, list) and not _json_mime(mime) and all(isinstance(line, str) for line in value):
-            bundle[mime] = "".join(value)
+        if isinstance(value, list) and not _json_mime(mime):
+            try:
+                bundle[mime] = "".join(value)
+            except TypeError:
+                pass
 
 
 def _json_mime(mime: str) -> bool:

@@ -57,8 +57,15 @@ def test_the_bench_notebooks_read_as_nbformat_reads_them(name):
         '{"cells": [{"cell_type": "code", "metadata": {}, "source": "", "outputs": [{"output_type": "display_data",'
         ' "data": {"text/plain": ["a", 1], "application/json": ["x", "y"]}}]}], "metadata": {}, "nbformat": 4}',
         '{"cells": [], "metadata": {}, "nbformat": 4.0, "nbformat_minor": 5}',
+        '{"cells": [{"cell_type": "code", "metadata": {}, "source": ["a", 2], "outputs": []}], "metadata": {},'
+        ' "nbformat": 4}',
+        '{"cells": [{"cell_type": "code", "metadata": {}, "source": "", "outputs": [{"output_type": "stream",'
+        ' "name": "stdout", "text": ["a", null]}]}], "metadata": {}, "nbformat": 4}',
+        '{"cells": [{"cell_type": "markdown", "metadata": {}, "source": "", "attachments": {"a.png":'
+        ' {"image/png": ["iVBO", 7], "text/plain": ["x", "y"]}}}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
     ],
-    ids=["nbformat-3", "no-metadata", "null-outputs", "mixed-lines", "float-version"],
+    ids=["nbformat-3", "no-metadata", "null-outputs", "mixed-lines", "float-version", "source-not-lines",
+         "stream-not-lines", "attachment-mixed-lines"],
 )
 def test_what_it_does_not_expect_is_read_by_nbformat(text):
     try:
