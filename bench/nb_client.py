@@ -38,7 +38,12 @@ import time
 import urllib.parse
 import urllib.request
 
-import websockets
+# What a first open would otherwise import inside its timed window, imported with this module: the
+# late joiner's process (nb_peer.py) is new in every run, and its first PUT and handshake took ~13 ms
+# more than a warm client's, the same for both servers (a person's browser has them loaded).
+import anyio._backends._asyncio  # noqa: F401  (pycrdt's first lock imports it)
+import encodings.idna  # noqa: F401  (the host name's codec, looked up by the first connection)
+from websockets.asyncio.client import connect as ws_connect  # (websockets.connect imports it lazily)
 from pycrdt import Array, Decoder, Doc, Encoder, Map, create_sync_message, create_update_message, handle_sync_message
 
 MSG_SYNC, MSG_AWARENESS, MSG_CUSTOM = 0, 1, 2
@@ -104,7 +109,7 @@ class NotebookClient:
         room = f"json:notebook:{session['fileId']}"
         query = urllib.parse.urlencode({"sessionId": session["sessionId"]})
         url = f"{self.base_url.replace('http', 'ws', 1)}/api/collaboration/room/{room}?{query}"
-        self.ws = await websockets.connect(
+        self.ws = await ws_connect(
             url, additional_headers={"Authorization": f"token {self.token}"}, max_size=None,
             compression=None, ping_interval=None, open_timeout=_left(deadline), close_timeout=2)
         ws_ms = self._ms()
