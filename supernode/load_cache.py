@@ -25,7 +25,6 @@ permission) is logged once and bypassed from then on: opening a document never d
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import sqlite3
@@ -34,6 +33,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import xxhash
 
 from . import file_stamps
 from .cache_keys import cache_key
@@ -60,7 +61,7 @@ CREATE TABLE IF NOT EXISTS rests (key TEXT PRIMARY KEY, rest BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS uses (key TEXT PRIMARY KEY, used REAL NOT NULL);
 DROP TABLE IF EXISTS loads;  -- the layout before builds, rests and uses
 """
-_LAYOUT = 2  # PRAGMA user_version of the tables above; a store of another layout is emptied (it holds copies)
+_LAYOUT = 3  # PRAGMA user_version of the tables above; a store of another layout is emptied (it holds copies)
 _TABLES = ("builds", "rests", "uses")
 @dataclass(frozen=True)
 class CachedLoad:
@@ -80,7 +81,7 @@ class CachedLoad:
 
     def checksum(self, rest_digests: bytes | None) -> str:
         """The checksum of the first stage and what the entry says, ``rest_digests`` (its updates') included."""
-        h = hashlib.sha256(self.first)
+        h = xxhash.xxh3_128(self.first)  # (a guard against damage, as the rest's digests: cache_rests)
         h.update(f"\0{self.staged_parts}:{self.signature}:{self.trusted}:".encode())
         h.update(b"-" if rest_digests is None else rest_digests)
         return h.hexdigest()

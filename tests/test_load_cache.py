@@ -261,6 +261,33 @@ async def test_a_damaged_entry_or_store_is_ignored(tmp_path, caplog):
     assert caplog.text.count("cannot be used") == 1
 
 
+async def test_a_store_of_an_older_layout_is_emptied_and_used_again(tmp_path):
+    """An older server's store (another ``user_version``: entries checked by other digests) holds only
+    copies: it is emptied on first use, and keeps this server's builds from then on."""
+    cm = contents_manager(tmp_path)
+    nbformat.write(notebook(), cm.root_dir + "/nb.ipynb")
+    store = tmp_path / "loads.sqlite"
+    loader = Loader(cm, LoadCache(store, max_bytes=10**8), None)
+    await remembered(loader, await loader.load(KEY, "nb.ipynb"))
+    assert (await loader.load(KEY, "nb.ipynb")).from_cache
+    loader.cache.close()
+
+    db = sqlite3.connect(store)
+    (layout,) = db.execute("PRAGMA user_version").fetchone()
+    db.execute(f"PRAGMA user_version = {layout - 1}")
+    db.close()
+    loader = Loader(cm, LoadCache(store, max_bytes=10**8), None)
+    rebuilt = await loader.load(KEY, "nb.ipynb")
+    assert not rebuilt.from_cache
+    db = sqlite3.connect(store)
+    assert db.execute("SELECT count(*) FROM builds").fetchone() == (0,)
+    assert db.execute("PRAGMA user_version").fetchone() == (layout,)
+    db.close()
+    await remembered(loader, rebuilt)
+    assert (await loader.load(KEY, "nb.ipynb")).from_cache
+    loader.cache.close()
+
+
 async def test_the_cache_is_bounded_by_size_and_drops_the_least_recently_opened(tmp_path):
     cm = contents_manager(tmp_path)
     for name in ("a", "b", "c"):
