@@ -52,7 +52,6 @@ __all__ = ["LiveDocument", "SaveFailed"]
 log = logging.getLogger("supernode.documents")
 
 _STAGE_WAIT = 2.0  # seconds a document loaded in stages waits for its first client before the rest
-_VERIFY_WAIT = 2.0  # seconds a load found by its file's stamp waits for its first client before the file is hashed
 
 
 class LiveDocument(DocumentSaves, FileSync):
@@ -239,36 +238,10 @@ class LiveDocument(DocumentSaves, FileSync):
 
     async def whole(self) -> None:
         """Wait until the document holds the whole file (at once, if it was loaded in one piece and
-        needs no check: see :meth:`verified`)."""
+        needs no check: see :meth:`~supernode.file_sync.FileSync.verified`)."""
         self._hurry.set()
         await self.loaded.wait()
         await self._verified.wait()
-
-    async def verified(self) -> None:
-        """Check a load the cache found by the file's stamp (:mod:`supernode.file_stamps`), once the first
-        client has the document (or someone on the server needs it, or after ``_VERIFY_WAIT`` seconds) and the
-        document is whole: the file is hashed, and a file whose bytes are not those the stamp named is taken in as a change made on
-        disk (merged, the load being the base). Saves and merges wait for it (:meth:`whole`). Never raises;
-        whatever happens, it ends the wait."""
-        try:
-            await first_set(self._connection.client_synced, self._hurry, timeout=_VERIFY_WAIT)
-            await self.loaded.wait()  # a load in stages: its outputs first (they are read from the cache meanwhile)
-            assert self._verify is not None
-            now = await self.manager.loader.digest_now(self.path, self._verify)
-            stamp, digest = self._verify
-            if now is not None and now[1] != digest:
-                if now[0].same(stamp):
-                    log.warning(
-                        "%s: the load cache's build was found by the file's stamp, but the file's bytes differ; "
-                        "taking the file in as a change made on disk",
-                        self.path,
-                    )
-                # (else written since the load: a change made on disk, as the watch would find it)
-                await self._merge_from_disk(base=self._loaded_base())
-        except Exception:
-            log.exception("%s: checking the file against its cached build failed", self.path)
-        finally:
-            self._verified.set()
 
     async def _load_stages(self) -> None:
         """Write the outputs the first stage left out, once a client has the rest (or the server needs them).

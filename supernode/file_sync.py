@@ -5,7 +5,8 @@ id is checked before each save and at each poll), polls the file every ``file_po
 edits made by another program and merges them in field by field (:mod:`supernode.merge`), and, when a
 collaborator typed in what the disk changed too, sets the room's version aside in a conflict copy and
 tells the clients that edited (:meth:`FileSync._keep_typed`). A deleted file is noticed and never
-recreated by a save.
+recreated by a save. A load the load cache found by the file's stamp alone is checked against the
+file's bytes once its clients have it (:meth:`FileSync.verified`).
 
 Error handling: a version of the file that cannot be read (half written, not a notebook) is logged
 once and taken in once it can be; a failing poll is logged and tried again at the next interval.
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from jupyter_core.utils import ensure_async
 from pycrdt import Decoder
 from tornado import web
+
+from rtc_common.tasks import first_set
 
 from .cell_match import adopt_ids
 from .conflict_copy import save_conflict_copy
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["FileSync", "advanced_clients", "file_stamp"]
 
 log = logging.getLogger("supernode.documents")
+
+_VERIFY_WAIT = 2.0  # seconds a load found by its file's stamp waits for its first client before the file is hashed
 
 
 def file_stamp(model: dict[str, Any]) -> tuple[Any, Any]:
@@ -75,6 +80,36 @@ class FileSync:
     _deleted: bool
     _save_lock: asyncio.Lock
     _schedule: SaveSchedule
+    loaded: asyncio.Event
+    _hurry: asyncio.Event
+    _verified: asyncio.Event
+    _verify: tuple[Any, str] | None
+
+    async def verified(self) -> None:
+        """Check a load the cache found by the file's stamp (:mod:`supernode.file_stamps`), once the first
+        client has the document (or someone on the server needs it, or after ``_VERIFY_WAIT`` seconds) and
+        the document is whole: the file is hashed, and a file whose bytes are not those the stamp named is
+        taken in as a change made on disk (merged, the load being the base). Saves and merges wait for it
+        (``whole``). Never raises; whatever happens, it ends the wait."""
+        try:
+            await first_set(self._connection.client_synced, self._hurry, timeout=_VERIFY_WAIT)
+            await self.loaded.wait()  # a load in stages: its outputs first (they are read from the cache meanwhile)
+            assert self._verify is not None
+            now = await self.manager.loader.digest_now(self.path, self._verify)
+            stamp, digest = self._verify
+            if now is not None and now[1] != digest:
+                if now[0].same(stamp):
+                    log.warning(
+                        "%s: the load cache's build was found by the file's stamp, but the file's bytes differ; "
+                        "taking the file in as a change made on disk",
+                        self.path,
+                    )
+                # (else written since the load: a change made on disk, as the watch would find it)
+                await self._merge_from_disk(base=self._loaded_base())
+        except Exception:
+            log.exception("%s: checking the file against its cached build failed", self.path)
+        finally:
+            self._verified.set()
 
     def moved(self, path: str) -> None:
         """The file was renamed (or moved) to ``path``: save there from now on."""
