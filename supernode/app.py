@@ -260,8 +260,6 @@ class SupernodeExtension(ExtensionApp, SupernodeOptions):
         1,000-cell notebook took 28–46 ms in the first requests, 16–18 once it was done)."""
         await first_set(self._start_now, timeout=_START_DELAY)
         await self.executions.ensure_open()  # (an execution's request opens it itself if it is first)
-        if self.load_store is not None:
-            await self.load_store.open()  # (a notebook's open opens it itself if it is first)
         if self.feeds is not None:
             assert self.shared_tables is not None
             await self.shared_tables.start()

@@ -107,11 +107,9 @@ class LoadCache:
 
     # -- the event loop's side ----------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Open (or create) the store now, off the event loop, rather than at the first open of a notebook."""
-        await asyncio.to_thread(self._open_now)
-
-    def _open_now(self) -> None:
+    def open_now(self) -> None:
+        """Open (or create) the store now, rather than at the first open of a notebook (blocking: at start,
+        before the server answers). A store that cannot be opened is bypassed, as at any other time."""
         with self._lock:
             self._connect()
 
