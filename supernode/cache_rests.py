@@ -17,9 +17,10 @@ Why stream: read whole, then checked, a 50 MB rest (58 MB notebook) took 80 ms (
 before its first update could go out; the stages then took 95 ms more on the event loop. Streamed, the
 read and the digests of the later updates run on a worker thread (both release the GIL) while the event
 loop applies and sends the earlier ones. That thread shares the machine's cores with the event loop and
-the clients: the CRC-32s it computed before (24 ms for 50 MB) were a tenth of a re-open's whole time. An update is never applied before its digest matched;
-a rest that turns out damaged part way (cut short, an update that does not match) stops there, and the
-updates handed on before stand (see :class:`~supernode.cached_stages.CachedStages`).
+the clients: the CRC-32s it computed before (24 ms for 50 MB) were a tenth of a re-open's whole time.
+An update is never applied before its digest matched; a rest that turns out damaged part way (cut short,
+an update that does not match) stops there, and the updates handed on before stand (see
+:class:`~supernode.cached_stages.CachedStages`).
 """
 
 from __future__ import annotations
