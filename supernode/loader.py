@@ -146,11 +146,10 @@ class Loader:
         self.prime_above = prime_above
 
     def prepare(self) -> None:
-        """Set up now what the first open of a notebook would otherwise set up inside it: the contents
-        manager's notary, with its signature store (a SQLite database opened, its table made, a commit)
-        and its secret (a file read, or written), and the load cache (opened: 0.5–3 ms of a re-open right
-        after a start). Called once at start, before the server answers; never raises (the first open then
-        tries again, and says why)."""
+        """Set up now what the first open of a notebook would otherwise set up inside it: the notary's
+        signature store (a SQLite database opened, its table made, a commit) and secret (a file read or
+        written), and the load cache (opened). Called once at start, before the server answers; never
+        raises (the first open then tries again, and says why)."""
         try:
             notary = self.contents_manager.notary
             notary.secret  # noqa: B018 (read for its side effect: the secret file)
