@@ -46,11 +46,8 @@ def read_notebook(text: str | bytes) -> dict[str, Any]:
             content = json.loads(text)
         except ValueError:
             return _nbformat(text)
-    if not _expected(content):
-        return _nbformat(text.decode("utf-8") if isinstance(text, bytes) else text)
-    try:
-        _join_lines(content["cells"])
-    except TypeError:  # split lines that are not all strings: nbformat's reader says what it says of them
+    # (split lines that are not all strings: nbformat's reader says what it says of them)
+    if not _expected(content) or not _join_lines(content["cells"]):
         return _nbformat(text.decode("utf-8") if isinstance(text, bytes) else text)
     metadata = content["metadata"]
     for key in _TRANSIENT:
@@ -58,10 +55,18 @@ def read_notebook(text: str | bytes) -> dict[str, Any]:
     return content
 
 
-def _join_lines(cells: list[dict[str, Any]]) -> None:
-    """Join the cells' split lines in place, as nbformat's reader does; ``TypeError`` (from ``str.join``,
-    which checks every line in C: a generator of ``isinstance`` calls took a third of the read of a
-    notebook of large outputs) for a source or stream text whose lines are not all strings."""
+def _join_lines(cells: list[dict[str, Any]]) -> bool:
+    """Join the cells' split lines in place, as nbformat's reader does; False (left part way) for a source
+    or stream text whose lines are not all strings: ``str.join`` checks every line in C (a generator of
+    ``isinstance`` calls took a third of the read of a notebook of large outputs)."""
+    try:
+        _join_cells(cells)
+    except TypeError:
+        return False
+    return True
+
+
+def _join_cells(cells: list[dict[str, Any]]) -> None:
     for cell in cells:
         source = cell.get("source")
         if isinstance(source, list):
